@@ -1,0 +1,5 @@
+import sys
+
+from dwarflib.cli import main
+
+sys.exit(main())

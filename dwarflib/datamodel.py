@@ -1,0 +1,111 @@
+"""The Legacy Surveys DR9 sweep/Tractor data model, as far as dwarflib reads and writes it.
+
+Column names, dtypes and units follow https://www.legacysurvey.org/dr9/catalogs/ . Fluxes are in
+nanomaggies (an AB magnitude is ``22.5 - 2.5 log10(flux)``), inverse variances in nanomaggies^-2,
+sizes in arcsec. The simulated sky writes exactly these columns, so real sweep files and simulated
+ones go through the same reader.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Optical bands (DECam / BASS / MzLS) and unWISE forced-photometry bands used by dwarflib.
+OPTICAL_BANDS: tuple[str, ...] = ("G", "R", "Z")
+WISE_BANDS: tuple[str, ...] = ("W1", "W2")
+BANDS: tuple[str, ...] = OPTICAL_BANDS + WISE_BANDS
+
+#: Tractor morphological types (``TYPE`` column, 3-character strings; "DUP" marks Gaia duplicates).
+TRACTOR_TYPES: tuple[str, ...] = ("PSF", "REX", "EXP", "DEV", "SER", "DUP")
+
+#: DR9 MASKBITS (https://www.legacysurvey.org/dr9/bitmasks/).
+MASKBITS: dict[str, int] = {
+    "NPRIMARY": 0,
+    "BRIGHT": 1,
+    "SATUR_G": 2,
+    "SATUR_R": 3,
+    "SATUR_Z": 4,
+    "ALLMASK_G": 5,
+    "ALLMASK_R": 6,
+    "ALLMASK_Z": 7,
+    "WISEM1": 8,
+    "WISEM2": 9,
+    "BAILOUT": 10,
+    "MEDIUM": 11,
+    "GALAXY": 12,
+    "CLUSTER": 13,
+}
+
+#: Fibre diameter of DESI [arcsec] (FIBERFLUX_* is the flux in a 1.5" diameter fibre under 1" seeing).
+FIBER_DIAMETER_ARCSEC = 1.5
+
+
+def _band_columns() -> dict[str, tuple[str, str, str]]:
+    cols: dict[str, tuple[str, str, str]] = {}
+    for b in BANDS:
+        cols[f"FLUX_{b}"] = ("f4", "nanomaggy", f"model flux in {b}")
+        cols[f"FLUX_IVAR_{b}"] = ("f4", "1/nanomaggy^2", f"inverse variance of FLUX_{b}; 0 means no data")
+        cols[f"MW_TRANSMISSION_{b}"] = ("f4", "", f"Galactic transmission in {b} (SFD98 EBV)")
+        cols[f"NOBS_{b}"] = ("i2", "", f"number of images covering the object in {b}")
+    for b in OPTICAL_BANDS:
+        cols[f"FIBERFLUX_{b}"] = ("f4", "nanomaggy", f"{b} flux in a 1.5 arcsec fibre, 1 arcsec seeing, this object")
+        cols[f"FIBERTOTFLUX_{b}"] = ("f4", "nanomaggy", f"{b} flux in a 1.5 arcsec fibre, all objects")
+        cols[f"PSFSIZE_{b}"] = ("f4", "arcsec", f"weighted average PSF FWHM in {b}")
+        cols[f"PSFDEPTH_{b}"] = ("f4", "1/nanomaggy^2", f"5-sigma point-source depth in {b}, as inverse variance")
+        cols[f"GALDEPTH_{b}"] = ("f4", "1/nanomaggy^2", f"5-sigma 0.45 arcsec REX-galaxy depth in {b}, as inverse variance")
+    return cols
+
+
+#: Sweep columns dwarflib reads and the simulated sky writes: name -> (numpy dtype, unit, description).
+SWEEP_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "RELEASE": ("i2", "", "Legacy Surveys release number (9010 south, 9011 north)"),
+    "BRICKID": ("i4", "", "brick identifier"),
+    "BRICKNAME": ("S8", "", "brick name, e.g. 3301m002"),
+    "OBJID": ("i4", "", "object number within the brick"),
+    "TYPE": ("S3", "", "Tractor morphological type (PSF, REX, EXP, DEV, SER, DUP)"),
+    "RA": ("f8", "deg", "right ascension (ICRS)"),
+    "DEC": ("f8", "deg", "declination (ICRS)"),
+    "EBV": ("f4", "mag", "Galactic E(B-V) reddening from SFD98"),
+    **_band_columns(),
+    "SHAPE_R": ("f4", "arcsec", "half-light radius of the galaxy model (>0)"),
+    "SHAPE_R_IVAR": ("f4", "1/arcsec^2", "inverse variance of SHAPE_R"),
+    "SHAPE_E1": ("f4", "", "ellipticity component 1"),
+    "SHAPE_E1_IVAR": ("f4", "", "inverse variance of SHAPE_E1"),
+    "SHAPE_E2": ("f4", "", "ellipticity component 2"),
+    "SHAPE_E2_IVAR": ("f4", "", "inverse variance of SHAPE_E2"),
+    "SERSIC": ("f4", "", "Sersic index (1 for EXP/REX, 4 for DEV, 0 for PSF)"),
+    "SERSIC_IVAR": ("f4", "", "inverse variance of SERSIC"),
+    "MASKBITS": ("i2", "", "bitwise mask (see MASKBITS)"),
+    "FITBITS": ("i2", "", "bitwise fitting flags"),
+    "REF_CAT": ("S2", "", "reference catalogue ('G2' Gaia DR2, 'L3' SGA, ...)"),
+    "GAIA_PHOT_G_MEAN_MAG": ("f4", "mag", "Gaia G magnitude (0 when not matched)"),
+    "PARALLAX": ("f4", "mas", "Gaia parallax (0 when not matched)"),
+}
+
+#: Columns a catalogue must have for dwarflib features and preselection.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "RELEASE", "BRICKID", "OBJID", "TYPE", "RA", "DEC",
+    *(f"FLUX_{b}" for b in BANDS),
+    *(f"FLUX_IVAR_{b}" for b in BANDS),
+    *(f"MW_TRANSMISSION_{b}" for b in BANDS),
+    *(f"NOBS_{b}" for b in OPTICAL_BANDS),
+    *(f"FIBERFLUX_{b}" for b in OPTICAL_BANDS),
+    "SHAPE_R", "SHAPE_E1", "SHAPE_E2", "SERSIC", "MASKBITS",
+)
+
+
+def sweep_dtype(columns=None) -> np.dtype:
+    """Structured numpy dtype of a sweep row restricted to ``columns`` (default: all of SWEEP_COLUMNS)."""
+    names = list(SWEEP_COLUMNS) if columns is None else list(columns)
+    return np.dtype([(n, SWEEP_COLUMNS[n][0]) for n in names])
+
+
+def unique_id(release, brickid, objid) -> np.ndarray:
+    """A 64-bit identifier unique across the survey, packed like DESI's TARGETID (release, brick, objid).
+
+    Layout (bits): OBJID 0-21, BRICKID 22-43, RELEASE 44-59.
+    """
+    release = np.asarray(release, dtype=np.int64)
+    brickid = np.asarray(brickid, dtype=np.int64)
+    objid = np.asarray(objid, dtype=np.int64)
+    return (release << 44) | (brickid << 22) | objid
