@@ -1,0 +1,334 @@
+"""The labelled training sample: load, validate, preselect, label, featurise and split.
+
+The same code path serves the simulated spectroscopic surveys (``training-sample.fits`` written by
+:mod:`dwarflib.simulate`) and a user's own real labelled sample, provided it is in the DR9 sweep
+format (Legacy Surveys column names, fluxes in nanomaggies) plus a spectroscopic redshift ``Z`` and a
+stellar mass ``LOGMSTAR`` (log10 Msun, dex).
+
+The class of every object is **recomputed** from ``Z`` and ``LOGMSTAR`` with a
+:class:`dwarflib.labels.ClassScheme`, so a user's own class boundaries apply; a ``CLASS`` column in
+the input, if any, is ignored (it is kept as ``CLASS_INPUT`` for comparison).
+
+Nothing is dropped silently: every input row is either kept or listed in
+:attr:`TrainingSample.removed` with a reason (a preselection cut, or a missing label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.table import Table
+
+from dwarflib.datamodel import REQUIRED_COLUMNS, unique_id
+from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
+
+#: Label columns a labelled table must carry besides the sweep columns.
+LABEL_COLUMNS: tuple[str, ...] = ("Z", "LOGMSTAR")
+
+#: Reason recorded for galaxies that cannot be labelled (NaN/inf redshift or stellar mass).
+REASON_NO_LABEL = "label: Z or LOGMSTAR not finite"
+
+#: Values of a ``SPECTYPE`` column (DESI convention) that mark stars and quasars.
+STAR_SPECTYPES: tuple[str, ...] = ("STAR", "QSO")
+
+
+def _source_name(table: Table, source: str | None) -> str:
+    if source:
+        return source
+    return str(table.meta.get("FILENAME", table.meta.get("filename", "table")))
+
+
+def validate_labelled_table(table: Table, source: str | None = None,
+                            required: Sequence[str] | None = None) -> None:
+    """Check that ``table`` has the sweep columns and the label columns, with numeric labels.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        Labelled catalogue in sweep format plus ``Z`` and ``LOGMSTAR``.
+    source : str, optional
+        Name used in error messages (file name); defaults to ``table.meta['FILENAME']``.
+    required : sequence of str, optional
+        Columns to require; default :data:`dwarflib.datamodel.REQUIRED_COLUMNS` + :data:`LABEL_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        Naming the source and every missing column, or a label column that is not numeric.
+    """
+    name = _source_name(table, source)
+    required = list(REQUIRED_COLUMNS + LABEL_COLUMNS) if required is None else list(required)
+    missing = [c for c in required if c not in table.colnames]
+    if missing:
+        raise ValueError(f"{name}: missing required column(s) {missing}; a labelled training table needs the "
+                         f"DR9 sweep columns plus {list(LABEL_COLUMNS)}")
+    for col in LABEL_COLUMNS:
+        if col in table.colnames and table[col].dtype.kind not in "fiu":
+            raise ValueError(f"{name}: column {col} must be numeric, got dtype {table[col].dtype}")
+
+
+def star_flag(table: Table) -> np.ndarray:
+    """Boolean star/QSO flag from ``IS_STAR`` (bool) or ``SPECTYPE`` ('STAR'/'QSO'); all False if neither."""
+    n = len(table)
+    if "IS_STAR" in table.colnames:
+        return np.asarray(table["IS_STAR"], dtype=bool).reshape(n)
+    if "SPECTYPE" in table.colnames:
+        spec = np.char.strip(np.char.upper(np.asarray(table["SPECTYPE"]).astype(str)))
+        return np.isin(spec, STAR_SPECTYPES)
+    return np.zeros(n, dtype=bool)
+
+
+def object_ids(table: Table) -> np.ndarray:
+    """Unique 64-bit ids: ``TARGETID`` when present, else packed from RELEASE/BRICKID/OBJID."""
+    if "TARGETID" in table.colnames:
+        return np.asarray(table["TARGETID"], dtype=np.int64)
+    return unique_id(table["RELEASE"], table["BRICKID"], table["OBJID"])
+
+
+def load_labelled_table(path: str | PathLike | None = None) -> Table:
+    """Read a labelled table (FITS) and validate it.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A FITS table in sweep format plus ``Z`` and ``LOGMSTAR``. Default: the simulated
+        ``training-sample.fits`` from :func:`dwarflib.simulate.ensure_simulated_sky` (generated on
+        first use, then cached).
+    """
+    if path is None:
+        from dwarflib.simulate import ensure_simulated_sky
+
+        path = Path(ensure_simulated_sky()) / "training-sample.fits"
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"labelled table not found: {path}")
+    table = Table.read(path)
+    table.meta["FILENAME"] = str(path)
+    validate_labelled_table(table, source=str(path))
+    return table
+
+
+@dataclass
+class TrainingSample:
+    """A labelled, preselected, featurised sample.
+
+    Attributes
+    ----------
+    table : Table
+        The kept rows, with ``CLASS`` recomputed under ``scheme`` (and ``CLASS_INPUT`` if the input had one).
+    X : DataFrame
+        Feature matrix of the kept rows (columns named by :func:`dwarflib.features.build_features`).
+    y : ndarray of int8
+        Class index of the kept rows under ``scheme``.
+    ids : ndarray of int64
+        Object ids of the kept rows (``TARGETID`` or packed RELEASE/BRICKID/OBJID).
+    removed : Table
+        Ids and ``REASON`` of every removed row (preselection cut or missing label).
+    report : DataFrame
+        Rows in / kept / removed per reason.
+    scheme : ClassScheme
+        The class boundaries used.
+    feature_groups : dict
+        Feature group name -> list of feature columns present in ``X``.
+    """
+
+    table: Table
+    X: pd.DataFrame
+    y: np.ndarray
+    ids: np.ndarray
+    removed: Table
+    report: pd.DataFrame
+    scheme: ClassScheme = DEFAULT_SCHEME
+    feature_groups: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def n_rows_in(self) -> int:
+        return len(self.table) + len(self.removed)
+
+
+def _removal_report(n_in: int, reasons: np.ndarray) -> pd.DataFrame:
+    rows = [{"step": "rows in", "n": n_in}]
+    if len(reasons):
+        uniq, counts = np.unique(reasons, return_counts=True)
+        rows += [{"step": f"removed: {r}", "n": int(c)} for r, c in zip(uniq, counts, strict=True)]
+    rows.append({"step": "kept", "n": n_in - len(reasons)})
+    return pd.DataFrame(rows)
+
+
+def build_training_sample(table: Table | str | PathLike | None = None, scheme: ClassScheme = DEFAULT_SCHEME,
+                          preselection=None, groups: Sequence[str] | None = None) -> TrainingSample:
+    """Preselect, label and featurise a labelled table.
+
+    Parameters
+    ----------
+    table : Table or path-like, optional
+        The labelled table, or a FITS path, or None for the simulated training sample.
+    scheme : ClassScheme
+        Class boundaries in (z, log M*); ``CLASS`` is recomputed with it.
+    preselection : dwarflib.preselection.Preselection, optional
+        Default :data:`dwarflib.preselection.DEFAULT_PRESELECTION`.
+    groups : sequence of str, optional
+        Feature groups passed to :func:`dwarflib.features.build_features` (default: all).
+
+    Returns
+    -------
+    TrainingSample
+        ``len(table) + len(removed)`` equals the number of input rows.
+    """
+    from dwarflib import features as _features
+    from dwarflib import preselection as _pre
+
+    if table is None or isinstance(table, str | PathLike):
+        table = load_labelled_table(table)
+    else:
+        validate_labelled_table(table)
+    preselection = _pre.DEFAULT_PRESELECTION if preselection is None else preselection
+    n_in = len(table)
+    ids_all = object_ids(table)
+
+    result = preselection.apply(table)
+    keep = np.asarray(result.mask, dtype=bool)
+    reason = np.asarray(result.reason).astype(str)
+    if keep.shape != (n_in,) or reason.shape != (n_in,):
+        raise RuntimeError("preselection returned a mask/reason of the wrong length")
+
+    is_star = star_flag(table)
+    z = np.asarray(table["Z"], dtype=float)
+    logm = np.asarray(table["LOGMSTAR"], dtype=float)
+    no_label = ~is_star & ~(np.isfinite(z) & np.isfinite(logm))
+    reason = np.where(keep & no_label, REASON_NO_LABEL, reason)
+    keep &= ~no_label
+
+    removed = Table({"ID": ids_all[~keep], "REASON": reason[~keep]})
+    kept = table[keep]
+    y = scheme.assign(z[keep], logm[keep], is_star[keep])
+    if "CLASS" in kept.colnames:
+        kept.rename_column("CLASS", "CLASS_INPUT")
+    kept["CLASS"] = y
+    X = _features.build_features(kept, groups=groups)
+    X.index = pd.RangeIndex(len(X))
+    present = set(X.columns)
+    feature_groups = {g: [c for c in cols if c in present] for g, cols in _features.FEATURE_GROUPS.items()}
+    feature_groups = {g: cols for g, cols in feature_groups.items() if cols}
+    return TrainingSample(table=kept, X=X, y=np.asarray(y, dtype=np.int8), ids=ids_all[keep], removed=removed,
+                          report=_removal_report(n_in, reason[~keep]), scheme=scheme,
+                          feature_groups=feature_groups)
+
+
+@dataclass
+class SampleSplit:
+    """A stratified train / validation / test split of a :class:`TrainingSample`.
+
+    ``table`` is the sample's table with a ``SPLIT`` column ('train', 'validation', 'test').
+    """
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_val: pd.DataFrame
+    y_val: np.ndarray
+    X_test: pd.DataFrame
+    y_test: np.ndarray
+    ids_train: np.ndarray
+    ids_val: np.ndarray
+    ids_test: np.ndarray
+    table: Table
+    fractions: tuple[float, float, float]
+    seed: int
+
+
+def stratified_split_indices(y, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> list[np.ndarray]:
+    """Row indices of each part of a stratified split.
+
+    Each class is shuffled with ``numpy.random.default_rng(seed)`` and cut according to ``fractions``
+    (largest-remainder rounding per class), so every class is represented in every part in proportion,
+    even classes with a handful of members (a class with fewer members than parts fills the first parts).
+
+    Returns
+    -------
+    list of ndarray
+        One sorted index array per fraction; together a partition of ``range(len(y))``.
+    """
+    fr = np.asarray(fractions, dtype=float)
+    if fr.ndim != 1 or len(fr) < 2 or np.any(fr < 0) or not np.isclose(fr.sum(), 1.0):
+        raise ValueError(f"fractions must be >= 0 and sum to 1, got {tuple(fractions)}")
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in fr]
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        exact = fr * len(idx)
+        counts = np.floor(exact).astype(int)
+        short = len(idx) - counts.sum()
+        if short:
+            order = np.argsort(-(exact - counts), kind="stable")
+            counts[order[:short]] += 1
+        edges = np.concatenate([[0], np.cumsum(counts)])
+        for k in range(len(fr)):
+            parts[k].append(idx[edges[k]:edges[k + 1]])
+    return [np.sort(np.concatenate(p)) if p else np.array([], dtype=int) for p in parts]
+
+
+def split_sample(sample: TrainingSample, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> SampleSplit:
+    """Stratified (by class) train / validation / test split with a fixed seed.
+
+    Same sample and seed give the same split. See :func:`stratified_split_indices`.
+    """
+    if len(fractions) != 3:
+        raise ValueError(f"split_sample needs three fractions (train, validation, test), got {tuple(fractions)}")
+    tr, va, te = stratified_split_indices(sample.y, fractions, seed)
+    table = sample.table.copy(copy_data=False)
+    split = np.empty(len(table), dtype="U10")
+    split[tr], split[va], split[te] = "train", "validation", "test"
+    table["SPLIT"] = split
+    X = sample.X
+    return SampleSplit(
+        X_train=X.iloc[tr].reset_index(drop=True), y_train=sample.y[tr],
+        X_val=X.iloc[va].reset_index(drop=True), y_val=sample.y[va],
+        X_test=X.iloc[te].reset_index(drop=True), y_test=sample.y[te],
+        ids_train=sample.ids[tr], ids_val=sample.ids[va], ids_test=sample.ids[te],
+        table=table, fractions=tuple(float(f) for f in fractions), seed=seed,
+    )
+
+
+def class_counts(y, scheme: ClassScheme = DEFAULT_SCHEME, by=None) -> pd.DataFrame:
+    """Class counts and imbalance summary.
+
+    Parameters
+    ----------
+    y : array_like of int
+        Class indices under ``scheme``.
+    by : array_like, optional
+        A grouping label per row (e.g. the ``SPLIT`` column); adds one count column per group.
+
+    Returns
+    -------
+    DataFrame
+        One row per class: ``class``, ``name``, ``n``, ``fraction``, ``imbalance`` (largest class
+        count divided by this class's count; inf for an empty class), and ``n_<group>`` columns when
+        ``by`` is given.
+    """
+    y = np.asarray(y)
+    classes = np.arange(scheme.n_classes)
+    n = np.array([(y == c).sum() for c in classes])
+    with np.errstate(divide="ignore"):
+        imbalance = np.where(n > 0, n.max() / np.maximum(n, 1), np.inf)
+    out = pd.DataFrame({"class": classes, "name": list(scheme.names), "n": n,
+                        "fraction": n / max(len(y), 1), "imbalance": imbalance})
+    if by is not None:
+        by = np.asarray(by)
+        if by.shape != y.shape:
+            raise ValueError(f"'by' has shape {by.shape}, labels have shape {y.shape}")
+        for g in pd.unique(by):
+            out[f"n_{g}"] = [int(((y == c) & (by == g)).sum()) for c in classes]
+    return out
+
+
+def signal_fraction(y) -> float:
+    """Fraction of rows in the signal class (class 0)."""
+    y = np.asarray(y)
+    return float((y == SIGNAL).mean()) if len(y) else float("nan")
