@@ -1,0 +1,714 @@
+"""Streaming, parallel, resumable classification of sweep files into a candidate catalogue.
+
+``classify_files(model_dir, sweep_files, out_dir)`` reads each sweep-format FITS file (the real DR9
+layout, or the simulated sky's) in chunks of ``chunk_rows`` rows, reading only the columns the model
+needs, and for every chunk applies the model's preselection, builds its features and evaluates the
+network (see :meth:`dwarflib.training.CatalogueModel.classify_table`). Memory is flat in the size of
+the input file: a chunk is read, classified, appended to the outputs and dropped.
+
+Outputs, per input file ``<name>.fits``, in ``out_dir``:
+
+* ``<name>-candidates.parquet`` and ``<name>-candidates.fits`` (or ``-all`` with ``keep_all=True``):
+  RELEASE, BRICKID, OBJID, TARGETID, RA, DEC [deg], P_CLASS0..P_CLASS6 (class names in the metadata),
+  P_SIGNAL, the model's features, and FLAG (bits in :data:`FLAG_BITS`). The Parquet schema metadata
+  and the FITS headers carry the model's provenance (``dwarflib.model`` / ``MODELSHA`` etc.).
+  By default only candidates (``P_SIGNAL > catalogue threshold`` of the model) are written; with
+  ``keep_all`` every preselected row is.
+* ``manifest.jsonl``: one JSON line per completed input file (path, size, mtime, rows read /
+  preselected / classified / written, rejected rows per reason, output paths, model sha256).
+
+Resumability: each output file is written to a temporary name and moved into place with
+``os.replace`` (atomic on POSIX), and the manifest line is appended (and fsync-ed) only after both
+outputs are in place. A run killed at any moment therefore leaves, for each input file, either a
+manifest line with complete outputs or no manifest line (possibly a complete but unlisted output
+that the next run overwrites). ``resume=True`` skips the files whose manifest line matches the
+input's path, size, mtime and the model, and whose outputs exist; the rest are redone. Catalogue
+readers (:func:`load_catalogue`) read only what the manifest lists, so no row is lost or duplicated.
+
+Parallelism: over files. Local processes (``concurrent.futures.ProcessPoolExecutor``, one torch
+thread each) by default; a Dask distributed cluster when ``scheduler`` (an address such as
+``tcp://host:8786``, a ``dask.distributed.Client`` or a cluster object) is given. Dask workers must
+see the input and output paths (a shared file system). Only the calling process writes the manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST_NAME = "manifest.jsonl"
+DEFAULT_CHUNK_ROWS = 200_000
+TMP_PREFIX = ".tmp-"
+
+#: Bits of the FLAG column of the catalogue.
+FLAG_BITS: dict[str, int] = {
+    "FEATURE_IMPUTED": 0,  # at least one feature was not finite and was imputed by the model
+    "NO_WISE": 1,  # FLUX_IVAR_W1 or FLUX_IVAR_W2 is 0 (no unWISE measurement)
+    "NEGATIVE_FLUX": 2,  # a g, r, z, W1 or W2 flux is <= 0
+    "HIGH_PURITY": 3,  # P_SIGNAL above the model's high-purity threshold
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# writers: FITS (streamed, header rewritten at the end) and Parquet (row groups)
+# ---------------------------------------------------------------------------------------------
+class FitsStreamWriter:
+    """Write a FITS file with a primary HDU and one binary table, row chunk by row chunk.
+
+    The table header is written first with NAXIS2 = 0, rows are appended as big-endian bytes, and
+    on :meth:`close` the header is rewritten in place with the final row count (the header has the
+    same length) and the data are padded to a multiple of 2880 bytes. Memory use is one chunk.
+    """
+
+    def __init__(self, path, dtype: np.dtype, units: dict[str, str] | None = None,
+                 primary_cards: Sequence[tuple] = (), table_cards: Sequence[tuple] = (),
+                 extname: str = "CATALOGUE"):
+        from astropy.io import fits
+
+        self.path = Path(path)
+        dtype = np.dtype(dtype)
+        self.dtype = np.dtype([(n, dtype[n].newbyteorder(">")) for n in dtype.names])
+        self.nrows = 0
+        cols = []
+        units = units or {}
+        empty = np.zeros(0, dtype=np.dtype(dtype))
+        for name in dtype.names:
+            cols.append(fits.Column(name=name, format=_fits_format(dtype[name]), unit=units.get(name) or None,
+                                    array=empty[name]))
+        hdu = fits.BinTableHDU.from_columns(cols, name=extname)
+        for card in table_cards:
+            hdu.header.append(card, end=True)
+        self._table_header = hdu.header
+        primary = fits.PrimaryHDU()
+        for card in primary_cards:
+            primary.header.append(card, end=True)
+        self._fh = open(self.path, "wb")
+        self._fh.write(primary.header.tostring().encode("ascii"))
+        self._header_offset = self._fh.tell()
+        self._header_bytes = self._table_header.tostring().encode("ascii")
+        self._fh.write(self._header_bytes)
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append a structured array with the writer's field names."""
+        if len(rows) == 0:
+            return
+        out = np.empty(len(rows), dtype=self.dtype)
+        for name in self.dtype.names:
+            out[name] = rows[name]
+        self._fh.write(out.tobytes())
+        self.nrows += len(rows)
+
+    def close(self) -> None:
+        size = self.nrows * self.dtype.itemsize
+        pad = (-size) % 2880
+        self._fh.write(b"\0" * pad)
+        self._table_header["NAXIS2"] = self.nrows
+        new = self._table_header.tostring().encode("ascii")
+        if len(new) != len(self._header_bytes):  # pragma: no cover - cards have fixed width
+            raise RuntimeError(f"{self.path}: FITS header length changed while finalising")
+        self._fh.seek(self._header_offset)
+        self._fh.write(new)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._fh.close()
+
+
+def _fits_format(dt: np.dtype) -> str:
+    dt = np.dtype(dt)
+    table = {"i1": "B", "u1": "B", "i2": "I", "i4": "J", "i8": "K", "f4": "E", "f8": "D", "b1": "L"}
+    key = dt.kind + str(dt.itemsize)
+    if key not in table:
+        raise TypeError(f"no FITS format for dtype {dt}")
+    return table[key]
+
+
+class ParquetStreamWriter:
+    """Append structured-array chunks to a Parquet file as row groups (schema metadata attached)."""
+
+    def __init__(self, path, dtype: np.dtype, metadata: dict[str, str]):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        fields = [pa.field(n, pa.from_numpy_dtype(np.dtype(dtype[n]).newbyteorder("="))) for n in dtype.names]
+        self.schema = pa.schema(fields, metadata={k: v.encode() for k, v in metadata.items()})
+        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="zstd")
+        self.nrows = 0
+
+    def write(self, rows: np.ndarray) -> None:
+        import pyarrow as pa
+
+        arrays = [pa.array(np.ascontiguousarray(rows[n]).astype(self.schema.field(n).type.to_pandas_dtype(),
+                                                                  copy=False))
+                  for n in self.schema.names]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.nrows += len(rows)
+
+    def close(self) -> None:
+        if self.nrows == 0:  # an empty file still gets its schema
+            import pyarrow as pa
+
+            self._writer.write_table(pa.Table.from_arrays(
+                [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
+        self._writer.close()
+        with open(self.path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._writer.close()
+
+
+def _atomic_tmp(final: Path) -> Path:
+    return final.with_name(f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{final.name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# one chunk, one file
+# ---------------------------------------------------------------------------------------------
+def catalogue_dtype(model) -> np.dtype:
+    """Structured dtype of a catalogue row for ``model`` (ids, position, probabilities, features, FLAG)."""
+    fields = [("RELEASE", "i2"), ("BRICKID", "i4"), ("OBJID", "i4"), ("TARGETID", "i8"),
+              ("RA", "f8"), ("DEC", "f8")]
+    fields += [(f"P_CLASS{k}", "f4") for k in range(model.scheme.n_classes)]
+    fields += [("P_SIGNAL", "f4")]
+    fields += [(c, "f4") for c in model.feature_columns]
+    fields += [("FLAG", "i2")]
+    return np.dtype(fields)
+
+
+def classify_table(model, table, keep_all: bool = False):
+    """Classify one chunk (an astropy Table in sweep format).
+
+    Returns ``(rows, counts, rejected)``: the catalogue rows (structured array, see
+    :func:`catalogue_dtype`), the counts ``read / preselected / classified / candidates /
+    high_purity / written`` and a Counter of rejected rows per preselection reason. Every input row
+    is either preselected or counted under exactly one rejection reason.
+    """
+    from dwarflib.datamodel import unique_id
+
+    n = len(table)
+    mask, reasons = model.preselect(table)
+    rejected = Counter(np.asarray(reasons)[~mask].tolist())
+    sel = table[mask] if not mask.all() else table
+    X = model.feature_matrix(sel)
+    proba = model.predict_proba(X) if len(sel) else np.zeros((0, model.scheme.n_classes), np.float32)
+    p_signal = proba[:, model.signal_index]
+    keep = np.ones(len(sel), bool) if keep_all else p_signal > model.catalogue_threshold
+    counts = {
+        "read": n,
+        "preselected": int(mask.sum()),
+        "classified": int(len(sel)),
+        "candidates": int((p_signal > model.catalogue_threshold).sum()),
+        "high_purity": int((p_signal > model.high_purity_threshold).sum()),
+        "written": int(keep.sum()),
+    }
+    k = np.flatnonzero(keep)
+    rows = np.zeros(len(k), dtype=catalogue_dtype(model))
+    for name in ("RELEASE", "BRICKID", "OBJID", "RA", "DEC"):
+        rows[name] = np.asarray(sel[name])[k]
+    rows["TARGETID"] = unique_id(rows["RELEASE"], rows["BRICKID"], rows["OBJID"])
+    for j in range(proba.shape[1]):
+        rows[f"P_CLASS{j}"] = proba[k, j]
+    rows["P_SIGNAL"] = p_signal[k]
+    Xk = X[k]
+    for j, c in enumerate(model.feature_columns):
+        rows[c] = Xk[:, j]
+    flag = np.zeros(len(k), np.int16)
+    flag |= (~np.isfinite(Xk).all(axis=1)).astype(np.int16) << FLAG_BITS["FEATURE_IMPUTED"]
+    colnames = set(sel.colnames)
+    if {"FLUX_IVAR_W1", "FLUX_IVAR_W2"} <= colnames:
+        nowise = (np.asarray(sel["FLUX_IVAR_W1"])[k] <= 0) | (np.asarray(sel["FLUX_IVAR_W2"])[k] <= 0)
+        flag |= nowise.astype(np.int16) << FLAG_BITS["NO_WISE"]
+    neg = np.zeros(len(k), bool)
+    for b in ("G", "R", "Z", "W1", "W2"):
+        if f"FLUX_{b}" in colnames:
+            neg |= np.asarray(sel[f"FLUX_{b}"])[k] <= 0
+    flag |= neg.astype(np.int16) << FLAG_BITS["NEGATIVE_FLUX"]
+    flag |= (p_signal[k] > model.high_purity_threshold).astype(np.int16) << FLAG_BITS["HIGH_PURITY"]
+    rows["FLAG"] = flag
+    return rows, counts, rejected
+
+
+_MODEL_CACHE: dict = {}
+
+
+def _cached_model(model_dir):
+    from dwarflib.training import load_model
+
+    key = str(Path(model_dir).resolve())
+    stamp = (Path(key) / "model.json").stat().st_mtime_ns
+    if _MODEL_CACHE.get(key, (None, None))[0] != stamp:
+        _MODEL_CACHE[key] = (stamp, load_model(key))
+    return _MODEL_CACHE[key][1]
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    if n is None:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def output_paths(out_dir, stem: str, keep_all: bool) -> dict[str, Path]:
+    """Final output paths of one input file: ``{'parquet': ..., 'fits': ...}``."""
+    kind = "all" if keep_all else "candidates"
+    out_dir = Path(out_dir)
+    return {"parquet": out_dir / f"{stem}-{kind}.parquet", "fits": out_dir / f"{stem}-{kind}.fits"}
+
+
+def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all: bool = False,
+                  chunk_rows: int = DEFAULT_CHUNK_ROWS, torch_threads: int | None = 1) -> dict:
+    """Classify one sweep file into its Parquet + FITS catalogue (atomically). Returns its manifest record.
+
+    Runs in worker processes; the manifest is written by the caller of :func:`classify_files`.
+    """
+    from dwarflib import survey_io
+
+    t0 = time.perf_counter()
+    model = _cached_model(model_dir)
+    path = Path(path).resolve()
+    st = path.stat()
+    stem = stem or _default_stem(path)
+    finals = output_paths(out_dir, stem, keep_all)
+    tmps = {k: _atomic_tmp(v) for k, v in finals.items()}
+    dtype = catalogue_dtype(model)
+    meta = model.provenance_metadata()
+    units = {"RA": "deg", "DEC": "deg", **model.feature_units}
+    counts = Counter()
+    rejected = Counter()
+    writers = []
+    try:
+        writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {"dwarflib.model": json.dumps(meta)}))
+        writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
+                                        primary_cards=model.provenance_cards(),
+                                        table_cards=_table_cards(model, path, keep_all)))
+        with _torch_threads(torch_threads):
+            for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns):
+                rows, c, r = classify_table(model, chunk, keep_all=keep_all)
+                counts.update(c)
+                rejected.update(r)
+                for w in writers:
+                    w.write(rows)
+        for w in writers:
+            w.close()
+        for k in finals:
+            os.replace(tmps[k], finals[k])
+    except BaseException:
+        for w in writers:
+            w.abort()
+        for t in tmps.values():
+            with contextlib.suppress(FileNotFoundError):
+                t.unlink()
+        raise
+    if counts["read"] != counts["preselected"] + sum(rejected.values()):  # pragma: no cover - invariant
+        raise RuntimeError(f"{path}: row accounting broken: {dict(counts)} vs rejected {dict(rejected)}")
+    return {
+        "kind": "file",
+        "input": str(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "model_sha256": model.sha256,
+        "keep_all": bool(keep_all),
+        "rows_read": counts["read"],
+        "rows_preselected": counts["preselected"],
+        "rows_classified": counts["classified"],
+        "rows_candidates": counts["candidates"],
+        "rows_high_purity": counts["high_purity"],
+        "rows_written": counts["written"],
+        "rejected": dict(sorted(rejected.items())),
+        "outputs": {k: str(v) for k, v in finals.items()},
+        "seconds": round(time.perf_counter() - t0, 3),
+        "pid": os.getpid(),
+    }
+
+
+def _table_cards(model, path: Path, keep_all: bool) -> list[tuple]:
+    cards = [("INPUT", path.name[:68], "input sweep file"),
+             ("KEEPALL", bool(keep_all), "T: all preselected rows; F: candidates only"),
+             ("PTHRESH", float(model.catalogue_threshold), "candidate threshold on P_SIGNAL"),
+             ("PHIGH", float(model.high_purity_threshold), "high-purity threshold on P_SIGNAL")]
+    for k, name in enumerate(model.scheme.names):
+        cards.append((f"CLASS{k}", name, f"class of P_CLASS{k}"))
+    for name, bit in FLAG_BITS.items():
+        cards.append((f"FLAGBIT{bit}", name, "FLAG bit"))
+    return cards
+
+
+def _default_stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".fz", ".fits", ".fit"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+def _stems(paths: Sequence[Path]) -> list[str]:
+    """Output stems; inputs with the same name in different folders (DR9 north/south) get a path hash."""
+    base = [_default_stem(p) for p in paths]
+    dup = {s for s, n in Counter(base).items() if n > 1}
+    return [s if s not in dup else f"{s}-{hashlib.sha1(str(p).encode()).hexdigest()[:8]}"
+            for s, p in zip(base, paths, strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------
+# manifest
+# ---------------------------------------------------------------------------------------------
+def read_manifest(out_dir) -> dict[str, dict]:
+    """Completed files of a run: input path -> its (last) manifest record.
+
+    A truncated last line (a run killed while appending) is ignored: that file counts as not done.
+    """
+    path = Path(out_dir) / MANIFEST_NAME
+    out: dict[str, dict] = {}
+    if not path.exists():
+        return out
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("kind") == "file":
+                out[rec["input"]] = rec
+    return out
+
+
+def _append_manifest(fh, record: dict) -> None:
+    fh.write(json.dumps(record, sort_keys=True) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _is_done(rec: dict | None, path: Path, model_sha: str, keep_all: bool) -> bool:
+    if rec is None:
+        return False
+    st = path.stat()
+    return (rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns
+            and rec.get("model_sha256") == model_sha and rec.get("keep_all") == bool(keep_all)
+            and all(Path(p).exists() for p in rec.get("outputs", {}).values()))
+
+
+def expand_inputs(sweep_files: Iterable) -> list[Path]:
+    """Input files: paths, glob patterns, or folders (all ``sweep-*.fits`` inside). Raises if one is missing."""
+    out: list[Path] = []
+    for item in ([sweep_files] if isinstance(sweep_files, str | os.PathLike) else sweep_files):
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob("sweep-*.fits")) + sorted(p.glob("sweep-*.fits.gz"))
+            if not found:
+                raise FileNotFoundError(f"{p}: folder holds no sweep-*.fits file")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        elif any(ch in str(item) for ch in "*?["):
+            found = sorted(Path(x) for x in glob.glob(str(item)))
+            if not found:
+                raise FileNotFoundError(f"{item}: pattern matches no file")
+            out.extend(found)
+        else:
+            raise FileNotFoundError(f"{p}: no such sweep file")
+    resolved = [p.resolve() for p in out]
+    dups = [p for p, n in Counter(resolved).items() if n > 1]
+    if dups:
+        raise ValueError(f"input files given more than once: {[str(p) for p in dups[:5]]}")
+    return resolved
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------------
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, workers: int | None = None,
+                   scheduler=None, resume: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                   progress: bool = True, on_error: str = "raise") -> dict:
+    """Classify sweep files into a catalogue in ``out_dir`` (see module docstring).
+
+    Parameters
+    ----------
+    model_dir : path
+        A model written by :func:`dwarflib.training.train_final_model`.
+    sweep_files : path, glob pattern, folder, or a list of them
+        Sweep-format FITS files (real DR9 or simulated).
+    out_dir : path
+        Output folder (created); holds one Parquet + one FITS file per input, and ``manifest.jsonl``.
+    keep_all : bool
+        Keep every preselected row (for completeness studies) instead of candidates only.
+    workers : int, optional
+        Local worker processes (default: ``min(os.cpu_count(), n_files)``); 1 runs in this process.
+    scheduler : str or dask Client/cluster, optional
+        Run on a Dask distributed cluster instead of local processes.
+    resume : bool
+        Skip files already completed (per the manifest) with the same input and model.
+    chunk_rows : int
+        Rows per chunk read from a file; sets the memory use per worker.
+    progress : bool
+        Show a tqdm progress bar (rows).
+    on_error : {"raise", "continue"}
+        After a file fails: stop (default; completed files stay in the manifest) or go on and list it.
+
+    Returns
+    -------
+    dict
+        Totals (``files_*``, ``rows_read``, ``rows_preselected``, ``rows_classified``,
+        ``rows_candidates``, ``rows_high_purity``, ``rows_written``, ``rejected`` per reason),
+        ``records`` (the manifest records of this run's files, done or skipped), ``failed`` and
+        ``wall_s`` / ``rows_per_s``.
+    """
+    from tqdm.auto import tqdm
+
+    if on_error not in ("raise", "continue"):
+        raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
+    t0 = time.perf_counter()
+    model_dir = Path(model_dir).resolve()
+    model = _cached_model(model_dir)
+    paths = expand_inputs(sweep_files)
+    stems = _stems(paths)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(f"{TMP_PREFIX}*"):  # leftovers of a killed run; never listed anywhere
+        stale.unlink()
+    manifest_path = out_dir / MANIFEST_NAME
+    done = read_manifest(out_dir) if resume else {}
+    if not resume and manifest_path.exists():
+        manifest_path.unlink()
+
+    todo, records = [], {}
+    for p, s in zip(paths, stems, strict=True):
+        rec = done.get(str(p))
+        if _is_done(rec, p, model.sha256, keep_all):
+            records[str(p)] = {**rec, "skipped": True}
+        else:
+            todo.append((p, s))
+    kwargs = {"keep_all": keep_all, "chunk_rows": chunk_rows}
+    total_rows = sum(_n_rows(p) for p, _ in todo)
+    failed: list[dict] = []
+    bar = tqdm(total=total_rows, unit="row", unit_scale=True, disable=not progress, desc="classify")
+
+    with open(manifest_path, "a") as mf:
+        # keep the manifest complete: records of skipped files stay, completed ones are appended
+        def finish(rec):
+            _append_manifest(mf, rec)
+            records[rec["input"]] = rec
+            bar.update(rec["rows_read"])
+            bar.set_postfix(files=f"{len(records)}/{len(paths)}", cand=rec["rows_candidates"])
+
+        def fail(p, exc):
+            failed.append({"input": str(p), "error": f"{type(exc).__name__}: {exc}"})
+            if on_error == "raise":
+                raise RuntimeError(f"classifying {p} failed: {type(exc).__name__}: {exc}") from exc
+
+        try:
+            if scheduler is not None:
+                _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail)
+            else:
+                n_workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
+                if n_workers <= 1:
+                    for p, s in todo:
+                        try:
+                            rec = classify_file(model_dir, p, out_dir, stem=s, torch_threads=None, **kwargs)
+                        except Exception as exc:  # noqa: BLE001 - reported via fail()
+                            fail(p, exc)
+                            continue
+                        finish(rec)
+                else:
+                    _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail)
+        finally:
+            bar.close()
+
+    summary = summarise(list(records.values()))
+    summary.update({
+        "files_total": len(paths),
+        "files_skipped": sum(1 for r in records.values() if r.get("skipped")),
+        "files_failed": len(failed),
+        "failed": failed,
+        "out_dir": str(out_dir),
+        "manifest": str(manifest_path),
+        "model_dir": str(model_dir),
+        "wall_s": time.perf_counter() - t0,
+    })
+    new_rows = sum(r["rows_read"] for r in records.values() if not r.get("skipped"))
+    summary["rows_per_s"] = new_rows / summary["wall_s"] if summary["wall_s"] > 0 else float("nan")
+    return summary
+
+
+def _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # torch and fork do not mix; spawn starts clean interpreters
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker) as ex:
+        futs = {ex.submit(classify_file, model_dir, p, out_dir, stem=s, torch_threads=1, **kwargs): p
+                for p, s in todo}
+        try:
+            for fut in as_completed(futs):
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # noqa: BLE001 - reported via fail()
+                    fail(futs[fut], exc)
+                    continue
+                finish(rec)
+        except BaseException:
+            for f in futs:
+                f.cancel()
+            raise
+
+
+def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
+    from dask.distributed import Client
+    from dask.distributed import as_completed as dask_as_completed
+
+    own = False
+    if isinstance(scheduler, Client):
+        client = scheduler
+    else:
+        address = getattr(scheduler, "scheduler_address", scheduler)
+        client = Client(address)
+        own = True
+    try:
+        futs = {}
+        for p, s in todo:
+            key = f"dwarflib-classify-{hashlib.sha1(str(p).encode()).hexdigest()[:12]}-{time.monotonic_ns()}"
+            futs[client.submit(classify_file, str(model_dir), str(p), str(out_dir), stem=s,
+                               torch_threads=1, key=key, pure=False, **kwargs)] = p
+        for fut in dask_as_completed(list(futs)):
+            try:
+                rec = fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported via fail()
+                fail(futs[fut], exc)
+                continue
+            finish(rec)
+    finally:
+        if own:
+            client.close()
+
+
+def _n_rows(path: Path) -> int:
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            return int(hdul[1].header.get("NAXIS2", 0))
+    except Exception:  # noqa: BLE001 - only used for the progress bar total
+        return 0
+
+
+def summarise(records: Sequence[dict]) -> dict:
+    """Totals over manifest records (rows read / preselected / classified / written, rejected per reason)."""
+    keys = ("rows_read", "rows_preselected", "rows_classified", "rows_candidates", "rows_high_purity",
+            "rows_written")
+    out = {k: int(sum(r[k] for r in records)) for k in keys}
+    rej = Counter()
+    for r in records:
+        rej.update(r["rejected"])
+    out["rejected"] = dict(sorted(rej.items(), key=lambda kv: -kv[1]))
+    out["files_done"] = len(records)
+    out["records"] = list(records)
+    return out
+
+
+def format_summary(summary: dict) -> str:
+    """Human-readable report of a run: rows read / preselected / classified / rejected with reasons."""
+    lines = [
+        f"files: {summary['files_done']} of {summary['files_total']} done "
+        f"({summary['files_skipped']} skipped as already complete, {summary['files_failed']} failed)",
+        f"rows read        : {summary['rows_read']:>14,d}",
+        f"rows preselected : {summary['rows_preselected']:>14,d}",
+        f"rows classified  : {summary['rows_classified']:>14,d}",
+        f"rows rejected    : {sum(summary['rejected'].values()):>14,d}",
+    ]
+    for reason, n in summary["rejected"].items():
+        lines.append(f"  - {reason:<30s} {n:>12,d}")
+    lines += [
+        f"candidates (P_SIGNAL > threshold) : {summary['rows_candidates']:,d}",
+        f"high purity (P_SIGNAL > high thr) : {summary['rows_high_purity']:,d}",
+        f"rows written     : {summary['rows_written']:>14,d}",
+        f"wall time {summary['wall_s']:.1f} s, {summary['rows_per_s']:,.0f} rows/s (files classified in this run)",
+        f"manifest: {summary['manifest']}",
+    ]
+    for f in summary["failed"]:
+        lines.append(f"FAILED {f['input']}: {f['error']}")
+    return "\n".join(lines)
+
+
+def load_catalogue(out_dir, columns: Sequence[str] | None = None):
+    """Concatenate the Parquet outputs listed in ``out_dir``'s manifest (pandas DataFrame, input order)."""
+    import pandas as pd
+
+    recs = read_manifest(out_dir)
+    if not recs:
+        raise FileNotFoundError(f"{out_dir}: no completed file in {MANIFEST_NAME}")
+    frames = [pd.read_parquet(recs[k]["outputs"]["parquet"], columns=list(columns) if columns else None)
+              for k in sorted(recs)]
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "classify", help="classify sweep files into a candidate catalogue (Parquet + FITS)",
+        description="Apply a trained model (preselection, features, network) to sweep-format FITS files, "
+                    "streaming in chunks, in parallel, resumably. Writes per input file a Parquet and a FITS "
+                    "catalogue and OUT_DIR/manifest.jsonl.")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `dwarflib train`")
+    p.add_argument("sweep_files", metavar="SWEEP_FILE", nargs="+", help="sweep FITS files, folders or globs")
+    p.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
+    p.add_argument("--all", dest="keep_all", action="store_true",
+                   help="keep every preselected row, not only candidates")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: CPU count)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler address (e.g. tcp://host:8786); workers must see the files")
+    p.add_argument("--resume", action="store_true", help="skip input files already completed in OUT_DIR")
+    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--keep-going", action="store_true", help="continue with other files after a failure")
+    p.set_defaults(func=_cli_classify)
+
+
+def _cli_classify(args) -> int:
+    import sys
+
+    try:
+        summary = classify_files(args.model_dir, args.sweep_files, args.out, keep_all=args.keep_all,
+                                 workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                                 chunk_rows=args.chunk_rows, progress=args.progress,
+                                 on_error="continue" if args.keep_going else "raise")
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"dwarflib classify: error: {exc}", file=sys.stderr)
+        if os.environ.get("DWARFLIB_DEBUG"):
+            traceback.print_exc()
+        return 1
+    print(format_summary(summary))
+    return 1 if summary["files_failed"] else 0

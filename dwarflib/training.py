@@ -1,0 +1,568 @@
+"""The final 7-class network: training, calibration, catalogue thresholds, saving and loading.
+
+``train_final_model(sample, out_dir, seed)`` does, in order:
+
+1. builds the labelled, preselected, featurised sample (:func:`dwarflib.training_sample.build_training_sample`)
+   and splits it, stratified by class, into train / validation / test (60 / 20 / 20 %, fixed seed);
+2. a small architecture and hyper-parameter search (:data:`DEFAULT_SEARCH`): every configuration is
+   trained on the training part and scored on the validation part by the **signal average precision**
+   (area under the signal precision-recall curve, threshold-free), ties broken by validation log-loss;
+3. temperature scaling of the chosen network on the validation part (one scalar T dividing the logits,
+   found by minimising the validation log-loss; it changes calibration, not the ranking);
+4. catalogue thresholds on the calibrated ``p_signal``: ``catalogue`` = 0.5 (the default candidate
+   cut), ``paper`` = 0.95 (the paper's high-confidence cut) and ``high_purity`` = the lowest threshold
+   whose validation signal precision is >= :data:`HIGH_PURITY_TARGET` (0.95);
+5. signal precision and recall at every threshold on the **untouched test part**, with binomial
+   (Wilson) 68 % intervals;
+6. saves, **without pickle**, ``MODEL_DIR/network/`` (:meth:`dwarflib.torchnet.TorchMLPClassifier.save`:
+   weights.npz + model.json) and ``MODEL_DIR/model.json``: feature list, feature groups, class scheme,
+   preselection, thresholds, temperature, search results, test metrics, percentiles of every feature
+   per class in the training part (used by :mod:`dwarflib.explain`), package version and the
+   training-data provenance (path, sha256, row counts, seed, date).
+
+``load_model(model_dir)`` returns a :class:`CatalogueModel`, the object the catalogue and explain
+stages use: preselection, features and the network in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dwarflib import __version__
+from dwarflib.labels import SIGNAL, ClassScheme
+
+MODEL_JSON = "model.json"
+NETWORK_DIR = "network"
+FORMAT_VERSION = 1
+
+#: Validation precision that defines the ``high_purity`` threshold.
+HIGH_PURITY_TARGET = 0.95
+
+#: Percentiles stored per feature and class (used by ``dwarflib explain``).
+PERCENTILES: tuple[float, ...] = (2.5, 16.0, 50.0, 84.0, 97.5)
+
+#: The architecture / hyper-parameter grid searched on the validation set.
+DEFAULT_SEARCH: tuple[dict, ...] = (
+    {"hidden_layer_sizes": (64, 64), "dropout": 0.1, "weight_decay": 1e-4, "learning_rate": 1e-3},
+    {"hidden_layer_sizes": (128, 128), "dropout": 0.1, "weight_decay": 1e-4, "learning_rate": 1e-3},
+    {"hidden_layer_sizes": (128, 64, 32), "dropout": 0.1, "weight_decay": 1e-4, "learning_rate": 1e-3},
+    {"hidden_layer_sizes": (256, 128, 64), "dropout": 0.2, "weight_decay": 1e-4, "learning_rate": 1e-3},
+)
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while b := fh.read(chunk):
+            h.update(b)
+    return h.hexdigest()
+
+
+def column_name(feature: str) -> str:
+    """Catalogue column name of a feature: characters other than letters, digits and _ become _."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", feature)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model object used by the catalogue and explain stages
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class CatalogueModel:
+    """A trained network with everything needed to apply it to a sweep table.
+
+    Attributes
+    ----------
+    network : dwarflib.torchnet.TorchMLPClassifier
+        The calibrated 7-class network (imputation and scaling inside).
+    features : list of str
+        Feature names, in the network's input order (as :func:`dwarflib.features.build_features` names them).
+    feature_groups : list of str or None
+        Groups passed to ``build_features`` (None: all).
+    scheme : ClassScheme
+        The class scheme the network was trained on.
+    preselection : dwarflib.preselection.Preselection
+        The preselection applied before the network (the same as in training).
+    thresholds : dict
+        ``catalogue``, ``high_purity`` and ``paper`` thresholds on ``p_signal``.
+    meta : dict
+        The whole ``model.json``.
+    sha256 : str
+        sha256 of ``model.json`` (identifies the model in catalogue headers and manifests).
+    """
+
+    network: object
+    features: list[str]
+    feature_groups: list[str] | None
+    scheme: ClassScheme
+    preselection: object
+    thresholds: dict[str, float]
+    meta: dict = field(default_factory=dict)
+    sha256: str = ""
+    input_columns: list[str] | None = None
+
+    signal_index: int = SIGNAL
+
+    @property
+    def catalogue_threshold(self) -> float:
+        return float(self.thresholds["catalogue"])
+
+    @property
+    def high_purity_threshold(self) -> float:
+        return float(self.thresholds["high_purity"])
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [column_name(f) for f in self.features]
+
+    @property
+    def feature_units(self) -> dict[str, str]:
+        units = self.meta.get("feature_units", {})
+        return {column_name(f): u for f, u in units.items() if u}
+
+    def preselect(self, table) -> tuple[np.ndarray, np.ndarray]:
+        """Preselection mask and the reason of each rejected row (astropy Table in sweep format)."""
+        res = self.preselection.apply(table)
+        mask = np.asarray(res.mask, dtype=bool)
+        reason = np.asarray(res.reason).astype(str)
+        return mask, reason
+
+    def feature_matrix(self, table) -> np.ndarray:
+        """Features of ``table`` as a float32 array (n, n_features), in the network's order."""
+        from dwarflib.features import build_features
+
+        if len(table) == 0:
+            return np.zeros((0, len(self.features)), np.float32)
+        df = build_features(table, groups=self.feature_groups)
+        missing = [f for f in self.features if f not in df.columns]
+        if missing:
+            raise ValueError(f"build_features did not produce the model's features {missing}")
+        return df[self.features].to_numpy(dtype=np.float32)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Calibrated class probabilities (n, n_classes), float32."""
+        X = np.asarray(X, dtype=np.float32)
+        if len(X) == 0:
+            return np.zeros((0, self.scheme.n_classes), np.float32)
+        return np.asarray(self.network.predict_proba(X), dtype=np.float32)
+
+    def p_signal(self, X) -> np.ndarray:
+        return self.predict_proba(X)[:, self.signal_index]
+
+    def classify(self, table) -> pd.DataFrame:
+        """Preselection outcome, features and probabilities of every row of ``table`` (a DataFrame)."""
+        mask, reason = self.preselect(table)
+        X = np.full((len(table), len(self.features)), np.nan, np.float32)
+        P = np.full((len(table), self.scheme.n_classes), np.nan, np.float32)
+        if mask.any():
+            X[mask] = self.feature_matrix(table[mask])
+            P[mask] = self.predict_proba(X[mask])
+        out = pd.DataFrame(X, columns=self.features)
+        for k in range(P.shape[1]):
+            out[f"P_CLASS{k}"] = P[:, k]
+        out["P_SIGNAL"] = P[:, self.signal_index]
+        out.insert(0, "PRESELECTED", mask)
+        out.insert(1, "REASON", np.where(mask, "", reason))
+        return out
+
+    def provenance_metadata(self) -> dict:
+        """Compact provenance (JSON-serialisable) written into catalogue headers."""
+        m = self.meta
+        return {
+            "model_sha256": self.sha256,
+            "dwarflib_version": m.get("dwarflib_version"),
+            "created": m.get("created"),
+            "class_names": list(self.scheme.names),
+            "thresholds": self.thresholds,
+            "temperature": m.get("temperature"),
+            "features": self.features,
+            "training_data": m.get("training_data", {}),
+            "preselection": m.get("preselection"),
+        }
+
+    def provenance_cards(self) -> list[tuple]:
+        """FITS header cards with the model's provenance (primary HDU of the catalogue files)."""
+        td = self.meta.get("training_data", {})
+        cards = [
+            ("ORIGIN", "dwarflib", "software that wrote this file"),
+            ("DWLVER", str(self.meta.get("dwarflib_version", "")), "dwarflib version that trained the model"),
+            ("MODELSHA", self.sha256[:64], "sha256 of the model's model.json"),
+            ("MODELDAT", str(self.meta.get("created", ""))[:68], "model training date (UTC)"),
+            ("TRAINSET", Path(str(td.get("path", ""))).name[:68], "training sample file"),
+            ("TRAINSHA", str(td.get("sha256", ""))[:64], "sha256 of the training sample file"),
+            ("TRAINROW", int(td.get("rows_in", -1)), "rows in the training sample file"),
+            ("SEED", int(td.get("seed", -1)), "training seed"),
+            ("TEMPERAT", float(self.meta.get("temperature", 1.0)), "temperature of the calibration"),
+            ("NFEAT", len(self.features), "number of features"),
+        ]
+        return cards
+
+
+def load_model(model_dir) -> CatalogueModel:
+    """Load a model written by :func:`train_final_model` (no pickle: JSON + weights.npz)."""
+    from dwarflib.preselection import Preselection
+    from dwarflib.torchnet import TorchMLPClassifier
+
+    model_dir = Path(model_dir)
+    path = model_dir / MODEL_JSON
+    if not path.exists():
+        raise FileNotFoundError(f"{model_dir}: not a dwarflib model folder (no {MODEL_JSON})")
+    raw = path.read_bytes()
+    meta = json.loads(raw)
+    if meta.get("format") != "dwarflib-catalogue-model":
+        raise ValueError(f"{path}: not a dwarflib catalogue model (format={meta.get('format')!r})")
+    network = TorchMLPClassifier.load(model_dir / NETWORK_DIR)
+    return CatalogueModel(
+        network=network,
+        features=list(meta["features"]),
+        feature_groups=meta.get("feature_groups"),
+        scheme=ClassScheme.from_dict(meta["class_scheme"]),
+        preselection=Preselection.from_dict(meta["preselection"]),
+        thresholds={k: float(v) for k, v in meta["thresholds"].items()},
+        meta=meta,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        input_columns=meta.get("input_columns"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TrainingResult:
+    """What :func:`train_final_model` did: the model and the numbers behind each choice.
+
+    ``search`` has one row per configuration (validation signal average precision and log-loss,
+    epochs, seconds); ``val`` / ``test`` hold the labels and calibrated probabilities of the
+    validation and test parts (``proba_uncalibrated`` too, for the reliability diagram);
+    ``test_metrics`` has signal precision / recall with Wilson 68 % intervals at every threshold.
+    """
+
+    model: CatalogueModel
+    model_dir: Path
+    search: pd.DataFrame
+    best_config: dict
+    temperature: float
+    thresholds: dict[str, float]
+    threshold_scan: pd.DataFrame
+    test_metrics: pd.DataFrame
+    val: dict
+    test: dict
+    seconds: float
+
+
+def _wilson(k: int, n: int, z: float = 1.0) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion k/n (z=1: 68 %)."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (float(centre - half), float(centre + half))
+
+
+def signal_precision_recall(y_true, p_signal, threshold: float) -> dict:
+    """Signal precision and recall (with Wilson 68 % intervals) of the cut ``p_signal > threshold``."""
+    y_true = np.asarray(y_true)
+    sel = np.asarray(p_signal) > threshold
+    sig = y_true == SIGNAL
+    tp = int((sel & sig).sum())
+    n_sel = int(sel.sum())
+    n_sig = int(sig.sum())
+    prec = tp / n_sel if n_sel else float("nan")
+    rec = tp / n_sig if n_sig else float("nan")
+    plo, phi = _wilson(tp, n_sel)
+    rlo, rhi = _wilson(tp, n_sig)
+    return {"threshold": float(threshold), "n_selected": n_sel, "n_signal": n_sig, "tp": tp,
+            "precision": prec, "precision_lo": plo, "precision_hi": phi,
+            "recall": rec, "recall_lo": rlo, "recall_hi": rhi}
+
+
+def choose_high_purity_threshold(y_true, p_signal, target: float = HIGH_PURITY_TARGET,
+                                 min_selected: int = 10) -> tuple[float, pd.DataFrame, bool]:
+    """Lowest threshold on a 0.005 grid in [0.5, 0.995] whose signal precision is >= ``target``.
+
+    Only thresholds that select at least ``min_selected`` objects count (precision of a handful of
+    objects is noise). Returns ``(threshold, scan, reached)``; when no threshold reaches ``target``,
+    the threshold of maximum precision is returned with ``reached=False``.
+    """
+    grid = np.round(np.arange(0.5, 0.9951, 0.005), 3)
+    scan = pd.DataFrame([signal_precision_recall(y_true, p_signal, t) for t in grid])
+    ok = scan[(scan["n_selected"] >= min_selected) & (scan["precision"] >= target)]
+    if len(ok):
+        return float(ok["threshold"].iloc[0]), scan, True
+    valid = scan[scan["n_selected"] >= min_selected]
+    if not len(valid):
+        return 0.5, scan, False
+    return float(valid.loc[valid["precision"].idxmax(), "threshold"]), scan, False
+
+
+def _percentiles_by_class(X: pd.DataFrame, y: np.ndarray, scheme: ClassScheme) -> dict:
+    out: dict = {"percentiles": list(PERCENTILES), "all": {}, "by_class": {}}
+    arr = X.to_numpy(dtype=float)
+    with np.errstate(all="ignore"):
+        out["all"] = {c: [_f(v) for v in np.nanpercentile(arr[:, j], PERCENTILES)] if
+                      np.isfinite(arr[:, j]).any() else [None] * len(PERCENTILES)
+                      for j, c in enumerate(X.columns)}
+        for k in range(scheme.n_classes):
+            sub = arr[y == k]
+            out["by_class"][str(k)] = {
+                c: ([_f(v) for v in np.nanpercentile(sub[:, j], PERCENTILES)]
+                    if len(sub) and np.isfinite(sub[:, j]).any() else [None] * len(PERCENTILES))
+                for j, c in enumerate(X.columns)}
+    return out
+
+
+def _f(v) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _log_loss(y, proba, n_classes) -> float:
+    from sklearn.metrics import log_loss
+
+    return float(log_loss(y, np.clip(proba, 1e-7, 1), labels=list(range(n_classes))))
+
+
+def _average_precision(y, p) -> float:
+    from sklearn.metrics import average_precision_score
+
+    sig = np.asarray(y) == SIGNAL
+    return float(average_precision_score(sig, p)) if sig.any() else float("nan")
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return _f(obj)
+    if isinstance(obj, float):
+        return _f(obj)
+    if isinstance(obj, np.ndarray):
+        return _json_safe(obj.tolist())
+    return obj
+
+
+def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[dict] | None = None,
+                      max_epochs: int = 200, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                      scheme: ClassScheme | None = None, preselection=None,
+                      feature_groups: Sequence[str] | None = None, verbose: bool = False) -> TrainingResult:
+    """Train, select, calibrate, threshold, test and save the final 7-class network.
+
+    Parameters
+    ----------
+    training_sample : path, astropy Table or dwarflib.training_sample.TrainingSample
+        A labelled table in sweep format plus ``Z`` and ``LOGMSTAR`` (e.g. the simulated
+        ``training-sample.fits`` or a real sample), or an already built sample.
+    out_dir : path
+        The model folder (created): ``model.json`` + ``network/``.
+    seed : int
+        Seed of the split and of every network (same seed, same model).
+    search : sequence of dict, optional
+        Network configurations (keyword arguments of TorchMLPClassifier); default :data:`DEFAULT_SEARCH`.
+    max_epochs : int
+        Upper bound on training epochs (early stopping usually ends sooner).
+    fractions : (train, validation, test)
+        Stratified split fractions.
+    scheme, preselection, feature_groups :
+        Class scheme, preselection and feature groups (defaults: the package defaults, all groups).
+
+    Returns
+    -------
+    TrainingResult
+    """
+    from dwarflib import training_sample as ts
+    from dwarflib.labels import DEFAULT_SCHEME
+    from dwarflib.torchnet import TorchMLPClassifier
+
+    t0 = time.perf_counter()
+    scheme = DEFAULT_SCHEME if scheme is None else scheme
+    source_path = None
+    if isinstance(training_sample, ts.TrainingSample):
+        sample = training_sample
+    else:
+        if isinstance(training_sample, str | os.PathLike):
+            source_path = Path(training_sample).resolve()
+        sample = ts.build_training_sample(training_sample, scheme=scheme, preselection=preselection,
+                                          groups=feature_groups)
+    if preselection is None:
+        from dwarflib.preselection import DEFAULT_PRESELECTION
+
+        preselection = DEFAULT_PRESELECTION
+    split = ts.split_sample(sample, fractions=fractions, seed=seed)
+    features = list(sample.X.columns)
+    n_classes = scheme.n_classes
+    missing_classes = [k for k in range(n_classes) if not (split.y_train == k).any()]
+    if missing_classes:
+        raise ValueError(f"training part has no object of class(es) {missing_classes}; "
+                         "the 7-class network needs all classes")
+
+    Xtr = split.X_train.to_numpy(np.float32)
+    Xva = split.X_val.to_numpy(np.float32)
+    Xte = split.X_test.to_numpy(np.float32)
+
+    # 1. architecture / hyper-parameter search on the validation part
+    rows, fitted = [], []
+    for i, cfg in enumerate(search or DEFAULT_SEARCH):
+        t1 = time.perf_counter()
+        net = TorchMLPClassifier(random_state=seed, max_epochs=max_epochs, **cfg)
+        net.fit(Xtr, split.y_train)
+        pva = net.predict_proba(Xva)
+        row = {"config": i, **{k: (str(v) if isinstance(v, tuple | list) else v) for k, v in cfg.items()},
+               "val_signal_ap": _average_precision(split.y_val, pva[:, SIGNAL]),
+               "val_log_loss": _log_loss(split.y_val, pva, n_classes),
+               "epochs": int(getattr(net, "n_epochs_", getattr(net, "n_iter_", -1))),
+               "seconds": time.perf_counter() - t1}
+        rows.append(row)
+        fitted.append(net)
+        if verbose:
+            print(row)
+    search_df = pd.DataFrame(rows)
+    order = search_df.sort_values(["val_signal_ap", "val_log_loss"], ascending=[False, True]).index
+    best = int(order[0])
+    net = fitted[best]
+    best_cfg = dict((search or DEFAULT_SEARCH)[best])
+
+    # 2. temperature scaling on the validation part
+    proba_val_raw = net.predict_proba(Xva)
+    proba_test_raw = net.predict_proba(Xte)
+    net.fit_temperature(Xva, split.y_val)
+    temperature = float(net.temperature_)
+    proba_val = net.predict_proba(Xva)
+    proba_test = net.predict_proba(Xte)
+
+    # 3. thresholds (validation) and 4. test metrics
+    hp, scan, reached = choose_high_purity_threshold(split.y_val, proba_val[:, SIGNAL])
+    thresholds = {"catalogue": 0.5, "high_purity": hp, "paper": 0.95}
+    test_metrics = pd.DataFrame([{"name": name, **signal_precision_recall(split.y_test, proba_test[:, SIGNAL], t)}
+                                 for name, t in thresholds.items()])
+
+    # 5. save (no pickle)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    net.save(out_dir / NETWORK_DIR)
+    removed = pd.Series(np.asarray(sample.removed["REASON"]).astype(str)).value_counts()
+    training_data = {
+        "path": str(source_path) if source_path else None,
+        "sha256": sha256_file(source_path) if source_path else None,
+        "rows_in": int(sample.n_rows_in),
+        "rows_kept": int(len(sample.table)),
+        "rows_removed": {str(k): int(v) for k, v in removed.items()},
+        "split_fractions": list(split.fractions),
+        "split_rows": {"train": int(len(split.y_train)), "validation": int(len(split.y_val)),
+                       "test": int(len(split.y_test))},
+        "class_counts": {part: [int((y == k).sum()) for k in range(n_classes)]
+                         for part, y in (("train", split.y_train), ("validation", split.y_val),
+                                         ("test", split.y_test))},
+        "seed": int(seed),
+    }
+    meta = {
+        "format": "dwarflib-catalogue-model",
+        "format_version": FORMAT_VERSION,
+        "dwarflib_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "features": features,
+        "feature_groups": list(feature_groups) if feature_groups is not None else None,
+        "feature_groups_members": sample.feature_groups,
+        "class_scheme": scheme.to_dict(),
+        "signal_class": SIGNAL,
+        "preselection": preselection.to_dict(),
+        "input_columns": _input_columns(preselection, feature_groups),
+        "thresholds": thresholds,
+        "high_purity": {"target_precision": HIGH_PURITY_TARGET, "reached_on_validation": reached},
+        "temperature": temperature,
+        "network": {"dir": NETWORK_DIR, "class": "dwarflib.torchnet.TorchMLPClassifier", "config": best_cfg,
+                    "max_epochs": max_epochs},
+        "search": search_df.to_dict(orient="records"),
+        "selection_metric": "validation signal average precision, ties by validation log-loss",
+        "test_metrics": test_metrics.to_dict(orient="records"),
+        "feature_percentiles": _percentiles_by_class(split.X_train, split.y_train, scheme),
+        "training_data": training_data,
+    }
+    (out_dir / MODEL_JSON).write_text(json.dumps(_json_safe(meta), indent=1, allow_nan=False))
+    model = load_model(out_dir)
+    return TrainingResult(
+        model=model, model_dir=out_dir, search=search_df, best_config=best_cfg, temperature=temperature,
+        thresholds=thresholds, threshold_scan=scan, test_metrics=test_metrics,
+        val={"y": split.y_val, "proba": proba_val, "proba_uncalibrated": proba_val_raw, "ids": split.ids_val},
+        test={"y": split.y_test, "proba": proba_test, "proba_uncalibrated": proba_test_raw,
+              "ids": split.ids_test},
+        seconds=time.perf_counter() - t0)
+
+
+def _input_columns(preselection, feature_groups) -> list[str]:
+    """Sweep columns that the preselection and the features read (the catalogue reads only these)."""
+    from dwarflib.datamodel import REQUIRED_COLUMNS
+    from dwarflib.features import required_columns
+
+    cols = list(REQUIRED_COLUMNS)
+    extra = list(getattr(preselection, "required_columns", lambda: [])())
+    extra += list(required_columns(feature_groups))
+    for c in extra:
+        if c not in cols:
+            cols.append(c)
+    return cols
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train the final 7-class network from a labelled table",
+        description="Train, select (small architecture search on the validation part), calibrate "
+                    "(temperature scaling), threshold and test the 7-class network; save it without pickle.")
+    p.add_argument("training_sample", metavar="TRAINING_SAMPLE",
+                   help="FITS table in sweep format plus Z and LOGMSTAR (e.g. training-sample.fits)")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the networks (default 0)")
+    p.add_argument("--max-epochs", type=int, default=200, help="upper bound on training epochs")
+    p.set_defaults(func=_cli_train)
+
+
+def format_training_report(res: TrainingResult) -> str:
+    """Text report of a training run (search, temperature, thresholds, test precision / recall)."""
+    lines = ["architecture / hyper-parameter search (validation part):",
+             res.search.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+             f"chosen: {res.best_config}",
+             f"temperature: {res.temperature:.3f}",
+             "signal precision / recall on the test part (68 % Wilson intervals):"]
+    for _, r in res.test_metrics.iterrows():
+        lines.append(f"  {r['name']:<12s} p_signal > {r['threshold']:.3f}: precision {r['precision']:.3f} "
+                     f"[{r['precision_lo']:.3f}, {r['precision_hi']:.3f}], recall {r['recall']:.3f} "
+                     f"[{r['recall_lo']:.3f}, {r['recall_hi']:.3f}] (selected {r['n_selected']}, "
+                     f"signal {r['n_signal']})")
+    lines.append(f"model written to {res.model_dir} in {res.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _cli_train(args) -> int:
+    import sys
+
+    path = Path(args.training_sample)
+    if not path.exists():
+        print(f"dwarflib train: error: {path}: no such file", file=sys.stderr)
+        return 1
+    try:
+        res = train_final_model(path, args.out, seed=args.seed, max_epochs=args.max_epochs)
+    except (ValueError, KeyError) as exc:
+        print(f"dwarflib train: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_training_report(res))
+    return 0
