@@ -1,0 +1,343 @@
+"""Tests for dwarflib.verification: restricted features on hand-made rows, binomial intervals, the summary
+schema, positional matches, and a small end-to-end check on a synthetic simulated sky."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.stats import binom_conf_interval
+from astropy.table import Table
+from sklearn.ensemble import RandomForestClassifier
+
+from dwarflib import verification as V
+from dwarflib.labels import DEFAULT_SCHEME
+
+TWO_PI = 2.0 * np.pi
+
+
+# ------------------------------------------------------------------------------------------ conversions
+
+def test_mu_eff_known_values():
+    # 20 mag inside r_e = 1 arcsec: half the light in pi arcsec^2 -> 20 + 2.5 log10(2 pi) = 21.99545
+    assert V.mu_eff(20.0, 1.0) == pytest.approx(20.0 + 2.5 * np.log10(TWO_PI), abs=1e-12)
+    assert V.mu_eff(20.0, 1.0) == pytest.approx(21.995450, abs=1e-6)
+    # doubling the radius makes it 5 log10(2) = 1.505 mag/arcsec^2 fainter
+    assert V.mu_eff(20.0, 2.0) - V.mu_eff(20.0, 1.0) == pytest.approx(5 * np.log10(2.0))
+    out = V.mu_eff([18.0, 18.0, 18.0], [0.0, -1.0, np.nan])
+    assert np.isnan(out).all()
+
+
+def test_angular_radius_and_distance_modulus():
+    # 1 kpc at 10 Mpc = 1e-4 rad = 20.6265 arcsec
+    assert V.angular_radius_arcsec(1000.0, 10.0) == pytest.approx(20.626481, rel=1e-6)
+    assert np.isnan(V.angular_radius_arcsec(1000.0, 0.0))
+    assert V.distance_modulus(10.0) == pytest.approx(30.0)
+    assert np.isnan(V.distance_modulus(0.0))
+
+
+def test_axis_ratio_and_dereddened_mag():
+    assert V.axis_ratio(0.0, 0.0) == pytest.approx(1.0)
+    assert V.axis_ratio(0.6, 0.0) == pytest.approx(0.25)
+    assert V.axis_ratio(0.0, -0.6) == pytest.approx(0.25)
+    assert V.dereddened_mag(1.0, 1.0) == pytest.approx(22.5)
+    assert V.dereddened_mag(10.0, 0.5) == pytest.approx(22.5 - 2.5 * np.log10(20.0))
+    assert np.isnan(V.dereddened_mag([-1.0, 0.0], [1.0, 1.0])).all()
+
+
+def test_v_transformation_fit_and_inversions():
+    rng = np.random.default_rng(1)
+    g = rng.uniform(15, 20, 200)
+    g_r = rng.uniform(0.1, 0.8, 200)
+    r = g - g_r
+    a, b = 0.59, -0.01
+    v = g - (a * g_r + b)
+    fa, fb = V.fit_v_transformation(g, r, v)
+    assert (fa, fb) == pytest.approx((a, b), abs=1e-10)
+    np.testing.assert_allclose(V.r_from_g_v(g, v, (a, b)), r, atol=1e-10)
+    np.testing.assert_allclose(V.r_from_v(v, g_r, (a, b)), r, atol=1e-10)
+    with pytest.raises(ValueError, match="at least 3"):
+        V.fit_v_transformation([1.0, np.nan], [1.0, 1.0], [1.0, 1.0])
+
+
+# ------------------------------------------------------------------------------------------ restricted features
+
+def _sweep_rows() -> Table:
+    t = Table()
+    t["FLUX_R"] = [100.0, 10.0, -1.0]          # r = 17.5, 20.0, missing
+    t["FLUX_G"] = [100.0 * 10 ** (-0.4 * 0.5), 10.0, 1.0]   # g - r = 0.5, 0.0
+    t["FIBERFLUX_R"] = [10.0, 5.0, 1.0]        # fibre r = 20.0, 20.7526
+    t["MW_TRANSMISSION_R"] = [1.0, 0.8, 1.0]
+    t["MW_TRANSMISSION_G"] = [1.0, 0.8, 1.0]
+    t["SHAPE_R"] = [2.0, 0.0, 1.0]
+    t["SHAPE_E1"] = [0.6, 0.0, 0.0]
+    t["SHAPE_E2"] = [0.0, 0.0, 0.0]
+    t["SERSIC"] = [1.0, 0.0, 4.0]
+    t["Z"] = [0.01, 0.1, 0.3]
+    t["LOGMSTAR"] = [7.5, 10.5, 11.0]
+    return t
+
+
+def test_sweep_features_hand_made_rows():
+    ft = V.restricted_features(_sweep_rows(), "sweep")
+    f = ft.features
+    assert list(f.columns) == list(V.RESTRICTED_FEATURES)
+    assert f.loc[0, "r"] == pytest.approx(17.5)
+    assert f.loc[0, "g_r"] == pytest.approx(0.5)
+    assert f.loc[0, "rfib_r"] == pytest.approx(2.5)
+    assert f.loc[0, "mu_eff_r"] == pytest.approx(17.5 + 2.5 * np.log10(TWO_PI * 4.0))
+    assert f.loc[0, "ba"] == pytest.approx(0.25)
+    assert f.loc[0, "sersic"] == 1.0
+    # extinction: the MW transmission brightens r and the fibre r by the same amount
+    assert f.loc[1, "r"] == pytest.approx(20.0 + 2.5 * np.log10(0.8))
+    assert f.loc[1, "rfib_r"] == pytest.approx(2.5 * np.log10(2.0))
+    assert np.isnan(f.loc[1, "mu_eff_r"])      # SHAPE_R = 0 (point source): no SB
+    assert np.isnan(f.loc[2, "r"])             # negative flux: NaN, not a number from log10
+    assert ft.usable.all()                     # sweep rows are never excluded
+    np.testing.assert_array_equal(ft.in_signal(), [True, False, False])
+
+
+def _saga_like_from_sweep(t: Table) -> Table:
+    """A SAGA-C3-like table computed from sweep rows with the SAGA DR3 pipeline's definitions."""
+    r = 22.5 - 2.5 * np.log10(np.asarray(t["FLUX_R"]) / np.asarray(t["MW_TRANSMISSION_R"]))
+    g = 22.5 - 2.5 * np.log10(np.asarray(t["FLUX_G"]) / np.asarray(t["MW_TRANSMISSION_G"]))
+    e = np.hypot(t["SHAPE_E1"], t["SHAPE_E2"])
+    s = Table()
+    s["OBJID"] = np.arange(len(t))
+    s["rmag"] = r
+    s["gr"] = g - r
+    s["rmag-fiber"] = 22.5 - 2.5 * np.log10(np.asarray(t["FIBERFLUX_R"]) / np.asarray(t["MW_TRANSMISSION_R"]))
+    s["sb"] = r + 2.5 * np.log10(TWO_PI * np.asarray(t["SHAPE_R"]) ** 2)
+    s["ba"] = (1 - e) / (1 + e)
+    s["Sersic"] = t["SERSIC"]
+    s["z"] = t["Z"]
+    s["log(M*)"] = t["LOGMSTAR"]
+    return s
+
+
+def test_saga_and_sweep_definitions_agree():
+    sweep = _sweep_rows()[:1]
+    a = V.restricted_features(sweep, "sweep").features
+    b = V.restricted_features(_saga_like_from_sweep(sweep), "saga_satellites").features
+    pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-9)
+
+
+def test_saga_hosts_have_no_fibre_and_flag_missing():
+    s = _saga_like_from_sweep(_sweep_rows()[:1])
+    s["HRV"] = [2998.0]
+    s["Name"] = ["NGC0001"]
+    s.remove_column("rmag-fiber")
+    s["sb"] = [np.nan]
+    ft = V.restricted_features(s, "saga_hosts")
+    assert list(ft.features.columns) == list(V.TABLE_FEATURES["saga_hosts"])
+    assert ft.reason[0] == "non-finite feature"
+    assert ft.z[0] == pytest.approx(0.01, rel=1e-3)
+
+
+def _elves_rows():
+    t = Table()
+    t["Name"] = ["dwA", "dwB", "dwC", "dwD", "dwE", "dwF"]
+    t["Host"] = ["NGC1", "CENA", "NGC1", "NGC1", "MW", "NGC1"]
+    t["gmag"] = [18.5, 17.0, 18.0, 18.0, np.nan, 18.0]
+    t["rimag"] = [18.0, 16.6, 17.5, 17.2, np.nan, 17.5]
+    t["VMag"] = [-12.0, -13.0, -12.5, -12.5, -9.0, -12.0]
+    t["logMs"] = [7.0, 7.5, 7.2, 6.5, 5.0, 7.0]
+    t["re"] = [1000.0, 500.0, 800.0, 700.0, 300.0, 600.0]
+    t["Conf"] = ["True", "True", "False", "True", "True", "True"]
+    t["Filt"] = ["gr", "gr", "gr", "gi", "", "gr"]
+    t["Bad"] = ["", "", "", "", "", "yes"]
+    hosts = Table({"Host": ["NGC1", "CEN A", "MW"], "Dist": [10.0, 3.7, 0.0], "Vel": [700.0, 548.0, 0.0]})
+    return t, hosts
+
+
+def test_elves_features_and_reasons():
+    t, hosts = _elves_rows()
+    ft = V.restricted_features(t, "elves", hosts=hosts)
+    f = ft.features
+    # 1 kpc at the host distance of 10 Mpc = 20.6265 arcsec
+    assert ft.flags.loc[0, "r_e_arcsec"] == pytest.approx(20.626481, rel=1e-6)
+    assert f.loc[0, "mu_eff_r"] == pytest.approx(18.0 + 2.5 * np.log10(TWO_PI * 20.626481**2), abs=1e-5)
+    assert f.loc[0, "g_r"] == pytest.approx(0.5)
+    assert ft.flags.loc[1, "distance_mpc"] == 3.7           # 'CENA' in table 9 is 'CEN A' in the host CSV
+    assert list(ft.reason) == ["", "", "candidate (not confirmed)", "i band only (Filt = gi)",
+                               "no host distance (Milky Way satellite)", "bad photometry flag"]
+    assert ft.in_signal().tolist() == [True, True, True, True, False, True]
+    counts = ft.reason_counts().set_index("reason")["n"]
+    assert counts.sum() == len(t) and counts["usable"] == 2
+
+
+def test_elves_i_band_rows_from_v():
+    t, hosts = _elves_rows()
+    ft = V.restricted_features(t, "elves", hosts=hosts, i_band="from_v", v_coeffs=(0.6, 0.0))
+    # row 3: V = -12.5 + 30 = 17.5, g = 18.0 -> g - r = (g - V) / 0.6 = 0.8333
+    assert ft.reason[3] == ""
+    assert ft.flags.loc[3, "r_from_v"]
+    assert ft.features.loc[3, "g_r"] == pytest.approx(0.5 / 0.6)
+    assert not ft.flags.loc[0, "r_from_v"]
+    assert ft.features.loc[0, "r"] == 18.0                  # g, r rows keep their measured r
+
+
+def test_elves_errors():
+    t, hosts = _elves_rows()
+    with pytest.raises(ValueError, match="needs hosts"):
+        V.restricted_features(t, "elves")
+    with pytest.raises(ValueError, match="absent from the host table"):
+        V.restricted_features(t, "elves", hosts=hosts[:1])
+    with pytest.raises(ValueError, match="i_band"):
+        V.restricted_features(t, "elves", hosts=hosts, i_band="convert")
+    with pytest.raises(ValueError, match="unknown kind"):
+        V.restricted_features(t, "gama")
+
+
+def test_lvdb_features():
+    t = Table()
+    t["key"] = ["a", "b", "c"]
+    t["M_V"] = [-10.0, -8.0, np.nan]
+    t["distance_modulus"] = [25.0, 24.0, 24.0]
+    t["rhalf"] = [0.5, np.nan, 1.0]         # arcmin
+    t["mass_stellar"] = [6.5, 5.5, 6.0]
+    t["distance"] = [1000.0, 630.0, 630.0]
+    ft = V.restricted_features(t, "lvdb", assumed_g_r=0.5, v_coeffs=(0.6, 0.0))
+    assert list(ft.features.columns) == ["r", "mu_eff_r"]
+    assert ft.features.loc[0, "r"] == pytest.approx(15.0 - 0.4 * 0.5)
+    assert ft.features.loc[0, "mu_eff_r"] == pytest.approx(14.8 + 2.5 * np.log10(TWO_PI * 30.0**2))
+    assert list(ft.reason) == ["", "no half-light radius", "no M_V or distance modulus"]
+    assert ft.in_signal().tolist() == [True, False, True]
+
+
+# ------------------------------------------------------------------------------------------ intervals and summary
+
+def test_wilson_interval_matches_astropy_and_edges():
+    lo, hi = V.wilson_interval(68, 100)
+    ref = binom_conf_interval(68, 100, confidence_level=0.95, interval="wilson")
+    assert (lo, hi) == pytest.approx(tuple(ref))
+    assert lo < 0.68 < hi
+    lo0, hi0 = V.wilson_interval(0, 10)
+    assert lo0 == pytest.approx(0.0, abs=1e-12) and 0.2 < hi0 < 0.35
+    assert np.isnan(V.wilson_interval(0, 0)).all()
+
+
+def test_recall_check_and_precision_recall():
+    p = np.array([0.9, 0.2, 0.6, np.nan, 0.5])
+    mask = np.array([True, True, True, False, True])
+    rc = V.recall_check(p, mask, threshold=0.5)
+    assert rc["n"] == 4 and rc["k"] == 3 and rc["recall"] == 0.75
+    assert rc["recall_low"] < 0.75 < rc["recall_high"]
+    with pytest.raises(ValueError, match="no p_signal"):
+        V.recall_check(p, np.ones(5, bool))
+    pr = V.precision_recall([1, 1, 0, 0, 1], [1, 0, 1, 0, 1])
+    assert (pr["tp"], pr["fp"], pr["fn"]) == (2, 1, 1)
+    assert pr["precision"] == pytest.approx(2 / 3) and pr["recall"] == pytest.approx(2 / 3)
+    assert np.isnan(V.precision_recall([0, 0], [0, 0])["precision"])
+
+
+def test_summary_schema_and_write(tmp_path):
+    rows = [V.summary_row("SAGA DR3", "satellites 6 < log M* < 9", "real", 334, recall=0.5, recall_low=0.45,
+                          recall_high=0.55, paper=V.PAPER_CHECKS["SAGA DR3"]),
+            V.summary_row("SAGA DR3", "restricted model, held-out", "simulated", 1000, 0.9, 0.8, 0.77, 0.83)]
+    df = V.summary_frame(rows)
+    assert tuple(df.columns) == V.SUMMARY_COLUMNS == ("check", "sample", "source", "n", "precision", "recall",
+                                                       "recall_low", "recall_high", "paper_precision",
+                                                       "paper_recall")
+    assert df.loc[0, "paper_recall"] == 0.68 and np.isnan(df.loc[1, "paper_recall"])
+    path = V.write_summary(df, tmp_path / "s.csv")
+    back = pd.read_csv(path)
+    assert tuple(back.columns) == V.SUMMARY_COLUMNS and len(back) == 2
+    with pytest.raises(ValueError, match="source"):
+        V.summary_row("x", "y", "mixed", 1)
+    with pytest.raises(ValueError, match="outside"):
+        V.summary_frame([V.summary_row("x", "y", "real", 1, recall=1.5)])
+    with pytest.raises(ValueError, match="exactly"):
+        V.write_summary(df.drop(columns="n"), tmp_path / "t.csv")
+
+
+# ------------------------------------------------------------------------------------------ cross-matches
+
+def test_match_by_position():
+    ra2, dec2 = np.array([10.0, 20.0]), np.array([0.0, 30.0])
+    m = V.match_by_position([10.0 + 2 / 3600, 20.0, 50.0], [0.0, 30.0 + 20 / 3600, 0.0], ra2, dec2, radius_arcsec=5)
+    assert m["matched"].tolist() == [True, False, False]
+    assert m.loc[0, "index"] == 0 and m.loc[0, "sep_arcsec"] == pytest.approx(2.0, rel=1e-6)
+    assert m.loc[1, "index"] == -1
+
+
+def test_satellites_around_hosts():
+    # host at 30 Mpc: 300 kpc = 0.573 deg. Satellite 0 at 0.5 deg (262 kpc), satellite 1 at 0.7 deg.
+    pairs = V.satellites_around_hosts([0.5, 0.7], [0.0, 0.0], [0.0], [0.0], [30.0], radius_kpc=300)
+    assert pairs["sat"].tolist() == [0]
+    assert pairs.loc[0, "r_proj_kpc"] == pytest.approx(np.deg2rad(0.5) * 30e3, rel=1e-6)
+
+
+def test_physical_size_luminosity():
+    d = V.physical_size_luminosity([20.0], [20.626481], [10.0])
+    assert d.loc[0, "M_r"] == pytest.approx(-10.0)
+    assert d.loc[0, "log_re_pc"] == pytest.approx(3.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+def _tiny_sky(n: int, seed: int) -> Table:
+    """A synthetic sweep-format sky: local dwarfs are faint-ish, large and of low surface brightness."""
+    rng = np.random.default_rng(seed)
+    signal = rng.random(n) < 0.3
+    r = np.where(signal, rng.uniform(16, 19.5, n), rng.uniform(15, 19.5, n))
+    size = np.where(signal, rng.uniform(3, 10, n), rng.uniform(0.4, 2.0, n))   # arcsec
+    t = Table()
+    t["FLUX_R"] = 10 ** (-0.4 * (r - 22.5))
+    t["FLUX_G"] = t["FLUX_R"] * 10 ** (-0.4 * rng.uniform(0.2, 0.9, n))
+    t["MW_TRANSMISSION_R"] = np.ones(n)
+    t["MW_TRANSMISSION_G"] = np.ones(n)
+    t["FIBERFLUX_R"] = t["FLUX_R"] * np.clip(0.6 / size, 0.01, 0.9)
+    t["SHAPE_R"] = size
+    t["SHAPE_E1"] = rng.uniform(-0.3, 0.3, n)
+    t["SHAPE_E2"] = rng.uniform(-0.3, 0.3, n)
+    t["SERSIC"] = np.where(signal, 1.0, rng.choice([1.0, 4.0], n))
+    t["Z"] = np.where(signal, rng.uniform(0.002, 0.019, n), rng.uniform(0.03, 0.3, n))
+    t["LOGMSTAR"] = np.where(signal, rng.uniform(6.2, 8.9, n), rng.uniform(9.2, 11.5, n))
+    return t
+
+
+def _fixed_estimator():
+    return RandomForestClassifier(n_estimators=30, random_state=0, n_jobs=1)
+
+
+def test_end_to_end_restricted_check_on_synthetic_sky():
+    pytest.importorskip("dwarflib.models")
+    sky = _tiny_sky(1500, seed=3)
+    sim = V.restricted_features(sky, "sweep")
+    y = V.labels_of(sky)
+    assert (y == 0).sum() > 300
+    check = V.train_restricted_check(_fixed_estimator, sim, y, V.TABLE_FEATURES["saga_satellites"], seed=0)
+    assert check.sim_test["recall"] > 0.9 and check.sim_test["precision"] > 0.9
+    # "real" SAGA-like satellites drawn from the same generator are recovered; massive hosts are not
+    other = _tiny_sky(400, seed=4)
+    saga = V.restricted_features(_saga_like_from_sweep(other), "saga_satellites")
+    p = check.apply(saga)
+    sig = saga.in_signal(DEFAULT_SCHEME) & saga.usable
+    rc = V.recall_check(p, sig)
+    assert rc["recall"] > 0.9
+    massive = saga.usable & (saga.logmstar >= 9)
+    assert V.recall_check(p, massive)["recall"] < 0.1
+    # same seed, same numbers
+    again = V.train_restricted_check(_fixed_estimator, sim, y, V.TABLE_FEATURES["saga_satellites"], seed=0)
+    np.testing.assert_array_equal(again.apply(saga), p)
+    assert again.sim_test == check.sim_test
+
+
+def test_restricted_model_uses_only_its_features():
+    pytest.importorskip("dwarflib.models")
+    sky = _tiny_sky(600, seed=5)
+    sim = V.restricted_features(sky, "sweep")
+    y = V.labels_of(sky)
+    est = V.fit_restricted_model(_fixed_estimator, sim, y, V.TABLE_FEATURES["elves"])
+    assert list(est.feature_names_in_) == ["r", "g_r", "mu_eff_r"]
+    with pytest.raises(KeyError, match="lack"):
+        V.fit_restricted_model(_fixed_estimator, sim, y, ["r", "FLUX_W1"])
+    with pytest.raises(ValueError, match="labels"):
+        V.fit_restricted_model(_fixed_estimator, sim, y[:-1], ["r"])
+
+
+def test_desi_edr_selection():
+    t = Table({"FLUX_R": [10 ** (-0.4 * (19.4 - 22.5)), 10 ** (-0.4 * (19.6 - 22.5)), 100.0],
+               "MW_TRANSMISSION_R": [1.0, 1.0, 1.0], "Z": [0.05, 0.05, 0.01]})
+    assert V.desi_edr_selection(t).tolist() == [True, False, False]
