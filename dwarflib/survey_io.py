@@ -1,0 +1,547 @@
+"""Read and write Legacy Surveys DR9 sweep and Tractor catalogues (FITS), convert fluxes to magnitudes,
+flag bad rows.
+
+Reading
+-------
+:func:`read_catalogue` and :func:`iter_catalogue` open the first binary-table HDU with
+:mod:`astropy.io.fits` (memory-mapped), copy **only the requested columns** (column names are matched
+case-insensitively and returned upper case) and return :class:`astropy.table.Table` objects in native byte
+order. ``iter_catalogue`` yields chunks of ``chunk_rows`` rows, so memory stays flat in the file size.
+
+Each table is normalised to the DR9 data model (:mod:`dwarflib.datamodel`):
+
+* ``TYPE``, ``BRICKNAME``, ``REF_CAT`` (FITS bytes, e.g. ``b'PSF '``) become stripped ``str``.
+* **Pre-DR9 shapes.** DR1-DR8 catalogues carry ``SHAPEEXP_{R,E1,E2}``, ``SHAPEDEV_{R,E1,E2}`` (+ ``_IVAR``)
+  and ``FRACDEV`` instead of DR9's ``SHAPE_R``, ``SHAPE_E1``, ``SHAPE_E2``, ``SERSIC``. They are mapped per
+  row from ``TYPE``:
+
+  ==============  =========================================  ==========
+  TYPE            SHAPE_R, SHAPE_E1, SHAPE_E2 (+ _IVAR)       SERSIC
+  ==============  =========================================  ==========
+  PSF, DUP        0, 0, 0 (ivar 0)                            0
+  REX, SIMP, EXP  SHAPEEXP_*                                  1
+  DEV             SHAPEDEV_*                                  4
+  COMP            SHAPEDEV_* if FRACDEV > 0.5 else SHAPEEXP_*  4 or 1
+  ==============  =========================================  ==========
+
+  COMP (a composite de Vaucouleurs + exponential model, dropped in DR9 in favour of SER) is assigned to
+  the component that carries most of the flux. ``SERSIC_IVAR`` is 0 (the index was fixed, not fitted).
+  The table's ``meta["SHAPE_MAPPING"]`` records that the mapping was applied. Any other TYPE raises.
+
+Validation
+----------
+Problems that make a whole file unusable raise a :class:`CatalogueError` subclass whose message names the
+file and the column: :class:`CorruptFileError` (not FITS, truncated, no table HDU),
+:class:`MissingColumnError` (a required column, see ``datamodel.REQUIRED_COLUMNS``, is absent) and
+:class:`ColumnDtypeError` (e.g. a string column where a float is expected).
+
+Problems of single rows never drop the row: :func:`quality_flags` returns a bitmask per row and a
+comma-separated reason string (columns ``QUALITY_FLAGS`` and ``QUALITY_REASON`` added by the readers).
+Bits (see :data:`QUALITY_BITS`), for every band ``B`` whose ``FLUX_B`` is present:
+
+=====================  ===================================================================================
+``FLUX_NONFINITE_B``   FLUX_B is NaN or inf
+``FLUX_NONPOSITIVE_B`` FLUX_B <= 0 (magnitude undefined; normal for faint WISE sources)
+``NO_DATA_B``          FLUX_IVAR_B == 0: no data in that band (e.g. no WISE coverage, NOBS = 0)
+``IVAR_INVALID_B``     FLUX_IVAR_B negative, NaN or inf
+``MWT_INVALID_B``      MW_TRANSMISSION_B not in (0, 1] or not finite
+``FIBERFLUX_INVALID_B`` FIBERFLUX_B NaN or inf (optical bands)
+``SHAPE_INVALID``      SHAPE_R < 0, NaN or inf
+=====================  ===================================================================================
+
+Magnitudes
+----------
+:func:`flux_to_mag` gives Galactic-extinction-corrected AB magnitudes,
+``m = 22.5 - 2.5 log10(FLUX / MW_TRANSMISSION)`` [mag] from fluxes in nanomaggies, NaN where the flux is
+not positive; :func:`mag_err` gives ``2.5 / ln(10) / (FLUX sqrt(FLUX_IVAR))`` [mag].
+
+Writing
+-------
+:func:`write_sweep` writes a table with exactly the DR9 dtypes of ``datamodel.SWEEP_COLUMNS`` (big-endian
+FITS like the real sweeps), atomically (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Column, Table
+
+from dwarflib import datamodel
+
+__all__ = [
+    "CatalogueError",
+    "ColumnDtypeError",
+    "CorruptFileError",
+    "MissingColumnError",
+    "DEFAULT_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "PRE_DR9_SHAPE_COLUMNS",
+    "QUALITY_BITS",
+    "add_quality_columns",
+    "decode_quality",
+    "file_columns",
+    "file_nrows",
+    "flux_to_mag",
+    "iter_catalogue",
+    "mag_err",
+    "normalise_shapes",
+    "quality_flags",
+    "read_catalogue",
+    "write_sweep",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------------
+class CatalogueError(ValueError):
+    """A catalogue file cannot be used; the message names the file (and the column)."""
+
+
+class CorruptFileError(CatalogueError):
+    """Not a FITS file, truncated, or without a binary-table HDU."""
+
+
+class MissingColumnError(CatalogueError, KeyError):
+    """A required column is absent."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ColumnDtypeError(CatalogueError, TypeError):
+    """A column has a dtype incompatible with the DR9 data model."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Column sets
+# --------------------------------------------------------------------------------------------------
+#: Columns that are read when present although they are not in ``SWEEP_COLUMNS``.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("BRICK_PRIMARY", "PARALLAX_IVAR", "PMRA", "PMDEC", "REF_ID", "TARGETID")
+
+#: Default selection of :func:`read_catalogue`: the DR9 sweep columns plus the optional ones (when present).
+DEFAULT_COLUMNS: tuple[str, ...] = tuple(datamodel.SWEEP_COLUMNS) + OPTIONAL_COLUMNS
+
+#: Pre-DR9 shape columns from which the DR9 ones are derived.
+PRE_DR9_SHAPE_COLUMNS: tuple[str, ...] = (
+    "FRACDEV",
+    "SHAPEEXP_R", "SHAPEEXP_E1", "SHAPEEXP_E2", "SHAPEEXP_R_IVAR", "SHAPEEXP_E1_IVAR", "SHAPEEXP_E2_IVAR",
+    "SHAPEDEV_R", "SHAPEDEV_E1", "SHAPEDEV_E2", "SHAPEDEV_R_IVAR", "SHAPEDEV_E1_IVAR", "SHAPEDEV_E2_IVAR",
+)
+_DR9_SHAPE = ("SHAPE_R", "SHAPE_E1", "SHAPE_E2", "SHAPE_R_IVAR", "SHAPE_E1_IVAR", "SHAPE_E2_IVAR",
+              "SERSIC", "SERSIC_IVAR")
+_STRING_COLUMNS = tuple(n for n, (dt, _, _) in datamodel.SWEEP_COLUMNS.items() if dt.startswith("S"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Magnitudes
+# --------------------------------------------------------------------------------------------------
+_POGSON = 2.5 / np.log(10.0)
+
+
+def flux_to_mag(flux, mw_transmission=1.0) -> np.ndarray:
+    """Extinction-corrected AB magnitude [mag] from a flux [nanomaggy] and the Galactic transmission.
+
+    ``m = 22.5 - 2.5 log10(flux / mw_transmission)``, computed in float64. NaN where the flux is not
+    positive or not finite, or the transmission is not in (0, 1].
+    """
+    f = np.asarray(flux, dtype=np.float64)
+    t = np.asarray(mw_transmission, dtype=np.float64)
+    ok = np.isfinite(f) & (f > 0) & np.isfinite(t) & (t > 0) & (t <= 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = 22.5 - 2.5 * np.log10(f / t)
+    return np.where(ok, m, np.nan)
+
+
+def mag_err(flux, ivar) -> np.ndarray:
+    """Magnitude error [mag] from flux [nanomaggy] and its inverse variance [nanomaggy^-2].
+
+    ``2.5 / ln(10) / (flux sqrt(ivar))``; NaN where flux <= 0 or ivar <= 0 (no data) or either is not finite.
+    """
+    f = np.asarray(flux, dtype=np.float64)
+    iv = np.asarray(ivar, dtype=np.float64)
+    ok = np.isfinite(f) & (f > 0) & np.isfinite(iv) & (iv > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = _POGSON / (f * np.sqrt(iv))
+    return np.where(ok, e, np.nan)
+
+
+# --------------------------------------------------------------------------------------------------
+# Quality flags
+# --------------------------------------------------------------------------------------------------
+_BAND_PROBLEMS = ("FLUX_NONFINITE", "FLUX_NONPOSITIVE", "NO_DATA", "IVAR_INVALID", "MWT_INVALID")
+
+
+def _quality_bits() -> dict[str, int]:
+    bits: dict[str, int] = {}
+    for p in _BAND_PROBLEMS:
+        for b in datamodel.BANDS:
+            bits[f"{p}_{b}"] = len(bits)
+    for b in datamodel.OPTICAL_BANDS:
+        bits[f"FIBERFLUX_INVALID_{b}"] = len(bits)
+    bits["SHAPE_INVALID"] = len(bits)
+    return bits
+
+
+#: Quality flag name -> bit number of ``QUALITY_FLAGS`` (int32).
+QUALITY_BITS: dict[str, int] = _quality_bits()
+
+
+def quality_flags(table) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row quality bitmask (int32, see :data:`QUALITY_BITS`) and reason string ("" when clean).
+
+    Only the columns present in ``table`` are checked (a table without FLUX_IVAR_* gets no NO_DATA flags).
+    """
+    n = len(table)
+    cols = set(table.colnames) if hasattr(table, "colnames") else set(table.columns)
+    flags = np.zeros(n, dtype=np.int32)
+
+    def setbit(name, cond):
+        flags[np.asarray(cond, bool)] |= np.int32(1 << QUALITY_BITS[name])
+
+    with np.errstate(invalid="ignore"):
+        for b in datamodel.BANDS:
+            if f"FLUX_{b}" in cols:
+                f = np.asarray(table[f"FLUX_{b}"], dtype=np.float64)
+                fin = np.isfinite(f)
+                setbit(f"FLUX_NONFINITE_{b}", ~fin)
+                setbit(f"FLUX_NONPOSITIVE_{b}", fin & (f <= 0))
+            if f"FLUX_IVAR_{b}" in cols:
+                iv = np.asarray(table[f"FLUX_IVAR_{b}"], dtype=np.float64)
+                setbit(f"NO_DATA_{b}", iv == 0)
+                setbit(f"IVAR_INVALID_{b}", ~np.isfinite(iv) | (iv < 0))
+            if f"MW_TRANSMISSION_{b}" in cols:
+                t = np.asarray(table[f"MW_TRANSMISSION_{b}"], dtype=np.float64)
+                setbit(f"MWT_INVALID_{b}", ~(np.isfinite(t) & (t > 0) & (t <= 1)))
+        for b in datamodel.OPTICAL_BANDS:
+            if f"FIBERFLUX_{b}" in cols:
+                setbit(f"FIBERFLUX_INVALID_{b}", ~np.isfinite(np.asarray(table[f"FIBERFLUX_{b}"], np.float64)))
+        if "SHAPE_R" in cols:
+            r = np.asarray(table["SHAPE_R"], dtype=np.float64)
+            setbit("SHAPE_INVALID", ~np.isfinite(r) | (r < 0))
+    uniq, inverse = np.unique(flags, return_inverse=True)
+    text = np.array([decode_quality(v) for v in uniq], dtype=object)
+    return flags, text[inverse.reshape(-1)].astype(str) if n else np.zeros(0, dtype="<U1")
+
+
+def decode_quality(value: int) -> str:
+    """Comma-separated names of the bits set in one ``QUALITY_FLAGS`` value ("" for 0)."""
+    return ",".join(name for name, bit in QUALITY_BITS.items() if int(value) & (1 << bit))
+
+
+def add_quality_columns(table: Table) -> Table:
+    """Add (or replace) the ``QUALITY_FLAGS`` and ``QUALITY_REASON`` columns in place; returns ``table``."""
+    flags, reason = quality_flags(table)
+    table["QUALITY_FLAGS"] = Column(flags, description="dwarflib quality bitmask (survey_io.QUALITY_BITS)")
+    table["QUALITY_REASON"] = Column(reason, description="names of the QUALITY_FLAGS bits set")
+    return table
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------
+class _Opened:
+    """An open, validated FITS catalogue: the HDU list, the table HDU and an upper-case name map."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such catalogue file")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # truncation is diagnosed below, with the file name
+                self.hdul = fits.open(self.path, memmap=True)
+                self.hdu = next((h for h in self.hdul if isinstance(h, fits.BinTableHDU)), None)
+        except Exception as exc:  # astropy raises OSError, ValueError, IndexError on damaged files
+            raise CorruptFileError(f"{self.path}: not a readable FITS file ({type(exc).__name__}: {exc})") from exc
+        if self.hdu is None:
+            self.hdul.close()
+            raise CorruptFileError(f"{self.path}: no binary-table HDU (file truncated or not a catalogue)")
+        info = self.hdu.fileinfo()
+        expected = info["datLoc"] + info["datSpan"]
+        size = self.path.stat().st_size
+        if size < expected:
+            self.hdul.close()
+            raise CorruptFileError(
+                f"{self.path}: truncated: the header announces {expected} bytes, the file has {size}"
+            )
+        self.nrows = int(self.hdu.header["NAXIS2"])
+        self.names = {n.upper(): n for n in self.hdu.columns.names}
+
+    def close(self):
+        self.hdul.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def file_columns(path: str | Path) -> list[str]:
+    """Upper-case column names of the catalogue file ``path``."""
+    with _Opened(path) as op:
+        return list(op.names)
+
+
+def file_nrows(path: str | Path) -> int:
+    """Number of rows of the catalogue file ``path`` (from the header; nothing is read)."""
+    with _Opened(path) as op:
+        return op.nrows
+
+
+def _plan(op: _Opened, columns, required) -> tuple[list[str], list[str], Sequence[str]]:
+    """Decide which file columns to read. Returns (output columns, file columns to read, required)."""
+    explicit = columns is not None
+    wanted = [c.upper() for c in (DEFAULT_COLUMNS if columns is None else columns)]
+    if explicit:
+        required = list(dict.fromkeys([*(required or ()), *wanted]))
+    required = [c.upper() for c in (required or ())]
+    have = set(op.names)
+    derive = [c for c in _DR9_SHAPE if c in wanted or c in required]
+    need_pre = any(c not in have for c in derive) and "FRACDEV" in have
+    out = [c for c in wanted if c in have or (need_pre and c in _DR9_SHAPE)]
+    missing = [c for c in required if c not in have and not (need_pre and c in _DR9_SHAPE)]
+    if missing:
+        raise MissingColumnError(
+            f"{op.path}: missing required column(s) {missing}"
+            + (" (no pre-DR9 SHAPEEXP/SHAPEDEV/FRACDEV columns either)" if set(missing) & set(_DR9_SHAPE) else "")
+        )
+    to_read = [c for c in out if c in have]
+    if need_pre:
+        for c in ("TYPE", *PRE_DR9_SHAPE_COLUMNS):
+            if c not in have:
+                raise MissingColumnError(f"{op.path}: column {c} needed to map pre-DR9 shapes to DR9 is missing")
+            if c not in to_read:
+                to_read.append(c)
+    return out, to_read, required
+
+
+def _check_dtype(path: Path, name: str, arr: np.ndarray) -> None:
+    spec = datamodel.SWEEP_COLUMNS.get(name)
+    kind = arr.dtype.kind
+    if spec is None:
+        return
+    want = np.dtype(spec[0]).kind
+    if want in "fiu" and kind not in "fiub":
+        raise ColumnDtypeError(f"{path}: column {name} has dtype {arr.dtype}, expected numeric {spec[0]}")
+    if want in "SU" and kind not in "SU":
+        raise ColumnDtypeError(f"{path}: column {name} has dtype {arr.dtype}, expected a string ({spec[0]})")
+    if want in "iu" and kind == "f":
+        raise ColumnDtypeError(f"{path}: column {name} has dtype {arr.dtype}, expected integer {spec[0]}")
+
+
+def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str]) -> Table:
+    t = Table()
+    for c in to_read:
+        try:
+            arr = np.asarray(rec[names[c]])
+        except Exception as exc:
+            raise CorruptFileError(f"{path}: column {c} cannot be read ({type(exc).__name__}: {exc})") from exc
+        _check_dtype(path, c, arr)
+        if arr.dtype.kind in "SU":
+            if arr.dtype.kind == "S":
+                arr = np.char.decode(arr, "ascii", errors="replace")
+            arr = np.asarray(np.char.strip(arr))
+        elif arr.dtype.byteorder not in ("=", "|"):
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        else:
+            arr = np.array(arr, copy=True)
+        spec = datamodel.SWEEP_COLUMNS.get(c)
+        t[c] = Column(arr, unit=(spec[1] or None) if spec else None, description=spec[2] if spec else "")
+    return t
+
+
+def normalise_shapes(table: Table, path: str | Path = "<table>", keep_pre_dr9: bool = False) -> Table:
+    """Derive DR9 ``SHAPE_R``, ``SHAPE_E1``, ``SHAPE_E2`` (+ ``_IVAR``), ``SERSIC``, ``SERSIC_IVAR`` from the
+    pre-DR9 columns (mapping in the module docstring), in place. Tables that already carry ``SHAPE_R``
+    are returned unchanged. Raises :class:`CatalogueError` naming the file, column and first row for a
+    TYPE the mapping does not know.
+    """
+    if "SHAPE_R" in table.colnames or "FRACDEV" not in table.colnames:
+        return table
+    typ = np.char.strip(np.asarray(table["TYPE"]).astype(str))
+    is_psf = np.isin(typ, ("PSF", "DUP"))
+    is_exp = np.isin(typ, ("REX", "SIMP", "EXP"))
+    is_dev = typ == "DEV"
+    is_comp = typ == "COMP"
+    fracdev = np.asarray(table["FRACDEV"], dtype=np.float64)
+    use_dev = is_dev | (is_comp & (fracdev > 0.5))
+    use_exp = is_exp | (is_comp & ~(fracdev > 0.5))
+    unknown = ~(is_psf | use_dev | use_exp)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise CatalogueError(
+            f"{path}: column TYPE has value {typ[i]!r} (row {i}; {int(unknown.sum())} rows) that the pre-DR9 "
+            "shape mapping does not know"
+        )
+    for q in ("R", "E1", "E2", "R_IVAR", "E1_IVAR", "E2_IVAR"):
+        dev = np.asarray(table[f"SHAPEDEV_{q}"], dtype=np.float32)
+        exp = np.asarray(table[f"SHAPEEXP_{q}"], dtype=np.float32)
+        val = np.where(use_dev, dev, np.where(use_exp, exp, np.float32(0))).astype(np.float32)
+        name = f"SHAPE_{q}"
+        spec = datamodel.SWEEP_COLUMNS[name]
+        table[name] = Column(val, unit=spec[1] or None, description=spec[2] + " (from pre-DR9 columns)")
+    sersic = np.where(use_dev, 4.0, np.where(use_exp, 1.0, 0.0)).astype(np.float32)
+    table["SERSIC"] = Column(sersic, description="Sersic index (from pre-DR9 TYPE/FRACDEV)")
+    table["SERSIC_IVAR"] = Column(np.zeros(len(table), np.float32), description="0: index fixed, not fitted")
+    if not keep_pre_dr9:
+        table.remove_columns([c for c in PRE_DR9_SHAPE_COLUMNS if c in table.colnames])
+    table.meta["SHAPE_MAPPING"] = "pre-DR9 SHAPEEXP/SHAPEDEV/FRACDEV mapped to DR9 SHAPE_*/SERSIC by TYPE"
+    return table
+
+
+def _finish(path: Path, t: Table, out: list[str], flags: bool) -> Table:
+    keep_pre = any(c in out for c in PRE_DR9_SHAPE_COLUMNS)
+    if "FRACDEV" in t.colnames and "SHAPE_R" not in t.colnames:
+        normalise_shapes(t, path, keep_pre_dr9=keep_pre)
+        extra = [c for c in t.colnames if c not in out]
+        t.remove_columns(extra)
+    t = t[out] if list(t.colnames) != out else t
+    if flags:
+        add_quality_columns(t)
+    t.meta["FILENAME"] = str(path)
+    return t
+
+
+def read_catalogue(path: str | Path, columns: Sequence[str] | None = None,
+                   required: Sequence[str] | None = datamodel.REQUIRED_COLUMNS, flags: bool = True) -> Table:
+    """Read a DR9 (or pre-DR9) sweep/Tractor FITS catalogue into an astropy Table with DR9 column names.
+
+    Parameters
+    ----------
+    path : str or Path
+        The FITS file; the first binary-table HDU is read (memory-mapped).
+    columns : sequence of str, optional
+        Columns to return (case-insensitive; DR9 shape names are derived from pre-DR9 columns when
+        needed). Default: :data:`DEFAULT_COLUMNS` that are present. When given, every column is required.
+    required : sequence of str, optional
+        Columns that must exist (default ``datamodel.REQUIRED_COLUMNS``; pass ``()`` to check nothing).
+    flags : bool
+        Add ``QUALITY_FLAGS`` / ``QUALITY_REASON`` (see :func:`quality_flags`).
+
+    Raises
+    ------
+    FileNotFoundError, CorruptFileError, MissingColumnError, ColumnDtypeError
+    """
+    with _Opened(path) as op:
+        out, to_read, _ = _plan(op, columns, required)
+        t = _to_table(op.path, op.hdu.data, op.names, to_read)
+        return _finish(op.path, t, out, flags)
+
+
+def iter_catalogue(path: str | Path, chunk_rows: int = 200_000, columns: Sequence[str] | None = None,
+                   required: Sequence[str] | None = datamodel.REQUIRED_COLUMNS,
+                   flags: bool = True) -> Iterator[Table]:
+    """Yield the catalogue in chunks of at most ``chunk_rows`` rows (same arguments as :func:`read_catalogue`).
+
+    Each chunk's ``meta["ROW_OFFSET"]`` is the file row of its first row, so memory stays flat in the file
+    size and every output row can be traced back to the file. A file with zero rows yields one empty table.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    with _Opened(path) as op:
+        out, to_read, _ = _plan(op, columns, required)
+        data = op.hdu.data
+        starts = range(0, max(op.nrows, 1), chunk_rows)
+        for start in starts:
+            stop = min(start + chunk_rows, op.nrows)
+            rec = data[start:stop] if data is not None else None
+            if rec is None:
+                t = Table({c: np.zeros(0) for c in to_read})
+            else:
+                t = _to_table(op.path, rec, op.names, to_read)
+            t = _finish(op.path, t, out, flags)
+            t.meta["ROW_OFFSET"] = start
+            yield t
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------
+def _sweep_column(path: Path, name: str, values, dtype: np.dtype) -> np.ndarray:
+    values = np.asarray(values)
+    if dtype.kind == "S":
+        if values.dtype.kind not in "SUO":
+            raise ColumnDtypeError(f"{path}: column {name} has dtype {values.dtype}, expected a string ({dtype})")
+        enc = np.char.encode(values.astype(str), "ascii") if values.dtype.kind != "S" else values
+        too_long = np.char.str_len(enc) > dtype.itemsize
+        if too_long.any():
+            i = int(np.flatnonzero(too_long)[0])
+            raise ValueError(f"{path}: column {name} row {i} value {values[i]!r} is longer than {dtype.itemsize} "
+                             "characters (DR9 width)")
+        return enc.astype(dtype)
+    if values.dtype.kind not in "fiub":
+        raise ColumnDtypeError(f"{path}: column {name} has dtype {values.dtype}, expected numeric {dtype}")
+    if dtype.kind in "iu":
+        if values.dtype.kind == "f":
+            raise ColumnDtypeError(f"{path}: column {name} has float dtype {values.dtype}, expected integer {dtype}")
+        info = np.iinfo(dtype)
+        if values.size and (values.min() < info.min or values.max() > info.max):
+            raise ValueError(f"{path}: column {name} has values outside the range of {dtype}")
+    return values.astype(dtype)
+
+
+def _tform(dtype: np.dtype) -> str:
+    if dtype.kind == "S":
+        return f"{dtype.itemsize}A"
+    return {"f4": "E", "f8": "D", "i2": "I", "i4": "J", "i8": "K", "b1": "L", "u1": "B"}[dtype.str[1:]]
+
+
+def write_sweep(table, path: str | Path, extra_columns: Sequence[str] = (), header: dict | None = None,
+                overwrite: bool = False) -> Path:
+    """Write ``table`` as a DR9-like sweep FITS file with exactly the dtypes of ``datamodel.SWEEP_COLUMNS``.
+
+    Every column of ``SWEEP_COLUMNS`` must be present (names case-insensitive); they are written in that
+    order, big-endian like real sweeps, with their units. ``extra_columns`` (e.g. simulation truth) follow
+    with their own numeric/string dtype. ``header`` adds keywords to the table HDU. The file is written to a
+    temporary file in the same directory and renamed, so readers never see a partial file.
+
+    Raises
+    ------
+    MissingColumnError, ColumnDtypeError, ValueError (string too long, integer overflow), FileExistsError.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists (pass overwrite=True)")
+    names = {n.upper(): n for n in table.colnames} if hasattr(table, "colnames") else {
+        str(n).upper(): n for n in table.columns}
+    missing = [c for c in datamodel.SWEEP_COLUMNS if c not in names]
+    if missing:
+        raise MissingColumnError(f"{path}: cannot write a sweep, missing column(s) {missing}")
+    cols = []
+    for c, (dt, unit, _) in datamodel.SWEEP_COLUMNS.items():
+        arr = _sweep_column(path, c, table[names[c]], np.dtype(dt))
+        cols.append(fits.Column(name=c, format=_tform(arr.dtype), unit=unit or None, array=arr))
+    for c in extra_columns:
+        if c.upper() not in names:
+            raise MissingColumnError(f"{path}: extra column {c} is not in the table")
+        arr = np.asarray(table[names[c.upper()]])
+        if arr.dtype.kind == "U":
+            width = max(1, int(np.char.str_len(arr).max()) if arr.size else 1)
+            arr = np.char.encode(arr, "ascii").astype(f"S{width}")
+        if arr.dtype.kind == "b":
+            arr = arr.astype("b1")
+        try:
+            tform = _tform(arr.dtype)
+        except KeyError as exc:
+            raise ColumnDtypeError(f"{path}: extra column {c} has unsupported dtype {arr.dtype}") from exc
+        cols.append(fits.Column(name=c.upper(), format=tform, array=arr))
+    hdu = fits.BinTableHDU.from_columns(cols)
+    for key, value in (header or {}).items():
+        hdu.header[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
