@@ -36,7 +36,7 @@ SAGA replaces SHAPE_R by the SGA radius (``DIAM * 30`` arcsec), which the tables
 
 Selection rule: an object is selected as signal when ``p_signal >= threshold`` (default 0.5), the rule
 of :mod:`dwarflib.evaluation`. Recall confidence intervals are Wilson binomial intervals
-(:func:`astropy.stats.binom_conf_interval`).
+(:func:`dwarflib.metrics.binomial_interval`, astropy's Wilson score interval).
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord, search_around_sky
-from astropy.stats import binom_conf_interval
 from astropy.table import Table
 
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
+from dwarflib.metrics import binomial_interval
+from dwarflib.survey_io import flux_to_mag
 
 #: Columns of ``outputs/verification-summary.csv`` (exactly these, in this order).
 SUMMARY_COLUMNS: tuple[str, ...] = ("check", "sample", "source", "n", "precision", "recall", "recall_low",
@@ -128,17 +129,6 @@ def angular_radius_arcsec(r_pc, distance_mpc):
         theta = (r / d).to_value(u.dimensionless_unscaled) * u.rad
     out = theta.to_value(u.arcsec)
     return np.where(np.isfinite(d.value) & (d.value > 0), out, np.nan)
-
-
-def dereddened_mag(flux, mw_transmission):
-    """AB magnitude corrected for Galactic extinction, ``22.5 - 2.5 log10(flux / mw_transmission)`` [mag].
-
-    ``flux`` in nanomaggies; non-positive fluxes give NaN (a missing measurement, not a zero).
-    """
-    f = np.asarray(flux, dtype=float) / np.asarray(mw_transmission, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = 22.5 - 2.5 * np.log10(f)
-    return np.where(f > 0, m, np.nan)
 
 
 def fit_v_transformation(g, r, v) -> tuple[float, float]:
@@ -260,9 +250,9 @@ def _nonfinite_reason(reason: np.ndarray, feats: pd.DataFrame) -> None:
 
 
 def _sweep_features(table: Table) -> FeatureTable:
-    r = dereddened_mag(_col(table, "FLUX_R"), _col(table, "MW_TRANSMISSION_R"))
-    g = dereddened_mag(_col(table, "FLUX_G"), _col(table, "MW_TRANSMISSION_G"))
-    rfib = dereddened_mag(_col(table, "FIBERFLUX_R"), _col(table, "MW_TRANSMISSION_R"))
+    r = flux_to_mag(_col(table, "FLUX_R"), _col(table, "MW_TRANSMISSION_R"))
+    g = flux_to_mag(_col(table, "FLUX_G"), _col(table, "MW_TRANSMISSION_G"))
+    rfib = flux_to_mag(_col(table, "FIBERFLUX_R"), _col(table, "MW_TRANSMISSION_R"))
     feats = pd.DataFrame({
         "r": r,
         "g_r": g - r,
@@ -450,14 +440,6 @@ def apply_model(estimator, table: FeatureTable, features: Sequence[str]) -> np.n
     return p
 
 
-def wilson_interval(k, n, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson binomial confidence interval of k successes in n trials (astropy); (nan, nan) when n = 0."""
-    if n == 0:
-        return float("nan"), float("nan")
-    lo, hi = binom_conf_interval(int(k), int(n), confidence_level=confidence, interval="wilson")
-    return float(lo), float(hi)
-
-
 def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = 0.95) -> dict[str, float]:
     """Recall of known signal-like objects: the fraction of rows in ``mask`` with ``p_signal >= threshold``.
 
@@ -470,7 +452,7 @@ def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = 0.9
         raise ValueError(f"{np.isnan(p[mask]).sum()} rows in the recall sample have no p_signal")
     n = int(mask.sum())
     k = int((p[mask] >= threshold).sum())
-    lo, hi = wilson_interval(k, n, confidence)
+    lo, hi = binomial_interval(k, n, confidence)
     return {"n": n, "k": k, "recall": k / n if n else float("nan"), "recall_low": lo, "recall_high": hi}
 
 
@@ -481,8 +463,8 @@ def precision_recall(y_true_signal, pred_signal, confidence: float = 0.95) -> di
     tp, fp, fn = int((t & p).sum()), int((~t & p).sum()), int((t & ~p).sum())
     prec = tp / (tp + fp) if tp + fp else float("nan")
     rec = tp / (tp + fn) if tp + fn else float("nan")
-    plo, phi = wilson_interval(tp, tp + fp, confidence)
-    rlo, rhi = wilson_interval(tp, tp + fn, confidence)
+    plo, phi = binomial_interval(tp, tp + fp, confidence)
+    rlo, rhi = binomial_interval(tp, tp + fn, confidence)
     return {"n": len(t), "n_signal": int(t.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": prec,
             "precision_low": plo, "precision_high": phi, "recall": rec, "recall_low": rlo, "recall_high": rhi}
 
@@ -576,7 +558,7 @@ DESI_EDR_Z_MIN = 0.0104
 
 def desi_edr_selection(table: Table, r_max: float = DESI_EDR_R_MAX, z_min: float = DESI_EDR_Z_MIN) -> np.ndarray:
     """Rows passing the DESI EDR table's selection (dereddened r < r_max [mag] and Z > z_min)."""
-    r = dereddened_mag(_col(table, "FLUX_R"), _col(table, "MW_TRANSMISSION_R"))
+    r = flux_to_mag(_col(table, "FLUX_R"), _col(table, "MW_TRANSMISSION_R"))
     return (r < r_max) & (_col(table, "Z") > z_min)
 
 
@@ -682,3 +664,25 @@ def make_default_estimator(algorithm: str = "xgboost", scheme: str = "7class", s
         return make_model(algorithm, scheme, random_state=seed)
 
     return factory
+
+
+def outside_training_range(train: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str],
+                           quantiles: tuple[float, float] = (0.005, 0.995)) -> pd.DataFrame:
+    """Which real rows lie outside the central range of the training rows, feature by feature.
+
+    For each column, the training range is [q_low, q_high] of ``train[column]`` (finite values). Returns a
+    boolean DataFrame (one column per feature, plus ``any``) aligned with ``real``: True where the real
+    value is outside that range, i.e. where a model trained on ``train`` extrapolates.
+    """
+    out = {}
+    for c in columns:
+        t = train[c].to_numpy(float)
+        t = t[np.isfinite(t)]
+        if t.size == 0:
+            raise ValueError(f"training column {c!r} has no finite values")
+        lo, hi = np.quantile(t, quantiles)
+        v = real[c].to_numpy(float)
+        out[c] = (v < lo) | (v > hi)
+    df = pd.DataFrame(out, index=real.index)
+    df["any"] = df.any(axis=1)
+    return df

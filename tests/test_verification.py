@@ -36,13 +36,10 @@ def test_angular_radius_and_distance_modulus():
     assert np.isnan(V.distance_modulus(0.0))
 
 
-def test_axis_ratio_and_dereddened_mag():
+def test_axis_ratio():
     assert V.axis_ratio(0.0, 0.0) == pytest.approx(1.0)
     assert V.axis_ratio(0.6, 0.0) == pytest.approx(0.25)
     assert V.axis_ratio(0.0, -0.6) == pytest.approx(0.25)
-    assert V.dereddened_mag(1.0, 1.0) == pytest.approx(22.5)
-    assert V.dereddened_mag(10.0, 0.5) == pytest.approx(22.5 - 2.5 * np.log10(20.0))
-    assert np.isnan(V.dereddened_mag([-1.0, 0.0], [1.0, 1.0])).all()
 
 
 def test_v_transformation_fit_and_inversions():
@@ -207,14 +204,15 @@ def test_lvdb_features():
 
 # ------------------------------------------------------------------------------------------ intervals and summary
 
-def test_wilson_interval_matches_astropy_and_edges():
-    lo, hi = V.wilson_interval(68, 100)
+def test_recall_interval_is_wilson_from_astropy():
+    rc = V.recall_check(np.r_[np.ones(68), np.zeros(32)], np.ones(100, bool))
     ref = binom_conf_interval(68, 100, confidence_level=0.95, interval="wilson")
-    assert (lo, hi) == pytest.approx(tuple(ref))
-    assert lo < 0.68 < hi
-    lo0, hi0 = V.wilson_interval(0, 10)
-    assert lo0 == pytest.approx(0.0, abs=1e-12) and 0.2 < hi0 < 0.35
-    assert np.isnan(V.wilson_interval(0, 0)).all()
+    assert (rc["recall_low"], rc["recall_high"]) == pytest.approx(tuple(ref))
+    assert rc["recall_low"] < 0.68 < rc["recall_high"]
+    rc0 = V.recall_check(np.zeros(10), np.ones(10, bool))
+    assert rc0["recall"] == 0 and rc0["recall_low"] == pytest.approx(0.0, abs=1e-12) and 0.2 < rc0["recall_high"] < 0.35
+    empty = V.recall_check(np.zeros(3), np.zeros(3, bool))
+    assert empty["n"] == 0 and np.isnan([empty["recall"], empty["recall_low"], empty["recall_high"]]).all()
 
 
 def test_recall_check_and_precision_recall():
@@ -341,3 +339,14 @@ def test_desi_edr_selection():
     t = Table({"FLUX_R": [10 ** (-0.4 * (19.4 - 22.5)), 10 ** (-0.4 * (19.6 - 22.5)), 100.0],
                "MW_TRANSMISSION_R": [1.0, 1.0, 1.0], "Z": [0.05, 0.05, 0.01]})
     assert V.desi_edr_selection(t).tolist() == [True, False, False]
+
+
+def test_outside_training_range():
+    train = pd.DataFrame({"r": np.linspace(15, 19.5, 1001), "mu_eff_r": np.linspace(19, 25, 1001)})
+    real = pd.DataFrame({"r": [17.0, 21.0, 17.0], "mu_eff_r": [22.0, 22.0, 27.0]})
+    out = V.outside_training_range(train, real, ["r", "mu_eff_r"], quantiles=(0.0, 1.0))
+    assert out["r"].tolist() == [False, True, False]
+    assert out["mu_eff_r"].tolist() == [False, False, True]
+    assert out["any"].tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="no finite"):
+        V.outside_training_range(pd.DataFrame({"r": [np.nan]}), real, ["r"])
