@@ -686,3 +686,18 @@ def outside_training_range(train: pd.DataFrame, real: pd.DataFrame, columns: Seq
     df = pd.DataFrame(out, index=real.index)
     df["any"] = df.any(axis=1)
     return df
+
+
+def recall_by_bins(p_signal, mask, values, bins: Sequence[float], threshold: float = 0.5,
+                   confidence: float = 0.95, name: str = "bin") -> pd.DataFrame:
+    """:func:`recall_check` in bins of ``values`` (e.g. log M* [dex] or r [mag]) for the rows in ``mask``.
+
+    One row per bin ``[lo, hi)``: ``name`` (the interval as text), n, k, recall, recall_low, recall_high.
+    """
+    v = np.asarray(values, dtype=float)
+    mask = np.asarray(mask, bool)
+    out = []
+    for lo, hi in zip(bins[:-1], bins[1:], strict=True):
+        m = mask & (v >= lo) & (v < hi)
+        out.append({name: f"[{lo:g}, {hi:g})", **recall_check(p_signal, m, threshold, confidence)})
+    return pd.DataFrame(out)

@@ -350,3 +350,13 @@ def test_outside_training_range():
     assert out["any"].tolist() == [False, True, True]
     with pytest.raises(ValueError, match="no finite"):
         V.outside_training_range(pd.DataFrame({"r": [np.nan]}), real, ["r"])
+
+
+def test_recall_by_bins():
+    p = np.array([0.9, 0.1, 0.8, 0.7, np.nan])
+    logm = np.array([6.5, 6.7, 7.5, 8.5, 9.5])
+    mask = np.array([True, True, True, True, False])
+    t = V.recall_by_bins(p, mask, logm, [6, 7, 8, 9], name="logm")
+    assert t["logm"].tolist() == ["[6, 7)", "[7, 8)", "[8, 9)"]
+    assert t["n"].tolist() == [2, 1, 1] and t["k"].tolist() == [1, 1, 1]
+    assert t["recall"].tolist() == [0.5, 1.0, 1.0]
