@@ -12,7 +12,7 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
   RELEASE, BRICKID, OBJID, TARGETID, RA, DEC [deg], P_CLASS0..P_CLASS6 (class names in the metadata),
   P_SIGNAL, the model's features, and FLAG (bits in :data:`FLAG_BITS`). The Parquet schema metadata
   and the FITS headers carry the model's provenance (``dwarflib.model`` / ``MODELSHA`` etc.).
-  By default only candidates (``P_SIGNAL > catalogue threshold`` of the model) are written; with
+  By default only candidates (``P_SIGNAL >= catalogue threshold`` of the model) are written; with
   ``keep_all`` every preselected row is.
 * ``manifest.jsonl``: one JSON line per completed input file (path, size, mtime, rows read /
   preselected / classified / written, rejected rows per reason, output paths, model sha256).
@@ -57,6 +57,7 @@ FLAG_BITS: dict[str, int] = {
     "NO_WISE": 1,  # FLUX_IVAR_W1 or FLUX_IVAR_W2 is 0 (no unWISE measurement)
     "NEGATIVE_FLUX": 2,  # a g, r, z, W1 or W2 flux is <= 0
     "HIGH_PURITY": 3,  # P_SIGNAL above the model's high-purity threshold
+    "QUALITY": 4,  # a survey_io quality flag is set (details in QUALITY_FLAGS, bits of survey_io.QUALITY_BITS)
 }
 
 
@@ -188,40 +189,48 @@ def catalogue_dtype(model) -> np.dtype:
     fields += [(f"P_CLASS{k}", "f4") for k in range(model.scheme.n_classes)]
     fields += [("P_SIGNAL", "f4")]
     fields += [(c, "f4") for c in model.feature_columns]
-    fields += [("FLAG", "i2")]
+    fields += [("FLAG", "i2"), ("QUALITY_FLAGS", "i4")]
     return np.dtype(fields)
 
 
-def classify_table(model, table, keep_all: bool = False):
+def classify_table(model, table, keep_all: bool = False, timings: dict | None = None):
     """Classify one chunk (an astropy Table in sweep format).
 
     Returns ``(rows, counts, rejected)``: the catalogue rows (structured array, see
     :func:`catalogue_dtype`), the counts ``read / preselected / classified / candidates /
     high_purity / written`` and a Counter of rejected rows per preselection reason. Every input row
-    is either preselected or counted under exactly one rejection reason.
+    is either preselected or counted under exactly one rejection reason. ``timings``, if given, gets
+    the seconds spent in each stage added (``preselect``, ``features``, ``network``, ``assemble``).
     """
     from dwarflib.datamodel import unique_id
+    from dwarflib.survey_io import quality_flags
 
+    clock = time.perf_counter
+    t0 = clock()
     n = len(table)
     mask, reasons = model.preselect(table)
     rejected = Counter(np.asarray(reasons)[~mask].tolist())
     sel = table[mask] if not mask.all() else table
+    t1 = clock()
     X = model.feature_matrix(sel)
+    t2 = clock()
     proba = model.predict_proba(X) if len(sel) else np.zeros((0, model.scheme.n_classes), np.float32)
+    t3 = clock()
     p_signal = proba[:, model.signal_index]
-    keep = np.ones(len(sel), bool) if keep_all else p_signal > model.catalogue_threshold
+    keep = np.ones(len(sel), bool) if keep_all else p_signal >= model.catalogue_threshold
     counts = {
         "read": n,
         "preselected": int(mask.sum()),
         "classified": int(len(sel)),
-        "candidates": int((p_signal > model.catalogue_threshold).sum()),
-        "high_purity": int((p_signal > model.high_purity_threshold).sum()),
+        "candidates": int((p_signal >= model.catalogue_threshold).sum()),
+        "high_purity": int((p_signal >= model.high_purity_threshold).sum()),
         "written": int(keep.sum()),
     }
     k = np.flatnonzero(keep)
+    sub = sel[k] if len(k) < len(sel) else sel
     rows = np.zeros(len(k), dtype=catalogue_dtype(model))
     for name in ("RELEASE", "BRICKID", "OBJID", "RA", "DEC"):
-        rows[name] = np.asarray(sel[name])[k]
+        rows[name] = np.asarray(sub[name])
     rows["TARGETID"] = unique_id(rows["RELEASE"], rows["BRICKID"], rows["OBJID"])
     for j in range(proba.shape[1]):
         rows[f"P_CLASS{j}"] = proba[k, j]
@@ -231,17 +240,24 @@ def classify_table(model, table, keep_all: bool = False):
         rows[c] = Xk[:, j]
     flag = np.zeros(len(k), np.int16)
     flag |= (~np.isfinite(Xk).all(axis=1)).astype(np.int16) << FLAG_BITS["FEATURE_IMPUTED"]
-    colnames = set(sel.colnames)
+    colnames = set(sub.colnames)
     if {"FLUX_IVAR_W1", "FLUX_IVAR_W2"} <= colnames:
-        nowise = (np.asarray(sel["FLUX_IVAR_W1"])[k] <= 0) | (np.asarray(sel["FLUX_IVAR_W2"])[k] <= 0)
+        nowise = (np.asarray(sub["FLUX_IVAR_W1"]) <= 0) | (np.asarray(sub["FLUX_IVAR_W2"]) <= 0)
         flag |= nowise.astype(np.int16) << FLAG_BITS["NO_WISE"]
     neg = np.zeros(len(k), bool)
     for b in ("G", "R", "Z", "W1", "W2"):
         if f"FLUX_{b}" in colnames:
-            neg |= np.asarray(sel[f"FLUX_{b}"])[k] <= 0
+            neg |= np.asarray(sub[f"FLUX_{b}"]) <= 0
     flag |= neg.astype(np.int16) << FLAG_BITS["NEGATIVE_FLUX"]
-    flag |= (p_signal[k] > model.high_purity_threshold).astype(np.int16) << FLAG_BITS["HIGH_PURITY"]
+    flag |= (p_signal[k] >= model.high_purity_threshold).astype(np.int16) << FLAG_BITS["HIGH_PURITY"]
+    qual = quality_flags(sub)[0] if len(k) else np.zeros(0, np.int32)
+    flag |= (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"]
     rows["FLAG"] = flag
+    rows["QUALITY_FLAGS"] = qual
+    if timings is not None:
+        for key, dt in (("preselect", t1 - t0), ("features", t2 - t1), ("network", t3 - t2),
+                        ("assemble", clock() - t3)):
+            timings[key] = timings.get(key, 0.0) + dt
     return rows, counts, rejected
 
 
@@ -307,7 +323,8 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
                                         primary_cards=model.provenance_cards(),
                                         table_cards=_table_cards(model, path, keep_all)))
         with _torch_threads(torch_threads):
-            for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns):
+            for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns,
+                                                   flags=False):
                 rows, c, r = classify_table(model, chunk, keep_all=keep_all)
                 counts.update(c)
                 rejected.update(r)
@@ -556,6 +573,8 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
         "out_dir": str(out_dir),
         "manifest": str(manifest_path),
         "model_dir": str(model_dir),
+        "catalogue_threshold": model.catalogue_threshold,
+        "high_purity_threshold": model.high_purity_threshold,
         "wall_s": time.perf_counter() - t0,
     })
     new_rows = sum(r["rows_read"] for r in records.values() if not r.get("skipped"))
@@ -614,12 +633,11 @@ def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
 
 
 def _n_rows(path: Path) -> int:
-    from astropy.io import fits
+    from dwarflib.survey_io import file_nrows
 
     try:
-        with fits.open(path, memmap=True) as hdul:
-            return int(hdul[1].header.get("NAXIS2", 0))
-    except Exception:  # noqa: BLE001 - only used for the progress bar total
+        return file_nrows(path)
+    except Exception:  # noqa: BLE001 - only used for the progress bar total; reading reports the error
         return 0
 
 
@@ -650,8 +668,10 @@ def format_summary(summary: dict) -> str:
     for reason, n in summary["rejected"].items():
         lines.append(f"  - {reason:<30s} {n:>12,d}")
     lines += [
-        f"candidates (P_SIGNAL > threshold) : {summary['rows_candidates']:,d}",
-        f"high purity (P_SIGNAL > high thr) : {summary['rows_high_purity']:,d}",
+        f"candidates  (P_SIGNAL >= {summary.get('catalogue_threshold', float('nan')):.3f}) : "
+        f"{summary['rows_candidates']:,d}",
+        f"high purity (P_SIGNAL >= {summary.get('high_purity_threshold', float('nan')):.3f}) : "
+        f"{summary['rows_high_purity']:,d}",
         f"rows written     : {summary['rows_written']:>14,d}",
         f"wall time {summary['wall_s']:.1f} s, {summary['rows_per_s']:,.0f} rows/s (files classified in this run)",
         f"manifest: {summary['manifest']}",

@@ -223,7 +223,7 @@ def explain_row(model, row_table) -> Explanation:
         preselected=bool(mask[0]), reason="" if mask[0] else str(reason[0]),
         probabilities={name: float(P[0, k]) for k, name in enumerate(model.scheme.names)},
         p_signal=p0, thresholds=thresholds,
-        selected={k: bool(mask[0]) and p0 > t for k, t in thresholds.items()},
+        selected={k: bool(mask[0]) and p0 >= t for k, t in thresholds.items()},
         features=feats, groups=gdf)
 
 

@@ -49,6 +49,9 @@ FORMAT_VERSION = 1
 #: Validation precision that defines the ``high_purity`` threshold.
 HIGH_PURITY_TARGET = 0.95
 
+#: Confidence level of the intervals reported with precision and recall (1 sigma).
+CL_68 = 0.6827
+
 #: Percentiles stored per feature and class (used by ``dwarflib explain``).
 PERCENTILES: tuple[float, ...] = (2.5, 16.0, 50.0, 84.0, 97.5)
 
@@ -68,6 +71,17 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
         while b := fh.read(chunk):
             h.update(b)
     return h.hexdigest()
+
+
+def feature_unit(feature: str) -> str:
+    """Unit of a :mod:`dwarflib.features` feature (FITS unit string; "" when dimensionless)."""
+    if feature.startswith("mu_eff_"):
+        return "mag/arcsec2"
+    if feature in ("g", "r", "z", "w1", "w2", "g_r", "r_z", "z_w1", "w1_w2") or feature.startswith("fib_"):
+        return "mag"
+    if feature == "shape_r":
+        return "arcsec"
+    return ""
 
 
 def column_name(feature: str) -> str:
@@ -262,29 +276,21 @@ class TrainingResult:
     seconds: float
 
 
-def _wilson(k: int, n: int, z: float = 1.0) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion k/n (z=1: 68 %)."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (float(centre - half), float(centre + half))
-
-
 def signal_precision_recall(y_true, p_signal, threshold: float) -> dict:
-    """Signal precision and recall (with Wilson 68 % intervals) of the cut ``p_signal > threshold``."""
+    """Signal precision and recall of the cut ``p_signal >= threshold`` (the convention of
+    :mod:`dwarflib.metrics`), with Wilson 68 % intervals (:func:`dwarflib.metrics.binomial_interval`)."""
+    from dwarflib.metrics import binomial_interval
+
     y_true = np.asarray(y_true)
-    sel = np.asarray(p_signal) > threshold
+    sel = np.asarray(p_signal) >= threshold
     sig = y_true == SIGNAL
     tp = int((sel & sig).sum())
     n_sel = int(sel.sum())
     n_sig = int(sig.sum())
     prec = tp / n_sel if n_sel else float("nan")
     rec = tp / n_sig if n_sig else float("nan")
-    plo, phi = _wilson(tp, n_sel)
-    rlo, rhi = _wilson(tp, n_sig)
+    plo, phi = binomial_interval(tp, n_sel, cl=CL_68)
+    rlo, rhi = binomial_interval(tp, n_sig, cl=CL_68)
     return {"threshold": float(threshold), "n_selected": n_sel, "n_signal": n_sig, "tp": tp,
             "precision": prec, "precision_lo": plo, "precision_hi": phi,
             "recall": rec, "recall_lo": rlo, "recall_hi": rhi}
@@ -478,6 +484,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         "dwarflib_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "features": features,
+        "feature_units": {f: feature_unit(f) for f in features},
         "feature_groups": list(feature_groups) if feature_groups is not None else None,
         "feature_groups_members": sample.feature_groups,
         "class_scheme": scheme.to_dict(),
@@ -525,7 +532,7 @@ def _input_columns(preselection, feature_groups) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train the final 7-class network from a labelled table",
+        "train", help="train the final 7-class network from a labelled training sample",
         description="Train, select (small architecture search on the validation part), calibrate "
                     "(temperature scaling), threshold and test the 7-class network; save it without pickle.")
     p.add_argument("training_sample", metavar="TRAINING_SAMPLE",
