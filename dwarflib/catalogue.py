@@ -694,6 +694,65 @@ def load_catalogue(out_dir, columns: Sequence[str] | None = None):
 
 
 # ---------------------------------------------------------------------------------------------
+# completeness and purity against a truth table (simulated sky)
+# ---------------------------------------------------------------------------------------------
+def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = 0.6827):
+    """Completeness and purity of ``P_SIGNAL >= threshold`` in bins of one quantity.
+
+    Parameters
+    ----------
+    objects : pandas.DataFrame
+        One row per object of the footprint with ``IS_SIGNAL`` (bool, the truth), ``PRESELECTED``
+        (bool), ``P_SIGNAL`` (NaN where not preselected) and the column ``by``.
+    by : str
+        Column to bin in (e.g. ``r`` [mag] or ``mu_eff_r`` [mag/arcsec^2]).
+    bins : array_like
+        Bin edges; objects outside or with NaN ``by`` are not counted.
+    thresholds : sequence of float
+        Cuts on P_SIGNAL.
+    cl : float
+        Confidence level of the Wilson intervals (:func:`dwarflib.metrics.binomial_interval`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per threshold and bin: ``n_signal`` (true signal), ``n_signal_preselected``, ``n_recovered``
+        (true signal selected), ``completeness`` = n_recovered / n_signal (all true signal in the
+        footprint), ``completeness_preselected`` = n_recovered / n_signal_preselected, ``n_selected``,
+        ``purity`` = n_recovered / n_selected, each with ``_lo`` / ``_hi`` interval bounds.
+    """
+    import pandas as pd
+
+    from dwarflib.metrics import binomial_interval
+
+    bins = np.asarray(bins, float)
+    x = objects[by].to_numpy(float)
+    sig = objects["IS_SIGNAL"].to_numpy(bool)
+    pre = objects["PRESELECTED"].to_numpy(bool)
+    p = objects["P_SIGNAL"].to_numpy(float)
+    idx = np.digitize(x, bins) - 1
+    inside = np.isfinite(x) & (idx >= 0) & (idx < len(bins) - 1)
+    rows = []
+    for thr in thresholds:
+        sel = pre & (np.nan_to_num(p, nan=-1.0) >= thr)
+        for b in range(len(bins) - 1):
+            m = inside & (idx == b)
+            n_sig = int((m & sig).sum())
+            n_sig_pre = int((m & sig & pre).sum())
+            n_rec = int((m & sig & sel).sum())
+            n_sel = int((m & sel).sum())
+            row = {"threshold": float(thr), "quantity": by, "bin_lo": bins[b], "bin_hi": bins[b + 1],
+                   "n_objects": int(m.sum()), "n_signal": n_sig, "n_signal_preselected": n_sig_pre,
+                   "n_recovered": n_rec, "n_selected": n_sel}
+            for name, k, n in (("completeness", n_rec, n_sig), ("completeness_preselected", n_rec, n_sig_pre),
+                               ("purity", n_rec, n_sel)):
+                row[name] = k / n if n else float("nan")
+                row[f"{name}_lo"], row[f"{name}_hi"] = binomial_interval(k, n, cl=cl)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
 def add_cli(subparsers) -> None:

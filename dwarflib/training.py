@@ -57,10 +57,10 @@ PERCENTILES: tuple[float, ...] = (2.5, 16.0, 50.0, 84.0, 97.5)
 
 #: The architecture / hyper-parameter grid searched on the validation set.
 DEFAULT_SEARCH: tuple[dict, ...] = (
-    {"hidden_layer_sizes": (64, 64), "dropout": 0.1, "weight_decay": 1e-4, "learning_rate": 1e-3},
-    {"hidden_layer_sizes": (128, 128), "dropout": 0.1, "weight_decay": 1e-4, "learning_rate": 1e-3},
-    {"hidden_layer_sizes": (128, 64, 32), "dropout": 0.1, "weight_decay": 1e-4, "learning_rate": 1e-3},
-    {"hidden_layer_sizes": (256, 128, 64), "dropout": 0.2, "weight_decay": 1e-4, "learning_rate": 1e-3},
+    {"hidden_layers": (64, 64), "dropout": 0.1, "weight_decay": 1e-4, "lr": 1e-3},
+    {"hidden_layers": (128, 64), "dropout": 0.1, "weight_decay": 1e-4, "lr": 1e-3},
+    {"hidden_layers": (128, 128, 64), "dropout": 0.1, "weight_decay": 1e-4, "lr": 1e-3},
+    {"hidden_layers": (256, 128, 64), "dropout": 0.2, "weight_decay": 1e-3, "lr": 1e-3},
 )
 
 
@@ -169,7 +169,11 @@ class CatalogueModel:
         X = np.asarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros((0, self.scheme.n_classes), np.float32)
-        return np.asarray(self.network.predict_proba(X), dtype=np.float32)
+        return self.network.forward_numpy(self.network.preprocess(X))
+
+    def forward_only(self, Xp) -> np.ndarray:
+        """The model-only forward pass: preprocessed float32 network input -> probabilities (benchmarks)."""
+        return self.network.forward_numpy(Xp)
 
     def p_signal(self, X) -> np.ndarray:
         return self.predict_proba(X)[:, self.signal_index]
@@ -366,7 +370,7 @@ def _json_safe(obj):
 
 
 def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[dict] | None = None,
-                      max_epochs: int = 200, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                      max_epochs: int = 60, fractions: Sequence[float] = (0.6, 0.2, 0.2),
                       scheme: ClassScheme | None = None, preselection=None,
                       feature_groups: Sequence[str] | None = None, verbose: bool = False) -> TrainingResult:
     """Train, select, calibrate, threshold, test and save the final 7-class network.
@@ -430,10 +434,10 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         net = TorchMLPClassifier(random_state=seed, max_epochs=max_epochs, **cfg)
         net.fit(Xtr, split.y_train)
         pva = net.predict_proba(Xva)
-        row = {"config": i, **{k: (str(v) if isinstance(v, tuple | list) else v) for k, v in cfg.items()},
+        row = {"config": i, **{k: (str(tuple(v)) if isinstance(v, tuple | list) else v) for k, v in cfg.items()},
                "val_signal_ap": _average_precision(split.y_val, pva[:, SIGNAL]),
                "val_log_loss": _log_loss(split.y_val, pva, n_classes),
-               "epochs": int(getattr(net, "n_epochs_", getattr(net, "n_iter_", -1))),
+               "epochs": int(net.n_epochs_), "best_epoch": int(net.best_epoch_),
                "seconds": time.perf_counter() - t1}
         rows.append(row)
         fitted.append(net)
@@ -539,7 +543,7 @@ def add_cli(subparsers) -> None:
                    help="FITS table in sweep format plus Z and LOGMSTAR (e.g. training-sample.fits)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the networks (default 0)")
-    p.add_argument("--max-epochs", type=int, default=200, help="upper bound on training epochs")
+    p.add_argument("--max-epochs", type=int, default=60, help="upper bound on training epochs (early stopping)")
     p.set_defaults(func=_cli_train)
 
 
