@@ -3,14 +3,21 @@ algorithm comparison, permutation importance and feature-group ablation.
 
 Every function here measures the **signal** class (local dwarfs, class 0 of
 :class:`dwarflib.labels.ClassScheme`) of a binary or a 7-class model through one number per object,
-``p_signal`` (:func:`dwarflib.models.p_signal`). An object is predicted as signal when
-``p_signal >= threshold`` (default 0.5), the same rule for binary and 7-class models; ``threshold=None``
-uses the 7-class arg-max instead (signal when it is the most probable class).
+``p_signal`` (:func:`dwarflib.models.p_signal`). The decision rule is one of
+
+* a fixed threshold ``t``: signal when ``p_signal >= t`` (same rule for binary and 7-class models);
+* ``None``: the 7-class arg-max (signal when it is the most probable class);
+* ``'max_f1'``: in each cross-validation fold, the threshold that maximises the signal F1 on a stratified
+  part of the *training* rows held out for that purpose (the model is fitted on the rest). Models of
+  :func:`dwarflib.models.make_model` are class-weighted, which shifts every ``p_signal`` upwards, so a
+  fixed 0.5 favours recall over precision in a way that differs between algorithms; tuning the threshold
+  on training rows compares them at their best operating point without ever looking at the test fold.
 
 Labels passed in are always the 7-class labels; a binary model is trained on their binary collapse
 (:func:`dwarflib.labels.to_binary`). Folds are stratified on the 7 classes with a fixed seed, so a binary
 and a 7-class model, or a model with and without a feature group, are evaluated on exactly the same
-objects (paired comparisons).
+objects (paired comparisons). Precision, recall and F1 follow :mod:`dwarflib.metrics` (precision is NaN
+when nothing is selected).
 """
 
 from __future__ import annotations
@@ -33,10 +40,9 @@ MULTICLASS = "7class"
 
 
 def _is_binary(scheme: str) -> bool:
-    s = str(scheme).lower().replace("-", "").replace("_", "")
-    if s == "binary":
+    if scheme == BINARY:
         return True
-    if s in ("7class", "multiclass", "7"):
+    if scheme == MULTICLASS:
         return False
     raise ValueError(f"unknown scheme {scheme!r}: use 'binary' or '7class'")
 
@@ -67,40 +73,29 @@ def predicted_signal(estimator, X, threshold: float | None = 0.5, p: np.ndarray 
     """Boolean signal prediction: ``p_signal >= threshold``, or the arg-max class when ``threshold`` is None."""
     if threshold is not None:
         p = p_signal_of(estimator, X) if p is None else p
-        return p >= threshold
-    proba = estimator.predict_proba(X)
+        return np.asarray(p) >= threshold
+    from dwarflib.models import signal_label
+
+    proba = np.asarray(estimator.predict_proba(X))
     classes = np.asarray(estimator.classes_)
-    signal_label = 1 if set(classes.tolist()) <= {0, 1} and len(classes) == 2 else SIGNAL
-    return classes[np.argmax(proba, axis=1)] == signal_label
+    scheme = getattr(estimator, "scheme", None)
+    label = signal_label(scheme) if scheme is not None else (1 if classes.tolist() == [0, 1] else SIGNAL)
+    return classes[np.argmax(proba, axis=1)] == label
 
 
 def signal_scores(y_true, pred_signal) -> dict[str, float]:
-    """Signal precision, recall, F1 and the counts (tp, fp, fn) for 7-class truth and a boolean prediction."""
-    from dwarflib.metrics import signal_precision_recall_f
+    """Signal precision, recall, F1 and the counts (tp, fp, fn) for 7-class truth and a boolean prediction.
 
-    truth = np.asarray(y_true) == SIGNAL
-    pred = np.asarray(pred_signal, dtype=bool)
-    precision, recall, f1 = signal_precision_recall_f(truth.astype(int), pred.astype(int), signal=1)
-    return {"precision": float(precision), "recall": float(recall), "f1": float(f1),
-            "tp": int((truth & pred).sum()), "fp": int((~truth & pred).sum()), "fn": int((truth & ~pred).sum())}
-
-
-def stratified_subsample(y, max_rows: int | None, seed: int = 0) -> np.ndarray:
-    """Indices of a class-stratified random subsample of at most ``max_rows`` rows (all rows if None).
-
-    Each class keeps its share (at least one row per class present), so the imbalance is unchanged.
+    Precision is NaN when nothing is predicted signal (policy of :mod:`dwarflib.metrics`).
     """
-    y = np.asarray(y)
-    n = len(y)
-    if max_rows is None or max_rows >= n:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for cls in np.unique(y):
-        idx = np.flatnonzero(y == cls)
-        k = max(1, int(round(len(idx) * max_rows / n)))
-        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
-    return np.sort(np.concatenate(keep))
+    from dwarflib.metrics import signal_counts, signal_precision_recall_f
+
+    truth = (np.asarray(y_true) == SIGNAL).astype(np.int8)
+    pred = np.asarray(pred_signal, dtype=bool).astype(np.int8)
+    prf = signal_precision_recall_f(truth, pred, signal=1)
+    c = signal_counts(truth, pred, signal=1)
+    return {"precision": prf["precision"], "recall": prf["recall"], "f1": prf["f1"],
+            "tp": c["tp"], "fp": c["fp"], "fn": c["fn"]}
 
 
 @dataclass
@@ -110,12 +105,13 @@ class CVResult:
     Attributes
     ----------
     folds : DataFrame
-        One row per fold: fold, n_train, n_test, n_signal_test, tp, fp, fn, precision, recall, f1,
-        fit_seconds, predict_seconds, rows_per_second (prediction throughput of ``p_signal``).
+        One row per fold: fold, n_train (rows the model was fitted on), n_test, n_signal_test, threshold
+        (the decision threshold used; NaN for arg-max), tp, fp, fn, precision, recall, f1, fit_seconds,
+        predict_seconds, rows_per_second (prediction throughput of ``p_signal`` on the test fold).
     p_signal : ndarray
         Out-of-fold signal probability of every row.
     pred_signal : ndarray of bool
-        Out-of-fold signal prediction of every row (the decision rule applied to ``p_signal``).
+        Out-of-fold signal prediction of every row (the fold's decision rule applied to ``p_signal``).
     y : ndarray
         The 7-class labels.
     fold_of_row : ndarray of int
@@ -129,23 +125,24 @@ class CVResult:
     fold_of_row: np.ndarray
 
     def summary(self) -> dict[str, float]:
-        """Mean and standard deviation (ddof=1) over folds of precision, recall, F1; mean fit time; throughput."""
+        """Mean and standard deviation (ddof=1) over folds of precision, recall and F1 (a fold where a metric
+        is undefined is left out of it); mean fit time [s]; pooled prediction throughput [rows/s]."""
         f = self.folds
         out: dict[str, float] = {}
         for m in ("precision", "recall", "f1"):
             out[f"{m}_mean"] = float(f[m].mean())
-            out[f"{m}_std"] = float(f[m].std(ddof=1)) if len(f) > 1 else float("nan")
+            out[f"{m}_std"] = float(f[m].std(ddof=1)) if f[m].notna().sum() > 1 else float("nan")
         out["fit_seconds"] = float(f["fit_seconds"].mean())
         out["rows_per_second"] = float(f["n_test"].sum() / f["predict_seconds"].sum())
         return out
 
     def pooled(self) -> dict[str, float]:
-        """Signal precision, recall and F1 of the pooled out-of-fold predictions (all rows at once)."""
+        """Signal precision, recall, F1 and counts of the pooled out-of-fold predictions (all rows at once)."""
         return signal_scores(self.y, self.pred_signal)
 
 
 def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_splits: int = 5, seed: int = 0,
-                          threshold: float | None = 0.5, max_train_rows: int | None = None,
+                          threshold: float | str | None = 0.5, tune_fraction: float = 0.2,
                           fit_params: Mapping | None = None) -> CVResult:
     """Stratified k-fold cross-validation of the signal class.
 
@@ -154,8 +151,9 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
     make_estimator : estimator or callable
         An unfitted scikit-learn-compatible estimator (cloned for each fold) or a zero-argument
         factory returning one (e.g. ``lambda: make_model("xgboost", "7class", random_state=0)``).
+        A binary estimator is fitted on labels 1 = signal, 0 = rest.
     X : DataFrame or ndarray
-        Feature matrix.
+        Feature matrix (NaN allowed if the estimator handles it).
     y : array_like of int
         7-class labels (class 0 = signal). Folds are stratified on them.
     scheme : {'binary', '7class'}
@@ -163,12 +161,11 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
     n_splits : int
         Number of folds.
     seed : int
-        Seed of the fold assignment (and of the training subsample).
-    threshold : float or None
-        Decision rule (module docstring).
-    max_train_rows : int, optional
-        Fit each fold on a class-stratified subsample of at most this many training rows (for
-        estimators that scale badly, e.g. the RBF SVM); the test fold is never subsampled.
+        Seed of the fold assignment (and of the threshold-tuning split).
+    threshold : float, None or 'max_f1'
+        Decision rule (see the module docstring).
+    tune_fraction : float
+        Fraction of each training fold held out to tune the threshold (``threshold='max_f1'`` only).
     fit_params : mapping, optional
         Extra keyword arguments for ``fit``.
 
@@ -180,72 +177,88 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
     X_df = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
     if len(X_df) != len(y):
         raise ValueError(f"X has {len(X_df)} rows but y has {len(y)}")
-    if (y == SIGNAL).sum() < n_splits:
-        raise ValueError(f"only {(y == SIGNAL).sum()} signal rows: cannot make {n_splits} stratified folds")
+    n_signal = int((y == SIGNAL).sum())
+    if n_signal < n_splits:
+        raise ValueError(f"only {n_signal} signal rows: cannot make {n_splits} stratified folds")
+    tune = isinstance(threshold, str)
+    if tune and threshold != "max_f1":
+        raise ValueError(f"threshold must be a float, None or 'max_f1', got {threshold!r}")
+    if tune and not 0 < tune_fraction < 1:
+        raise ValueError(f"tune_fraction must be in (0, 1), got {tune_fraction}")
     y_fit_all = training_labels(y, scheme)
     skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    p_oof = np.full(len(y), np.nan)
-    pred_oof = np.zeros(len(y), dtype=bool)
-    fold_of_row = np.full(len(y), -1, dtype=int)
-    rows = []
     with warnings.catch_warnings():
         # StratifiedKFold warns when a (non-signal) class has fewer members than folds; that is expected
         # for the rare classes of small real samples and does not affect the signal stratification.
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         splits = list(skf.split(np.zeros(len(y)), y))
+    p_oof = np.full(len(y), np.nan)
+    pred_oof = np.zeros(len(y), dtype=bool)
+    fold_of_row = np.full(len(y), -1, dtype=int)
+    rows = []
     for k, (tr, te) in enumerate(splits):
-        sub = stratified_subsample(y[tr], max_train_rows, seed=seed + k)
-        tr_fit = tr[sub]
+        tr_fit = tr
+        if tune:
+            from dwarflib.training_sample import stratified_split_indices
+
+            i_fit, i_tune = stratified_split_indices(y[tr], (1 - tune_fraction, tune_fraction), seed=seed + 1000 + k)
+            tr_fit, tr_tune = tr[i_fit], tr[i_tune]
         est = _new_estimator(make_estimator)
         t0 = time.perf_counter()
         est.fit(X_df.iloc[tr_fit], y_fit_all[tr_fit], **dict(fit_params or {}))
         fit_s = time.perf_counter() - t0
+        thr = threshold
+        if tune:
+            from dwarflib.metrics import threshold_for_fbeta
+
+            thr = threshold_for_fbeta(y[tr_tune] == SIGNAL, p_signal_of(est, X_df.iloc[tr_tune]))["threshold"]
         X_te = X_df.iloc[te]
         t0 = time.perf_counter()
         p = p_signal_of(est, X_te)
         pred_s = time.perf_counter() - t0
-        pred = predicted_signal(est, X_te, threshold, p=p)
+        pred = predicted_signal(est, X_te, thr, p=p)
         p_oof[te], pred_oof[te], fold_of_row[te] = p, pred, k
-        sc = signal_scores(y[te], pred)
-        rows.append({"fold": k, "n_train": len(tr_fit), "n_test": len(te), "n_signal_test": int((y[te] == SIGNAL).sum()),
-                     **sc, "fit_seconds": fit_s, "predict_seconds": pred_s,
+        rows.append({"fold": k, "n_train": int(getattr(est, "n_train_rows_", len(tr_fit))), "n_test": len(te),
+                     "n_signal_test": int((y[te] == SIGNAL).sum()),
+                     "threshold": float("nan") if thr is None else float(thr), **signal_scores(y[te], pred),
+                     "fit_seconds": fit_s, "predict_seconds": pred_s,
                      "rows_per_second": len(te) / pred_s if pred_s > 0 else float("inf")})
     return CVResult(folds=pd.DataFrame(rows), p_signal=p_oof, pred_signal=pred_oof, y=y, fold_of_row=fold_of_row)
 
 
+#: Columns of the algorithm-comparison table (issue 5), in order.
 COMPARISON_COLUMNS: tuple[str, ...] = ("algorithm", "scheme", "precision_mean", "precision_std", "recall_mean",
                                        "recall_std", "f1_mean", "f1_std", "fit_seconds", "rows_per_second")
 
 
 def compare_algorithms(X, y, algorithms: Sequence[str], schemes: Sequence[str] = (BINARY, MULTICLASS),
-                       n_splits: int = 5, seed: int = 0, threshold: float | None = 0.5,
-                       max_train_rows: Mapping[str, int] | None = None,
+                       n_splits: int = 5, seed: int = 0, threshold: float | str | None = "max_f1",
                        params: Mapping[str, Mapping] | None = None,
                        progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Cross-validate every (algorithm, scheme) pair with the same folds.
+    """Cross-validate every (algorithm, scheme) pair on the same folds.
 
     Parameters
     ----------
+    X, y : features and 7-class labels
     algorithms : sequence of str
-        Names known to :func:`dwarflib.models.make_model` (see :data:`dwarflib.models.ALGORITHMS`).
+        Names known to :func:`dwarflib.models.make_model` (:data:`dwarflib.models.ALGORITHMS`).
     schemes : sequence of {'binary', '7class'}
-    max_train_rows : mapping algorithm -> int, optional
-        Per-algorithm cap on training rows per fold (stratified subsample); recorded in ``n_train``.
+    n_splits, seed, threshold
+        As in :func:`cross_validate_signal` (default threshold: tuned for F1 on training rows).
     params : mapping algorithm -> mapping, optional
-        Extra keyword arguments for ``make_model``.
+        Extra keyword arguments for ``make_model`` (hyper-parameters, ``max_train_rows``, ``n_jobs``).
     progress : callable, optional
         Called with a one-line message after each pair (e.g. ``print``).
 
     Returns
     -------
     DataFrame
-        Columns :data:`COMPARISON_COLUMNS` plus ``n_splits`` and ``n_train`` (mean training rows per fold).
-        Standard deviations are over folds (ddof=1); ``fit_seconds`` is the mean per fold and
-        ``rows_per_second`` the ``p_signal`` throughput on the test folds.
+        Columns :data:`COMPARISON_COLUMNS`, then ``n_splits``, ``n_train`` (mean rows fitted per fold) and
+        ``threshold_mean``. Standard deviations are over folds (ddof=1); ``fit_seconds`` is the mean per
+        fold [s] and ``rows_per_second`` the ``p_signal`` throughput on the test folds.
     """
     from dwarflib.models import make_model
 
-    max_train_rows = dict(max_train_rows or {})
     params = dict(params or {})
     rows = []
     for alg in algorithms:
@@ -254,15 +267,15 @@ def compare_algorithms(X, y, algorithms: Sequence[str], schemes: Sequence[str] =
                 return make_model(alg, scheme, random_state=seed, **dict(params.get(alg, {})))
 
             res = cross_validate_signal(factory, X, y, scheme=scheme, n_splits=n_splits, seed=seed,
-                                        threshold=threshold, max_train_rows=max_train_rows.get(alg))
+                                        threshold=threshold)
             row = {"algorithm": alg, "scheme": scheme, **res.summary(), "n_splits": n_splits,
-                   "n_train": float(res.folds["n_train"].mean())}
+                   "n_train": float(res.folds["n_train"].mean()),
+                   "threshold_mean": float(res.folds["threshold"].mean())}
             rows.append(row)
             if progress is not None:
-                progress(f"{alg:>10s} {scheme:>7s}: P={row['precision_mean']:.3f} R={row['recall_mean']:.3f} "
-                         f"fit {row['fit_seconds']:.1f} s")
-    df = pd.DataFrame(rows)
-    return df[[*COMPARISON_COLUMNS, "n_splits", "n_train"]]
+                progress(f"{alg:>13s} {scheme:>7s}: precision {row['precision_mean']:.3f} "
+                         f"recall {row['recall_mean']:.3f} fit {row['fit_seconds']:.1f} s")
+    return pd.DataFrame(rows)[[*COMPARISON_COLUMNS, "n_splits", "n_train", "threshold_mean"]]
 
 
 def best_algorithm(table: pd.DataFrame, metric: str = "f1_mean") -> pd.Series:
@@ -276,23 +289,23 @@ def best_algorithm(table: pd.DataFrame, metric: str = "f1_mean") -> pd.Series:
 
 
 def recall_at_precision(y_true, p_signal, target_precision: float = 0.9) -> float:
-    """Highest signal recall reachable with signal precision >= ``target_precision`` (0 if never reached)."""
+    """Highest signal recall reachable with signal precision >= ``target_precision`` (0 if never reached).
+
+    ``y_true`` are 7-class labels (signal = 0).
+    """
     from dwarflib.metrics import signal_pr_curve
 
-    truth = (np.asarray(y_true) == SIGNAL).astype(int)
-    curve = signal_pr_curve(truth, np.asarray(p_signal, dtype=float), signal=1)
-    precision, recall = np.asarray(curve[0]), np.asarray(curve[1])
-    ok = precision >= target_precision
-    return float(recall[ok].max()) if ok.any() else 0.0
+    curve = signal_pr_curve(np.asarray(y_true) == SIGNAL, np.asarray(p_signal, dtype=float))
+    ok = curve["precision"].to_numpy() >= target_precision
+    return float(curve["recall"].to_numpy()[ok].max()) if ok.any() else 0.0
 
 
 def _score(metric: str, y_true, p, threshold: float, target_precision: float) -> float:
     if metric == "recall_at_precision":
         return recall_at_precision(y_true, p, target_precision)
-    sc = signal_scores(y_true, p >= threshold)
     if metric not in ("precision", "recall", "f1"):
         raise ValueError(f"unknown metric {metric!r}: use 'f1', 'precision', 'recall' or 'recall_at_precision'")
-    return sc[metric]
+    return signal_scores(y_true, p >= threshold)[metric]
 
 
 def permutation_importance_signal(estimator, X: pd.DataFrame, y, metric: str = "f1",
@@ -310,12 +323,16 @@ def permutation_importance_signal(estimator, X: pd.DataFrame, y, metric: str = "
     y : array_like of int
         7-class labels of ``X``.
     metric : {'f1', 'precision', 'recall', 'recall_at_precision'}
-        Signal score: at ``p_signal >= threshold``, or the recall at ``target_precision``.
+        Signal score at ``p_signal >= threshold``, or the highest recall at precision >= ``target_precision``
+        (threshold-free, so it is not distorted by a permutation that shifts every probability).
     groups : mapping name -> columns, optional
-        Permute these column sets jointly (same row permutation for every column of a group), which
-        measures what a group carries together; default: every column on its own.
+        Permute these column sets jointly (one row permutation for all columns of a group), which measures
+        what a group carries together -- single-feature permutation underestimates correlated features,
+        such as the surface brightness in three bands; default: every column on its own.
     n_repeats : int
         Permutations per feature or group.
+    seed : int
+        Seed of the permutations.
 
     Returns
     -------
@@ -347,70 +364,84 @@ def permutation_importance_signal(estimator, X: pd.DataFrame, y, metric: str = "
     return pd.DataFrame(rows).sort_values("importance_mean", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Bootstrap (resampling rows) of signal precision, recall, F1 of two predictions and their difference b - a.
+def _prf_from_counts(tp, fp, fn) -> dict[str, np.ndarray]:
+    tp, fp, fn = (np.asarray(a, dtype=float) for a in (tp, fp, fn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
+        rec = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+    return {"precision": prec, "recall": rec, "f1": f1}
 
-    The same resampled rows score both predictions, so the interval on the difference accounts for the
-    pairing. Returns one row per metric with ``a``, ``b``, ``delta`` (point values on all rows) and the
-    ``level`` percentile intervals ``a_low``, ``a_high``, ``b_low``, ``b_high``, ``delta_low``, ``delta_high``.
+
+def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, cl: float = 0.95) -> pd.DataFrame:
+    """Bootstrap over objects of signal precision, recall and F1 of two predictions, and of their difference.
+
+    The same resampled objects score both predictions, so the interval on ``b - a`` accounts for the
+    pairing. As in :func:`dwarflib.metrics.bootstrap_ci`, a resample of n objects is drawn exactly as a
+    multinomial over the 8 joint cells (true signal?, a selects?, b selects?), which costs O(1) per replicate.
+    Replicates where a metric is undefined are left out of its percentiles.
+
+    Returns
+    -------
+    DataFrame
+        One row per metric (precision, recall, f1): ``a``, ``b``, ``delta`` (= b - a on all objects) and
+        the ``cl`` percentile intervals ``a_low``, ``a_high``, ``b_low``, ``b_high``, ``delta_low``,
+        ``delta_high``.
     """
-    truth = np.asarray(y_true) == SIGNAL
+    t = np.asarray(y_true) == SIGNAL
     a = np.asarray(pred_a, dtype=bool)
     b = np.asarray(pred_b, dtype=bool)
-    n = len(truth)
-    rng = np.random.default_rng(seed)
+    if not (t.shape == a.shape == b.shape):
+        raise ValueError(f"y_true, pred_a and pred_b differ in length: {t.shape}, {a.shape}, {b.shape}")
+    n = t.size
+    cell = t.astype(int) * 4 + a.astype(int) * 2 + b.astype(int)
+    counts = np.bincount(cell, minlength=8).astype(float)
+    draws = np.random.default_rng(seed).multinomial(n, counts / n, size=n_boot)
 
-    def prf(t, p):
-        tp = (t & p).sum(axis=-1)
-        fp = (~t & p).sum(axis=-1)
-        fn = (t & ~p).sum(axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            prec = tp / (tp + fp)
-            rec = tp / (tp + fn)
-            f1 = 2 * tp / (2 * tp + fp + fn)
-        return {"precision": prec, "recall": rec, "f1": f1}
+    def prf(c):
+        c = np.atleast_2d(c)
+        # cell bits: 4 = truth, 2 = a selects, 1 = b selects
+        tp_a, fp_a, fn_a = c[:, 6] + c[:, 7], c[:, 2] + c[:, 3], c[:, 4] + c[:, 5]
+        tp_b, fp_b, fn_b = c[:, 5] + c[:, 7], c[:, 1] + c[:, 3], c[:, 4] + c[:, 6]
+        return _prf_from_counts(tp_a, fp_a, fn_a), _prf_from_counts(tp_b, fp_b, fn_b)
 
-    point_a, point_b = prf(truth, a), prf(truth, b)
-    boot_a: dict[str, list] = {m: [] for m in point_a}
-    boot_b: dict[str, list] = {m: [] for m in point_a}
-    chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
-    done = 0
-    while done < n_boot:
-        m = min(chunk, n_boot - done)
-        idx = rng.integers(0, n, size=(m, n))
-        sa, sb = prf(truth[idx], a[idx]), prf(truth[idx], b[idx])
-        for k in boot_a:
-            boot_a[k].append(sa[k])
-            boot_b[k].append(sb[k])
-        done += m
-    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    (pa, pb), (ba, bb) = prf(counts), prf(draws)
+    q = [(1 - cl) / 2, (1 + cl) / 2]
+
+    def interval(x):
+        x = x[~np.isnan(x)]
+        return (float(np.quantile(x, q[0])), float(np.quantile(x, q[1]))) if x.size else (np.nan, np.nan)
+
     rows = []
-    for k in point_a:
-        ba, bb = np.concatenate(boot_a[k]), np.concatenate(boot_b[k])
-        d = bb - ba
-        rows.append({"metric": k, "a": float(point_a[k]), "b": float(point_b[k]),
-                     "delta": float(point_b[k] - point_a[k]),
-                     "a_low": float(np.nanpercentile(ba, q[0])), "a_high": float(np.nanpercentile(ba, q[1])),
-                     "b_low": float(np.nanpercentile(bb, q[0])), "b_high": float(np.nanpercentile(bb, q[1])),
-                     "delta_low": float(np.nanpercentile(d, q[0])), "delta_high": float(np.nanpercentile(d, q[1]))})
+    for m in ("precision", "recall", "f1"):
+        (al, ah), (bl, bh), (dl, dh) = interval(ba[m]), interval(bb[m]), interval(bb[m] - ba[m])
+        rows.append({"metric": m, "a": float(pa[m][0]), "b": float(pb[m][0]), "delta": float(pb[m][0] - pa[m][0]),
+                     "a_low": al, "a_high": ah, "b_low": bl, "b_high": bh, "delta_low": dl, "delta_high": dh})
     return pd.DataFrame(rows)
 
 
-def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make_estimator: Callable | object,
-                   scheme: str = MULTICLASS, n_splits: int = 5, seed: int = 0, threshold: float | None = 0.5,
-                   n_boot: int = 1000, level: float = 0.95, max_train_rows: int | None = None) -> pd.DataFrame:
+def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make_estimator,
+                   scheme: str = MULTICLASS, n_splits: int = 5, seed: int = 0,
+                   threshold: float | str | None = "max_f1", n_boot: int = 2000, cl: float = 0.95) -> pd.DataFrame:
     """Change in signal precision / recall / F1 when each feature group is removed.
 
-    The full model and every ablated model are cross-validated on the same folds (same ``seed``); the
-    pooled out-of-fold predictions are compared with :func:`paired_bootstrap`.
+    The full model and every ablated model are cross-validated on the same folds (same ``seed``); their
+    pooled out-of-fold predictions are compared object by object with :func:`paired_bootstrap`.
 
     Parameters
     ----------
+    X : DataFrame
+        Features with named columns.
+    y : array_like of int
+        7-class labels.
     groups : mapping name -> columns
-        Feature groups to drop one at a time (e.g. :data:`dwarflib.features.FEATURE_GROUPS` restricted to
-        the columns of ``X``). A group with no column in ``X`` raises ``KeyError``.
+        Feature groups to drop one at a time (e.g. the groups of :data:`dwarflib.features.FEATURE_GROUPS`
+        present in ``X``, or unions of them). Columns absent from ``X`` are ignored; a group with no column
+        in ``X`` raises ``KeyError``; a group holding every column of ``X`` is skipped.
     make_estimator : estimator or callable
         As in :func:`cross_validate_signal`; must accept any subset of the columns.
+    scheme, n_splits, seed, threshold
+        As in :func:`cross_validate_signal`.
 
     Returns
     -------
@@ -422,29 +453,27 @@ def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make
     if not isinstance(X, pd.DataFrame):
         raise TypeError("X must be a pandas DataFrame with named feature columns")
     for name, cols in groups.items():
-        present = [c for c in cols if c in X.columns]
-        if not present:
+        if not any(c in X.columns for c in cols):
             raise KeyError(f"group {name!r} has no column in X")
-    full = cross_validate_signal(make_estimator, X, y, scheme=scheme, n_splits=n_splits, seed=seed,
-                                 threshold=threshold, max_train_rows=max_train_rows)
+
+    def cv(Xs):
+        return cross_validate_signal(make_estimator, Xs, y, scheme=scheme, n_splits=n_splits, seed=seed,
+                                     threshold=threshold)
+
+    full = cv(X)
     models: list[tuple[str, str, int, np.ndarray]] = [("all features", "", X.shape[1], full.pred_signal)]
     for name, cols in groups.items():
         keep = [c for c in X.columns if c not in set(cols)]
-        if not keep:
-            continue
-        res = cross_validate_signal(make_estimator, X[keep], y, scheme=scheme, n_splits=n_splits, seed=seed,
-                                    threshold=threshold, max_train_rows=max_train_rows)
-        models.append((f"without {name}", name, len(keep), res.pred_signal))
+        if keep:
+            models.append((f"without {name}", name, len(keep), cv(X[keep]).pred_signal))
     rows = []
     for label, dropped, nfeat, pred in models:
-        boot = paired_bootstrap(y, full.pred_signal, pred, n_boot=n_boot, seed=seed, level=level).set_index("metric")
+        boot = paired_bootstrap(y, full.pred_signal, pred, n_boot=n_boot, seed=seed, cl=cl).set_index("metric")
         row = {"model": label, "dropped": dropped, "n_features": nfeat}
         for m in ("precision", "recall", "f1"):
-            row[m] = boot.loc[m, "b"]
-            row[f"{m}_low"] = boot.loc[m, "b_low"]
-            row[f"{m}_high"] = boot.loc[m, "b_high"]
-            row[f"delta_{m}"] = boot.loc[m, "delta"]
-            row[f"delta_{m}_low"] = boot.loc[m, "delta_low"]
-            row[f"delta_{m}_high"] = boot.loc[m, "delta_high"]
+            row[m], row[f"{m}_low"], row[f"{m}_high"] = boot.loc[m, ["b", "b_low", "b_high"]]
+        for m in ("precision", "recall", "f1"):
+            row[f"delta_{m}"], row[f"delta_{m}_low"], row[f"delta_{m}_high"] = (
+                boot.loc[m, ["delta", "delta_low", "delta_high"]])
         rows.append(row)
     return pd.DataFrame(rows)
