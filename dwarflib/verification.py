@@ -9,8 +9,9 @@ sky, and applies it to the real objects.
 The restricted feature vector
 -----------------------------
 One function, :func:`restricted_features`, computes the same named features from a DR9 sweep-format
-table (the simulated sky, or any real sweep) and from each real table, so that simulation and data go
-through identical definitions:
+table (the simulated sky, or any real sweep; through :func:`dwarflib.features.build_features`, the function
+training and catalogue production use) and from each real table, so that simulation and data go through
+identical definitions:
 
 ==========  ====================================  =========================================================
 feature     sweep columns (simulated sky)         real tables
@@ -20,8 +21,8 @@ r           22.5 - 2.5 log10(FLUX_R /             SAGA ``rmag``; ELVES ``rimag``
 g_r         same for G, minus r [mag]             SAGA ``gr``; ELVES ``gmag - rimag``
 rfib_r      fibre r - r, fibre r from             SAGA ``rmag-fiber - rmag`` (1.5 arcsec fibre)
             FIBERFLUX_R / MW_TRANSMISSION_R [mag]
-mu_eff_r    r + 2.5 log10(2 pi SHAPE_R^2)         SAGA ``sb`` (same definition, offset 0, see below);
-            [mag/arcsec^2]                        ELVES/LVDB r + 2.5 log10(2 pi r_e^2), r_e in arcsec
+mu_eff_r    r + 2.5 log10(2 pi R^2), R = max(SHAPE_R, SAGA ``sb`` (same definition, offset 0, see below);
+            0.1") [mag/arcsec^2]                  ELVES/LVDB r + 2.5 log10(2 pi r_e^2), r_e in arcsec
 sersic      SERSIC                                SAGA ``Sersic``
 ba          (1 - |e|) / (1 + |e|),                SAGA ``ba``
             |e| = hypot(SHAPE_E1, SHAPE_E2)
@@ -51,6 +52,7 @@ import pandas as pd
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 
+from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
 from dwarflib.metrics import binomial_interval
 from dwarflib.survey_io import flux_to_mag
@@ -249,17 +251,21 @@ def _nonfinite_reason(reason: np.ndarray, feats: pd.DataFrame) -> None:
     _add_reason(reason, bad, "non-finite feature")
 
 
+#: Feature groups of :func:`dwarflib.features.build_features` that hold the restricted features.
+SWEEP_GROUPS: tuple[str, ...] = ("magnitudes", "colours", "surface_brightness", "fibre", "shape")
+
+
 def _sweep_features(table: Table) -> FeatureTable:
-    r = flux_to_mag(_col(table, "FLUX_R"), _col(table, "MW_TRANSMISSION_R"))
-    g = flux_to_mag(_col(table, "FLUX_G"), _col(table, "MW_TRANSMISSION_G"))
-    rfib = flux_to_mag(_col(table, "FIBERFLUX_R"), _col(table, "MW_TRANSMISSION_R"))
+    from dwarflib.features import build_features
+
+    f = build_features(table, SWEEP_GROUPS)
     feats = pd.DataFrame({
-        "r": r,
-        "g_r": g - r,
-        "rfib_r": rfib - r,
-        "mu_eff_r": mu_eff(r, _col(table, "SHAPE_R")),
-        "sersic": _col(table, "SERSIC"),
-        "ba": axis_ratio(_col(table, "SHAPE_E1"), _col(table, "SHAPE_E2")),
+        "r": f["r"].to_numpy(),
+        "g_r": f["g_r"].to_numpy(),
+        "rfib_r": (f["fib_r"] - f["r"]).to_numpy(),
+        "mu_eff_r": f["mu_eff_r"].to_numpy(),
+        "sersic": f["sersic"].to_numpy(),
+        "ba": f["ba"].to_numpy(),
     })
     n = len(table)
     logm = _col(table, "LOGMSTAR") if "LOGMSTAR" in table.colnames else np.full(n, np.nan)
@@ -268,7 +274,7 @@ def _sweep_features(table: Table) -> FeatureTable:
         name = np.asarray(table["TARGETID"]).astype(str)
     else:
         name = np.arange(n).astype(str)
-    # Sweep rows are never excluded here: the models handle NaN features (e.g. SHAPE_R = 0 for PSF).
+    # Sweep rows are never excluded here: the models handle NaN features (missing photometry).
     return FeatureTable("sweep", feats, np.full(n, "", dtype=object), logm, z, name)
 
 
@@ -278,7 +284,9 @@ def _saga_features(table: Table, hosts: bool) -> FeatureTable:
     if not hosts:
         cols["rfib_r"] = _col(table, "rmag-fiber") - r
     sb = _col(table, "sb")
-    cols["mu_eff_r"] = np.where(sb < 90, sb, np.nan)  # SAGA writes 99 where SHAPE_R <= 0
+    # SAGA writes 99 where SHAPE_R <= 0 (point sources); build_features gives those the SB of a
+    # SHAPE_R_FLOOR_ARCSEC disc, and so do we.
+    cols["mu_eff_r"] = np.where(sb >= 90, mu_eff(r, SHAPE_R_FLOOR_ARCSEC), sb)
     cols["sersic"] = _col(table, "Sersic")
     cols["ba"] = _col(table, "ba")
     kind = "saga_hosts" if hosts else "saga_satellites"
@@ -656,12 +664,13 @@ def physical_size_luminosity(r_mag, r_e_arcsec, distance_mpc) -> pd.DataFrame:
     return pd.DataFrame({"M_r": abs_r, "log_re_pc": np.log10(np.where(r_pc > 0, r_pc, np.nan))})
 
 
-def make_default_estimator(algorithm: str = "xgboost", scheme: str = "7class", seed: int = 0) -> Callable:
+def make_default_estimator(algorithm: str = "xgboost", scheme: str = "7class", seed: int = 0, n_jobs: int = 1,
+                           **params) -> Callable:
     """A zero-argument factory for :func:`dwarflib.models.make_model` (the project's model factory)."""
     from dwarflib.models import make_model
 
     def factory():
-        return make_model(algorithm, scheme, random_state=seed)
+        return make_model(algorithm, scheme, random_state=seed, n_jobs=n_jobs, **params)
 
     return factory
 

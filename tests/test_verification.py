@@ -70,6 +70,10 @@ def _sweep_rows() -> Table:
     t["SHAPE_E1"] = [0.6, 0.0, 0.0]
     t["SHAPE_E2"] = [0.0, 0.0, 0.0]
     t["SERSIC"] = [1.0, 0.0, 4.0]
+    t["TYPE"] = ["EXP", "PSF", "DEV"]
+    for b in ("FLUX_Z", "FIBERFLUX_G", "FIBERFLUX_Z"):
+        t[b] = [50.0, 5.0, 1.0]
+    t["MW_TRANSMISSION_Z"] = [1.0, 0.9, 1.0]
     t["Z"] = [0.01, 0.1, 0.3]
     t["LOGMSTAR"] = [7.5, 10.5, 11.0]
     return t
@@ -88,7 +92,8 @@ def test_sweep_features_hand_made_rows():
     # extinction: the MW transmission brightens r and the fibre r by the same amount
     assert f.loc[1, "r"] == pytest.approx(20.0 + 2.5 * np.log10(0.8))
     assert f.loc[1, "rfib_r"] == pytest.approx(2.5 * np.log10(2.0))
-    assert np.isnan(f.loc[1, "mu_eff_r"])      # SHAPE_R = 0 (point source): no SB
+    # SHAPE_R = 0 (point source): the SB of a 0.1 arcsec disc (dwarflib.features' floor)
+    assert f.loc[1, "mu_eff_r"] == pytest.approx(f.loc[1, "r"] + 2.5 * np.log10(TWO_PI * 0.01))
     assert np.isnan(f.loc[2, "r"])             # negative flux: NaN, not a number from log10
     assert ft.usable.all()                     # sweep rows are never excluded
     np.testing.assert_array_equal(ft.in_signal(), [True, False, False])
@@ -290,6 +295,12 @@ def _tiny_sky(n: int, seed: int) -> Table:
     t["SHAPE_E1"] = rng.uniform(-0.3, 0.3, n)
     t["SHAPE_E2"] = rng.uniform(-0.3, 0.3, n)
     t["SERSIC"] = np.where(signal, 1.0, rng.choice([1.0, 4.0], n))
+    t["TYPE"] = np.where(t["SERSIC"] == 1.0, "EXP", "DEV")
+    for b in ("Z", "W1", "W2"):
+        t[f"FLUX_{b}"] = t["FLUX_R"] * 10 ** (0.4 * rng.uniform(0.1, 0.6, n))
+        t[f"MW_TRANSMISSION_{b}"] = np.ones(n)
+    for b in ("G", "Z"):
+        t[f"FIBERFLUX_{b}"] = t[f"FLUX_{b}"] * np.asarray(t["FIBERFLUX_R"] / t["FLUX_R"])
     t["Z"] = np.where(signal, rng.uniform(0.002, 0.019, n), rng.uniform(0.03, 0.3, n))
     t["LOGMSTAR"] = np.where(signal, rng.uniform(6.2, 8.9, n), rng.uniform(9.2, 11.5, n))
     return t
@@ -360,3 +371,47 @@ def test_recall_by_bins():
     assert t["logm"].tolist() == ["[6, 7)", "[7, 8)", "[8, 9)"]
     assert t["n"].tolist() == [2, 1, 1] and t["k"].tolist() == [1, 1, 1]
     assert t["recall"].tolist() == [0.5, 1.0, 1.0]
+
+
+# ------------------------------------------------------------------------------------------ real tables
+
+def _real(loader, *args):
+    from dwarflib import registry
+
+    try:
+        return getattr(registry, loader)(*args)
+    except registry.DataUnavailableError as exc:  # no local copy and no network: nothing to test against
+        pytest.skip(str(exc))
+
+
+def test_elves_constants_reproduce_from_the_real_table():
+    sats, hosts = _real("load_elves_satellites"), _real("load_elves_hosts_csv")
+    ft = V.restricted_features(sats, "elves", hosts=hosts, confirmed_only=False)
+    gr = ft.flags["filt"].to_numpy() == "gr"
+    v = np.asarray(sats["VMag"], float) + V.distance_modulus(ft.flags["distance_mpc"].to_numpy())
+    g = np.asarray(sats["gmag"].filled(np.nan), float)
+    r = np.asarray(sats["rimag"].filled(np.nan), float)
+    assert V.fit_v_transformation(g[gr], r[gr], v[gr]) == pytest.approx(V.ELVES_V_COEFFS, abs=1e-4)
+    conf = V.restricted_features(sats, "elves", hosts=hosts)
+    med = np.median(conf.features["g_r"][conf.usable & conf.in_signal()])
+    assert med == pytest.approx(V.DEFAULT_DWARF_G_R, abs=0.005)
+    counts = conf.reason_counts().set_index("reason")["n"]
+    assert counts.sum() == len(sats) == 444
+    assert counts["candidate (not confirmed)"] == 106
+
+
+def test_saga_tables_map_onto_the_features():
+    sats, hosts = _real("load_saga_satellites"), _real("load_saga_hosts")
+    s = V.restricted_features(sats, "saga_satellites")
+    h = V.restricted_features(hosts, "saga_hosts")
+    assert s.usable.all() and h.usable.all()
+    assert (s.in_signal() & s.usable).sum() == 334
+    # the SAGA sb convention gives half-light radii between ~1 and ~41 arcsec, fibre light always fainter
+    re = np.sqrt(10 ** (0.4 * (s.features["mu_eff_r"] - s.features["r"])) / TWO_PI)
+    assert 0.5 < re.min() and re.max() < 60
+    assert (s.features["rfib_r"] > 0).all()
+    pairs = V.satellites_around_hosts(sats["RAdeg"], sats["DEdeg"], hosts["RAdeg"], hosts["DEdeg"], hosts["Dist"])
+    own = pairs[np.asarray(hosts["HOSTID"]).astype(str)[pairs["host"]]
+                == np.asarray(sats["HOSTID"]).astype(str)[pairs["sat"]]]
+    assert own["sat"].nunique() == len(sats)
+    np.testing.assert_allclose(own["r_proj_kpc"], np.asarray(sats["Rhost"], float)[own["sat"]], atol=0.02)
