@@ -98,7 +98,9 @@ def _ratio(num, den, zero_division):
 def _fbeta_counts(tp, fp, fn, beta: float, zero_division=np.nan):
     b2 = float(beta) ** 2
     tp = np.asarray(tp, dtype=float)
-    return _ratio((1 + b2) * tp, (1 + b2) * tp + b2 * np.asarray(fn, float) + np.asarray(fp, float), zero_division)
+    return _ratio(
+        (1 + b2) * tp, (1 + b2) * tp + b2 * np.asarray(fn, float) + np.asarray(fp, float), zero_division
+    )
 
 
 def fbeta(precision, recall, beta: float = 1.0):
@@ -194,7 +196,9 @@ def _check_scores(y_true_is_signal, p_signal) -> tuple[np.ndarray, np.ndarray]:
     s = s.astype(float)
     if not np.all(np.isfinite(s)):
         bad = np.flatnonzero(~np.isfinite(s))[:5].tolist()
-        raise ValueError(f"p_signal has {np.count_nonzero(~np.isfinite(s))} non-finite values (first rows: {bad})")
+        raise ValueError(
+            f"p_signal has {np.count_nonzero(~np.isfinite(s))} non-finite values (first rows: {bad})"
+        )
     return t, s
 
 

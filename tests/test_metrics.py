@@ -156,7 +156,9 @@ def test_confusion_matrix_table():
     with pytest.raises(ValueError, match="outside"):
         M.confusion_matrix_table([0, 7], [0, 1], names)
     # an empty class row is NaN after row normalisation, not a division warning
-    assert isinstance(M.confusion_matrix_table([0, 0], [0, 1], ["a", "b", "c"], normalize="true"), pd.DataFrame)
+    assert isinstance(
+        M.confusion_matrix_table([0, 0], [0, 1], ["a", "b", "c"], normalize="true"), pd.DataFrame
+    )
 
 
 def test_binomial_interval_wilson():
