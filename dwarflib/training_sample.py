@@ -135,6 +135,9 @@ class TrainingSample:
         The class boundaries used.
     feature_groups : dict
         Feature group name -> list of feature columns present in ``X``.
+    preselection_report : DataFrame or None
+        The per-cut report of :meth:`dwarflib.preselection.Preselection.apply` (None when no
+        preselection was applied, e.g. the DESI EDR table).
     """
 
     table: Table
@@ -145,6 +148,7 @@ class TrainingSample:
     report: pd.DataFrame
     scheme: ClassScheme = DEFAULT_SCHEME
     feature_groups: dict[str, list[str]] = field(default_factory=dict)
+    preselection_report: pd.DataFrame | None = None
 
     @property
     def n_rows_in(self) -> int:
@@ -178,7 +182,8 @@ def build_training_sample(table: Table | str | PathLike | None = None, scheme: C
     Returns
     -------
     TrainingSample
-        ``len(table) + len(removed)`` equals the number of input rows.
+        ``len(table) + len(removed)`` equals the number of input rows; a removed row's ``REASON`` is the
+        name of the first preselection cut that removed it, or :data:`REASON_NO_LABEL`.
     """
     from dwarflib import features as _features
     from dwarflib import preselection as _pre
@@ -217,7 +222,7 @@ def build_training_sample(table: Table | str | PathLike | None = None, scheme: C
     feature_groups = {g: cols for g, cols in feature_groups.items() if cols}
     return TrainingSample(table=kept, X=X, y=np.asarray(y, dtype=np.int8), ids=ids_all[keep], removed=removed,
                           report=_removal_report(n_in, reason[~keep]), scheme=scheme,
-                          feature_groups=feature_groups)
+                          feature_groups=feature_groups, preselection_report=result.report)
 
 
 @dataclass
@@ -332,3 +337,69 @@ def signal_fraction(y) -> float:
     """Fraction of rows in the signal class (class 0)."""
     y = np.asarray(y)
     return float((y == SIGNAL).mean()) if len(y) else float("nan")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The real DESI EDR labelled table (colours only: it has no sizes, fibre fluxes or morphology)
+
+#: Features of the real-data colours-only model: the r magnitude and every colour the DESI EDR table allows.
+EDR_FEATURES: tuple[str, ...] = ("r", "g_r", "r_z", "z_w1", "w1_w2")
+
+#: The DESI EDR BGS_BRIGHT selection the book applies (dereddened r [mag], spectroscopic redshift).
+EDR_R_MAX = 19.5
+EDR_Z_MIN = 0.0104
+
+
+def build_edr_sample(table: Table | None = None, scheme: ClassScheme = DEFAULT_SCHEME,
+                     r_max: float = EDR_R_MAX, z_min: float = EDR_Z_MIN,
+                     features: Sequence[str] = EDR_FEATURES) -> TrainingSample:
+    """The real DESI EDR BGS galaxies as a labelled, featurised sample (real data, colours only).
+
+    Parameters
+    ----------
+    table : Table, optional
+        Default :func:`dwarflib.registry.load_desi_edr` (dereddened DR9 fluxes, DESI redshift, PROVABGS
+        log M*).
+    scheme : ClassScheme
+        Class boundaries; labels from ``Z`` and ``LOGMSTAR``.
+    r_max : float
+        Keep dereddened r < r_max [mag] (the BGS_BRIGHT limit).
+    z_min : float
+        Keep Z > z_min (the lower redshift limit of the table; stated so that it is explicit).
+    features : sequence of str
+        Columns of :func:`dwarflib.features.build_features` (groups magnitudes, colours, wise) to keep.
+
+    Returns
+    -------
+    TrainingSample
+        Removed rows carry the reason ('r >= r_max or r undefined', 'Z <= z_min', or the missing label).
+    """
+    from dwarflib import features as _features
+    from dwarflib.registry import load_desi_edr
+
+    table = load_desi_edr() if table is None else table
+    validate_labelled_table(table, source="DESI EDR table",
+                            required=("FLUX_G", "FLUX_R", "FLUX_Z", "FLUX_W1", "FLUX_W2", *LABEL_COLUMNS))
+    n_in = len(table)
+    ids_all = object_ids(table)
+    F = _features.build_features(table, groups=["magnitudes", "colours", "wise"])
+    missing = [f for f in features if f not in F.columns]
+    if missing:
+        raise KeyError(f"features {missing} are not colour/magnitude features; available: {list(F.columns)}")
+    z = np.asarray(table["Z"], dtype=float)
+    logm = np.asarray(table["LOGMSTAR"], dtype=float)
+    r = F["r"].to_numpy()
+    reason = np.full(n_in, "", dtype=object)
+    reason[~(np.isfinite(z) & np.isfinite(logm))] = REASON_NO_LABEL
+    reason[(reason == "") & ~(z > z_min)] = f"Z <= {z_min}"
+    reason[(reason == "") & ~(r < r_max)] = f"r >= {r_max} or r undefined"
+    keep = reason == ""
+    kept = table[keep]
+    y = scheme.assign(z[keep], logm[keep])
+    kept["CLASS"] = y
+    X = F.loc[keep, list(features)].reset_index(drop=True)
+    groups = {g: [c for c in cols if c in X.columns] for g, cols in _features.FEATURE_GROUPS.items()}
+    return TrainingSample(table=kept, X=X, y=np.asarray(y, dtype=np.int8), ids=ids_all[keep],
+                          removed=Table({"ID": ids_all[~keep], "REASON": reason[~keep].astype(str)}),
+                          report=_removal_report(n_in, reason[~keep].astype(str)), scheme=scheme,
+                          feature_groups={g: c for g, c in groups.items() if c})

@@ -138,11 +138,7 @@ def test_class_counts_imbalance_and_groups():
     assert df["name"].tolist() == list(DEFAULT_SCHEME.names)
 
 
-# ---- the full chain needs dwarflib.preselection and dwarflib.features -------------------------------------
-
 def _sample(table, **kw):
-    pytest.importorskip("dwarflib.features")
-    pytest.importorskip("dwarflib.preselection")
     from dwarflib.training_sample import build_training_sample
 
     return build_training_sample(table, **kw)
@@ -162,6 +158,10 @@ def test_build_training_sample_accounts_for_every_row():
     assert set(no_label["ID"]) <= {1010, 1011, 1012}
     rep = s.report.set_index("step")["n"]
     assert rep["rows in"] == len(t) and rep["kept"] == len(s.table)
+    assert rep.drop(["rows in", "kept"]).sum() == len(s.removed)
+    pre = s.preselection_report.set_index("cut")
+    assert pre.loc["input", "remaining"] == len(t)
+    assert set(s.removed["REASON"]) - {REASON_NO_LABEL} <= set(pre.index)
 
 
 def test_build_training_sample_recomputes_class_with_user_scheme():
@@ -186,3 +186,21 @@ def test_split_sample_dataclass():
     assert np.array_equal(sp.ids_test, sp2.ids_test)
     with pytest.raises(ValueError, match="three fractions"):
         split_sample(s, fractions=(0.5, 0.5))
+
+
+def test_build_edr_sample_real_rows_accounted_and_labelled():
+    from dwarflib.registry import load_desi_edr
+    from dwarflib.training_sample import EDR_FEATURES, build_edr_sample
+
+    t = load_desi_edr(rosettes=[3])
+    s = build_edr_sample(t)
+    assert len(s.table) + len(s.removed) == len(t)
+    assert list(s.X.columns) == list(EDR_FEATURES)
+    assert np.isfinite(s.X.to_numpy()).all()               # dereddened fluxes are all positive in this table
+    r = 22.5 - 2.5 * np.log10(np.asarray(s.table["FLUX_R"], dtype=float))
+    assert (r < 19.5).all() and (np.asarray(s.table["Z"]) > 0.0104).all()
+    assert np.allclose(s.X["r"], r, atol=1e-5)
+    assert np.array_equal(s.y, DEFAULT_SCHEME.assign(s.table["Z"], s.table["LOGMSTAR"]))
+    assert set(s.removed["REASON"]) <= {"r >= 19.5 or r undefined", "Z <= 0.0104"}
+    with pytest.raises(KeyError, match="mu_eff_r"):
+        build_edr_sample(t, features=("r", "mu_eff_r"))
