@@ -88,12 +88,12 @@ class FitsStreamWriter:
             cols.append(fits.Column(name=name, format=_fits_format(dtype[name]), unit=units.get(name) or None,
                                     array=empty[name]))
         hdu = fits.BinTableHDU.from_columns(cols, name=extname)
-        for card in table_cards:
-            hdu.header.append(card, end=True)
-        self._table_header = hdu.header
         primary = fits.PrimaryHDU()
+        for card in table_cards:
+            hdu.header.append(_short_card(*card), end=True)
         for card in primary_cards:
-            primary.header.append(card, end=True)
+            primary.header.append(_short_card(*card), end=True)
+        self._table_header = hdu.header
         self._fh = open(self.path, "wb")
         self._fh.write(primary.header.tostring().encode("ascii"))
         self._header_offset = self._fh.tell()
@@ -127,6 +127,15 @@ class FitsStreamWriter:
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._fh.close()
+
+
+def _short_card(key: str, value, comment: str = ""):
+    """A FITS card whose comment is shortened so that the card fits in 80 characters."""
+    from astropy.io import fits
+
+    value_len = len(fits.Card(key, value).image.rstrip())
+    room = max(80 - value_len - 3, 0)  # " / " separator
+    return fits.Card(key, value, comment[:room] if room >= 12 else "")
 
 
 def _fits_format(dt: np.dtype) -> str:

@@ -343,7 +343,8 @@ def _f(v) -> float | None:
 def _log_loss(y, proba, n_classes) -> float:
     from sklearn.metrics import log_loss
 
-    return float(log_loss(y, np.clip(proba, 1e-7, 1), labels=list(range(n_classes))))
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-7, 1)
+    return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=list(range(n_classes))))
 
 
 def _average_precision(y, p) -> float:
@@ -555,7 +556,7 @@ def format_training_report(res: TrainingResult) -> str:
              f"temperature: {res.temperature:.3f}",
              "signal precision / recall on the test part (68 % Wilson intervals):"]
     for _, r in res.test_metrics.iterrows():
-        lines.append(f"  {r['name']:<12s} p_signal > {r['threshold']:.3f}: precision {r['precision']:.3f} "
+        lines.append(f"  {r['name']:<12s} p_signal >= {r['threshold']:.3f}: precision {r['precision']:.3f} "
                      f"[{r['precision_lo']:.3f}, {r['precision_hi']:.3f}], recall {r['recall']:.3f} "
                      f"[{r['recall_lo']:.3f}, {r['recall_hi']:.3f}] (selected {r['n_selected']}, "
                      f"signal {r['n_signal']})")
