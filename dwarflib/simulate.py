@@ -1,0 +1,567 @@
+"""The simulated DR9-like sky: sweep files, truth table and simulated spectroscopic training surveys.
+
+``write_simulated_sky(out_dir, n_sources, seed)`` writes
+
+* ``out_dir/sweep-RRRsDDD-RRRsDDD.fits`` -- DR9 sweep format (exactly :data:`dwarflib.datamodel.SWEEP_COLUMNS`),
+  one file per 10 x 5 deg box of the footprint, like the real sweeps;
+* ``out_dir/truth.fits`` -- one row per sweep row: TARGETID, true redshift, log stellar mass, class, star flag,
+  true magnitudes, sizes, population;
+* ``out_dir/training-sample.fits`` -- the objects with a spectroscopic redshift from two simulated surveys:
+  a bright BGS-like survey (r < 19.5) and a deeper, sparser SAGA/LOW-Z-like dwarf survey (r < 21 with a
+  colour and surface-brightness preselection): all sweep columns plus TARGETID, Z, LOGMSTAR, CLASS, IS_STAR,
+  SURVEY;
+* ``out_dir/summary.json`` -- counts, area, densities, the model version, timings.
+
+The physics is in :mod:`dwarflib.simulate_physics`, the observation (noise, Tractor) in
+:mod:`dwarflib.simulate_observe`, and the calibration on real catalogues in
+:mod:`dwarflib.simulate_calibration`. Same (n_sources, seed, area_deg2, chunk_size) -> identical files.
+
+Only sources brighter than ``R_LIMIT`` (true, extinction-corrected r) are simulated: fainter ones never pass
+the dwarf-survey or catalogue preselection (r < 21) even after noise. The surface density at that limit
+(about 6,900 sources per deg^2, see ``summary.json``) sets the sky area for a given number of sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dwarflib import datamodel, paths
+from dwarflib.labels import assign_classes
+from dwarflib.simulate_observe import (
+    ObjidCounter,
+    brick_names,
+    brick_of,
+    footprint,
+    observe,
+    random_positions,
+)
+from dwarflib.simulate_physics import (
+    SkyModel,
+    detection_probability,
+    draw_galaxies,
+    draw_stars,
+    get_sampling_grid,
+    load_model,
+    star_density,
+)
+
+#: Version of the generator's output format and model; part of the cache key.
+SKY_VERSION = "1"
+#: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
+R_LIMIT = 21.5
+#: Default number of sources of the book's simulated sky (sets the area through the surface density).
+DEFAULT_N_SOURCES = 2_000_000
+DEFAULT_SEED = 0
+#: Sources generated per chunk (memory ~ 1 kB per source in flight).
+DEFAULT_CHUNK_SIZE = 250_000
+
+#: BGS-like survey: magnitude limit (extinction-corrected r) [mag], fraction of targets that receive a
+#: fibre and a redshift (DESI SV3 One-Percent survey BGS completeness is ~0.95 x redshift success ~0.99).
+BGS_R_LIMIT = 19.5
+BGS_COMPLETENESS = 0.94
+#: Dwarf survey (SAGA / DESI LOW-Z-like): magnitude limit [mag], fraction of preselected targets observed.
+DWARF_R_LIMIT = 21.0
+DWARF_SAMPLING = 0.5
+
+SURVEY_BGS = "BGS-like"
+SURVEY_DWARF = "dwarf-survey"
+
+TRUTH_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "TARGETID": ("i8", "", "unique id (RELEASE, BRICKID, OBJID), matches the sweep row"),
+    "Z": ("f8", "", "true redshift (0 for stars)"),
+    "LOGMSTAR": ("f4", "", "true log10 stellar mass [dex Msun] (NaN for stars)"),
+    "CLASS": ("i2", "", "7-class label (dwarflib.labels default scheme)"),
+    "IS_STAR": ("b1", "", "True for stars"),
+    "POP": ("S4", "", "SF (star-forming), Q (quiescent) or STAR"),
+    "MAG_G_TRUE": ("f4", "mag", "true g, AB, extinction corrected"),
+    "MAG_R_TRUE": ("f4", "mag", "true r, AB, extinction corrected"),
+    "MAG_Z_TRUE": ("f4", "mag", "true z, AB, extinction corrected"),
+    "MAG_W1_TRUE": ("f4", "mag", "true W1, AB, extinction corrected"),
+    "MAG_W2_TRUE": ("f4", "mag", "true W2, AB, extinction corrected"),
+    "ABSMAG_R": ("f4", "mag", "absolute r (K-corrected to z=0 with the calibrated M/L(z) relation)"),
+    "LOG_ML_R": ("f4", "", "observed-frame log10 stellar mass-to-light ratio in r [dex]"),
+    "RE_KPC": ("f4", "kpc", "true half-light radius along the major axis"),
+    "RE_ARCSEC": ("f4", "arcsec", "true half-light radius along the major axis"),
+    "BA_TRUE": ("f4", "", "true axis ratio b/a"),
+    "SERSIC_TRUE": ("f4", "", "true Sersic index"),
+    "MU_EFF_R_TRUE": ("f4", "arcsec-2 mag", "true mean r surface brightness within r_e, extinction corrected"),
+}
+TRAINING_EXTRA: dict[str, tuple[str, str, str]] = {
+    "TARGETID": TRUTH_COLUMNS["TARGETID"],
+    "Z": ("f8", "", "spectroscopic redshift (0 for stars)"),
+    "LOGMSTAR": TRUTH_COLUMNS["LOGMSTAR"],
+    "CLASS": TRUTH_COLUMNS["CLASS"],
+    "IS_STAR": TRUTH_COLUMNS["IS_STAR"],
+    "SURVEY": ("S12", "", f"survey that measured the redshift: {SURVEY_BGS} or {SURVEY_DWARF}"),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming FITS binary-table writer (memory flat in the number of rows)
+# ---------------------------------------------------------------------------------------------------
+def _stream_dtype(dt) -> str:
+    """On-disk dtype of a column: big-endian numbers, bytes 'T'/'F' for booleans."""
+    d = np.dtype(dt)
+    if d.kind == "b":
+        return "u1"
+    if d.kind in "fiu":
+        return ">" + d.str[1:]
+    return d.str
+
+
+class FitsTableStream:
+    """Write a FITS binary table row block by row block; NAXIS2 is patched when the stream is closed.
+
+    ``columns`` maps name -> (numpy dtype, unit, description). Rows are big-endian, booleans as FITS 'L'.
+    The file is written under a temporary name and renamed on close.
+    """
+
+    def __init__(self, path: Path, columns: dict[str, tuple[str, str, str]], header: dict | None = None):
+        from astropy.io import fits
+
+        self.path = Path(path)
+        self.columns = columns
+        self.dtype = np.dtype([(c, _stream_dtype(dt)) for c, (dt, _, _) in columns.items()])
+        cols = []
+        for c, (dt, unit, _) in columns.items():
+            d = np.dtype(dt)
+            fmt = {"f4": "E", "f8": "D", "i2": "I", "i4": "J", "i8": "K", "b1": "L"}.get(d.str[1:])
+            if d.kind == "S":
+                fmt = f"{d.itemsize}A"
+            cols.append(fits.Column(name=c, format=fmt, unit=unit or None))
+        hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
+        for i, (_, _, desc) in enumerate(columns.values(), start=1):
+            hdu.header.comments[f"TTYPE{i}"] = desc[:47]
+        for key, value in (header or {}).items():
+            hdu.header[key] = value
+        self._hdr_len = len(hdu.header.tostring())
+        self._header = hdu.header
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.fh = open(self.tmp, "wb")
+        self.fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+        self._hdr_pos = self.fh.tell()
+        self.fh.write(self._header.tostring().encode("ascii"))
+        self.nrows = 0
+
+    def write(self, data: dict[str, np.ndarray]) -> None:
+        n = len(next(iter(data.values())))
+        rec = np.empty(n, dtype=self.dtype)
+        for c, (dt, _, _) in self.columns.items():
+            d = np.dtype(dt)
+            v = np.asarray(data[c])
+            if d.kind == "b":
+                rec[c] = np.where(v.astype(bool), ord("T"), ord("F"))
+            else:
+                rec[c] = v
+        self.fh.write(rec.tobytes())
+        self.nrows += n
+
+    def close(self) -> Path:
+        nbytes = self.nrows * self.dtype.itemsize
+        pad = (-nbytes) % 2880
+        self.fh.write(b"\0" * pad)
+        self._header["NAXIS2"] = self.nrows
+        text = self._header.tostring().encode("ascii")
+        if len(text) != self._hdr_len:
+            raise RuntimeError("FITS header length changed while patching NAXIS2")
+        self.fh.seek(self._hdr_pos)
+        self.fh.write(text)
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self.fh.close()
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
+# ---------------------------------------------------------------------------------------------------
+# One chunk of sky
+# ---------------------------------------------------------------------------------------------------
+def model_version(model: SkyModel) -> str:
+    """Short hash of the model parameters and the generator version."""
+    text = json.dumps(model.to_dict(), sort_keys=True, default=float) + SKY_VERSION
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def source_densities(model: SkyModel, r_limit: float = R_LIMIT, n_pilot: int = 200_000) -> dict:
+    """Surface densities [deg^-2] of detected galaxies and of stars brighter than ``r_limit``.
+
+    The galaxy detection fraction (low surface brightness losses) comes from a fixed-seed pilot draw.
+    """
+    grid = get_sampling_grid(model, r_limit)
+    pilot = draw_galaxies(np.random.default_rng(12345), n_pilot, model, r_limit)
+    p_det = float(detection_probability(pilot["MU_EFF_R_TRUE"], model).mean())
+    gal = grid["density_deg2"] * p_det
+    stars = star_density(model, r_limit)
+    return {"galaxies": gal, "stars": stars, "total": gal + stars, "detected_fraction": p_det,
+            "galaxies_before_detection": grid["density_deg2"]}
+
+
+def _draw_detected_galaxies(rng, n, model, r_limit, p_det):
+    parts, have = [], 0
+    while have < n:
+        m = int((n - have) / max(p_det, 0.05) * 1.05) + 64
+        g = draw_galaxies(rng, m, model, r_limit)
+        keep = rng.random(m) < detection_probability(g["MU_EFF_R_TRUE"], model)
+        g = {k: v[keep] for k, v in g.items()}
+        parts.append(g)
+        have += int(keep.sum())
+    out = {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+    return out
+
+
+def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel, dens: dict,
+                   counter: ObjidCounter, r_limit: float = R_LIMIT) -> tuple[dict, dict]:
+    """Sweep columns and truth columns (dicts of arrays) of ``n`` sources in one footprint box."""
+    n_star = int(rng.binomial(n, dens["stars"] / dens["total"]))
+    n_gal = n - n_star
+    g = _draw_detected_galaxies(rng, n_gal, model, r_limit, dens["detected_fraction"])
+    s = draw_stars(rng, n_star, model, r_limit)
+    col_g, col_s = g["COLOURS"], s["COLOURS"]
+
+    def cat(a, b):
+        return np.concatenate([a, b])
+
+    is_star = cat(np.zeros(n_gal, bool), np.ones(n_star, bool))
+    r = cat(g["R_TRUE"], s["R_TRUE"])
+    colours = np.concatenate([col_g, col_s])
+    mags = {"R": r, "G": r + colours[:, 0], "Z": r - colours[:, 1]}
+    mags["W1"] = mags["Z"] - colours[:, 2]
+    mags["W2"] = mags["W1"] - colours[:, 3]
+    re_arcsec = cat(g["RE_ARCSEC"], np.zeros(n_star))
+    ba = cat(g["BA_TRUE"], np.ones(n_star))
+    src = {f"MAG_{b}": mags[b] for b in datamodel.BANDS}
+    src.update(IS_POINT=is_star, RE_CIRC=re_arcsec * np.sqrt(ba), SERSIC_TRUE=cat(g["SERSIC_TRUE"], np.ones(n_star)),
+               BA_TRUE=ba, PA=rng.random(n) * np.pi,
+               GAIA_G_TRUE=cat(np.zeros(n_gal), s["R_TRUE"] - 0.12 - 0.28 * s["COLOURS"][:, 0]),
+               PARALLAX_TRUE=cat(np.zeros(n_gal), s["PARALLAX_TRUE"]))
+    # shuffle galaxies and stars together so that rows are not ordered by kind
+    perm = rng.permutation(n)
+    src = {k: v[perm] for k, v in src.items()}
+    ra, dec = random_positions(rng, n, box)
+    sweep = observe(rng, src, ra, dec, model)
+    brickid, ra_c, dec_c = brick_of(ra, dec)
+    ub, inv = np.unique(brickid, return_inverse=True)
+    _, first = np.unique(inv, return_index=True)
+    sweep["BRICKID"] = brickid
+    sweep["BRICKNAME"] = brick_names(ra_c[first], dec_c[first])[inv]
+    sweep["OBJID"] = counter.assign(brickid)
+    targetid = datamodel.unique_id(sweep["RELEASE"], sweep["BRICKID"], sweep["OBJID"])
+
+    z = cat(g["Z"], np.zeros(n_star))[perm]
+    logm = cat(g["LOGMSTAR"], np.full(n_star, np.nan))[perm]
+    is_star = is_star[perm]
+    pop = cat(np.where(g["POP"] == 1, b"Q", b"SF").astype("S4"), np.full(n_star, b"STAR", dtype="S4"))[perm]
+    ml = cat(g["ML"], np.full(n_star, np.nan))[perm]
+    from dwarflib.simulate_physics import M_SUN_R, ml_coefficients
+
+    a0, b0 = ml_coefficients(0.0, model)
+    a_z, b_z = ml_coefficients(z, model)
+    # absolute magnitude K-corrected to z = 0: M/L at z=0 for the same galaxy (rest-frame colour approximated
+    # by inverting the observed-frame relation at fixed residual)
+    absmag = np.where(is_star, np.nan, M_SUN_R + 2.5 * (ml - (a_z - a0) - logm))
+    truth = {
+        "TARGETID": targetid, "Z": z, "LOGMSTAR": logm,
+        "CLASS": assign_classes(z, logm, is_star), "IS_STAR": is_star, "POP": pop,
+        **{f"MAG_{b}_TRUE": src[f"MAG_{b}"] for b in datamodel.BANDS},
+        "ABSMAG_R": absmag, "LOG_ML_R": ml,
+        "RE_KPC": cat(g["RE_KPC"], np.zeros(n_star))[perm], "RE_ARCSEC": re_arcsec[perm],
+        "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": cat(g["SERSIC_TRUE"], np.zeros(n_star))[perm],
+        "MU_EFF_R_TRUE": cat(g["MU_EFF_R_TRUE"], np.full(n_star, np.nan))[perm],
+    }
+    del b0, b_z
+    return sweep, truth
+
+
+# ---------------------------------------------------------------------------------------------------
+# Simulated spectroscopic surveys
+# ---------------------------------------------------------------------------------------------------
+def _mag(flux, trans):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(flux > 0, 22.5 - 2.5 * np.log10(np.maximum(flux, 1e-30) / trans), np.inf)
+
+
+def bgs_like_targets(sweep: dict) -> np.ndarray:
+    """DESI BGS_BRIGHT-like photometric target selection (Hahn et al. 2023), boolean per row.
+
+    r < 19.5 (extinction corrected), r > 12; fibre magnitude rfib < 20.75 + (r - 17.8) for r < 17.8 and
+    rfib < 22.9 otherwise; Gaia star rejection (G - r_raw > 0.6 or no Gaia match); -1 < g-r < 4,
+    -1 < r-z < 4; observed at least once in g, r and z; not in a BRIGHT-star mask.
+    """
+    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
+    g = _mag(sweep["FLUX_G"], sweep["MW_TRANSMISSION_G"])
+    zz = _mag(sweep["FLUX_Z"], sweep["MW_TRANSMISSION_Z"])
+    rfib = _mag(sweep["FIBERFLUX_R"], sweep["MW_TRANSMISSION_R"])
+    r_raw = _mag(sweep["FLUX_R"], 1.0)
+    gaia = sweep["GAIA_PHOT_G_MEAN_MAG"]
+    star = (gaia > 0) & (gaia - r_raw < 0.6)
+    fib_ok = np.where(r < 17.8, rfib < 20.75 + (r - 17.8), rfib < 22.9)
+    nobs = (sweep["NOBS_G"] > 0) & (sweep["NOBS_R"] > 0) & (sweep["NOBS_Z"] > 0)
+    bright = (sweep["MASKBITS"] & (1 << datamodel.MASKBITS["BRIGHT"])) != 0
+    with np.errstate(invalid="ignore"):
+        col = (g - r > -1) & (g - r < 4) & (r - zz > -1) & (r - zz < 4)
+    return (r < BGS_R_LIMIT) & (r > 12) & fib_ok & ~star & col & nobs & ~bright
+
+
+def dwarf_survey_targets(sweep: dict) -> np.ndarray:
+    """SAGA-like dwarf-survey preselection (Mao et al. 2021, 2024), boolean per row.
+
+    r < 21 (extinction corrected); not a Gaia star; extended (TYPE != PSF);
+    (g-r) - sigma_gr + 0.06 (r - 14) < 0.9; mu_eff + sigma_mu - 0.7 (g-r) > 18.5, with
+    mu_eff = r + 2.5 log10(2 pi SHAPE_R^2) [mag/arcsec^2].
+    """
+    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
+    g = _mag(sweep["FLUX_G"], sweep["MW_TRANSMISSION_G"])
+    r_raw = _mag(sweep["FLUX_R"], 1.0)
+    gaia = sweep["GAIA_PHOT_G_MEAN_MAG"]
+    star = (gaia > 0) & (gaia - r_raw < 0.6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sig_r = 1.0857 / (np.abs(sweep["FLUX_R"]) * np.sqrt(sweep["FLUX_IVAR_R"]))
+        sig_g = 1.0857 / (np.abs(sweep["FLUX_G"]) * np.sqrt(sweep["FLUX_IVAR_G"]))
+        sig_gr = np.hypot(sig_r, sig_g)
+        re = sweep["SHAPE_R"].astype(float)
+        mu = r + 2.5 * np.log10(2 * np.pi * re**2)
+        sig_mu = np.hypot(sig_r, 2.17 * np.sqrt(1.0 / np.maximum(sweep["SHAPE_R_IVAR"], 1e-30)) / np.maximum(re, 1e-3))
+        sig_mu = np.minimum(sig_mu, 1.0)
+        ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(g - r)
+        ok &= (g - r) - np.minimum(sig_gr, 0.5) + 0.06 * (r - 14) < 0.9
+        ok &= mu + sig_mu - 0.7 * (g - r) > 18.5
+    return ok
+
+
+def dwarf_redshift_success(sweep: dict) -> np.ndarray:
+    """Probability of a successful redshift in the dwarf survey: lower for low surface brightness [0-1]."""
+    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = r + 2.5 * np.log10(2 * np.pi * np.maximum(sweep["SHAPE_R"], 0.1) ** 2)
+    return np.clip(0.95 - 0.2 * (np.nan_to_num(mu, nan=30.0) - 23.5).clip(0, None), 0.5, 0.95)
+
+
+def select_training(rng: np.random.Generator, sweep: dict) -> np.ndarray:
+    """Survey label per row: 0 none, 1 BGS-like, 2 dwarf survey (BGS-like takes precedence)."""
+    n = len(sweep["RA"])
+    bgs = bgs_like_targets(sweep) & (rng.random(n) < BGS_COMPLETENESS)
+    u = rng.random(n)
+    dwarf = dwarf_survey_targets(sweep) & (u < DWARF_SAMPLING * dwarf_redshift_success(sweep))
+    return np.where(bgs, 1, np.where(dwarf, 2, 0)).astype(np.int8)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The whole sky
+# ---------------------------------------------------------------------------------------------------
+def _plan(n_sources: int, area_deg2: float | None, model: SkyModel, seed: int) -> tuple[list[dict], dict, float]:
+    dens = source_densities(model)
+    area = float(area_deg2) if area_deg2 is not None else n_sources / dens["total"]
+    boxes = footprint(area)
+    rng = np.random.default_rng([seed, 0])
+    counts = rng.multinomial(n_sources, np.array([b["area"] for b in boxes]) / area)
+    for b, c in zip(boxes, counts, strict=True):
+        b["n"] = int(c)
+    return boxes, dens, area
+
+
+def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
+                       chunk_size: int = DEFAULT_CHUNK_SIZE, model: SkyModel | None = None):
+    """Yield ``(box, sweep_chunk, truth_chunk, survey_chunk)`` for the whole sky, chunk by chunk.
+
+    Memory stays flat in ``n_sources``: each chunk is independent (its own random stream derived from
+    ``seed``, the box index and the chunk index); only the OBJID counters persist.
+    """
+    if n_sources < 1:
+        raise ValueError(f"n_sources must be >= 1, got {n_sources}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    model = load_model() if model is None else model
+    boxes, dens, _ = _plan(n_sources, area_deg2, model, seed)
+    counter = ObjidCounter()
+    for ib, box in enumerate(boxes):
+        for ic, start in enumerate(range(0, box["n"], chunk_size)):
+            n = min(chunk_size, box["n"] - start)
+            rng = np.random.default_rng([seed, 1, ib, ic])
+            sweep, truth = generate_chunk(rng, n, box, model, dens, counter)
+            survey = select_training(rng, sweep)
+            yield box, sweep, truth, survey
+
+
+def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
+                        chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True,
+                        model: SkyModel | None = None) -> dict:
+    """Generate the simulated sky and write sweeps, truth and training sample into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path
+        Output directory (created).
+    n_sources : int
+        Number of sources (galaxies + stars) in the sweep files.
+    seed : int
+        Random seed; same inputs -> identical files.
+    area_deg2 : float, optional
+        Sky area [deg^2]. Default: ``n_sources`` / (physical surface density at r < R_LIMIT), so that the
+        sky has a realistic density. With an explicit area the populations are unchanged but the density
+        becomes n_sources / area_deg2.
+    chunk_size : int
+        Sources generated at a time.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    dict
+        The summary (also written to ``out_dir/summary.json``).
+    """
+    from astropy.table import Table
+    from tqdm.auto import tqdm
+
+    from dwarflib.survey_io import write_sweep
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = load_model() if model is None else model
+    boxes, dens, area = _plan(n_sources, area_deg2, model, seed)
+    version = model_version(model)
+    header = {"SIMSEED": seed, "SIMVERS": version, "SIMNSRC": n_sources}
+    truth_w = FitsTableStream(out_dir / "truth.fits", TRUTH_COLUMNS, header)
+    sweep_cols = list(datamodel.SWEEP_COLUMNS)
+    train_cols = {c: (dt, u, d) for c, (dt, u, d) in datamodel.SWEEP_COLUMNS.items()} | TRAINING_EXTRA
+    train_w = FitsTableStream(out_dir / "training-sample.fits", train_cols, header)
+    counts = {"n_sources": 0, "n_stars": 0, "class_counts": np.zeros(7, np.int64),
+              "training": {SURVEY_BGS: np.zeros(7, np.int64), SURVEY_DWARF: np.zeros(7, np.int64)}}
+    files = []
+    bar = tqdm(total=n_sources, unit="src", unit_scale=True, disable=not progress, desc="simulate")
+    t_gen = 0.0
+    try:
+        current, parts = None, []
+
+        def flush():
+            if not parts:
+                return
+            table = Table({c: np.concatenate([p[c] for p in parts]) for c in sweep_cols}, copy=False)
+            path = out_dir / current["name"]
+            write_sweep(table, path, header=header, overwrite=True)
+            files.append(path.name)
+            parts.clear()
+
+        gen = iter_simulated_sky(n_sources, seed, area_deg2, chunk_size, model)
+        while True:
+            tg = time.perf_counter()
+            try:
+                box, sweep, truth, survey = next(gen)
+            except StopIteration:
+                break
+            t_gen += time.perf_counter() - tg
+            if current is not None and box["name"] != current["name"]:
+                flush()
+            current = box
+            parts.append({c: sweep[c] for c in sweep_cols})
+            truth_w.write(truth)
+            sel = survey > 0
+            if sel.any():
+                rows = {c: sweep[c][sel] for c in sweep_cols}
+                rows.update(TARGETID=truth["TARGETID"][sel], Z=truth["Z"][sel], LOGMSTAR=truth["LOGMSTAR"][sel],
+                            CLASS=truth["CLASS"][sel], IS_STAR=truth["IS_STAR"][sel],
+                            SURVEY=np.where(survey[sel] == 1, SURVEY_BGS.encode(), SURVEY_DWARF.encode()))
+                train_w.write(rows)
+                for s_id, name in ((1, SURVEY_BGS), (2, SURVEY_DWARF)):
+                    counts["training"][name] += np.bincount(truth["CLASS"][survey == s_id], minlength=7)
+            counts["n_sources"] += len(survey)
+            counts["n_stars"] += int(truth["IS_STAR"].sum())
+            counts["class_counts"] += np.bincount(truth["CLASS"], minlength=7)
+            bar.update(len(survey))
+        flush()
+        truth_w.close()
+        train_w.close()
+    except BaseException:
+        truth_w.abort()
+        train_w.abort()
+        raise
+    finally:
+        bar.close()
+    summary = {
+        "n_sources": counts["n_sources"], "n_galaxies": counts["n_sources"] - counts["n_stars"],
+        "n_stars": counts["n_stars"], "seed": seed, "area_deg2": area, "r_limit": R_LIMIT,
+        "density_deg2": counts["n_sources"] / area, "model_density_deg2": dens,
+        "class_counts": counts["class_counts"].tolist(),
+        "training_class_counts": {k: v.tolist() for k, v in counts["training"].items()},
+        "n_training": int(sum(v.sum() for v in counts["training"].values())),
+        "sweep_files": files, "model_version": version, "sky_version": SKY_VERSION,
+        "chunk_size": chunk_size, "seconds_total": time.perf_counter() - t0, "seconds_generation": t_gen,
+        "surveys": {SURVEY_BGS: {"r_limit": BGS_R_LIMIT, "completeness": BGS_COMPLETENESS},
+                    SURVEY_DWARF: {"r_limit": DWARF_R_LIMIT, "sampling": DWARF_SAMPLING}},
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def sky_key(n_sources: int, seed: int, model: SkyModel | None = None) -> str:
+    """Cache key of a sky: number of sources, seed and model version."""
+    model = load_model() if model is None else model
+    return f"n{n_sources}-seed{seed}-v{SKY_VERSION}-{model_version(model)}"
+
+
+def ensure_simulated_sky(n_sources: int = DEFAULT_N_SOURCES, seed: int = DEFAULT_SEED,
+                         progress: bool = False) -> Path:
+    """Directory of the simulated sky (n_sources, seed) in the cache, generating it if not complete.
+
+    The sky is written into a temporary directory and renamed when complete, so a half-written sky is never
+    reused; ``summary.json`` marks completeness.
+    """
+    base = paths.cache_dir("sky")
+    target = base / sky_key(n_sources, seed)
+    if (target / "summary.json").is_file():
+        return target
+    tmp = base / f".tmp-{target.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    write_simulated_sky(tmp, n_sources, seed=seed, progress=progress)
+    if target.exists() and not (target / "summary.json").is_file():
+        shutil.rmtree(target)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if (target / "summary.json").is_file():  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            raise
+    return target
+
+
+def sweep_files(sky_dir) -> list[Path]:
+    """The sweep files of a simulated sky directory, sorted by name."""
+    return sorted(Path(sky_dir).glob("sweep-*.fits"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    """``dwarflib simulate --n-sources N --seed S --out DIR [--area-deg2 A] [--chunk-size C]``."""
+    p = subparsers.add_parser("simulate", help="write a simulated DR9-like sky (sweeps, truth, training sample)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--n-sources", type=int, default=DEFAULT_N_SOURCES, help="number of sources (default %(default)s)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default %(default)s)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--area-deg2", type=float, default=None,
+                   help="sky area in deg^2 (default: n_sources / physical surface density)")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="sources per chunk")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cli_main)
+
+
+def _cli_main(args) -> int:
+    s = write_simulated_sky(args.out, args.n_sources, seed=args.seed, area_deg2=args.area_deg2,
+                            chunk_size=args.chunk_size, progress=not args.no_progress)
+    print(f"wrote {s['n_sources']:,} sources ({s['n_stars']:,} stars) over {s['area_deg2']:.1f} deg^2 "
+          f"in {len(s['sweep_files'])} sweep files, truth.fits and training-sample.fits "
+          f"({s['n_training']:,} rows) to {args.out} in {s['seconds_total']:.1f} s")
+    return 0

@@ -1,0 +1,577 @@
+"""The physical model behind the simulated DR9-like sky: galaxies, stars, photometry and Tractor-like fits.
+
+Everything here is vectorised numpy working on one chunk of objects; :mod:`dwarflib.simulate` drives it
+chunk by chunk and writes the sweep files. The numbers that set the model live in a
+:class:`SkyModel` (defaults below, overridden by the calibration file
+``dwarflib/data/simulated_sky_calibration.json`` written by :mod:`dwarflib.simulate_calibration`).
+
+Galaxies
+    * Stellar mass function: the GAMA double Schechter fit of Baldry et al. (2012), log M* = 10.66,
+      phi1 = 3.96e-3, alpha1 = -0.35, phi2 = 0.79e-3, alpha2 = -1.47 [Mpc^-3 dex^-1], used from
+      log M* = 5.5 to 12.5 and assumed not to evolve below z = 0.8.
+    * Redshifts: volume weighted, dV_c/dz of Planck18 (astropy.cosmology); z from 0.0007 (3 Mpc) to 0.8.
+    * Population: star-forming (SF) or quiescent (Q), with a quiescent fraction that rises with mass.
+    * Colours g-r, r-z, z-W1, W1-W2 (observed frame, AB, extinction corrected): a multivariate normal per
+      population whose mean is tabulated on a (z, log M*) grid and whose covariance is per population.
+    * Mass-to-light: log(M*/L_r) = a(z) + b(z) (g-r) + N(0, sigma), the observed-frame version of a
+      Bell et al. (2003)-like colour-M/L relation: at z = 0 it is the rest-frame relation, at z > 0 the
+      K-correction is folded in. Apparent r = DM(z) + M_sun,r + 2.5 (log M/L - log M*), M_sun,r = 4.65.
+      The sky keeps only galaxies with true (extinction-corrected) r < ``r_limit``; the draw is exact:
+      (log M*, z, population) cells are sampled with their probability of being brighter than the limit,
+      and the colour/M-L residuals are then drawn from the Gaussian conditioned on that (Matheron's rule).
+    * Sizes: half-light radius along the major axis from the Lange et al. (2015) GAMA mass-size relations
+      (late types r_e = 27.72e-3 M*^0.21 kpc; early types r_e = 8.25e-5 M*^0.44 kpc), evolving as (1+z)^-beta,
+      log-normal scatter; Sersic index and axis ratio per population.
+    * Detection: objects with too low an effective surface brightness are not detected by the Tractor
+      (probability ``ndtr((mu_det - mu_eff)/mu_det_width)``).
+Stars
+    A power-law number-magnitude relation at high Galactic latitude, halo turn-off plus disc stars on the
+    stellar locus in g-r, r-z, z-W1, W1-W2; Gaia G, parallax.
+Photometry and Tractor
+    DR9-like 5-sigma depths (south DECaLS, north BASS/MzLS, unWISE), smooth depth/seeing variations across
+    the sky, noise-equivalent areas that grow with size, Galactic extinction with DR9 coefficients, the
+    Tractor model choice (PSF/REX/EXP/DEV/SER from chi^2 improvements), measured shapes with errors and
+    fibre fluxes in a 1.5" fibre under 1" Gaussian seeing integrated from the fitted Sersic profile.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+from scipy import special
+
+#: Solar absolute magnitude in the r band (AB) [mag] (Willmer 2018).
+M_SUN_R = 4.65
+#: DR9 Galactic extinction coefficients A_b / E(B-V) (legacysurvey.org/dr9/catalogs, SFD98 EBV).
+EXTINCTION_COEFFS = {"G": 3.214, "R": 2.165, "Z": 1.211, "W1": 0.184, "W2": 0.113}
+#: Fibre diameter [arcsec] and Gaussian seeing FWHM [arcsec] of the DR9 FIBERFLUX definition.
+FIBER_DIAMETER = 1.5
+FIBER_SEEING_FWHM = 1.0
+#: Order of the colours in the colour vectors.
+COLOURS = ("g-r", "r-z", "z-W1", "W1-W2")
+POPULATIONS = ("SF", "Q")
+
+CALIBRATION_FILE = "simulated_sky_calibration.json"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model parameters
+# ---------------------------------------------------------------------------------------------------
+def _default_z_nodes() -> list[float]:
+    return [0.0, 0.015, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0]
+
+
+def _default_m_nodes() -> list[float]:
+    return [5.0, 6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 12.5]
+
+
+def _initial_colour_tables(z_nodes, m_nodes) -> dict:
+    """Starting guess of the mean observed-frame colours (before calibration on DESI EDR) [mag]."""
+    z = np.asarray(z_nodes)[:, None]
+    m = np.asarray(m_nodes)[None, :]
+    dm = np.clip(m - 9.0, -3.0, 3.0)
+    sf = {
+        "g-r": 0.42 + 0.10 * dm + 0.3 * z,
+        "r-z": 0.24 + 0.10 * dm + 0.0 * z,
+        "z-W1": -0.64 + 0.15 * dm + 0.8 * z,
+        "W1-W2": -0.58 + 1.3 * np.minimum(z, 0.25) - 1.0 * np.clip(z - 0.25, 0, None) + 0 * dm,
+    }
+    zq = np.array([0.0, 0.05, 0.125, 0.175, 0.25, 0.35, 0.5, 0.8])
+    dq = np.clip(m - 10.5, -3.0, 2.0)
+    q = {
+        "g-r": np.interp(z, zq, [0.78, 0.86, 0.98, 1.08, 1.30, 1.50, 1.75, 1.9]) + 0.05 * dq,
+        "r-z": np.interp(z, zq, [0.55, 0.58, 0.66, 0.70, 0.74, 0.82, 0.93, 1.1]) + 0.03 * dq,
+        "z-W1": np.interp(z, zq, [-0.38, -0.30, -0.12, -0.03, 0.17, 0.38, 0.63, 0.9]) + 0.05 * dq,
+        "W1-W2": np.interp(z, zq, [-0.60, -0.57, -0.44, -0.36, -0.35, -0.40, -0.49, -0.5]) + 0 * dq,
+    }
+    return {"SF": {c: np.broadcast_to(v, (len(z_nodes), len(m_nodes))).tolist() for c, v in sf.items()},
+            "Q": {c: np.broadcast_to(v, (len(z_nodes), len(m_nodes))).tolist() for c, v in q.items()}}
+
+
+@dataclass
+class SkyModel:
+    """All numbers of the simulated sky. Units: magnitudes AB [mag], masses log10 Msun [dex], sizes kpc."""
+
+    # --- stellar mass function (Baldry et al. 2012, GAMA, h=0.7) ---
+    smf_logmstar: float = 10.66
+    smf_phi1: float = 3.96e-3
+    smf_alpha1: float = -0.35
+    smf_phi2: float = 0.79e-3
+    smf_alpha2: float = -1.47
+    logm_min: float = 5.5
+    logm_max: float = 12.5
+    z_min: float = 0.0007
+    z_max: float = 1.0
+    # --- quiescent fraction: f_q = fq_low + (fq_high - fq_low) / (1 + exp(-(log M* - fq_m0)/fq_width)) ---
+    fq_low: float = 0.02
+    fq_high: float = 0.85
+    fq_m0: float = 10.3
+    fq_width: float = 0.3
+    # --- colours: mean tables (pop -> colour -> [z_node][m_node]), scatter and correlations per pop ---
+    z_nodes: list = field(default_factory=_default_z_nodes)
+    m_nodes: list = field(default_factory=_default_m_nodes)
+    colour_mean: dict = field(default_factory=dict)
+    colour_sigma: dict = field(default_factory=lambda: {"SF": [0.10, 0.08, 0.15, 0.08], "Q": [0.05, 0.04, 0.10, 0.06]})
+    colour_corr: dict = field(default_factory=lambda: {
+        "SF": [[1.0, 0.6, 0.4, 0.1], [0.6, 1.0, 0.5, 0.1], [0.4, 0.5, 1.0, 0.3], [0.1, 0.1, 0.3, 1.0]],
+        "Q": [[1.0, 0.3, 0.2, 0.0], [0.3, 1.0, 0.3, 0.0], [0.2, 0.3, 1.0, 0.2], [0.0, 0.0, 0.2, 1.0]]})
+    # dwarf colour scatter grows towards low mass: sigma *= 1 + colour_sigma_lowmass_slope * max(0, 9 - log M*)
+    colour_sigma_lowmass_slope: float = 0.0
+    # --- observed-frame mass-to-light log(M/L_r) = a(z) + b(z) (g-r) + N(0, ml_sigma) ---
+    ml_z_nodes: list = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.8, 1.0])
+    ml_a: list = field(default_factory=lambda: [-0.45, -0.37, -0.30, -0.26, -0.25, -0.28, -0.32, -0.36, -0.45, -0.5])
+    ml_b: list = field(default_factory=lambda: [0.95, 0.86, 0.78, 0.70, 0.65, 0.60, 0.56, 0.53, 0.50, 0.5])
+    ml_sigma: float = 0.10
+    # --- sizes: log10 r_e[kpc] = size_a + size_b log M*, per pop; early-type branch for Q above; scatter ---
+    size_sf_a: float = float(np.log10(27.72e-3))
+    size_sf_b: float = 0.21
+    size_sf_sigma: float = 0.20
+    size_q_a: float = float(np.log10(8.25e-5))
+    size_q_b: float = 0.44
+    size_q_sigma: float = 0.17
+    size_q_dwarf_offset: float = -0.10  # quenched dwarfs: SF relation + offset [dex]
+    size_dwarf_offset: float = 0.0  # extra offset of the SF relation below log M* = 9 [dex per dex below 9]
+    size_z_beta_sf: float = 0.75
+    size_z_beta_q: float = 1.0
+    # --- Sersic index: log10 n ~ N(mean, 0.12); SF mean rises above log M* 9.5, Q from ~1.2 to 4 ---
+    sersic_sigma: float = 0.12
+    # --- intrinsic disc thickness for SF axis ratios; Q axis ratio N(0.72, 0.15) ---
+    disc_q0_massive: float = 0.22
+    disc_q0_dwarf: float = 0.40
+    # --- Tractor detection limit in effective surface brightness (r band) [mag/arcsec^2] ---
+    mu_det: float = 25.6
+    mu_det_width: float = 0.45
+    # --- stars: dN/dr [deg^-2 mag^-1] = star_a * 10**(star_slope (r - 20)) for r > star_r_min ---
+    star_a: float = 300.0
+    star_slope: float = 0.12
+    star_r_min: float = 12.0
+    # --- DR9 5-sigma point-source depths [AB mag] (south DECaLS / north BASS+MzLS) and unWISE ---
+    depth_south: dict = field(default_factory=lambda: {"G": 24.7, "R": 24.1, "Z": 23.2})
+    depth_north: dict = field(default_factory=lambda: {"G": 24.2, "R": 23.7, "Z": 23.3})
+    depth_wise: dict = field(default_factory=lambda: {"W1": 20.9, "W2": 20.3})
+    depth_scatter: float = 0.25
+    seeing: dict = field(default_factory=lambda: {"G": 1.45, "R": 1.3, "Z": 1.2})
+    seeing_scatter: float = 0.15
+    wise_fwhm: dict = field(default_factory=lambda: {"W1": 6.1, "W2": 6.4})
+    wise_zero_ivar_fraction: float = 0.003
+    # --- Galactic reddening E(B-V) = ebv_pole / |sin b| * exp(ebv_lognormal * field) [mag] ---
+    ebv_pole: float = 0.016
+    ebv_lognormal: float = 0.35
+    # --- Tractor model selection thresholds (chi^2 improvements) ---
+    dchi2_extended: float = 9.0
+    dchi2_ellipse: float = 9.0
+    dchi2_sersic: float = 25.0
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.colour_mean:
+            self.colour_mean = _initial_colour_tables(self.z_nodes, self.m_nodes)
+
+    # -- serialisation --
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SkyModel:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown SkyModel parameter(s): {sorted(unknown)}")
+        return cls(**d)
+
+    # -- derived arrays (cached on the instance) --
+    def arrays(self) -> dict:
+        if getattr(self, "_arrays", None) is None:
+            self._arrays = _model_arrays(self)
+        return self._arrays
+
+
+def load_model(path=None) -> SkyModel:
+    """The calibrated :class:`SkyModel` (package data file), or the uncalibrated defaults if absent."""
+    if path is None:
+        ref = resources.files("dwarflib") / "data" / CALIBRATION_FILE
+        if not ref.is_file():
+            return SkyModel()
+        return SkyModel.from_dict(json.loads(ref.read_text()))
+    with open(path) as fh:
+        return SkyModel.from_dict(json.load(fh))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cosmology lookup tables
+# ---------------------------------------------------------------------------------------------------
+#: Redshift range of the cosmology lookup tables (uniform in log z).
+_LOGZ_MIN, _LOGZ_MAX, _NZ_TAB = np.log(1e-4), np.log(1.5), 4001
+
+
+@lru_cache(maxsize=1)
+def cosmology_tables() -> dict:
+    """Planck18 lookup tables on a grid uniform in log z (1e-4 to 1.5): comoving volume per deg^2 and unit z,
+    distance modulus [mag], proper kpc per arcsec."""
+    from astropy import units as u
+    from astropy.cosmology import Planck18
+
+    z = np.exp(np.linspace(_LOGZ_MIN, _LOGZ_MAX, _NZ_TAB))
+    dvdz = (Planck18.differential_comoving_volume(z).to_value(u.Mpc**3 / u.sr) * (np.pi / 180) ** 2)
+    dl = Planck18.luminosity_distance(z).to_value(u.Mpc)
+    da = Planck18.angular_diameter_distance(z).to_value(u.kpc)
+    return {"z": z, "dvdz_deg2": dvdz, "distmod": 5 * np.log10(dl) + 25.0,
+            "log_kpc_per_arcsec": np.log(da * np.pi / (180 * 3600))}
+
+
+def _table_interp(z, key: str) -> np.ndarray:
+    """Linear interpolation in log z of a cosmology table (index arithmetic, no search)."""
+    tab = cosmology_tables()[key]
+    f = (np.log(np.asarray(z, float)) - _LOGZ_MIN) * ((_NZ_TAB - 1) / (_LOGZ_MAX - _LOGZ_MIN))
+    f = np.clip(f, 0.0, _NZ_TAB - 1.000001)
+    i = f.astype(np.int64)
+    t = f - i
+    return tab[i] * (1 - t) + tab[i + 1] * t
+
+
+def distmod(z) -> np.ndarray:
+    """Distance modulus [mag] for Planck18 at redshift z (table interpolation, error < 1e-4 mag)."""
+    return _table_interp(z, "distmod")
+
+
+def kpc_per_arcsec(z) -> np.ndarray:
+    """Proper size of one arcsecond [kpc] at redshift z (Planck18)."""
+    return np.exp(_table_interp(z, "log_kpc_per_arcsec"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Grid interpolation helpers
+# ---------------------------------------------------------------------------------------------------
+def _frac_index(x, nodes):
+    """Fractional index of x in the increasing ``nodes`` (clipped to the ends)."""
+    nodes = np.asarray(nodes, float)
+    return np.interp(x, nodes, np.arange(len(nodes), dtype=float))
+
+
+def bilinear(table: np.ndarray, fz, fm) -> np.ndarray:
+    """Bilinear interpolation of ``table[..., iz, im]`` at fractional indices fz, fm (same shape)."""
+    nz, nm = table.shape[-2:]
+    iz = np.minimum(fz.astype(np.int64), nz - 2)
+    im = np.minimum(fm.astype(np.int64), nm - 2)
+    tz = fz - iz
+    tm = fm - im
+    t00 = table[..., iz, im]
+    t01 = table[..., iz, im + 1]
+    t10 = table[..., iz + 1, im]
+    t11 = table[..., iz + 1, im + 1]
+    return (t00 * (1 - tz) + t10 * tz) * (1 - tm) + (t01 * (1 - tz) + t11 * tz) * tm
+
+
+def bilinear_flat(tables, nz: int, nm: int, block, fz, fm) -> list:
+    """Bilinear interpolation of several scalar (n_blocks, nz, nm) tables given flattened.
+
+    ``block`` (e.g. the population index) selects the (nz, nm) grid for each object. Returns one array per
+    table. The corner indices and weights are shared between the tables.
+    """
+    iz = np.minimum(fz.astype(np.int64), nz - 2)
+    im = np.minimum(fm.astype(np.int64), nm - 2)
+    tz = fz - iz
+    tm = fm - im
+    base = block.astype(np.int64) * (nz * nm) + iz * nm + im
+    w00 = (1 - tz) * (1 - tm)
+    w01 = (1 - tz) * tm
+    w10 = tz * (1 - tm)
+    w11 = tz * tm
+    return [t[base] * w00 + t[base + 1] * w01 + t[base + nm] * w10 + t[base + nm + 1] * w11 for t in tables]
+
+
+def _model_arrays(model: SkyModel) -> dict:
+    nz, nm = len(model.z_nodes), len(model.m_nodes)
+    mean = np.zeros((2, 4, nz, nm))
+    for p, pop in enumerate(POPULATIONS):
+        for c, col in enumerate(COLOURS):
+            arr = np.asarray(model.colour_mean[pop][col], float)
+            if arr.shape != (nz, nm):
+                raise ValueError(f"colour_mean[{pop}][{col}] has shape {arr.shape}, expected {(nz, nm)}")
+            mean[p, c] = arr
+    cov = np.zeros((2, 4, 4))
+    for p, pop in enumerate(POPULATIONS):
+        s = np.asarray(model.colour_sigma[pop], float)
+        cov[p] = np.asarray(model.colour_corr[pop], float) * np.outer(s, s)
+    return {"mean": mean, "mean_flat": [mean[:, c].reshape(-1) for c in range(4)], "cov": cov,
+            "chol": np.linalg.cholesky(cov)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stellar mass function and the (log M*, z, pop) sampling grid
+# ---------------------------------------------------------------------------------------------------
+def smf(logm, model: SkyModel) -> np.ndarray:
+    """Double Schechter stellar mass function phi(log M*) [Mpc^-3 dex^-1]."""
+    x = 10.0 ** (np.asarray(logm) - model.smf_logmstar)
+    return np.log(10) * np.exp(-x) * x * (model.smf_phi1 * x**model.smf_alpha1 + model.smf_phi2 * x**model.smf_alpha2)
+
+
+def quiescent_fraction(logm, model: SkyModel) -> np.ndarray:
+    """Fraction of quiescent galaxies at log M* (logistic in mass)."""
+    return model.fq_low + (model.fq_high - model.fq_low) / (1 + np.exp(-(np.asarray(logm) - model.fq_m0) / model.fq_width))
+
+
+def ml_coefficients(z, model: SkyModel):
+    """a(z), b(z) of the observed-frame mass-to-light relation log(M/L_r) = a + b (g-r)."""
+    return (np.interp(z, model.ml_z_nodes, model.ml_a), np.interp(z, model.ml_z_nodes, model.ml_b))
+
+
+def _colour_sigma_scale(logm, model: SkyModel):
+    return 1.0 + model.colour_sigma_lowmass_slope * np.clip(9.0 - logm, 0.0, None)
+
+
+def _s_moments(z, logm, pop, model: SkyModel):
+    """Mean and sd of s = b(z) (g-r) + eps_ML, and s_max(r_limit) helper terms."""
+    arr = model.arrays()
+    fz = _frac_index(z, model.z_nodes)
+    fm = _frac_index(logm, model.m_nodes)
+    mu_gr = bilinear(arr["mean"][:, 0], fz, fm)  # shape (2, ...) -> choose pop
+    mu_gr = np.where(pop == 0, mu_gr[0], mu_gr[1])
+    a, b = ml_coefficients(z, model)
+    sig_gr = np.sqrt(arr["cov"][pop, 0, 0]) * _colour_sigma_scale(logm, model)
+    var_s = (b * sig_gr) ** 2 + model.ml_sigma**2
+    return a, b, mu_gr, sig_gr, b * mu_gr, np.sqrt(var_s)
+
+
+@lru_cache(maxsize=8)
+def _sampling_grid_cached(model_key: str, r_limit: float):
+    model = SkyModel.from_dict(json.loads(model_key))
+    return sampling_grid(model, r_limit)
+
+
+def sampling_grid(model: SkyModel, r_limit: float) -> dict:
+    """Cells in (log M*, z, population) with their number per deg^2 brighter than ``r_limit`` (true r).
+
+    Returns a dict with the cell edges, the per-cell expected counts [deg^-2] and their cumulative sum.
+    """
+    m_edges = np.arange(model.logm_min, model.logm_max + 1e-9, 0.02)
+    z_edges = np.unique(np.concatenate([np.geomspace(model.z_min, 0.02, 120), np.linspace(0.02, model.z_max, 400)]))
+    mc = 0.5 * (m_edges[1:] + m_edges[:-1])
+    zc = 0.5 * (z_edges[1:] + z_edges[:-1])
+    t = cosmology_tables()
+    # comoving volume per cell (exact integral of the tabulated dV/dz)
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (t["dvdz_deg2"][1:] + t["dvdz_deg2"][:-1]) * np.diff(t["z"]))])
+    vol = np.diff(np.interp(z_edges, t["z"], cum) + (z_edges < t["z"][0]) * 0.0)
+    phi = smf(mc, model) * np.diff(m_edges)
+    fq = quiescent_fraction(mc, model)
+    Z, M = np.meshgrid(zc, mc, indexing="ij")
+    dmod = distmod(Z)
+    counts = np.zeros((2, len(zc), len(mc)))
+    for p in (0, 1):
+        pop = np.full(Z.shape, p)
+        a, b, mu_gr, sig_gr, mu_s, sd_s = _s_moments(Z, M, pop, model)
+        s_max = (r_limit - dmod - M_SUN_R) / 2.5 - a + M
+        prob = special.ndtr((s_max - mu_s) / sd_s)
+        frac = fq if p == 1 else 1 - fq
+        counts[p] = vol[:, None] * (phi * frac)[None, :] * prob
+    counts[counts < 1e-12 * counts.max()] = 0.0
+    flat = counts.ravel()
+    prob, alias = alias_table(flat / flat.sum())
+    return {"m_edges": m_edges, "z_edges": z_edges, "counts": counts, "alias_prob": prob, "alias": alias,
+            "density_deg2": float(flat.sum())}
+
+
+def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias table for sampling index i with probability p[i] in O(1) per draw."""
+    n = p.size
+    scaled = p * n
+    prob = np.ones(n)
+    alias = np.arange(n, dtype=np.int64)
+    small = list(np.flatnonzero(scaled < 1.0))
+    large = list(np.flatnonzero(scaled >= 1.0))
+    scaled = scaled.tolist()
+    while small and large:
+        s_i = small.pop()
+        l_i = large[-1]
+        prob[s_i] = scaled[s_i]
+        alias[s_i] = l_i
+        scaled[l_i] = scaled[l_i] + scaled[s_i] - 1.0
+        if scaled[l_i] < 1.0:
+            large.pop()
+            small.append(l_i)
+    return prob, alias
+
+
+def alias_draw(rng: np.random.Generator, prob: np.ndarray, alias: np.ndarray, n: int) -> np.ndarray:
+    """n indices drawn from an alias table."""
+    i = rng.integers(0, prob.size, n)
+    return np.where(rng.random(n) < prob[i], i, alias[i])
+
+
+def get_sampling_grid(model: SkyModel, r_limit: float) -> dict:
+    """Cached :func:`sampling_grid` (keyed on the model's parameters)."""
+    key = json.dumps(model.to_dict(), sort_keys=True, default=float)
+    return _sampling_grid_cached(key, float(r_limit))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Galaxies
+# ---------------------------------------------------------------------------------------------------
+def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: float) -> dict:
+    """Intrinsic properties of ``n`` galaxies brighter than ``r_limit`` (true extinction-corrected r).
+
+    Returns a dict of arrays: Z, LOGMSTAR [dex], POP (0 SF, 1 Q), colours (n, 4) [mag], R_TRUE [mag],
+    ML [log M/L_r], RE_KPC (major axis), RE_ARCSEC, SERSIC_TRUE, BA_TRUE (axis ratio), MU_EFF_R_TRUE
+    [mag/arcsec^2]. Detection is not applied here.
+    """
+    grid = get_sampling_grid(model, r_limit)
+    nz, nm = len(grid["z_edges"]) - 1, len(grid["m_edges"]) - 1
+    cell = alias_draw(rng, grid["alias_prob"], grid["alias"], n)
+    pop, rem = np.divmod(cell, nz * nm)
+    iz, im = np.divmod(rem, nm)
+    me, ze = grid["m_edges"], grid["z_edges"]
+    logm = me[im] + rng.random(n) * (me[im + 1] - me[im])
+    # uniform in comoving volume within the (narrow) z cell: r^3 uniform ~ z^3 at low z
+    u = rng.random(n)
+    z0, z1 = ze[iz], ze[iz + 1]
+    z = np.cbrt(z0**3 + u * (z1**3 - z0**3))
+
+    arr = model.arrays()
+    fz = _frac_index(z, model.z_nodes)
+    fm = _frac_index(logm, model.m_nodes)
+    mean = bilinear_flat(arr["mean_flat"], len(model.z_nodes), len(model.m_nodes), pop, fz, fm)
+    scale = _colour_sigma_scale(logm, model)
+    is_q = pop == 1
+    chol, cov = arr["chol"], arr["cov"]
+    eps = [rng.standard_normal(n) for _ in range(4)]
+    x = []
+    for c in range(4):
+        xc = mean[c].copy()
+        for j in range(c + 1):
+            xc += np.where(is_q, chol[1, c, j], chol[0, c, j]) * scale * eps[j]
+        x.append(xc)
+    e_ml = rng.standard_normal(n) * model.ml_sigma
+
+    # condition on r < r_limit: s = b (g-r) + e_ml must be below s_max (Gaussian conditioning)
+    a, b = ml_coefficients(z, model)
+    dmod = distmod(z)
+    s_max = (r_limit - dmod - M_SUN_R) / 2.5 - a + logm
+    scale2 = scale * scale
+    cov_x_gr = [np.where(is_q, cov[1, c, 0], cov[0, c, 0]) * scale2 for c in range(4)]  # Cov(x_c, g-r)
+    var_s = b * b * cov_x_gr[0] + model.ml_sigma**2
+    mu_s = b * mean[0]
+    sd_s = np.sqrt(var_s)
+    s = b * x[0] + e_ml
+    pmax = special.ndtr((s_max - mu_s) / sd_s)
+    ut = np.clip(rng.random(n) * pmax, 1e-300, None)
+    s_t = np.minimum(mu_s + sd_s * special.ndtri(ut), s_max)
+    delta = (s_t - s) / var_s
+    bd = b * delta
+    for c in range(4):
+        x[c] += bd * cov_x_gr[c]
+    e_ml += model.ml_sigma**2 * delta
+    ml = a + b * x[0] + e_ml
+    r_true = dmod + M_SUN_R + 2.5 * (ml - logm)
+    x = np.stack(x, axis=1)
+
+    # sizes (major-axis half-light radius) [kpc]
+    q_pop = pop == 1
+    log_re_sf = model.size_sf_a + model.size_sf_b * logm + model.size_dwarf_offset * np.clip(9.0 - logm, 0, None)
+    log_re_et = model.size_q_a + model.size_q_b * logm
+    log_re_q = np.maximum(log_re_sf + model.size_q_dwarf_offset, log_re_et)
+    log_re = np.where(q_pop, log_re_q, log_re_sf)
+    beta = np.where(q_pop, model.size_z_beta_q, model.size_z_beta_sf)
+    sig = np.where(q_pop, model.size_q_sigma, model.size_sf_sigma)
+    log_re = log_re - beta * np.log10(1 + z) + sig * rng.standard_normal(n)
+    re_kpc = 10.0**log_re
+    re_arcsec = re_kpc / kpc_per_arcsec(z)
+
+    # Sersic index
+    lmn = np.where(q_pop, np.log10(np.interp(logm, [8.0, 9.5, 10.5, 11.5], [1.0, 1.6, 3.2, 4.5])),
+                   np.log10(np.interp(logm, [7.0, 9.5, 10.5, 11.5], [0.8, 1.0, 1.4, 2.0])))
+    sersic = np.clip(10.0 ** (lmn + model.sersic_sigma * rng.standard_normal(n)), 0.4, 6.0)
+
+    # axis ratio: thick discs for SF (random inclination), triaxial-ish spheroids for Q
+    cosi = rng.random(n)
+    q0 = np.interp(logm, [8.0, 10.0], [model.disc_q0_dwarf, model.disc_q0_massive])
+    ba_sf = np.sqrt(cosi**2 + q0**2 * (1 - cosi**2))
+    ba_q = np.clip(0.72 + 0.15 * rng.standard_normal(n), 0.3, 1.0)
+    ba = np.where(q_pop, ba_q, ba_sf)
+
+    mu_eff = r_true + 2.5 * np.log10(2 * np.pi * re_arcsec**2 * ba)
+    return {"Z": z, "LOGMSTAR": logm, "POP": pop.astype(np.int8), "COLOURS": x, "R_TRUE": r_true, "ML": ml,
+            "RE_KPC": re_kpc, "RE_ARCSEC": re_arcsec, "SERSIC_TRUE": sersic, "BA_TRUE": ba,
+            "MU_EFF_R_TRUE": mu_eff}
+
+
+def detection_probability(mu_eff, model: SkyModel) -> np.ndarray:
+    """Probability that the Tractor detects a source of effective r-band surface brightness mu_eff."""
+    return special.ndtr((model.mu_det - np.asarray(mu_eff)) / model.mu_det_width)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stars
+# ---------------------------------------------------------------------------------------------------
+def star_density(model: SkyModel, r_limit: float) -> float:
+    """Stars per deg^2 brighter than r_limit."""
+    k = model.star_slope * np.log(10)
+    return model.star_a / k * (10 ** (model.star_slope * (r_limit - 20)) - 10 ** (model.star_slope * (model.star_r_min - 20)))
+
+
+def draw_stars(rng: np.random.Generator, n: int, model: SkyModel, r_limit: float) -> dict:
+    """Magnitudes and colours of ``n`` stars (true, extinction corrected), Gaia G and parallax [mas]."""
+    k = model.star_slope
+    lo, hi = 10 ** (k * (model.star_r_min - 20)), 10 ** (k * (r_limit - 20))
+    r = 20 + np.log10(lo + rng.random(n) * (hi - lo)) / k
+    halo = rng.random(n) < np.clip(0.3 + 0.04 * (r - 16), 0.2, 0.6)
+    gr = np.where(halo, 0.32 + 0.08 * rng.standard_normal(n), np.clip(0.55 + 0.45 * np.abs(rng.standard_normal(n)), -0.3, 1.65))
+    rz = np.where(gr < 1.1, 0.62 * gr + 0.02, 0.70 + 2.8 * (gr - 1.1)) + 0.04 * rng.standard_normal(n)
+    gz = gr + rz
+    zw1 = -0.90 + 0.55 * gz + 0.08 * rng.standard_normal(n)
+    w1w2 = np.where(gz > 2.5, -0.55, -0.64) + 0.05 * rng.standard_normal(n)
+    colours = np.stack([gr, rz, zw1, w1w2], axis=1)
+    dist_kpc = np.where(halo, 10 ** (0.2 * (r - 4.5 + 5) - 3 + 0.3 * rng.standard_normal(n)),
+                        10 ** (0.2 * (r - (5.0 + 4.0 * np.clip(gr, 0, 1.6)) + 5) - 3))
+    return {"R_TRUE": r, "COLOURS": colours, "PARALLAX_TRUE": 1.0 / np.maximum(dist_kpc, 0.01)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fibre fraction of a Sersic profile in a 1.5" fibre under 1" Gaussian seeing
+# ---------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def fibre_fraction_grid() -> dict:
+    """Fraction of the total flux of a circular Sersic profile inside the 1.5" fibre under 1" seeing.
+
+    For a circular aperture of radius R and a Gaussian PSF of width sigma, a point at distance r from the
+    centre contributes P(r) = ncx2.cdf(R^2/sigma^2, 2, r^2/sigma^2); the fibre fraction is the light-weighted
+    mean of P over the profile, computed exactly by averaging P over quantiles of the enclosed-light
+    curve L(<r)/L = gammainc(2n, b_n (r/r_e)^(1/n)). Grid: log10 r_e [arcsec] from -3 to 2.5, n 0.3-8.
+    """
+    from scipy.stats import ncx2
+
+    log_re = np.linspace(-3.0, 2.5, 111)
+    ns = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0])
+    sigma = FIBER_SEEING_FWHM / (2 * np.sqrt(2 * np.log(2)))
+    rad = FIBER_DIAMETER / 2
+    # P(r): probability that a photon from distance r [in sigma] lands in the fibre; 0 beyond 12 sigma
+    t = np.linspace(0.0, 12.0, 6001)
+    p_t = ncx2.cdf((rad / sigma) ** 2, 2, t**2)
+    uq = (np.arange(4000) + 0.5) / 4000
+    frac = np.zeros((len(ns), len(log_re)))
+    for i, n in enumerate(ns):
+        b = special.gammaincinv(2 * n, 0.5)
+        x = (special.gammaincinv(2 * n, uq) / b) ** n  # r / r_e at light quantiles
+        for j, lr in enumerate(log_re):
+            frac[i, j] = np.interp(x * 10.0**lr / sigma, t, p_t, right=0.0).mean()
+    point = float(1 - np.exp(-0.5 * (rad / sigma) ** 2))
+    return {"log_re": log_re, "n": ns, "frac": frac, "point": point}
+
+
+def fibre_fraction(re_arcsec, sersic) -> np.ndarray:
+    """Fibre-to-total flux ratio for circularised half-light radius re_arcsec [arcsec] and Sersic n.
+
+    re_arcsec <= 0 means a point source.
+    """
+    g = fibre_fraction_grid()
+    re = np.asarray(re_arcsec, float)
+    lr = np.log10(np.clip(re, 10 ** g["log_re"][0], 10 ** g["log_re"][-1]))
+    fr = _frac_index(lr, g["log_re"])
+    fn = _frac_index(np.clip(sersic, g["n"][0], g["n"][-1]), g["n"])
+    out = bilinear(g["frac"], fn, fr)
+    return np.where(re > 0, out, g["point"])

@@ -1,0 +1,148 @@
+"""Tests of the simulated DR9-like sky: determinism, format, labels, training-sample consistency, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from dwarflib import datamodel, simulate, survey_io
+from dwarflib.cli import main as cli_main
+from dwarflib.labels import assign_classes
+
+N_SMALL = 30_000
+
+
+@pytest.fixture(scope="module")
+def sky(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sky_a")
+    summary = simulate.write_simulated_sky(out, N_SMALL, seed=7, chunk_size=12_000, progress=False)
+    return out, summary
+
+
+def _file_bytes(path):
+    """Bytes of a FITS file's data units (headers hold no timestamps, but compare data to be explicit)."""
+    with fits.open(path) as h:
+        return b"".join(hdu.data.tobytes() if hdu.data is not None else b"" for hdu in h)
+
+
+def test_products_exist(sky):
+    out, summary = sky
+    assert (out / "truth.fits").is_file() and (out / "training-sample.fits").is_file()
+    sweeps = simulate.sweep_files(out)
+    assert sweeps and [p.name for p in sweeps] == sorted(summary["sweep_files"])
+    assert summary["n_sources"] == N_SMALL
+    assert json.loads((out / "summary.json").read_text())["n_sources"] == N_SMALL
+
+
+def test_same_seed_identical_bitwise(sky, tmp_path):
+    out, _ = sky
+    simulate.write_simulated_sky(tmp_path, N_SMALL, seed=7, chunk_size=12_000, progress=False)
+    for name in ["truth.fits", "training-sample.fits", *(p.name for p in simulate.sweep_files(out))]:
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_different_seed_differs(sky, tmp_path):
+    out, _ = sky
+    simulate.write_simulated_sky(tmp_path, N_SMALL, seed=8, chunk_size=12_000, progress=False)
+    a = Table.read(out / "truth.fits", mask_invalid=False)
+    b = Table.read(tmp_path / "truth.fits", mask_invalid=False)
+    assert len(a) == len(b)
+    assert not np.array_equal(np.asarray(a["Z"]), np.asarray(b["Z"]))
+
+
+def test_sweep_format_readable_with_dr9_dtypes(sky):
+    out, _ = sky
+    n_total = 0
+    for path in simulate.sweep_files(out):
+        with fits.open(path) as h:
+            data = h[1].data
+            assert list(data.columns.names) == list(datamodel.SWEEP_COLUMNS)
+            for col, (dt, _, _) in datamodel.SWEEP_COLUMNS.items():
+                fmt = data.columns[col].format
+                expected = np.dtype(dt)
+                if expected.kind == "S":
+                    assert fmt == f"{expected.itemsize}A", col
+                else:
+                    assert data.dtype[col].str[1:] == expected.str[1:], col
+        t = survey_io.read_catalogue(path, columns=list(datamodel.SWEEP_COLUMNS))
+        n_total += len(t)
+        assert set(np.unique(t["TYPE"])) <= set(datamodel.TRACTOR_TYPES)
+        assert np.all(t["SHAPE_R"] >= 0)
+        assert np.all((t["MW_TRANSMISSION_R"] > 0) & (t["MW_TRANSMISSION_R"] <= 1))
+        psf = t["TYPE"] == "PSF"
+        assert np.all(t["SHAPE_R"][psf] == 0) and np.all(t["SERSIC"][psf] == 0)
+    assert n_total == N_SMALL
+
+
+def test_ids_unique_and_truth_matches_sweeps(sky):
+    out, _ = sky
+    ids = []
+    for path in simulate.sweep_files(out):
+        t = survey_io.read_catalogue(path, columns=["RELEASE", "BRICKID", "OBJID"], required=())
+        ids.append(datamodel.unique_id(t["RELEASE"], t["BRICKID"], t["OBJID"]))
+    ids = np.concatenate(ids)
+    truth = Table.read(out / "truth.fits", mask_invalid=False)
+    assert len(np.unique(ids)) == len(ids) == len(truth)
+    assert np.array_equal(np.sort(ids), np.sort(np.asarray(truth["TARGETID"])))
+
+
+def test_classes_consistent_with_labels(sky):
+    out, _ = sky
+    truth = Table.read(out / "truth.fits", mask_invalid=False)
+    star = np.asarray(truth["IS_STAR"], bool)
+    assert np.all(np.isnan(truth["LOGMSTAR"][star])) and np.all(truth["Z"][star] == 0)
+    expected = assign_classes(truth["Z"], truth["LOGMSTAR"], star)
+    assert np.array_equal(np.asarray(truth["CLASS"]), expected)
+    assert np.all(truth["CLASS"][star] == 6)
+
+
+def test_training_sample_subset_of_sweeps(sky):
+    out, summary = sky
+    truth = Table.read(out / "truth.fits", mask_invalid=False)
+    train = Table.read(out / "training-sample.fits", mask_invalid=False)
+    assert len(train) == summary["n_training"] > 0
+    assert np.all(np.isin(train["TARGETID"], truth["TARGETID"]))
+    assert len(np.unique(train["TARGETID"])) == len(train)
+    for col in datamodel.SWEEP_COLUMNS:
+        assert col in train.colnames
+    idx = {t: i for i, t in enumerate(np.asarray(truth["TARGETID"]))}
+    rows = np.array([idx[t] for t in np.asarray(train["TARGETID"])])
+    assert np.array_equal(np.asarray(train["CLASS"]), np.asarray(truth["CLASS"])[rows])
+    assert np.allclose(np.asarray(train["Z"]), np.asarray(truth["Z"])[rows])
+    surveys = {s.strip() for s in np.char.decode(np.asarray(train["SURVEY"]).astype("S"), "ascii")}
+    assert surveys <= {simulate.SURVEY_BGS, simulate.SURVEY_DWARF}
+    r = survey_io.flux_to_mag(train["FLUX_R"], train["MW_TRANSMISSION_R"])
+    bgs = np.char.strip(np.asarray(train["SURVEY"]).astype(str)) == simulate.SURVEY_BGS
+    assert np.all(r[bgs] < simulate.BGS_R_LIMIT)
+    assert np.all(r[~bgs] < simulate.DWARF_R_LIMIT)
+
+
+def test_chunks_do_not_change_distributions(tmp_path):
+    """Smaller chunks give different random streams, but the same populations (loose statistical check)."""
+    a = simulate.write_simulated_sky(tmp_path / "a", 20_000, seed=3, chunk_size=20_000, progress=False)
+    b = simulate.write_simulated_sky(tmp_path / "b", 20_000, seed=3, chunk_size=5_000, progress=False)
+    fa = np.array(a["class_counts"]) / a["n_sources"]
+    fb = np.array(b["class_counts"]) / b["n_sources"]
+    assert np.allclose(fa, fb, atol=0.01)
+
+
+def test_cli_writes_three_products(tmp_path):
+    out = tmp_path / "cli_sky"
+    rc = cli_main(["simulate", "--n-sources", "5000", "--seed", "2", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    assert (out / "truth.fits").is_file() and (out / "training-sample.fits").is_file()
+    assert simulate.sweep_files(out)
+
+
+def test_explicit_area_and_bad_input(tmp_path):
+    s = simulate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
+    assert s["area_deg2"] == pytest.approx(60.0)
+    assert len(s["sweep_files"]) == 2  # 60 deg^2 spans two 10x5 deg boxes
+    with pytest.raises(ValueError, match="n_sources"):
+        list(simulate.iter_simulated_sky(0))
+    with pytest.raises(ValueError, match="area_deg2"):
+        simulate.write_simulated_sky(tmp_path / "x", 10, area_deg2=-1.0, progress=False)
