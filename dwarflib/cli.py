@@ -13,7 +13,7 @@ import sys
 from dwarflib import __version__
 
 #: Stage modules that provide sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("simulate",)
+COMMAND_MODULES: tuple[str, ...] = ("simulate", "training", "catalogue", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
