@@ -90,16 +90,27 @@ def object_ids(table: Table) -> np.ndarray:
     return unique_id(table["RELEASE"], table["BRICKID"], table["OBJID"])
 
 
+#: Non-sweep columns read from a labelled table when present.
+EXTRA_LABEL_COLUMNS: tuple[str, ...] = ("CLASS", "IS_STAR", "SPECTYPE", "SURVEY")
+
+
 def load_labelled_table(path: str | PathLike | None = None) -> Table:
-    """Read a labelled table (FITS) and validate it.
+    """Read a labelled table (FITS) with :func:`dwarflib.survey_io.read_catalogue` and validate it.
 
     Parameters
     ----------
     path : path-like, optional
-        A FITS table in sweep format plus ``Z`` and ``LOGMSTAR``. Default: the simulated
-        ``training-sample.fits`` from :func:`dwarflib.simulate.ensure_simulated_sky` (generated on
-        first use, then cached).
+        A FITS table in sweep format plus ``Z`` and ``LOGMSTAR`` (and optionally ``TARGETID``, ``CLASS``,
+        ``IS_STAR`` or ``SPECTYPE``, ``SURVEY``). Default: the simulated ``training-sample.fits`` from
+        :func:`dwarflib.simulate.ensure_simulated_sky` (generated on first use, then cached).
+
+    Raises
+    ------
+    FileNotFoundError, dwarflib.survey_io.CatalogueError
+        Missing or unreadable file, missing required column (the message names the file and column).
     """
+    from dwarflib import survey_io
+
     if path is None:
         from dwarflib.simulate import ensure_simulated_sky
 
@@ -107,8 +118,9 @@ def load_labelled_table(path: str | PathLike | None = None) -> Table:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"labelled table not found: {path}")
-    table = Table.read(path)
-    table.meta["FILENAME"] = str(path)
+    present = {c.upper() for c in survey_io.file_columns(path)}
+    wanted = [c for c in (*survey_io.DEFAULT_COLUMNS, *LABEL_COLUMNS, *EXTRA_LABEL_COLUMNS) if c in present]
+    table = survey_io.read_catalogue(path, columns=wanted, required=REQUIRED_COLUMNS + LABEL_COLUMNS, flags=False)
     validate_labelled_table(table, source=str(path))
     return table
 
