@@ -346,9 +346,9 @@ def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str]) -> Tab
             raise CorruptFileError(f"{path}: column {c} cannot be read ({type(exc).__name__}: {exc})") from exc
         _check_dtype(path, c, arr)
         if arr.dtype.kind in "SU":
+            arr = np.strings.strip(arr)  # FITS pads with spaces ('PSF ')
             if arr.dtype.kind == "S":
-                arr = np.char.decode(arr, "ascii", errors="replace")
-            arr = np.asarray(np.char.strip(arr))
+                arr = arr.astype(f"U{max(arr.dtype.itemsize, 1)}")  # ASCII bytes -> str
         elif arr.dtype.byteorder not in ("=", "|"):
             arr = arr.astype(arr.dtype.newbyteorder("="))
         else:
@@ -466,17 +466,22 @@ def iter_catalogue(path: str | Path, chunk_rows: int = 200_000, columns: Sequenc
 # Writing
 # --------------------------------------------------------------------------------------------------
 def _sweep_column(path: Path, name: str, values, dtype: np.dtype) -> np.ndarray:
+    """``values`` converted to ``dtype`` with checks (string width, integer range, kind)."""
     values = np.asarray(values)
     if dtype.kind == "S":
         if values.dtype.kind not in "SUO":
             raise ColumnDtypeError(f"{path}: column {name} has dtype {values.dtype}, expected a string ({dtype})")
-        enc = np.char.encode(values.astype(str), "ascii") if values.dtype.kind != "S" else values
-        too_long = np.char.str_len(enc) > dtype.itemsize
+        if values.dtype.kind == "O":
+            values = values.astype(str)
+        too_long = np.strings.str_len(values) > dtype.itemsize
         if too_long.any():
             i = int(np.flatnonzero(too_long)[0])
             raise ValueError(f"{path}: column {name} row {i} value {values[i]!r} is longer than {dtype.itemsize} "
                              "characters (DR9 width)")
-        return enc.astype(dtype)
+        try:
+            return values.astype(dtype)  # str -> ASCII bytes
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{path}: column {name} has non-ASCII text ({exc})") from exc
     if values.dtype.kind not in "fiub":
         raise ColumnDtypeError(f"{path}: column {name} has dtype {values.dtype}, expected numeric {dtype}")
     if dtype.kind in "iu":
@@ -485,13 +490,18 @@ def _sweep_column(path: Path, name: str, values, dtype: np.dtype) -> np.ndarray:
         info = np.iinfo(dtype)
         if values.size and (values.min() < info.min or values.max() > info.max):
             raise ValueError(f"{path}: column {name} has values outside the range of {dtype}")
-    return values.astype(dtype)
+    return values.astype(dtype, copy=False)
 
 
-def _tform(dtype: np.dtype) -> str:
-    if dtype.kind == "S":
-        return f"{dtype.itemsize}A"
-    return {"f4": "E", "f8": "D", "i2": "I", "i4": "J", "i8": "K", "b1": "L", "u1": "B"}[dtype.str[1:]]
+def _extra_column(path: Path, name: str, values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "UO":
+        arr = arr.astype(str)
+        width = max(1, int(np.strings.str_len(arr).max()) if arr.size else 1)
+        return _sweep_column(path, name, arr, np.dtype(f"S{width}"))
+    if arr.dtype.kind == "S" or arr.dtype.str[1:] in ("f4", "f8", "i2", "i4", "i8", "b1", "u1"):
+        return arr
+    raise ColumnDtypeError(f"{path}: extra column {name} has unsupported dtype {arr.dtype}")
 
 
 def write_sweep(table, path: str | Path, extra_columns: Sequence[str] = (), header: dict | None = None,
@@ -499,13 +509,14 @@ def write_sweep(table, path: str | Path, extra_columns: Sequence[str] = (), head
     """Write ``table`` as a DR9-like sweep FITS file with exactly the dtypes of ``datamodel.SWEEP_COLUMNS``.
 
     Every column of ``SWEEP_COLUMNS`` must be present (names case-insensitive); they are written in that
-    order, big-endian like real sweeps, with their units. ``extra_columns`` (e.g. simulation truth) follow
-    with their own numeric/string dtype. ``header`` adds keywords to the table HDU. The file is written to a
-    temporary file in the same directory and renamed, so readers never see a partial file.
+    order, big-endian like real sweeps, with their units (TUNITn). ``extra_columns`` (e.g. simulation truth)
+    follow with their own numeric or string dtype. ``header`` adds keywords to the table HDU. The file is
+    written to a temporary file in the same directory and renamed, so readers never see a partial file.
 
     Raises
     ------
-    MissingColumnError, ColumnDtypeError, ValueError (string too long, integer overflow), FileExistsError.
+    MissingColumnError, ColumnDtypeError, ValueError (string too long or not ASCII, integer overflow),
+    FileExistsError.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -515,31 +526,44 @@ def write_sweep(table, path: str | Path, extra_columns: Sequence[str] = (), head
     missing = [c for c in datamodel.SWEEP_COLUMNS if c not in names]
     if missing:
         raise MissingColumnError(f"{path}: cannot write a sweep, missing column(s) {missing}")
-    cols = []
-    for c, (dt, unit, _) in datamodel.SWEEP_COLUMNS.items():
-        arr = _sweep_column(path, c, table[names[c]], np.dtype(dt))
-        cols.append(fits.Column(name=c, format=_tform(arr.dtype), unit=unit or None, array=arr))
+    absent = [c for c in extra_columns if c.upper() not in names]
+    if absent:
+        raise MissingColumnError(f"{path}: extra column(s) {absent} not in the table")
+    arrays: dict[str, np.ndarray] = {}
+    for c, (dt, _, _) in datamodel.SWEEP_COLUMNS.items():
+        arrays[c] = _sweep_column(path, c, table[names[c]], np.dtype(dt))
     for c in extra_columns:
-        if c.upper() not in names:
-            raise MissingColumnError(f"{path}: extra column {c} is not in the table")
-        arr = np.asarray(table[names[c.upper()]])
-        if arr.dtype.kind == "U":
-            width = max(1, int(np.char.str_len(arr).max()) if arr.size else 1)
-            arr = np.char.encode(arr, "ascii").astype(f"S{width}")
-        if arr.dtype.kind == "b":
-            arr = arr.astype("b1")
-        try:
-            tform = _tform(arr.dtype)
-        except KeyError as exc:
-            raise ColumnDtypeError(f"{path}: extra column {c} has unsupported dtype {arr.dtype}") from exc
-        cols.append(fits.Column(name=c.upper(), format=tform, array=arr))
-    hdu = fits.BinTableHDU.from_columns(cols)
+        arrays[c.upper()] = _extra_column(path, c, table[names[c.upper()]])
+    # One big-endian structured array written as raw FITS rows after an astropy-made header: astropy's own
+    # writer re-encodes every string column row by row (several times slower).
+    is_bool = {c for c, a in arrays.items() if a.dtype.kind == "b"}
+    head_dtype = np.dtype([(c, a.dtype.newbyteorder(">") if a.dtype.kind in "fiu" else a.dtype)
+                           for c, a in arrays.items()])
+    raw_dtype = np.dtype([(c, "S1" if c in is_bool else head_dtype[c]) for c in arrays])
+    rec = np.empty(len(table), dtype=raw_dtype)
+    for c, a in arrays.items():
+        rec[c] = np.where(a, b"T", b"F") if c in is_bool else a  # FITS logicals are 'T'/'F'
+    hdu = fits.BinTableHDU(data=np.empty(0, dtype=head_dtype))
+    hdr = hdu.header
+    hdr["NAXIS2"] = len(rec)
+    for i, c in enumerate(arrays, start=1):
+        unit = datamodel.SWEEP_COLUMNS.get(c, ("", "", ""))[1]
+        if unit:
+            hdr[f"TUNIT{i}"] = unit
     for key, value in (header or {}).items():
-        hdu.header[key] = value
+        hdr[key] = value
+    if hdr["NAXIS1"] != raw_dtype.itemsize:  # guard: FITS row width == packed numpy row width
+        raise RuntimeError(f"{path}: internal error, row width {raw_dtype.itemsize} != NAXIS1 {hdr['NAXIS1']}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+        with open(tmp, "wb") as fh:
+            fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+            fh.write(hdr.tostring().encode("ascii"))
+            step = max(1, (64 << 20) // max(raw_dtype.itemsize, 1))  # 64 MiB at a time
+            for i in range(0, len(rec), step):
+                fh.write(rec[i:i + step].tobytes())
+            fh.write(b"\0" * (-(len(rec) * raw_dtype.itemsize) % 2880))
         os.replace(tmp, path)
     finally:
         if tmp.exists():
