@@ -14,7 +14,7 @@ Files are fetched with :mod:`pooch` from :func:`dwarflib.paths.data_home`:
 Loaders return :class:`astropy.table.Table` objects with units:
 
 =============================  ========================================================================
-``load_desi_edr()``            DESI EDR BGS_BRIGHT + PROVABGS masses, 10 SV3 rosettes, DR9 column names
+``load_desi_edr()``            DESI EDR BGS + PROVABGS masses, 10 SV3 rosettes, DR9 column names
 ``load_saga_hosts()``          SAGA DR3 table C1 (101 hosts), CDS reader
 ``load_saga_satellites()``     SAGA DR3 table C3 (378 confirmed satellites), CDS reader
 ``load_elves_satellites()``    ELVES table 9 (444 satellites and candidates), CDS reader with ReadMe
@@ -162,7 +162,7 @@ def _build_registry() -> dict[str, CatalogueFile]:
         fname = f"rosette{rosette}.csv"
         files.append(CatalogueFile(
             f"desi_edr_bgs_provabgs/{fname}", f"{_EDR_REPO}/{fname}", _EDR_SHA[rosette], _EDR_CITE, _EDR_LIC,
-            f"DESI EDR SV3 rosette {rosette} BGS_BRIGHT: DR9 dereddened g r z W1 W2 fluxes, spec-z, PROVABGS log M*",
+            f"DESI EDR SV3 rosette {rosette} BGS: DR9 dereddened g r z W1 W2 fluxes, spec-z, PROVABGS log M*",
         ))
     for fname, sha in _DT_FILES.items():
         kind = "target rows (no shapes, no redshifts)" if fname.startswith("targets") else "rows (pre-DR9 shape columns)"
@@ -325,7 +325,7 @@ def _read_csv(path: Path) -> Table:
 
 
 def load_desi_edr(rosettes=None) -> Table:
-    """DESI EDR (SV3 One-Percent survey) BGS_BRIGHT galaxies with PROVABGS stellar masses.
+    """DESI EDR (SV3 One-Percent survey) Bright Galaxy Survey galaxies with PROVABGS stellar masses.
 
     All requested rosettes (default: the 10 of :data:`DESI_EDR_ROSETTES`, 112,104 rows) concatenated, columns
     renamed to DR9 names:
@@ -338,6 +338,10 @@ def load_desi_edr(rosettes=None) -> Table:
     ``MW_TRANSMISSION_*`` columns are set to exactly 1.0 so that the usual DR9 formula
     ``22.5 - 2.5 log10(FLUX / MW_TRANSMISSION)`` gives the dereddened magnitudes without correcting twice.
     There are no flux errors, sizes, fibre fluxes or types in this table.
+
+    The source describes the rows as BGS_BRIGHT (r < 19.5), but the dereddened r magnitudes of these rows
+    reach r = 20.30 and 43 % are fainter than 19.5 (measured 2026-11-23), i.e. the table appears to include
+    the SV3 BGS_FAINT targets (19.5 < r < 20.3) as well.
     """
     rosettes = DESI_EDR_ROSETTES if rosettes is None else tuple(int(r) for r in rosettes)
     parts = []
@@ -367,7 +371,7 @@ def load_desi_edr(rosettes=None) -> Table:
     out["Z"] = Column(np.asarray(t["Z"], dtype=float), description="DESI spectroscopic redshift")
     out["LOGMSTAR"] = Column(np.asarray(t["PROVABGS_LOGMSTAR_BF"], dtype=float), unit=_LOGMSUN,
                              description="PROVABGS best-fit log10 stellar mass")
-    out.meta["source"] = "DESI EDR SV3 BGS_BRIGHT x PROVABGS (Hahn et al. 2023); fluxes already dereddened"
+    out.meta["source"] = "DESI EDR SV3 BGS x PROVABGS (Hahn et al. 2023); fluxes already dereddened"
     return out
 
 

@@ -22,7 +22,10 @@ def test_every_registered_file_is_present_and_verified(name):
 
 
 def test_registry_covers_the_data_readme():
-    readme = (paths.data_home() / "README.md").read_text()
+    path = paths.data_home() / "README.md"
+    if not path.is_file():
+        pytest.skip("the data home is not the project's ../shared/data mirror (no README.md)")
+    readme = path.read_text()
     listed = dict(re.findall(r"\| `([^`]+/[^`]+)` \| [\d,]+ \| ([0-9a-f]{64}) \|", readme))
     assert len(listed) == 30
     assert listed == {n: f.sha256 for n, f in registry.REGISTRY.items()}
@@ -52,6 +55,8 @@ def test_load_desi_edr():
         assert np.all(t[f"MW_TRANSMISSION_{b}"] == 1.0)
     assert t["LOGMSTAR"].unit == u.dex(u.solMass)
     assert 0.0 < t["Z"].min() and t["Z"].max() < 0.7
+    r = 22.5 - 2.5 * np.log10(np.asarray(t["FLUX_R"], float))
+    assert 20.2 < r.max() < 20.31  # SV3 BGS faint limit r < 20.3 (see the load_desi_edr docstring)
     # TARGETID decodes to DR9 releases (9010 south / 9011 north)
     assert set(np.unique(t["RELEASE"])) <= {9010, 9011}
     one = registry.load_desi_edr(rosettes=[3])
