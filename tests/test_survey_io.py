@@ -287,3 +287,11 @@ def test_write_sweep_bytes_match_astropy_writer(tmp_path):
         ref_loc = h[1].fileinfo()["datLoc"]
     assert ours.read_bytes()[loc:] == ref.read_bytes()[ref_loc:]
     assert len(ours.read_bytes()) % 2880 == 0
+
+
+def test_empty_file_round_trip(tmp_path):
+    out = sio.write_sweep(make_dr9_table(4)[:0], tmp_path / "empty.fits")
+    t = sio.read_catalogue(out)
+    assert len(t) == 0 and "SHAPE_R" in t.colnames and "QUALITY_REASON" in t.colnames
+    chunks = list(sio.iter_catalogue(out, chunk_rows=10))
+    assert [len(c) for c in chunks] == [0]
