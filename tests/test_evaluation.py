@@ -80,6 +80,8 @@ def test_cross_validate_signal_is_deterministic_and_paired_across_schemes():
     assert np.array_equal(a.p_signal, b.p_signal)
     assert np.array_equal(a.fold_of_row, c.fold_of_row)
     assert not np.array_equal(a.fold_of_row, d.fold_of_row)
+    par = cross_validate_signal(lr, X, y, scheme="7class", n_splits=3, seed=5, n_jobs=2, backend="threading")
+    assert np.array_equal(a.p_signal, par.p_signal) and np.array_equal(a.pred_signal, par.pred_signal)
 
 
 def test_cross_validate_signal_argmax_rule_and_estimator_instance():
