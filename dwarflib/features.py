@@ -33,9 +33,10 @@ other S/N features in ``snr``). A colour model with WISE colours uses
 ``groups=["magnitudes", "colours", "wise"]``; all three work on the DESI EDR table (fluxes only).
 
 The PSF size floor: unresolved (PSF) sources have ``SHAPE_R = 0``. Their surface brightness and log size
-use :data:`SHAPE_R_FLOOR_ARCSEC` = 0.1 arcsec (well below the ~1 arcsec seeing and below the radii the
-Tractor fits to resolved galaxies): a point source is assigned the very high surface brightness of a
-0.1-arcsec disc, which is what it is to the survey (a compact source), rather than a missing value.
+use :data:`SHAPE_R_FLOOR_ARCSEC` = 0.1 arcsec (well below the ~1 arcsec seeing and below nearly all radii
+the Tractor fits to resolved galaxies): a point source is assigned the very high surface brightness of a
+0.1-arcsec disc, which is what it is to the survey (a compact source), rather than a missing value; the
+``type_psf`` column tells the model which rows carry the floor.
 ``shape_r`` itself keeps the catalogue value (0 for PSF). TYPE values outside the one-hot list (DUP, and the
 pre-DR9 COMP/SIMP) give all-zero one-hot columns.
 
@@ -53,9 +54,9 @@ handle NaN themselves, e.g. :mod:`dwarflib.models`):
   (``ba`` also where |e| >= 1, which the Tractor never produces);
 * masked entries of an astropy ``MaskedColumn`` count as NaN.
 
-For well-measured optical photometry the only NaN are therefore in the WISE group (faint sources have
-non-positive W1/W2 fluxes; ``FLUX_IVAR_W* = 0`` where WISE did not cover the source). Every feature is
-float64.
+For well-measured optical photometry the only NaN are therefore in the WISE-derived features (group
+``wise`` and ``log_snr_w1``, ``log_snr_w2``): faint sources have non-positive W1/W2 fluxes, and
+``FLUX_IVAR_W* = 0`` where WISE did not cover the source. Every feature is float64.
 """
 
 from __future__ import annotations
