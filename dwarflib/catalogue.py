@@ -705,6 +705,69 @@ def load_catalogue(out_dir, columns: Sequence[str] | None = None):
 # ---------------------------------------------------------------------------------------------
 # completeness and purity against a truth table (simulated sky)
 # ---------------------------------------------------------------------------------------------
+def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
+                       feature_groups=("magnitudes", "surface_brightness"), chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    """Every object of a simulated footprint with its truth and its catalogue outcome (pandas DataFrame).
+
+    Parameters
+    ----------
+    out_dir : path
+        A :func:`classify_files` output folder made with ``keep_all=True`` (every preselected row).
+    sweep_files : paths
+        The footprint's sweep files (the catalogue's inputs).
+    truth_path : path
+        The simulation's ``truth.fits`` (TARGETID, Z, LOGMSTAR, IS_STAR).
+    scheme : ClassScheme, optional
+        Class scheme for the true class (default: the package default); use the model's.
+    feature_groups : sequence of str
+        Feature groups computed for *every* object from the sweeps (so that objects rejected by the
+        preselection get magnitudes and surface brightnesses too).
+
+    Returns
+    -------
+    DataFrame
+        TARGETID, the features, TRUE_CLASS, IS_SIGNAL, PRESELECTED, P_SIGNAL (NaN if not preselected).
+
+    Raises
+    ------
+    ValueError
+        When the catalogue was not made with ``keep_all`` or a sweep object is missing from the truth.
+    """
+    import pandas as pd
+    from astropy.table import Table
+
+    from dwarflib import survey_io
+    from dwarflib.datamodel import unique_id
+    from dwarflib.features import build_features, required_columns
+    from dwarflib.labels import DEFAULT_SCHEME
+
+    scheme = DEFAULT_SCHEME if scheme is None else scheme
+    recs = read_manifest(out_dir)
+    if not recs or not all(r["keep_all"] for r in recs.values()):
+        raise ValueError(f"{out_dir}: completeness needs a catalogue made with keep_all=True (--all)")
+    cat = load_catalogue(out_dir, columns=["TARGETID", "P_SIGNAL"])
+    cols = list(dict.fromkeys(["RELEASE", "BRICKID", "OBJID", *required_columns(feature_groups)]))
+    parts = []
+    for path in expand_inputs(sweep_files):
+        for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=cols, required=(), flags=False):
+            f = build_features(chunk, groups=list(feature_groups)).astype(np.float32)
+            f.insert(0, "TARGETID", unique_id(chunk["RELEASE"], chunk["BRICKID"], chunk["OBJID"]))
+            parts.append(f)
+    obj = pd.concat(parts, ignore_index=True)
+    truth = Table.read(truth_path)
+    truth = pd.DataFrame({"TARGETID": np.asarray(truth["TARGETID"], np.int64),
+                          "TRUE_CLASS": scheme.assign(truth["Z"], truth["LOGMSTAR"], truth["IS_STAR"])})
+    obj = obj.merge(truth, on="TARGETID", how="left", validate="one_to_one")
+    if obj["TRUE_CLASS"].isna().any():
+        n = int(obj["TRUE_CLASS"].isna().sum())
+        raise ValueError(f"{n} sweep objects of {out_dir} have no row in {truth_path}")
+    obj["TRUE_CLASS"] = obj["TRUE_CLASS"].astype(np.int8)
+    obj["IS_SIGNAL"] = obj["TRUE_CLASS"] == 0
+    obj = obj.merge(cat, on="TARGETID", how="left", validate="one_to_one")
+    obj["PRESELECTED"] = obj["P_SIGNAL"].notna()
+    return obj
+
+
 def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = 0.6827):
     """Completeness and purity of ``P_SIGNAL >= threshold`` in bins of one quantity.
 

@@ -21,6 +21,7 @@ from dwarflib import catalogue, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 
 N_FILES = 5
+SKY: dict = {}  # the simulated sky of the module fixture (for its truth table)
 
 
 def make_small_model(tmp_path_factory, seed: int = 11):
@@ -56,6 +57,7 @@ def split_sweeps(sky: Path, out: Path, n_files: int = N_FILES, n_rows: int = 12_
 def setup(tmp_path_factory):
     sky, model_dir = make_small_model(tmp_path_factory)
     files = split_sweeps(sky, tmp_path_factory.mktemp("sweeps"))
+    SKY['dir'] = sky
     return model_dir, files
 
 
@@ -299,3 +301,21 @@ def test_completeness_purity_counts():
     assert b.completeness_lo < 1 <= b.completeness_hi + 1e-12
     # the row at r = 25 is outside the bins and counted nowhere
     assert t[t.threshold == 0.5].n_objects.sum() == 7
+
+
+def test_objects_with_truth(setup, tmp_path):
+    from dwarflib.labels import DEFAULT_SCHEME
+
+    model_dir, files = setup
+    with pytest.raises(ValueError, match="keep_all"):
+        classify_files(model_dir, files[:2], tmp_path / "cand", workers=1, progress=False)
+        catalogue.objects_with_truth(tmp_path / "cand", files[:2], SKY["dir"] / "truth.fits")
+    s = classify_files(model_dir, files[:2], tmp_path / "all", keep_all=True, workers=1, progress=False)
+    obj = catalogue.objects_with_truth(tmp_path / "all", files[:2], SKY["dir"] / "truth.fits")
+    assert len(obj) == s["rows_read"] and obj["TARGETID"].is_unique
+    assert int(obj["PRESELECTED"].sum()) == s["rows_preselected"]
+    truth = Table.read(SKY["dir"] / "truth.fits")
+    cls = dict(zip(np.asarray(truth["TARGETID"]).tolist(),
+                   DEFAULT_SCHEME.assign(truth["Z"], truth["LOGMSTAR"], truth["IS_STAR"]).tolist(), strict=True))
+    assert obj["TRUE_CLASS"].tolist() == [cls[t] for t in obj["TARGETID"].tolist()]
+    assert {"r", "mu_eff_r"} <= set(obj.columns) and obj["r"].notna().mean() > 0.9
