@@ -7,8 +7,13 @@
 2. a small architecture and hyper-parameter search (:data:`DEFAULT_SEARCH`): every configuration is
    trained on the training part and scored on the validation part by the **signal average precision**
    (area under the signal precision-recall curve, threshold-free), ties broken by validation log-loss;
-3. temperature scaling of the chosen network on the validation part (one scalar T dividing the logits,
-   found by minimising the validation log-loss; it changes calibration, not the ranking);
+3. calibration of the chosen network on the validation part: the logits z are replaced by
+   z / T + b, with one temperature T and one bias b_k per class, found by minimising the validation
+   log-loss. T is classic temperature scaling (Guo et al. 2017); the biases undo the shift of the
+   class priors that class weighting in training introduces (a balanced-weighted network believes
+   every class is equally common; the biases restore the priors of the labelled sample). For a fixed
+   object the ranking of the classes can change only through b; the ranking of objects by
+   ``p_signal`` is unchanged to first order;
 4. catalogue thresholds on the calibrated ``p_signal``: ``catalogue`` = 0.5 (the default candidate
    cut), ``paper`` = 0.95 (the paper's high-confidence cut) and ``high_purity`` = the lowest threshold
    whose validation signal precision is >= :data:`HIGH_PURITY_TARGET` (0.95);
@@ -169,11 +174,20 @@ class CatalogueModel:
         X = np.asarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros((0, self.scheme.n_classes), np.float32)
-        return self.network.forward_numpy(self.network.preprocess(X))
+        return self.forward_only(self.network.preprocess(X))
 
     def forward_only(self, Xp) -> np.ndarray:
-        """The model-only forward pass: preprocessed float32 network input -> probabilities (benchmarks)."""
-        return self.network.forward_numpy(Xp)
+        """The model-only forward pass: preprocessed float32 network input -> calibrated probabilities."""
+        z = self.network.forward_numpy(Xp, logits=True)
+        return calibrated_softmax(z, self.temperature, self.class_bias)
+
+    @property
+    def temperature(self) -> float:
+        return float(self.meta.get("temperature", 1.0))
+
+    @property
+    def class_bias(self) -> np.ndarray:
+        return np.asarray(self.meta.get("class_bias", np.zeros(self.scheme.n_classes)), dtype=np.float32)
 
     def p_signal(self, X) -> np.ndarray:
         return self.predict_proba(X)[:, self.signal_index]
@@ -204,6 +218,7 @@ class CatalogueModel:
             "class_names": list(self.scheme.names),
             "thresholds": self.thresholds,
             "temperature": m.get("temperature"),
+            "class_bias": m.get("class_bias"),
             "features": self.features,
             "training_data": m.get("training_data", {}),
             "preselection": m.get("preselection"),
@@ -221,7 +236,7 @@ class CatalogueModel:
             ("TRAINSHA", str(td.get("sha256", ""))[:64], "sha256 of the training sample file"),
             ("TRAINROW", int(td.get("rows_in", -1)), "rows in the training sample file"),
             ("SEED", int(td.get("seed", -1)), "training seed"),
-            ("TEMPERAT", float(self.meta.get("temperature", 1.0)), "temperature of the calibration"),
+            ("TEMPERAT", float(self.meta.get("temperature", 1.0)), "calibration temperature"),
             ("NFEAT", len(self.features), "number of features"),
         ]
         return cards
@@ -317,6 +332,44 @@ def choose_high_purity_threshold(y_true, p_signal, target: float = HIGH_PURITY_T
     if not len(valid):
         return 0.5, scan, False
     return float(valid.loc[valid["precision"].idxmax(), "threshold"]), scan, False
+
+
+def calibrated_softmax(z, temperature: float, bias) -> np.ndarray:
+    """softmax(z / temperature + bias) row by row, float32 (z: logits, shape (n, n_classes))."""
+    z = np.asarray(z, dtype=np.float32) / np.float32(temperature) + np.asarray(bias, dtype=np.float32)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def fit_calibration(z, y, n_classes: int, max_iter: int = 200) -> tuple[float, np.ndarray]:
+    """Temperature T and class biases b minimising the mean log-loss of softmax(z / T + b) (LBFGS).
+
+    ``z``: validation logits (n, n_classes); ``y``: class indices. The biases are returned with zero
+    mean (softmax is invariant to a common shift).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    zt = torch.as_tensor(np.asarray(z, dtype=np.float64))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t, b], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(zt / log_t.exp() + b, yt)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t = float(np.exp(float(log_t.detach())))
+    bias = b.detach().numpy()
+    if not (np.isfinite(t) and t > 0 and np.all(np.isfinite(bias))):
+        raise RuntimeError(f"calibration fit failed (T = {t}, b = {bias})")
+    return t, bias - bias.mean()
 
 
 def _percentiles_by_class(X: pd.DataFrame, y: np.ndarray, scheme: ClassScheme) -> dict:
@@ -450,13 +503,14 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     net = fitted[best]
     best_cfg = dict((search or DEFAULT_SEARCH)[best])
 
-    # 2. temperature scaling on the validation part
-    proba_val_raw = net.predict_proba(Xva)
-    proba_test_raw = net.predict_proba(Xte)
-    net.fit_temperature(Xva, split.y_val)
-    temperature = float(net.temperature_)
-    proba_val = net.predict_proba(Xva)
-    proba_test = net.predict_proba(Xte)
+    # 2. calibration (temperature + class biases) on the validation part
+    z_val = net.forward_numpy(net.preprocess(Xva), logits=True)
+    z_test = net.forward_numpy(net.preprocess(Xte), logits=True)
+    proba_val_raw = calibrated_softmax(z_val, 1.0, np.zeros(n_classes))
+    proba_test_raw = calibrated_softmax(z_test, 1.0, np.zeros(n_classes))
+    temperature, bias = fit_calibration(z_val, split.y_val, n_classes)
+    proba_val = calibrated_softmax(z_val, temperature, bias)
+    proba_test = calibrated_softmax(z_test, temperature, bias)
 
     # 3. thresholds (validation) and 4. test metrics
     hp, scan, reached = choose_high_purity_threshold(split.y_val, proba_val[:, SIGNAL])
@@ -499,6 +553,8 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         "thresholds": thresholds,
         "high_purity": {"target_precision": HIGH_PURITY_TARGET, "reached_on_validation": reached},
         "temperature": temperature,
+        "class_bias": [float(v) for v in bias],
+        "calibration": "p = softmax(z / temperature + class_bias), z = network logits; fitted on the validation part",
         "network": {"dir": NETWORK_DIR, "class": "dwarflib.torchnet.TorchMLPClassifier", "config": best_cfg,
                     "max_epochs": max_epochs},
         "search": search_df.to_dict(orient="records"),
@@ -539,7 +595,7 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train the final 7-class network from a labelled training sample",
         description="Train, select (small architecture search on the validation part), calibrate "
-                    "(temperature scaling), threshold and test the 7-class network; save it without pickle.")
+                    "(temperature and class biases), threshold and test the 7-class network; save it without pickle.")
     p.add_argument("training_sample", metavar="TRAINING_SAMPLE",
                    help="FITS table in sweep format plus Z and LOGMSTAR (e.g. training-sample.fits)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
@@ -553,7 +609,8 @@ def format_training_report(res: TrainingResult) -> str:
     lines = ["architecture / hyper-parameter search (validation part):",
              res.search.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
              f"chosen: {res.best_config}",
-             f"temperature: {res.temperature:.3f}",
+             f"calibration: temperature {res.temperature:.3f}, class biases "
+             f"{np.round(res.model.class_bias, 2).tolist()}",
              "signal precision / recall on the test part (68 % Wilson intervals):"]
     for _, r in res.test_metrics.iterrows():
         lines.append(f"  {r['name']:<12s} p_signal >= {r['threshold']:.3f}: precision {r['precision']:.3f} "
