@@ -113,3 +113,19 @@ def test_bad_training_table_is_reported(tmp_path):
         train_final_model(path, tmp_path / "m")
     with pytest.raises(FileNotFoundError, match="labelled table not found"):
         train_final_model(tmp_path / "absent.fits", tmp_path / "m")
+
+
+def test_calibration_recovers_temperature_and_prior_shift():
+    from dwarflib.training import calibrated_softmax, fit_calibration
+
+    rng = np.random.default_rng(0)
+    n, k = 20_000, 4
+    z_true = rng.normal(0, 1.5, (n, k))
+    p_true = calibrated_softmax(z_true, 1.0, np.zeros(k))
+    y = np.array([rng.choice(k, p=p / p.sum()) for p in p_true.astype(float)])
+    shift = np.array([1.0, -0.5, 0.0, 2.0])  # what class weighting does to the logits
+    z_obs = 2.0 * (z_true + shift)
+    t, b = fit_calibration(z_obs, y, k)
+    assert t == pytest.approx(2.0, rel=0.05)
+    assert np.allclose(b, -(shift - shift.mean()), atol=0.1)
+    assert np.abs(calibrated_softmax(z_obs, t, b) - p_true).max() < 0.05
