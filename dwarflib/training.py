@@ -61,11 +61,14 @@ CL_68 = 0.6827
 PERCENTILES: tuple[float, ...] = (2.5, 16.0, 50.0, 84.0, 97.5)
 
 #: The architecture / hyper-parameter grid searched on the validation set.
+#: Class weighting is part of the search: "balanced" weights each class's loss by the inverse of its
+#: frequency (more signal recall during training), None keeps the sample's priors; the calibration
+#: step corrects the priors either way.
+_COMMON = {"dropout": 0.1, "weight_decay": 1e-4, "lr": 2e-3, "batch_size": 2048, "patience": 4}
 DEFAULT_SEARCH: tuple[dict, ...] = (
-    {"hidden_layers": (64, 64), "dropout": 0.1, "weight_decay": 1e-4, "lr": 1e-3},
-    {"hidden_layers": (128, 64), "dropout": 0.1, "weight_decay": 1e-4, "lr": 1e-3},
-    {"hidden_layers": (128, 128, 64), "dropout": 0.1, "weight_decay": 1e-4, "lr": 1e-3},
-    {"hidden_layers": (256, 128, 64), "dropout": 0.2, "weight_decay": 1e-3, "lr": 1e-3},
+    {"hidden_layers": (64, 64), "class_weight": "balanced", **_COMMON},
+    {"hidden_layers": (128, 64), "class_weight": None, **_COMMON},
+    {"hidden_layers": (256, 128, 64), "class_weight": None, **_COMMON},
 )
 
 
@@ -256,6 +259,7 @@ def load_model(model_dir) -> CatalogueModel:
     if meta.get("format") != "dwarflib-catalogue-model":
         raise ValueError(f"{path}: not a dwarflib catalogue model (format={meta.get('format')!r})")
     network = TorchMLPClassifier.load(model_dir / NETWORK_DIR)
+    network.n_threads = 1  # inference: one torch thread per process; catalogues parallelise over files
     return CatalogueModel(
         network=network,
         features=list(meta["features"]),
@@ -424,9 +428,10 @@ def _json_safe(obj):
 
 
 def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[dict] | None = None,
-                      max_epochs: int = 60, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                      max_epochs: int = 40, fractions: Sequence[float] = (0.6, 0.2, 0.2),
                       scheme: ClassScheme | None = None, preselection=None,
-                      feature_groups: Sequence[str] | None = None, verbose: bool = False) -> TrainingResult:
+                      feature_groups: Sequence[str] | None = None, n_threads: int = 1,
+                      verbose: bool = False) -> TrainingResult:
     """Train, select, calibrate, threshold, test and save the final 7-class network.
 
     Parameters
@@ -446,6 +451,8 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         Stratified split fractions.
     scheme, preselection, feature_groups :
         Class scheme, preselection and feature groups (defaults: the package defaults, all groups).
+    n_threads : int
+        torch threads for training (results are reproducible for a given seed and thread count).
 
     Returns
     -------
@@ -485,7 +492,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     rows, fitted = [], []
     for i, cfg in enumerate(search or DEFAULT_SEARCH):
         t1 = time.perf_counter()
-        net = TorchMLPClassifier(random_state=seed, max_epochs=max_epochs, **cfg)
+        net = TorchMLPClassifier(**{"random_state": seed, "max_epochs": max_epochs, "n_threads": n_threads, **cfg})
         net.fit(Xtr, split.y_train)
         pva = net.predict_proba(Xva)
         row = {"config": i, **{k: (str(tuple(v)) if isinstance(v, tuple | list) else v) for k, v in cfg.items()},
@@ -556,7 +563,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         "class_bias": [float(v) for v in bias],
         "calibration": "p = softmax(z / temperature + class_bias), z = network logits; fitted on the validation part",
         "network": {"dir": NETWORK_DIR, "class": "dwarflib.torchnet.TorchMLPClassifier", "config": best_cfg,
-                    "max_epochs": max_epochs},
+                    "max_epochs": max_epochs, "n_threads_training": n_threads},
         "search": search_df.to_dict(orient="records"),
         "selection_metric": "validation signal average precision, ties by validation log-loss",
         "test_metrics": test_metrics.to_dict(orient="records"),
@@ -600,7 +607,7 @@ def add_cli(subparsers) -> None:
                    help="FITS table in sweep format plus Z and LOGMSTAR (e.g. training-sample.fits)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the networks (default 0)")
-    p.add_argument("--max-epochs", type=int, default=60, help="upper bound on training epochs (early stopping)")
+    p.add_argument("--max-epochs", type=int, default=40, help="upper bound on training epochs (early stopping)")
     p.set_defaults(func=_cli_train)
 
 
