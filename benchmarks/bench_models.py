@@ -118,24 +118,23 @@ def part_predict(args) -> None:
     )
     print(f"rows: {len(big)} x {big.shape[1]} features")
     model.predict_proba(arr[:100_000])  # warm-up
-    t0 = time.perf_counter()
-    Xp = model.preprocess(arr)
-    t_pre = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.forward_numpy(Xp)
-    t_fwd = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.predict_proba(arr)
-    t_pp_arr = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.predict_proba(big)
-    t_pp_df = time.perf_counter() - t0
     n = len(big)
-    print(f"preprocess only            : {n / t_pre:12.0f} rows/s ({t_pre:.2f} s)")
-    print(f"forward_numpy (model only) : {n / t_fwd:12.0f} rows/s ({t_fwd:.2f} s)")
-    print(f"predict_proba (ndarray)    : {n / t_pp_arr:12.0f} rows/s ({t_pp_arr:.2f} s)")
-    print(f"predict_proba (DataFrame)  : {n / t_pp_df:12.0f} rows/s ({t_pp_df:.2f} s)")
-    print(f"ratio predict_proba(ndarray) / forward_numpy: {t_fwd / t_pp_arr:.2f}")
+    timings = {}
+
+    def timed(name, fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = fn()
+        timings[name] = (time.perf_counter() - t0, time.process_time() - c0)
+        return res
+
+    Xp = timed("preprocess only", lambda: model.preprocess(arr))
+    timed("forward_numpy (model only)", lambda: model.forward_numpy(Xp))
+    timed("predict_proba (ndarray)", lambda: model.predict_proba(arr))
+    timed("predict_proba (DataFrame)", lambda: model.predict_proba(big))
+    for name, (wall, cpu) in timings.items():
+        print(f"{name:27s}: {n / wall:10.0f} rows/s wall ({wall:.2f} s), {n / cpu:10.0f} rows per CPU-second")
+    fw, pp = timings["forward_numpy (model only)"], timings["predict_proba (ndarray)"]
+    print(f"ratio predict_proba(ndarray) / forward_numpy: wall {fw[0] / pp[0]:.2f}, CPU {fw[1] / pp[1]:.2f}")
 
 
 def main() -> None:

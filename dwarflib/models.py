@@ -71,6 +71,7 @@ __all__ = [
     "SCHEMES",
     "SignalClassifier",
     "as_feature_array",
+    "check_no_inf",
     "labels_for_scheme",
     "make_model",
     "p_signal",
@@ -135,11 +136,16 @@ def labels_for_scheme(y7, scheme: str) -> np.ndarray:
     raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
 
 
-def as_feature_array(X, feature_names=None, what: str = "X") -> tuple[np.ndarray, list[str] | None]:
-    """Validate a feature table and return ``(float64 array, column names or None)``.
+def as_feature_array(
+    X, feature_names=None, what: str = "X", dtype=np.float64, check_inf: bool = True
+) -> tuple[np.ndarray, list[str] | None]:
+    """Validate a feature table and return ``(2-d float array, column names or None)``.
 
     A DataFrame is re-ordered to ``feature_names`` when given (missing columns raise, naming them).
-    NaN is allowed (missing value); +-inf and non-numeric columns raise with the column and first row.
+    NaN is allowed (missing value); +-inf (see :func:`check_no_inf`) and non-numeric columns raise with
+    the column and first row.  ``dtype=None`` keeps a float32/float64 ndarray as it is (no copy) and
+    converts anything else to float64; ``check_inf=False`` leaves the inf check to the caller (e.g. per
+    chunk, for speed).
     """
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
@@ -156,9 +162,11 @@ def as_feature_array(X, feature_names=None, what: str = "X") -> tuple[np.ndarray
         ]
         if bad_dtype:
             raise ValueError(f"{what} has non-numeric feature column(s) {bad_dtype}")
-        arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        arr = X.to_numpy(dtype=np.float64 if dtype is None else dtype, na_value=np.nan)
     else:
-        arr = np.asarray(X, dtype=np.float64)
+        arr = np.asarray(X)
+        if dtype is not None or arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64 if dtype is None else dtype, copy=False)
         names = None
         if arr.ndim != 2:
             raise ValueError(f"{what} must be 2-dimensional (rows x features), got shape {arr.shape}")
@@ -166,15 +174,21 @@ def as_feature_array(X, feature_names=None, what: str = "X") -> tuple[np.ndarray
             raise ValueError(
                 f"{what} has {arr.shape[1]} columns, the model was trained on {len(feature_names)}"
             )
+    if check_inf:
+        check_no_inf(arr, names, what)
+    return arr, names
+
+
+def check_no_inf(arr: np.ndarray, names=None, what: str = "X", row_offset: int = 0) -> None:
+    """Raise ValueError naming the first row (``row_offset`` + index) and column holding +-inf."""
     inf = np.isinf(arr)
     if inf.any():
         r, c = np.argwhere(inf)[0]
         col = names[c] if names is not None else f"column {c}"
         raise ValueError(
-            f"{what} has {int(inf.sum())} infinite values (first: row {r}, {col}); "
-            "use NaN for a missing value"
+            f"{what} has {int(inf.sum())} infinite values (first: row {row_offset + r}, {col}); "
+            f"use NaN for a missing value (values beyond the {arr.dtype.name} range also become inf)"
         )
-    return arr, names
 
 
 def stratified_subsample(y, n_rows: int, random_state=0) -> np.ndarray:

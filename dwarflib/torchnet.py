@@ -42,6 +42,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -49,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from . import __version__
-from .models import as_feature_array
+from .models import as_feature_array, check_no_inf
 
 __all__ = ["ACTIVATIONS", "FORMAT", "FORMAT_VERSION", "TorchMLPClassifier"]
 
@@ -202,26 +203,53 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         self.scale_ = scale.astype(np.float64)
         self.indicator_features_ = np.flatnonzero(nan.any(axis=0)).astype(np.int64)
         self.n_inputs_ = int(Xa.shape[1] + self.indicator_features_.size)
+        self._set_float32_stats()
 
     def _preprocess_array(self, Xa: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """float features (n, n_features_in_) -> float32 network input (n, n_inputs_), in one pass.
+        """Features (n, n_features_in_) -> float32 network input (n, n_inputs_), written into ``out``.
 
-        Large inputs go through :meth:`preprocess`, which calls this per chunk of INFERENCE_BATCH rows.
+        (x - mean) * (1 / scale) in float32, NaN replaced by the standardised median, then the 0/1
+        missing-value indicators.  The same code serves training and inference, so both see bitwise
+        the same inputs.  Large inputs go through :meth:`preprocess` / :meth:`predict_proba`, which call
+        this per chunk of INFERENCE_BATCH rows.
         """
         d = self.n_features_in_
         X32 = np.asarray(Xa, dtype=np.float32)
-        nan = np.isnan(X32)
         if out is None:
             out = np.empty((X32.shape[0], self.n_inputs_), dtype=np.float32)
         body = out[:, :d]
-        np.copyto(body, X32)
+        np.subtract(X32, self._mean32, out=body)
+        body *= self._inv_scale32
+        nan = np.isnan(X32)
         if nan.any():
-            np.copyto(body, np.broadcast_to(self.median_.astype(np.float32), body.shape), where=nan)
-        body -= self.mean_.astype(np.float32)
-        body /= self.scale_.astype(np.float32)
+            np.copyto(body, np.broadcast_to(self._fill32, body.shape), where=nan)
         if self.indicator_features_.size:
-            out[:, d:] = nan[:, self.indicator_features_]
+            # uint8 gather then cast: 3x faster than assigning a boolean fancy index to float32
+            out[:, d:] = np.take(nan.view(np.uint8), self.indicator_features_, axis=1)
         return out
+
+    def _set_float32_stats(self) -> None:
+        self._mean32 = self.mean_.astype(np.float32)
+        self._inv_scale32 = (1.0 / self.scale_).astype(np.float32)
+        # the standardised median, computed the way a non-missing value equal to the median would be
+        self._fill32 = (self.median_.astype(np.float32) - self._mean32) * self._inv_scale32
+
+    def _check_X(self, X) -> np.ndarray:
+        """Validated 2-d array (a float32/float64 ndarray is not copied; DataFrames become float32).
+
+        The inf check is done per chunk by :meth:`_preprocess_chunk`.
+        """
+        check_is_fitted(self, "net_")
+        dtype = np.float32 if isinstance(X, pd.DataFrame) else None
+        Xa, _ = as_feature_array(X, self._feature_names(), dtype=dtype, check_inf=False)
+        if Xa.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {Xa.shape[1]} features, the model was trained on {self.n_features_in_}")
+        return Xa
+
+    def _preprocess_chunk(self, Xa: np.ndarray, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        chunk = np.asarray(Xa[start:stop], dtype=np.float32)
+        check_no_inf(chunk, self._feature_names(), "X", row_offset=start)
+        return self._preprocess_array(chunk, out)
 
     def preprocess(self, X) -> np.ndarray:
         """Features (DataFrame in training column order, or array; NaN allowed) -> float32 network input.
@@ -229,13 +257,10 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         Output shape (n_rows, n_inputs_): standardised, median-imputed features followed by the 0/1
         missing-value indicators.  Feed it to :meth:`forward_numpy`.
         """
-        check_is_fitted(self, "net_")
-        Xa, _ = as_feature_array(X, self._feature_names())
-        if Xa.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xa.shape[1]} features, the model was trained on {self.n_features_in_}")
+        Xa = self._check_X(X)
         out = np.empty((Xa.shape[0], self.n_inputs_), dtype=np.float32)
         for s in range(0, Xa.shape[0], INFERENCE_BATCH):
-            self._preprocess_array(Xa[s : s + INFERENCE_BATCH], out[s : s + INFERENCE_BATCH])
+            self._preprocess_chunk(Xa, s, s + INFERENCE_BATCH, out[s : s + INFERENCE_BATCH])
         return out
 
     # ------------------------------------------------------------------ fit
@@ -400,13 +425,13 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
 
-    def _logits_numpy(self, Xp: np.ndarray, batch_size: int) -> np.ndarray:
-        out = np.empty((Xp.shape[0], self.classes_.size), dtype=np.float32)
-        self.net_.eval()
-        with torch.inference_mode():
-            for s in range(0, Xp.shape[0], batch_size):
-                out[s : s + batch_size] = self.net_(torch.from_numpy(Xp[s : s + batch_size])).numpy()
-        return out
+    def _forward_chunk(self, Xp: np.ndarray, logits: bool) -> np.ndarray:
+        z = self.net_(torch.from_numpy(Xp))
+        if not logits:
+            if self.temperature_ != 1.0:
+                z = z / self.temperature_
+            z = torch.softmax(z, dim=1)
+        return z.numpy()
 
     def forward_numpy(
         self, Xp: np.ndarray, batch_size: int = INFERENCE_BATCH, logits: bool = False
@@ -419,36 +444,31 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         Xp = np.ascontiguousarray(Xp, dtype=np.float32)
         if Xp.ndim != 2 or Xp.shape[1] != self.n_inputs_:
             raise ValueError(f"network input must have shape (n, {self.n_inputs_}), got {Xp.shape}")
-        with _torch_settings(self.n_threads, deterministic=False):
-            z = self._logits_numpy(Xp, int(batch_size))
-        if logits:
-            return z
-        return self._softmax(z)
-
-    def _softmax(self, z: np.ndarray) -> np.ndarray:
-        if self.temperature_ != 1.0:
-            z = z / np.float32(self.temperature_)
-        z = z - z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
+        out = np.empty((Xp.shape[0], self.classes_.size), dtype=np.float32)
+        bs = int(batch_size)
+        self.net_.eval()
+        with _torch_settings(self.n_threads, deterministic=False), torch.inference_mode():
+            for s in range(0, Xp.shape[0], bs):
+                out[s : s + bs] = self._forward_chunk(Xp[s : s + bs], logits)
+        return out
 
     def predict_proba(self, X, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Class probabilities (n_rows, n_classes) in ``classes_`` order, temperature applied.
 
-        Preprocessing and forward pass run chunk by chunk (``batch_size`` rows, float32) so memory stays
-        bounded; the result is float64.
+        Preprocessing and forward pass run chunk by chunk (``batch_size`` rows, float32, one reused
+        buffer) so memory stays bounded for any number of rows; the result is float64.
         """
-        check_is_fitted(self, "net_")
-        Xa, _ = as_feature_array(X, self._feature_names())
-        if Xa.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xa.shape[1]} features, the model was trained on {self.n_features_in_}")
-        out = np.empty((Xa.shape[0], self.classes_.size), dtype=np.float64)
+        Xa = self._check_X(X)
+        n = Xa.shape[0]
+        out = np.empty((n, self.classes_.size), dtype=np.float64)
         bs = int(batch_size)
-        with _torch_settings(self.n_threads, deterministic=False):
-            for s in range(0, Xa.shape[0], bs):
-                Xp = self._preprocess_array(Xa[s : s + bs])
-                out[s : s + bs] = self._softmax(self._logits_numpy(Xp, bs))
+        buf = np.empty((min(bs, n), self.n_inputs_), dtype=np.float32)
+        self.net_.eval()
+        with _torch_settings(self.n_threads, deterministic=False), torch.inference_mode():
+            for s in range(0, n, bs):
+                m = min(bs, n - s)
+                Xp = self._preprocess_chunk(Xa, s, s + m, buf[:m])
+                out[s : s + m] = self._forward_chunk(Xp, logits=False)
         return out
 
     def predict(self, X) -> np.ndarray:
@@ -473,7 +493,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
             else torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
         )
         with _torch_settings(self.n_threads, deterministic=True):
-            z = torch.from_numpy(self._logits_numpy(Xp, INFERENCE_BATCH)).double()
+            z = torch.from_numpy(self.forward_numpy(Xp, logits=True)).double()
             log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
             opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=int(max_iter), line_search_fn="strong_wolfe")
 
@@ -620,6 +640,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
                 )
         if model.n_inputs_ != model.n_features_in_ + model.indicator_features_.size:
             raise ValueError(f"{jpath}: n_inputs is inconsistent with the features and indicators")
+        model._set_float32_stats()
         net = _build_net(
             model.n_inputs_, model.hidden_layers, model.classes_.size, model.activation, float(model.dropout)
         )
