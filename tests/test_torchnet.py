@@ -209,7 +209,7 @@ def test_bad_input(data, fitted):
     bad.iloc[3, 1] = -np.inf
     with pytest.raises(ValueError, match="row 3, G_R"):
         fitted.predict_proba(bad)
-    with pytest.raises(ValueError, match="row 3, column 1"):  # found in the second chunk of 2 rows
+    with pytest.raises(ValueError, match="row 3, G_R"):  # found in the second chunk of 2 rows
         fitted.predict_proba(bad.to_numpy(), batch_size=2)
     # ndarray (float64 or float32) and DataFrame input give the same probabilities
     np.testing.assert_array_equal(fitted.predict_proba(Xv.to_numpy()), fitted.predict_proba(Xv))
