@@ -155,6 +155,27 @@ def test_clone_and_params(data):
     assert c.scheme == "binary" and c.algorithm == "xgboost"
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_sample_weight_reaches_every_algorithm(data, algorithm):
+    """Down-weighting the signal must lower its probability: the weights reach the estimator."""
+    X, y = data
+    w = np.where(y == 0, 0.02, 1.0)
+    kw = dict(FAST[algorithm], class_weight=None)
+    plain = make_model(algorithm, **kw).fit(X, y)
+    weighted = make_model(algorithm, **kw).fit(X, y, sample_weight=w)
+    sig = y == 0
+    assert p_signal(weighted, X)[sig].mean() < p_signal(plain, X)[sig].mean() - 0.1
+
+
+def test_picklable_for_parallel_cv(data):
+    """joblib/loky ships fitted models between processes by pickling; that must round-trip."""
+    import pickle
+
+    X, y = data
+    m = make_model("torch_mlp", **FAST["torch_mlp"]).fit(X, y)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(m)).predict_proba(X), m.predict_proba(X))
+
+
 def test_sample_weight_is_used(data):
     X, y = data
     w = np.where(y == 0, 0.0, 1.0)  # zero weight on signal -> signal never learned
