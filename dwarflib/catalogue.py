@@ -542,6 +542,11 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     failed: list[dict] = []
     bar = tqdm(total=total_rows, unit="row", unit_scale=True, disable=not progress, desc="classify")
 
+    if manifest_path.exists() and manifest_path.stat().st_size:
+        with open(manifest_path, "rb+") as fh:  # a run killed mid-line left no newline: end that line
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")
     with open(manifest_path, "a") as mf:
         # keep the manifest complete: records of skipped files stay, completed ones are appended
         def finish(rec):

@@ -495,7 +495,8 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         net = TorchMLPClassifier(**{"random_state": seed, "max_epochs": max_epochs, "n_threads": n_threads, **cfg})
         net.fit(Xtr, split.y_train)
         pva = net.predict_proba(Xva)
-        row = {"config": i, **{k: (str(tuple(v)) if isinstance(v, tuple | list) else v) for k, v in cfg.items()},
+        row = {"config": i, **{k: (str(tuple(v)) if isinstance(v, tuple | list) else "none" if v is None else v)
+                               for k, v in cfg.items()},
                "val_signal_ap": _average_precision(split.y_val, pva[:, SIGNAL]),
                "val_log_loss": _log_loss(split.y_val, pva, n_classes),
                "epochs": int(net.n_epochs_), "best_epoch": int(net.best_epoch_),
@@ -617,7 +618,7 @@ def format_training_report(res: TrainingResult) -> str:
              res.search.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
              f"chosen: {res.best_config}",
              f"calibration: temperature {res.temperature:.3f}, class biases "
-             f"{np.round(res.model.class_bias, 2).tolist()}",
+             f"[{', '.join(f'{b:+.2f}' for b in res.model.class_bias)}]",
              "signal precision / recall on the test part (68 % Wilson intervals):"]
     for _, r in res.test_metrics.iterrows():
         lines.append(f"  {r['name']:<12s} p_signal >= {r['threshold']:.3f}: precision {r['precision']:.3f} "

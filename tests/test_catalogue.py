@@ -167,10 +167,22 @@ def test_resume_after_a_crash_gives_the_same_catalogue(setup, tmp_path, monkeypa
                        resume=True)
     assert s["files_skipped"] == 2 and s["files_done"] == N_FILES
     pd.testing.assert_frame_equal(_sorted(load_catalogue(tmp_path / "run")), _sorted(ref))
+    # a run killed while appending a manifest line leaves a partial line: ignored, and the next run's
+    # records still parse
+    manifest = tmp_path / "run" / catalogue.MANIFEST_NAME
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    assert len(read_manifest(tmp_path / "run")) == N_FILES - 1
+    s = classify_files(model_dir, files, tmp_path / "run", keep_all=True, workers=1, progress=False,
+                       resume=True)
+    assert s["files_skipped"] == N_FILES - 1 and len(read_manifest(tmp_path / "run")) == N_FILES
+    pd.testing.assert_frame_equal(_sorted(load_catalogue(tmp_path / "run")), _sorted(ref))
     # a second resume does nothing; without --resume everything is redone
     s2 = classify_files(model_dir, files, tmp_path / "run", keep_all=True, workers=1, progress=False,
                         resume=True)
     assert s2["files_skipped"] == N_FILES and s2["rows_read"] == s["rows_read"]
+    s3 = classify_files(model_dir, files, tmp_path / "run", keep_all=True, workers=1, progress=False)
+    assert s3["files_skipped"] == 0 and len(read_manifest(tmp_path / "run")) == N_FILES
 
 
 def test_resume_redoes_a_changed_input(setup, tmp_path):
