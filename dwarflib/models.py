@@ -29,6 +29,8 @@ Class imbalance
 ``sample_weight`` to the underlying estimator.  This works the same way for all five algorithms
 (random forest, XGBoost, SVC and, since scikit-learn 1.7, ``MLPClassifier.fit`` accept sample weights;
 the PyTorch network uses them in its weighted cross-entropy), so no algorithm is resampled.
+The early stopping of both networks also sees the weights (scikit-learn: weighted validation accuracy,
+i.e. balanced accuracy; PyTorch: weighted validation cross-entropy).
 Probabilities of a balanced model are those of a class-balanced world: thresholds on ``p_signal`` are
 chosen on a validation set (:func:`dwarflib.metrics.threshold_for_precision`), never fixed at 0.5 a priori.
 
