@@ -449,7 +449,7 @@ def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, 
 def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make_estimator,
                    scheme: str = MULTICLASS, n_splits: int = 5, seed: int = 0,
                    threshold: float | str | None = "max_f1", n_boot: int = 2000, cl: float = 0.95,
-                   n_jobs: int = 1) -> pd.DataFrame:
+                   n_jobs: int = 1, keep_only: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Change in signal precision / recall / F1 when each feature group is removed.
 
     The full model and every ablated model are cross-validated on the same folds (same ``seed``); their
@@ -469,17 +469,22 @@ def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make
         As in :func:`cross_validate_signal`; must accept any subset of the columns.
     scheme, n_splits, seed, threshold, n_jobs
         As in :func:`cross_validate_signal`.
+    keep_only : mapping name -> columns, optional
+        Extra models restricted to these columns (e.g. the colours a spectroscopic table without sizes
+        provides), reported as ``'only <name>'`` after the ablations.
 
     Returns
     -------
     DataFrame
-        One row per model (``'all features'`` first, then ``'without <group>'``) with ``dropped``,
+        One row per model (``'all features'`` first, then ``'without <group>'``, then ``'only <name>'``)
+        with ``dropped`` (the group removed, or the name of the kept set),
         ``n_features``, pooled ``precision``/``recall``/``f1`` with ``*_low``/``*_high`` intervals, and
         ``delta_*`` (ablated minus all features) with their intervals (zero for the full model).
     """
     if not isinstance(X, pd.DataFrame):
         raise TypeError("X must be a pandas DataFrame with named feature columns")
-    for name, cols in groups.items():
+    keep_only = dict(keep_only or {})
+    for name, cols in (*groups.items(), *keep_only.items()):
         if not any(c in X.columns for c in cols):
             raise KeyError(f"group {name!r} has no column in X")
 
@@ -493,6 +498,9 @@ def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make
         keep = [c for c in X.columns if c not in set(cols)]
         if keep:
             models.append((f"without {name}", name, len(keep), cv(X[keep]).pred_signal))
+    for name, cols in keep_only.items():
+        keep = [c for c in X.columns if c in set(cols)]
+        models.append((f"only {name}", name, len(keep), cv(X[keep]).pred_signal))
     rows = []
     for label, dropped, nfeat, pred in models:
         boot = paired_bootstrap(y, full.pred_signal, pred, n_boot=n_boot, seed=seed, cl=cl).set_index("metric")

@@ -159,8 +159,11 @@ def test_permutation_importance_finds_the_informative_feature():
 def test_group_ablation_quantifies_the_informative_group():
     X, y = toy()
     groups = {"surface_brightness": ["sb", "sb2"], "noise": ["noise"]}
-    out = group_ablation(X, y, groups, lr, scheme="binary", n_splits=3, seed=0, n_boot=300).set_index("model")
-    assert list(out.index) == ["all features", "without surface_brightness", "without noise"]
+    out = group_ablation(X, y, groups, lr, scheme="binary", n_splits=3, seed=0, n_boot=300,
+                         keep_only={"noise": ["noise"]}).set_index("model")
+    assert list(out.index) == ["all features", "without surface_brightness", "without noise", "only noise"]
+    assert out.loc["only noise", "n_features"] == 1
+    assert out.loc["only noise", "delta_f1_high"] < 0
     assert out.loc["all features", "delta_recall"] == 0
     sb = out.loc["without surface_brightness"]
     assert sb["n_features"] == 2
