@@ -415,3 +415,29 @@ def test_saga_tables_map_onto_the_features():
                 == np.asarray(sats["HOSTID"]).astype(str)[pairs["sat"]]]
     assert own["sat"].nunique() == len(sats)
     np.testing.assert_allclose(own["r_proj_kpc"], np.asarray(sats["Rhost"], float)[own["sat"]], atol=0.02)
+
+
+def test_class_capped_keeps_rare_classes_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(50, int), np.full(2000, 6)]
+    X = pd.DataFrame({"a": np.r_[rng.normal(2, 1, 50), rng.normal(0, 1, 2000)]})
+    m = V.ClassCapped(_fixed_estimator(), max_per_class=300, random_state=1).fit(X, y)
+    assert m.n_train_rows_ == 350
+    assert m.classes_.tolist() == [0, 6]
+    assert m.predict_proba(X).shape == (len(y), 2)
+    m2 = V.ClassCapped(_fixed_estimator(), max_per_class=300, random_state=1).fit(X, y)
+    np.testing.assert_array_equal(m.predict_proba(X), m2.predict_proba(X))
+    full = V.ClassCapped(_fixed_estimator(), max_per_class=None).fit(X, y)
+    assert full.n_train_rows_ == len(y)
+
+
+def test_class_capped_model_factory_gives_p_signal():
+    models = pytest.importorskip("dwarflib.models")
+    sky = _tiny_sky(800, seed=6)
+    sim = V.restricted_features(sky, "sweep")
+    y = V.labels_of(sky)
+    factory = V.make_default_estimator("random_forest", "7class", seed=0, max_per_class=200, n_estimators=20)
+    est = V.fit_restricted_model(factory, sim, y, ["r", "mu_eff_r"])
+    assert est.scheme == "7class" and est.n_train_rows_ < len(y)
+    p = models.p_signal(est, sim.features[["r", "mu_eff_r"]])
+    assert p.shape == (len(y),) and np.all((p >= 0) & (p <= 1))
