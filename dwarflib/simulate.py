@@ -7,9 +7,10 @@
 * ``out_dir/truth.fits`` -- one row per sweep row: TARGETID, true redshift, log stellar mass, class, star flag,
   true magnitudes, sizes, population;
 * ``out_dir/training-sample.fits`` -- the objects with a spectroscopic redshift from two simulated surveys:
-  a bright BGS-like survey (r < 19.5) and a deeper, sparser SAGA/LOW-Z-like dwarf survey (r < 21 with a
-  colour and surface-brightness preselection): all sweep columns plus TARGETID, Z, LOGMSTAR, CLASS, IS_STAR,
-  SURVEY;
+  a bright BGS-like survey (DESI BGS Bright target selection, r < 19.5, over 30% of the bricks) and a deeper
+  SAGA/LOW-Z-like dwarf survey (r < 21 with SAGA's colour and surface-brightness preselection, over the whole
+  footprint, redshift success falling at low surface brightness): all sweep columns plus TARGETID, Z,
+  LOGMSTAR, CLASS, IS_STAR, SURVEY;
 * ``out_dir/summary.json`` -- counts, area, densities, the model version, timings.
 
 The physics is in :mod:`dwarflib.simulate_physics`, the observation (noise, Tractor) in
@@ -34,14 +35,7 @@ import numpy as np
 
 from dwarflib import datamodel, paths
 from dwarflib.labels import assign_classes
-from dwarflib.simulate_observe import (
-    ObjidCounter,
-    brick_names,
-    brick_of,
-    footprint,
-    observe,
-    random_positions,
-)
+from dwarflib.simulate_observe import ObjidCounter, footprint, observe, random_positions
 from dwarflib.simulate_physics import (
     SkyModel,
     detection_probability,
@@ -66,9 +60,13 @@ DEFAULT_CHUNK_SIZE = 250_000
 #: fibre and a redshift (DESI SV3 One-Percent survey BGS completeness is ~0.95 x redshift success ~0.99).
 BGS_R_LIMIT = 19.5
 BGS_COMPLETENESS = 0.94
+#: Fraction of the footprint's bricks covered by the BGS-like survey (like a survey in progress, or DESI's
+#: One-Percent survey): keeps the bright, contaminant-dominated part of the labelled sample at a size that
+#: trains quickly, without changing its composition.
+BGS_AREA_FRACTION = 0.3
 #: Dwarf survey (SAGA / DESI LOW-Z-like): magnitude limit [mag], fraction of preselected targets observed.
 DWARF_R_LIMIT = 21.0
-DWARF_SAMPLING = 0.5
+DWARF_SAMPLING = 0.8
 
 SURVEY_BGS = "BGS-like"
 SURVEY_DWARF = "dwarf-survey"
@@ -249,12 +247,7 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     src = {k: v[perm] for k, v in src.items()}
     ra, dec = random_positions(rng, n, box)
     sweep = observe(rng, src, ra, dec, model)
-    brickid, ra_c, dec_c = brick_of(ra, dec)
-    ub, inv = np.unique(brickid, return_inverse=True)
-    _, first = np.unique(inv, return_index=True)
-    sweep["BRICKID"] = brickid
-    sweep["BRICKNAME"] = brick_names(ra_c[first], dec_c[first])[inv]
-    sweep["OBJID"] = counter.assign(brickid)
+    sweep["OBJID"] = counter.assign(sweep["BRICKID"])
     targetid = datamodel.unique_id(sweep["RELEASE"], sweep["BRICKID"], sweep["OBJID"])
 
     z = cat(g["Z"], np.zeros(n_star))[perm]
@@ -264,8 +257,8 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     ml = cat(g["ML"], np.full(n_star, np.nan))[perm]
     from dwarflib.simulate_physics import M_SUN_R, ml_coefficients
 
-    a0, b0 = ml_coefficients(0.0, model)
-    a_z, b_z = ml_coefficients(z, model)
+    a0, _ = ml_coefficients(0.0, model)
+    a_z, _ = ml_coefficients(z, model)
     # absolute magnitude K-corrected to z = 0: M/L at z=0 for the same galaxy (rest-frame colour approximated
     # by inverting the observed-frame relation at fixed residual)
     absmag = np.where(is_star, np.nan, M_SUN_R + 2.5 * (ml - (a_z - a0) - logm))
@@ -278,7 +271,6 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
         "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": cat(g["SERSIC_TRUE"], np.zeros(n_star))[perm],
         "MU_EFF_R_TRUE": cat(g["MU_EFF_R_TRUE"], np.full(n_star, np.nan))[perm],
     }
-    del b0, b_z
     return sweep, truth
 
 
@@ -291,25 +283,30 @@ def _mag(flux, trans):
 
 
 def bgs_like_targets(sweep: dict) -> np.ndarray:
-    """DESI BGS_BRIGHT-like photometric target selection (Hahn et al. 2023), boolean per row.
+    """DESI BGS_BRIGHT-like photometric target selection (desitarget ``isBGS``; Hahn et al. 2023), per row.
 
-    r < 19.5 (extinction corrected), r > 12; fibre magnitude rfib < 20.75 + (r - 17.8) for r < 17.8 and
-    rfib < 22.9 otherwise; Gaia star rejection (G - r_raw > 0.6 or no Gaia match); -1 < g-r < 4,
-    -1 < r-z < 4; observed at least once in g, r and z; not in a BRIGHT-star mask.
+    Extinction-corrected r < 19.5 (19.54 in the north, BASS offset) and r > 12; fibre-magnitude cut
+    rfib < r + 5.1 for r < 17.8 and rfib < 22.9 for 17.8 < r < 20 (a low-surface-brightness cut);
+    FIBERTOTFLUX_R fainter than 15 mag; Gaia star rejection G - r_raw > 0.6 or no Gaia match;
+    -1 < g-r < 4, -1 < r-z < 4; NOBS >= 1 and FLUX_IVAR > 0 in g, r and z; not in a BRIGHT-star mask.
     """
     r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
     g = _mag(sweep["FLUX_G"], sweep["MW_TRANSMISSION_G"])
     zz = _mag(sweep["FLUX_Z"], sweep["MW_TRANSMISSION_Z"])
     rfib = _mag(sweep["FIBERFLUX_R"], sweep["MW_TRANSMISSION_R"])
+    rfibtot = _mag(sweep["FIBERTOTFLUX_R"], sweep["MW_TRANSMISSION_R"])
     r_raw = _mag(sweep["FLUX_R"], 1.0)
     gaia = sweep["GAIA_PHOT_G_MEAN_MAG"]
     star = (gaia > 0) & (gaia - r_raw < 0.6)
-    fib_ok = np.where(r < 17.8, rfib < 20.75 + (r - 17.8), rfib < 22.9)
-    nobs = (sweep["NOBS_G"] > 0) & (sweep["NOBS_R"] > 0) & (sweep["NOBS_Z"] > 0)
+    fib_ok = np.where(r < 17.8, rfib < r + 5.1, rfib < 22.9)
+    data = np.ones(len(r), bool)
+    for b in datamodel.OPTICAL_BANDS:
+        data &= (sweep[f"NOBS_{b}"] > 0) & (sweep[f"FLUX_IVAR_{b}"] > 0)
     bright = (sweep["MASKBITS"] & (1 << datamodel.MASKBITS["BRIGHT"])) != 0
+    r_lim = np.where(sweep["RELEASE"] == 9011, BGS_R_LIMIT + 0.04, BGS_R_LIMIT)
     with np.errstate(invalid="ignore"):
         col = (g - r > -1) & (g - r < 4) & (r - zz > -1) & (r - zz < 4)
-    return (r < BGS_R_LIMIT) & (r > 12) & fib_ok & ~star & col & nobs & ~bright
+    return (r < r_lim) & (r > 12) & (rfibtot > 15) & fib_ok & ~star & col & data & ~bright
 
 
 def dwarf_survey_targets(sweep: dict) -> np.ndarray:
@@ -346,10 +343,21 @@ def dwarf_redshift_success(sweep: dict) -> np.ndarray:
     return np.clip(0.95 - 0.2 * (np.nan_to_num(mu, nan=30.0) - 23.5).clip(0, None), 0.5, 0.95)
 
 
+def brick_in_bgs_area(brickid) -> np.ndarray:
+    """Whether a brick belongs to the BGS-like survey's area (a fixed, seed-independent hash of BRICKID)."""
+    h = (np.asarray(brickid, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
+    return h.astype(np.float64) / 2**32 < BGS_AREA_FRACTION
+
+
 def select_training(rng: np.random.Generator, sweep: dict) -> np.ndarray:
-    """Survey label per row: 0 none, 1 BGS-like, 2 dwarf survey (BGS-like takes precedence)."""
+    """Survey label per row: 0 none, 1 BGS-like, 2 dwarf survey (BGS-like takes precedence).
+
+    BGS-like: :func:`bgs_like_targets` in the bricks of :func:`brick_in_bgs_area`, observed with probability
+    ``BGS_COMPLETENESS``. Dwarf survey: :func:`dwarf_survey_targets` over the whole footprint, observed with
+    probability ``DWARF_SAMPLING`` times :func:`dwarf_redshift_success`.
+    """
     n = len(sweep["RA"])
-    bgs = bgs_like_targets(sweep) & (rng.random(n) < BGS_COMPLETENESS)
+    bgs = bgs_like_targets(sweep) & brick_in_bgs_area(sweep["BRICKID"]) & (rng.random(n) < BGS_COMPLETENESS)
     u = rng.random(n)
     dwarf = dwarf_survey_targets(sweep) & (u < DWARF_SAMPLING * dwarf_redshift_success(sweep))
     return np.where(bgs, 1, np.where(dwarf, 2, 0)).astype(np.int8)
@@ -496,7 +504,8 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
         "n_training": int(sum(v.sum() for v in counts["training"].values())),
         "sweep_files": files, "model_version": version, "sky_version": SKY_VERSION,
         "chunk_size": chunk_size, "seconds_total": time.perf_counter() - t0, "seconds_generation": t_gen,
-        "surveys": {SURVEY_BGS: {"r_limit": BGS_R_LIMIT, "completeness": BGS_COMPLETENESS},
+        "surveys": {SURVEY_BGS: {"r_limit": BGS_R_LIMIT, "completeness": BGS_COMPLETENESS,
+                                 "area_fraction": BGS_AREA_FRACTION},
                     SURVEY_DWARF: {"r_limit": DWARF_R_LIMIT, "sampling": DWARF_SAMPLING}},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))

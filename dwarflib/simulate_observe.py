@@ -187,19 +187,30 @@ def smooth_field(v: np.ndarray, name: str) -> np.ndarray:
 
 
 def conditions(ra, dec, model: SkyModel) -> dict:
-    """EBV [mag], RELEASE, 5-sigma PSF depths [AB mag], PSF FWHM [arcsec] and WISE depths at positions."""
-    v = unit_vectors(ra, dec)
-    gal = _ICRS_TO_GAL @ v
-    sinb = np.abs(gal[2])
-    north = (np.asarray(dec) > NORTH_DEC) & (gal[2] > 0)
+    """EBV [mag], RELEASE, 5-sigma PSF depths [AB mag], PSF FWHM [arcsec] and WISE depths at positions.
+
+    The smooth maps are evaluated at the centre of each object's brick (0.25 deg), like the per-brick depth
+    and seeing of the real survey; the north/south split uses the object's own position.
+    """
+    brickid, ra_c, dec_c = brick_of(ra, dec)
+    ub, first, inv = np.unique(brickid, return_index=True, return_inverse=True)
+    v = unit_vectors(ra_c[first], dec_c[first])
+    gal_b = _ICRS_TO_GAL[2] @ v
+    sinb = np.abs(gal_b)
+    north_b = (dec_c[first] > NORTH_DEC) & (gal_b > 0)
+    north = (np.asarray(dec) > NORTH_DEC) & (gal_b[inv] > 0)
     ebv = np.minimum(model.ebv_pole / np.maximum(sinb, 0.1) * np.exp(model.ebv_lognormal * smooth_field(v, "ebv")), 1.0)
-    out = {"EBV": ebv, "RELEASE": np.where(north, 9011, 9010).astype(np.int16), "north": north}
+    # per-brick values (suffix _b) and the index that maps them to objects
+    out = {"EBV_b": ebv, "RELEASE": np.where(north, 9011, 9010).astype(np.int16), "north": north,
+           "north_b": north_b, "BRICKID": brickid, "brick_first": first, "inv": inv,
+           "brick_ra": ra_c, "brick_dec": dec_c}
+    seeing = np.exp(model.seeing_scatter * smooth_field(v, "seeing"))
     for b in datamodel.OPTICAL_BANDS:
-        nominal = np.where(north, model.depth_north[b], model.depth_south[b])
-        out[f"DEPTH_{b}"] = nominal + model.depth_scatter * smooth_field(v, "depth" + b)
-        out[f"PSFSIZE_{b}"] = model.seeing[b] * np.exp(model.seeing_scatter * smooth_field(v, "seeing"))
+        nominal = np.where(north_b, model.depth_north[b], model.depth_south[b])
+        out[f"DEPTH_{b}_b"] = nominal + model.depth_scatter * smooth_field(v, "depth" + b)
+        out[f"PSFSIZE_{b}_b"] = model.seeing[b] * seeing
     for b in datamodel.WISE_BANDS:
-        out[f"DEPTH_{b}"] = model.depth_wise[b] + 0.2 * smooth_field(v, "depth" + b)
+        out[f"DEPTH_{b}_b"] = model.depth_wise[b] + 0.2 * smooth_field(v, "depth" + b)
     return out
 
 
@@ -227,15 +238,20 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     """
     n = len(ra)
     cond = conditions(ra, dec, model)
-    ebv = cond["EBV"]
+    inv = cond["inv"]
+    ebv = cond["EBV_b"][inv]
+    psfsize = {b: cond[f"PSFSIZE_{b}_b"][inv] for b in datamodel.OPTICAL_BANDS}
     out: dict[str, np.ndarray] = {"RA": np.asarray(ra, float), "DEC": np.asarray(dec, float),
-                                  "EBV": ebv.astype(np.float32), "RELEASE": cond["RELEASE"]}
+                                  "EBV": ebv.astype(np.float32), "RELEASE": cond["RELEASE"],
+                                  "BRICKID": cond["BRICKID"]}
+    names = brick_names(cond["brick_ra"][cond["brick_first"]], cond["brick_dec"][cond["brick_first"]])
+    out["BRICKNAME"] = names[inv]
     point = src["IS_POINT"]
     re_c = np.where(point, 0.0, src["RE_CIRC"])
     n_true = src["SERSIC_TRUE"]
 
     # --- Tractor model selection, from the combined g, r, z signal-to-noise and the resolution ---
-    sig_p = cond["PSFSIZE_R"] / 2.3548
+    sig_p = psfsize["R"] / 2.3548
     sig_g = re_c / 1.1774 * (1.0 + 0.25 * np.log(np.clip(n_true, 0.3, 8.0)))
     rho = 2 * sig_p * np.sqrt(sig_p**2 + sig_g**2) / (2 * sig_p**2 + sig_g**2)
     res = 1.0 - rho * rho  # 0 for a point source, -> 1 when fully resolved
@@ -244,10 +260,10 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     sn2 = np.zeros(n)
     for b in datamodel.BANDS:
         flux_true[b] = 10.0 ** (-0.4 * (src[f"MAG_{b}"] - 22.5))
-        trans[b] = 10.0 ** (-0.4 * EXTINCTION_COEFFS[b] * ebv)
-        ivar_psf[b] = _depth_to_ivar(cond[f"DEPTH_{b}"])
+        trans[b] = (10.0 ** (-0.4 * EXTINCTION_COEFFS[b] * cond["EBV_b"]))[inv]
+        ivar_psf[b] = _depth_to_ivar(cond[f"DEPTH_{b}_b"])[inv]
     for b in datamodel.OPTICAL_BANDS:
-        sp2 = (cond[f"PSFSIZE_{b}"] / 2.3548) ** 2
+        sp2 = (psfsize[b] / 2.3548) ** 2
         nea_ratio = sp2 / (sp2 + sig_g**2)
         sn2 += (flux_true[b] * trans[b]) ** 2 * ivar_psf[b] * nea_ratio
     dchi_ext = sn2 * res
@@ -291,34 +307,40 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
 
     # circularised radius and profile of the *fitted* model, for noise areas and fibre fluxes
     q_fit = np.where(elliptical, (1 - np.hypot(e1, e2)) / (1 + np.hypot(e1, e2)), 1.0)
-    re_fit_c = np.where(extended, shape_r * np.where(elliptical, np.sqrt(q_fit), 1.0), 0.0)
+    re_fit_c = np.where(extended, shape_r * np.where(elliptical, q_fit**model.fibre_q_power, 1.0), 0.0)
     fib = fibre_fraction(re_fit_c, np.where(sersic > 0, sersic, 1.0))
     sig_fit = re_fit_c / 1.1774
 
     # --- fluxes and their inverse variances ---
-    for b in datamodel.BANDS:
+    # one uniform per object decides which band (if any) has no coverage, one which have a blended neighbour
+    u_miss = rng.random(n)
+    blend = rng.random(n) < 0.08
+    blend_frac = np.where(blend, rng.exponential(0.3, n), 0.0)
+    u_nobs = rng.random(n)
+    for k, b in enumerate(datamodel.BANDS):
         wise = b in datamodel.WISE_BANDS
-        sp2 = ((model.wise_fwhm[b] if wise else cond[f"PSFSIZE_{b}"]) / 2.3548) ** 2
+        sp2 = ((model.wise_fwhm[b] if wise else psfsize[b]) / 2.3548) ** 2
         var = (sp2 + sig_fit**2) / sp2 / ivar_psf[b] + (10 if wise else 1) * _PHOTON_K * flux_true[b] * trans[b]
         ivar = 1.0 / var
-        flux = flux_true[b] * trans[b] + rng.standard_normal(n) / np.sqrt(ivar)
-        missing = rng.random(n) < (model.wise_zero_ivar_fraction if wise else _MISSING_BAND_FRACTION)
+        flux = flux_true[b] * trans[b] + rng.standard_normal(n, dtype=np.float32) * np.sqrt(var)
+        p_miss = model.wise_zero_ivar_fraction if wise else _MISSING_BAND_FRACTION
+        missing = (u_miss >= k * 0.01) & (u_miss < k * 0.01 + p_miss)
         out[f"FLUX_{b}"] = np.where(missing, 0.0, flux).astype(np.float32)
         out[f"FLUX_IVAR_{b}"] = np.where(missing, 0.0, ivar).astype(np.float32)
         out[f"MW_TRANSMISSION_{b}"] = trans[b].astype(np.float32)
         if wise:
-            nobs = rng.poisson(np.clip(80 * 10 ** (0.8 * (cond[f"DEPTH_{b}"] - model.depth_wise[b])), 5, None))
+            lam = np.clip(80 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - model.depth_wise[b])), 5, None)[inv]
+            nobs = (lam + u_nobs).astype(np.int64)  # integer with the right mean
         else:
-            nominal = np.where(cond["north"], model.depth_north[b], model.depth_south[b])
-            nobs = 1 + rng.poisson(np.clip(2.5 * 10 ** (0.8 * (cond[f"DEPTH_{b}"] - nominal)), 0.2, None))
+            nominal = np.where(cond["north_b"], model.depth_north[b], model.depth_south[b])
+            lam = np.clip(2.5 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - nominal)), 0.2, None)[inv]
+            nobs = 1 + (lam + u_nobs).astype(np.int64)
         out[f"NOBS_{b}"] = np.where(missing, 0, nobs).astype(np.int16)
         if not wise:
             fiber = out[f"FLUX_{b}"] * fib
             out[f"FIBERFLUX_{b}"] = fiber.astype(np.float32)
-            blend = rng.random(n) < 0.08
-            extra = np.where(blend, np.abs(fiber) * rng.exponential(0.3, n), 0.0)
-            out[f"FIBERTOTFLUX_{b}"] = (fiber + extra).astype(np.float32)
-            out[f"PSFSIZE_{b}"] = cond[f"PSFSIZE_{b}"].astype(np.float32)
+            out[f"FIBERTOTFLUX_{b}"] = (fiber + np.abs(fiber) * blend_frac).astype(np.float32)
+            out[f"PSFSIZE_{b}"] = psfsize[b].astype(np.float32)
             out[f"PSFDEPTH_{b}"] = ivar_psf[b].astype(np.float32)
             gal_sp2 = sp2 + (0.45 / 1.1774) ** 2
             out[f"GALDEPTH_{b}"] = (ivar_psf[b] * sp2 / gal_sp2).astype(np.float32)
@@ -326,12 +348,12 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     # --- Gaia, reference catalogue and mask bits ---
     r_raw = src["MAG_R"] - 2.5 * np.log10(trans["R"])
     g_star = src.get("GAIA_G_TRUE", np.zeros(n)) + 2.5 * np.log10(1 / trans["R"]) * 0.9
-    g_gal = r_raw - 2.5 * np.log10(np.maximum(fibre_fraction(re_c, n_true), 1e-6)) + 0.1
+    g_gal = r_raw - 2.5 * np.log10(np.maximum(fib, 1e-6)) + 0.1
     gaia_g = np.where(point, g_star, g_gal)
     matched = gaia_g < 20.8
     out["GAIA_PHOT_G_MEAN_MAG"] = np.where(matched, gaia_g, 0.0).astype(np.float32)
     plx_err = 0.04 * 10 ** (0.2 * (np.clip(gaia_g, 10, 21) - 15))
-    plx = np.where(point, src.get("PARALLAX_TRUE", np.zeros(n)), 0.0) + plx_err * rng.standard_normal(n)
+    plx = np.where(point, src.get("PARALLAX_TRUE", np.zeros(n)), 0.0) + plx_err * rng.standard_normal(n, dtype=np.float32)
     out["PARALLAX"] = np.where(matched, plx, 0.0).astype(np.float32)
     sga = (~point) & (src["RE_CIRC"] > 8.0) & (src["MAG_R"] < 16.5)
     ref = np.full(n, b"", dtype="S2")
@@ -342,8 +364,9 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     u = rng.random(n)
     mb |= np.where(u < 0.012, 1 << datamodel.MASKBITS["BRIGHT"], 0)
     mb |= np.where((u >= 0.012) & (u < 0.04), 1 << datamodel.MASKBITS["MEDIUM"], 0)
-    mb |= np.where(rng.random(n) < 0.03, 1 << datamodel.MASKBITS["WISEM1"], 0)
-    mb |= np.where(rng.random(n) < 0.02, 1 << datamodel.MASKBITS["WISEM2"], 0)
+    u = rng.random(n)
+    mb |= np.where(u < 0.03, 1 << datamodel.MASKBITS["WISEM1"], 0)
+    mb |= np.where((u > 0.01) & (u < 0.03), 1 << datamodel.MASKBITS["WISEM2"], 0)
     mb |= np.where(sga, 1 << datamodel.MASKBITS["GALAXY"], 0)
     sat = point & (src["MAG_R"] < 13.0)
     mb |= np.where(sat, (1 << datamodel.MASKBITS["SATUR_R"]) | (1 << datamodel.MASKBITS["SATUR_G"]), 0)

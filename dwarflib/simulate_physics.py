@@ -111,6 +111,9 @@ class SkyModel:
     fq_high: float = 0.85
     fq_m0: float = 10.3
     fq_width: float = 0.3
+    # calibrated table of the quiescent fraction at m nodes (overrides the logistic when not empty)
+    fq_m_nodes: list = field(default_factory=list)
+    fq_values: list = field(default_factory=list)
     # --- colours: mean tables (pop -> colour -> [z_node][m_node]), scatter and correlations per pop ---
     z_nodes: list = field(default_factory=_default_z_nodes)
     m_nodes: list = field(default_factory=_default_m_nodes)
@@ -126,6 +129,8 @@ class SkyModel:
     ml_a: list = field(default_factory=lambda: [-0.45, -0.37, -0.30, -0.26, -0.25, -0.28, -0.32, -0.36, -0.45, -0.5])
     ml_b: list = field(default_factory=lambda: [0.95, 0.86, 0.78, 0.70, 0.65, 0.60, 0.56, 0.53, 0.50, 0.5])
     ml_sigma: float = 0.10
+    # offset of log(M/L_r) for dwarfs (log M* < 8.5, blended in over 9.5 -> 8.5) [dex]
+    ml_dwarf_offset: float = 0.0
     # --- sizes: log10 r_e[kpc] = size_a + size_b log M*, per pop; early-type branch for Q above; scatter ---
     size_sf_a: float = float(np.log10(27.72e-3))
     size_sf_b: float = 0.21
@@ -134,7 +139,10 @@ class SkyModel:
     size_q_b: float = 0.44
     size_q_sigma: float = 0.17
     size_q_dwarf_offset: float = -0.10  # quenched dwarfs: SF relation + offset [dex]
-    size_dwarf_offset: float = 0.0  # extra offset of the SF relation below log M* = 9 [dex per dex below 9]
+    size_dwarf_offset: float = 0.0  # extra slope of the SF relation below log M* = 9 [dex per dex below 9]
+    # dwarf (log M* < 9) zero-point offset [dex] and log-normal scatter [dex], blended in over 9 -> 8.5
+    size_dwarf_zero: float = 0.0
+    size_dwarf_sigma: float = 0.20
     size_z_beta_sf: float = 0.75
     size_z_beta_q: float = 1.0
     # --- Sersic index: log10 n ~ N(mean, 0.12); SF mean rises above log M* 9.5, Q from ~1.2 to 4 ---
@@ -161,6 +169,9 @@ class SkyModel:
     # --- Galactic reddening E(B-V) = ebv_pole / |sin b| * exp(ebv_lognormal * field) [mag] ---
     ebv_pole: float = 0.016
     ebv_lognormal: float = 0.35
+    # --- FIBERFLUX of elliptical models uses r_e * (b/a)**fibre_q_power (0.5 = exact geometric limit for
+    #     galaxies much larger than the fibre; calibrated on SAGA DR3 fibre magnitudes) ---
+    fibre_q_power: float = 0.5
     # --- Tractor model selection thresholds (chi^2 improvements) ---
     dchi2_extended: float = 9.0
     dchi2_ellipse: float = 9.0
@@ -313,13 +324,21 @@ def smf(logm, model: SkyModel) -> np.ndarray:
 
 
 def quiescent_fraction(logm, model: SkyModel) -> np.ndarray:
-    """Fraction of quiescent galaxies at log M* (logistic in mass)."""
+    """Fraction of quiescent galaxies at log M* (calibrated table, else logistic in mass)."""
+    if model.fq_values:
+        return np.interp(logm, model.fq_m_nodes, model.fq_values)
     return model.fq_low + (model.fq_high - model.fq_low) / (1 + np.exp(-(np.asarray(logm) - model.fq_m0) / model.fq_width))
 
 
-def ml_coefficients(z, model: SkyModel):
-    """a(z), b(z) of the observed-frame mass-to-light relation log(M/L_r) = a + b (g-r)."""
-    return (np.interp(z, model.ml_z_nodes, model.ml_a), np.interp(z, model.ml_z_nodes, model.ml_b))
+def ml_coefficients(z, model: SkyModel, logm=None):
+    """a, b of the observed-frame mass-to-light relation log(M/L_r) = a + b (g-r) at redshift z.
+
+    With ``logm`` the dwarf offset ``ml_dwarf_offset`` is blended in below log M* = 9.5 (full below 8.5).
+    """
+    a = np.interp(z, model.ml_z_nodes, model.ml_a)
+    if logm is not None:
+        a = a + model.ml_dwarf_offset * np.clip(9.5 - np.asarray(logm), 0.0, 1.0)
+    return a, np.interp(z, model.ml_z_nodes, model.ml_b)
 
 
 def _colour_sigma_scale(logm, model: SkyModel):
@@ -333,7 +352,7 @@ def _s_moments(z, logm, pop, model: SkyModel):
     fm = _frac_index(logm, model.m_nodes)
     mu_gr = bilinear(arr["mean"][:, 0], fz, fm)  # shape (2, ...) -> choose pop
     mu_gr = np.where(pop == 0, mu_gr[0], mu_gr[1])
-    a, b = ml_coefficients(z, model)
+    a, b = ml_coefficients(z, model, logm)
     sig_gr = np.sqrt(arr["cov"][pop, 0, 0]) * _colour_sigma_scale(logm, model)
     var_s = (b * sig_gr) ** 2 + model.ml_sigma**2
     return a, b, mu_gr, sig_gr, b * mu_gr, np.sqrt(var_s)
@@ -351,7 +370,9 @@ def sampling_grid(model: SkyModel, r_limit: float) -> dict:
     Returns a dict with the cell edges, the per-cell expected counts [deg^-2] and their cumulative sum.
     """
     m_edges = np.arange(model.logm_min, model.logm_max + 1e-9, 0.02)
-    z_edges = np.unique(np.concatenate([np.geomspace(model.z_min, 0.02, 120), np.linspace(0.02, model.z_max, 400)]))
+    z_edges = np.geomspace(model.z_min, min(0.02, model.z_max), 120)
+    if model.z_max > 0.02:
+        z_edges = np.unique(np.concatenate([z_edges, np.linspace(0.02, model.z_max, 400)]))
     mc = 0.5 * (m_edges[1:] + m_edges[:-1])
     zc = 0.5 * (z_edges[1:] + z_edges[:-1])
     t = cosmology_tables()
@@ -405,9 +426,13 @@ def alias_draw(rng: np.random.Generator, prob: np.ndarray, alias: np.ndarray, n:
 
 
 def get_sampling_grid(model: SkyModel, r_limit: float) -> dict:
-    """Cached :func:`sampling_grid` (keyed on the model's parameters)."""
-    key = json.dumps(model.to_dict(), sort_keys=True, default=float)
-    return _sampling_grid_cached(key, float(r_limit))
+    """Cached :func:`sampling_grid` (keyed on the model's parameters; kept on the model instance too)."""
+    cache = model.__dict__.setdefault("_grid_cache", {})
+    key = float(r_limit)
+    if key not in cache:
+        text = json.dumps(model.to_dict(), sort_keys=True, default=float)
+        cache[key] = _sampling_grid_cached(text, key)
+    return cache[key]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -449,7 +474,7 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
     e_ml = rng.standard_normal(n) * model.ml_sigma
 
     # condition on r < r_limit: s = b (g-r) + e_ml must be below s_max (Gaussian conditioning)
-    a, b = ml_coefficients(z, model)
+    a, b = ml_coefficients(z, model, logm)
     dmod = distmod(z)
     s_max = (r_limit - dmod - M_SUN_R) / 2.5 - a + logm
     scale2 = scale * scale
@@ -472,12 +497,15 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
 
     # sizes (major-axis half-light radius) [kpc]
     q_pop = pop == 1
-    log_re_sf = model.size_sf_a + model.size_sf_b * logm + model.size_dwarf_offset * np.clip(9.0 - logm, 0, None)
+    dwarf_w = np.clip((9.0 - logm) / 0.5, 0.0, 1.0)
+    log_re_sf = (model.size_sf_a + model.size_sf_b * logm + model.size_dwarf_offset * np.clip(9.0 - logm, 0, None)
+                 + model.size_dwarf_zero * dwarf_w)
     log_re_et = model.size_q_a + model.size_q_b * logm
     log_re_q = np.maximum(log_re_sf + model.size_q_dwarf_offset, log_re_et)
     log_re = np.where(q_pop, log_re_q, log_re_sf)
     beta = np.where(q_pop, model.size_z_beta_q, model.size_z_beta_sf)
     sig = np.where(q_pop, model.size_q_sigma, model.size_sf_sigma)
+    sig = sig + (model.size_dwarf_sigma - sig) * dwarf_w
     log_re = log_re - beta * np.log10(1 + z) + sig * rng.standard_normal(n)
     re_kpc = 10.0**log_re
     re_arcsec = re_kpc / kpc_per_arcsec(z)
@@ -541,12 +569,13 @@ def fibre_fraction_grid() -> dict:
     For a circular aperture of radius R and a Gaussian PSF of width sigma, a point at distance r from the
     centre contributes P(r) = ncx2.cdf(R^2/sigma^2, 2, r^2/sigma^2); the fibre fraction is the light-weighted
     mean of P over the profile, computed exactly by averaging P over quantiles of the enclosed-light
-    curve L(<r)/L = gammainc(2n, b_n (r/r_e)^(1/n)). Grid: log10 r_e [arcsec] from -3 to 2.5, n 0.3-8.
+    curve L(<r)/L = gammainc(2n, b_n (r/r_e)^(1/n)). Grid: uniform in log10 r_e [arcsec] from -3 to 2.5
+    (221 points) and in ln n from n = 0.3 to 8 (41 points).
     """
     from scipy.stats import ncx2
 
-    log_re = np.linspace(-3.0, 2.5, 111)
-    ns = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0])
+    log_re = np.linspace(-3.0, 2.5, 221)
+    ns = np.exp(np.linspace(np.log(0.3), np.log(8.0), 41))
     sigma = FIBER_SEEING_FWHM / (2 * np.sqrt(2 * np.log(2)))
     rad = FIBER_DIAMETER / 2
     # P(r): probability that a photon from distance r [in sigma] lands in the fibre; 0 beyond 12 sigma
@@ -570,8 +599,11 @@ def fibre_fraction(re_arcsec, sersic) -> np.ndarray:
     """
     g = fibre_fraction_grid()
     re = np.asarray(re_arcsec, float)
-    lr = np.log10(np.clip(re, 10 ** g["log_re"][0], 10 ** g["log_re"][-1]))
-    fr = _frac_index(lr, g["log_re"])
-    fn = _frac_index(np.clip(sersic, g["n"][0], g["n"][-1]), g["n"])
-    out = bilinear(g["frac"], fn, fr)
+    lr, ln_n = g["log_re"], np.log(g["n"])
+    with np.errstate(divide="ignore"):
+        fr = (np.log10(np.maximum(re, 1e-30)) - lr[0]) * ((len(lr) - 1) / (lr[-1] - lr[0]))
+    fr = np.clip(fr, 0.0, len(lr) - 1.000001)
+    fn = (np.log(np.asarray(sersic, float)) - ln_n[0]) * ((len(ln_n) - 1) / (ln_n[-1] - ln_n[0]))
+    fn = np.clip(fn, 0.0, len(ln_n) - 1.000001)
+    out = bilinear_flat([g["frac"].ravel()], len(ln_n), len(lr), np.zeros(re.shape, np.int64), fn, fr)[0]
     return np.where(re > 0, out, g["point"])
