@@ -157,7 +157,7 @@ class ParquetStreamWriter:
         self.path = Path(path)
         fields = [pa.field(n, pa.from_numpy_dtype(np.dtype(dtype[n]).newbyteorder("="))) for n in dtype.names]
         self.schema = pa.schema(fields, metadata={k: v.encode() for k, v in metadata.items()})
-        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="zstd")
+        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
         self.nrows = 0
 
     def write(self, rows: np.ndarray) -> None:
@@ -318,6 +318,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     path = Path(path).resolve()
     st = path.stat()
     stem = stem or _default_stem(path)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     finals = output_paths(out_dir, stem, keep_all)
     tmps = {k: _atomic_tmp(v) for k, v in finals.items()}
     dtype = catalogue_dtype(model)
