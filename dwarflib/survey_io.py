@@ -337,11 +337,24 @@ def _check_dtype(path: Path, name: str, arr: np.ndarray) -> None:
         raise ColumnDtypeError(f"{path}: column {name} has dtype {arr.dtype}, expected integer {spec[0]}")
 
 
+def _raw_field(rec, raw, name: str) -> np.ndarray:
+    """Column ``name`` of a FITS_rec chunk. Plain numeric columns (no TSCAL/TZERO, not logical) are taken from
+    the raw structured view, bypassing astropy's per-field conversion layer (about 2x faster reads); the others
+    (strings, logicals, scaled integers) go through the FITS_rec."""
+    coldefs = getattr(rec, "columns", None)
+    col = coldefs[name] if coldefs is not None else None
+    if (col is not None and raw is not None and raw.dtype[name].kind in "iuf" and col.bzero in (None, 0)
+            and col.bscale in (None, 1) and not str(col.format).endswith("L")):
+        return raw[name]
+    return np.asarray(rec[name])
+
+
 def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str]) -> Table:
-    t = Table()
+    raw = rec.view(np.ndarray) if isinstance(rec, fits.FITS_rec) else None
+    cols = {}
     for c in to_read:
         try:
-            arr = np.asarray(rec[names[c]])
+            arr = _raw_field(rec, raw, names[c])
         except Exception as exc:
             raise CorruptFileError(f"{path}: column {c} cannot be read ({type(exc).__name__}: {exc})") from exc
         _check_dtype(path, c, arr)
@@ -354,8 +367,9 @@ def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str]) -> Tab
         else:
             arr = np.array(arr, copy=True)
         spec = datamodel.SWEEP_COLUMNS.get(c)
-        t[c] = Column(arr, unit=(spec[1] or None) if spec else None, description=spec[2] if spec else "")
-    return t
+        cols[c] = Column(arr, unit=(spec[1] or None) if spec else None, description=spec[2] if spec else "",
+                         copy=False)
+    return Table(cols, copy=False)  # the arrays above are fresh copies: no second copy
 
 
 def normalise_shapes(table: Table, path: str | Path = "<table>", keep_pre_dr9: bool = False) -> Table:
