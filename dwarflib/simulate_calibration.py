@@ -18,7 +18,9 @@ Against the DESI EDR BGS table (PROVABGS masses, r < 19.5; :func:`dwarflib.regis
 Against SAGA DR3 satellites (Mao et al. 2024) at 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75:
 
 * the zero point and scatter of the dwarf mass-size relation from the median and spread of the effective
-  surface brightness r + 2.5 log10(2 pi SHAPE_R^2);
+  surface brightness r + 2.5 log10(2 pi SHAPE_R^2); the fibre-minus-total r magnitude is not fitted and
+  stays an independent check;
+* the power of b/a in the radius that sets fibre fluxes, from the SAGA fibre magnitudes (:func:`fit_fibre_q_power`);
 * the mean g-r of dwarfs at z < 0.03, log M* <= 8.5 from the median g-r.
 
 ELVES (Carlsten et al. 2022) and the LVDB (Pace 2024) are not fitted; they are checks of the mass-size
@@ -259,7 +261,7 @@ def _step_edr(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame, damp: floa
         mid = 0.5 * (bilinear(arr["mean"][0, 0], fz, fm) + bilinear(arr["mean"][1, 0], fz, fm))
         return (df.gr.to_numpy() > mid).astype(float)
 
-    fq_nodes = [5.0, 6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 12.5]
+    fq_nodes = [5.0, 6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 9.75, 10.0, 10.25, 10.5, 10.75, 11.0, 11.5, 12.0, 12.5]
     fq_old = np.asarray(model.fq_values if model.fq_values else
                         [float(v) for v in _fq_logistic(np.asarray(fq_nodes), model)])
     if model.fq_values and list(model.fq_m_nodes) != fq_nodes:
@@ -387,8 +389,10 @@ def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: fl
     diag = {"n_mock_saga": int(len(m))}
     if len(m) < 30:
         return model, diag
-    # size zero point: SB ~ -5 log10(r_e) at fixed flux
+    # size zero point from the effective surface brightness (SB ~ 5 log10 r_e at fixed flux); the
+    # fibre-minus-total magnitude is left as an independent check
     d_sb = float(np.nanmedian(s.sb) - np.nanmedian(m.sb))
+    d_fib = float(np.nanmedian(s.fib_minus_tot) - np.nanmedian(m.fib_minus_tot))
     d["size_dwarf_zero"] = d["size_dwarf_zero"] + damp * d_sb / 5.0
     spread_s = 0.5 * np.diff(np.nanpercentile(s.sb, [16, 84]))[0]
     spread_m = 0.5 * np.diff(np.nanpercentile(m.sb, [16, 84]))[0]
@@ -404,7 +408,7 @@ def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: fl
         tab = np.asarray(d["colour_mean"][p]["g-r"])
         d["colour_mean"][p]["g-r"] = (tab + damp * d_gr * w).tolist()
     diag.update(sb_offset=d_sb, gr_offset=d_gr, sb_spread_saga=float(spread_s), sb_spread_mock=float(spread_m),
-                fib_offset=float(np.nanmedian(s.fib_minus_tot) - np.nanmedian(m.fib_minus_tot)))
+                fib_offset=d_fib)
     return SkyModel.from_dict(d), diag
 
 
@@ -434,7 +438,7 @@ def fit_fibre_q_power(saga: pd.DataFrame | None = None) -> float:
     return float(brentq(offset, 0.0, 1.0, xtol=1e-3))
 
 
-def calibrate(n_iter: int = 8, n_mock: int = 400_000, seed: int = 1, model: SkyModel | None = None,
+def calibrate(n_iter: int = 14, n_mock: int = 300_000, seed: int = 1, model: SkyModel | None = None,
               verbose: bool = True) -> SkyModel:
     """Fit the sky model to DESI EDR (colours, quiescent fraction, M/L) and SAGA DR3 (dwarf sizes, g-r).
 
@@ -655,3 +659,7 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
                      "real": _spread(sg[q]), "simulated": _spread(sim[q]), "difference": _spread(sim[q]) - _spread(sg[q]),
                      "n_real": len(sg), "n_sim": len(sim), "threshold": "", "passed": None})
     return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":  # python -m dwarflib.simulate_calibration: refit and rewrite the package file
+    print("wrote", save_calibration(calibrate()))

@@ -66,7 +66,7 @@ def _default_z_nodes() -> list[float]:
 
 
 def _default_m_nodes() -> list[float]:
-    return [5.0, 6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 12.5]
+    return [5.0, 6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 9.75, 10.0, 10.25, 10.5, 10.75, 11.0, 11.5, 12.0, 12.5]
 
 
 def _initial_colour_tables(z_nodes, m_nodes) -> dict:

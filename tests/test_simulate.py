@@ -146,3 +146,72 @@ def test_explicit_area_and_bad_input(tmp_path):
         list(simulate.iter_simulated_sky(0))
     with pytest.raises(ValueError, match="area_deg2"):
         simulate.write_simulated_sky(tmp_path / "x", 10, area_deg2=-1.0, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Physics pieces and calibration
+# ---------------------------------------------------------------------------------------------------
+def test_fibre_fraction_limits():
+    from dwarflib.simulate_physics import fibre_fraction
+
+    # point source: 1 - exp(-R^2 / 2 sigma^2) for a Gaussian PSF of FWHM 1" and a 0.75" radius fibre
+    sigma = 1.0 / 2.3548
+    point = 1 - np.exp(-0.5 * (0.75 / sigma) ** 2)
+    f = fibre_fraction(np.array([0.0, 1e-3, 0.5, 2.0, 10.0]), np.ones(5))
+    assert f[0] == pytest.approx(point, rel=1e-4) and f[1] == pytest.approx(point, rel=1e-3)
+    assert np.all(np.diff(f[1:]) < 0)  # larger galaxies put less light in the fibre
+    # very large exponential disc: central surface brightness x fibre area
+    re = 50.0
+    b1 = 1.678
+    i0_area = b1**2 / (2 * np.pi * re**2) * np.pi * 0.75**2  # fraction for I(r) = I0 exp(-b r/re)
+    assert fibre_fraction(np.array([re]), np.array([1.0]))[0] == pytest.approx(i0_area, rel=0.05)
+
+
+def test_weighted_quantiles_match_numpy():
+    from dwarflib.simulate_calibration import weighted_quantiles
+
+    x = np.random.default_rng(0).normal(size=20001)
+    q = weighted_quantiles(x, np.ones_like(x), (0.16, 0.5, 0.84))
+    assert np.allclose(q, np.percentile(x, [16, 50, 84]), atol=2e-3)
+
+
+def test_sampling_is_exact_at_the_magnitude_limit():
+    """Galaxies drawn with the conditioned Gaussian never exceed the r limit and fill it up to the edge."""
+    from dwarflib.simulate_physics import draw_galaxies, load_model
+
+    g = draw_galaxies(np.random.default_rng(1), 50_000, load_model(), 20.0)
+    assert g["R_TRUE"].max() <= 20.0 + 1e-9
+    assert np.mean(g["R_TRUE"] > 19.5) > 0.2  # number counts rise towards the limit
+
+
+def test_realism_report_structure(sky):
+    from dwarflib.simulate_calibration import realism_report
+
+    out, _ = sky
+    rep = realism_report(out)
+    crit = set(rep.criterion)
+    assert any(c.startswith("1 class fractions") for c in crit)
+    assert any(c.startswith("2 colour medians") for c in crit)
+    assert any(c.startswith("3 local dwarfs vs SAGA") for c in crit)
+    assert (rep.criterion.str.startswith("1 class")).sum() == 7
+    scored = rep[rep.passed.notna()]
+    assert set(scored.passed.unique()) <= {True, False}
+
+
+def test_fibre_radius_power_from_saga():
+    from dwarflib.simulate_calibration import fit_fibre_q_power
+
+    alpha = fit_fibre_q_power()
+    assert 0.0 <= alpha <= 1.0
+
+
+@pytest.mark.slow
+def test_calibration_is_deterministic():
+    from dwarflib.simulate_calibration import calibrate
+
+    a = calibrate(n_iter=1, n_mock=30_000, verbose=False)
+    b = calibrate(n_iter=1, n_mock=30_000, verbose=False)
+    da, db = a.to_dict(), b.to_dict()
+    for d in (da, db):
+        d["provenance"].pop("seconds")
+    assert da == db
