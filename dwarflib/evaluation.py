@@ -240,8 +240,12 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
     else:
         from joblib import Parallel, delayed
 
-        out = Parallel(n_jobs=n_jobs, backend=backend)(
-            delayed(_run_fold)(k, tr, te, **args) for k, (tr, te) in enumerate(splits))
+        with warnings.catch_warnings():
+            # loky restarts a worker whose memory grew (PyTorch and XGBoost keep allocator caches) and says
+            # so with this warning; the job is resubmitted and the results are unaffected.
+            warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
+            out = Parallel(n_jobs=n_jobs, backend=backend)(
+                delayed(_run_fold)(k, tr, te, **args) for k, (tr, te) in enumerate(splits))
     p_oof = np.full(len(y), np.nan)
     pred_oof = np.zeros(len(y), dtype=bool)
     fold_of_row = np.full(len(y), -1, dtype=int)
