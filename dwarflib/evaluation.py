@@ -241,8 +241,9 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
         from joblib import Parallel, delayed
 
         with warnings.catch_warnings():
-            # loky restarts a worker whose memory grew (PyTorch and XGBoost keep allocator caches) and says
-            # so with this warning; the job is resubmitted and the results are unaffected.
+            # loky replaces a worker that stopped between two jobs (its memory-leak guard fires because PyTorch
+            # and XGBoost keep allocator caches) and says so with this warning; no job is lost (a job lost
+            # with its worker raises TerminatedWorkerError instead), so the results are unaffected.
             warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
             out = Parallel(n_jobs=n_jobs, backend=backend)(
                 delayed(_run_fold)(k, tr, te, **args) for k, (tr, te) in enumerate(splits))
