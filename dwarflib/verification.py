@@ -462,6 +462,9 @@ def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = 0.9
     n = int(mask.sum())
     k = int((p[mask] >= threshold).sum())
     lo, hi = binomial_interval(k, n, confidence)
+    if n:  # the Wilson bounds at k = 0 and k = n are exactly 0 and 1; remove floating-point residue
+        lo = 0.0 if k == 0 else lo
+        hi = 1.0 if k == n else hi
     return {"n": n, "k": k, "recall": k / n if n else float("nan"), "recall_low": lo, "recall_high": hi}
 
 

@@ -215,7 +215,9 @@ def test_recall_interval_is_wilson_from_astropy():
     assert (rc["recall_low"], rc["recall_high"]) == pytest.approx(tuple(ref))
     assert rc["recall_low"] < 0.68 < rc["recall_high"]
     rc0 = V.recall_check(np.zeros(10), np.ones(10, bool))
-    assert rc0["recall"] == 0 and rc0["recall_low"] == pytest.approx(0.0, abs=1e-12) and 0.2 < rc0["recall_high"] < 0.35
+    assert rc0["recall"] == 0 and rc0["recall_low"] == 0.0 and 0.2 < rc0["recall_high"] < 0.35
+    rc1 = V.recall_check(np.ones(10), np.ones(10, bool))
+    assert rc1["recall_high"] == 1.0 and 0.65 < rc1["recall_low"] < 0.8
     empty = V.recall_check(np.zeros(3), np.zeros(3, bool))
     assert empty["n"] == 0 and np.isnan([empty["recall"], empty["recall_low"], empty["recall_high"]]).all()
 
