@@ -19,7 +19,8 @@ The physics is in :mod:`dwarflib.simulate_physics`, the observation (noise, Trac
 
 Only sources brighter than ``R_LIMIT`` (true, extinction-corrected r) are simulated: fainter ones never pass
 the dwarf-survey or catalogue preselection (r < 21) even after noise. The surface density at that limit
-(about 6,900 sources per deg^2, see ``summary.json``) sets the sky area for a given number of sources.
+(about 6,100 sources per deg^2 with the calibrated model, see ``summary.json``) sets the sky area for a
+given number of sources.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from dwarflib.simulate_physics import (
 )
 
 #: Version of the generator's output format and model; part of the cache key.
-SKY_VERSION = "1"
+SKY_VERSION = "2"
 #: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
 R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).

@@ -293,6 +293,7 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     emod = np.hypot(e1, e2)
     shrink = np.where(emod > 0.95, 0.95 / np.maximum(emod, 1e-9), 1.0)
     e1, e2 = e1 * shrink, e2 * shrink
+    emod = emod * shrink
     n_fit = np.clip(n_true * np.exp(np.minimum(1.0 / np.sqrt(kn + 1e-12), 0.5) * rng.standard_normal(n)), 0.5, 6.0)
     sersic = np.select([ttype == b"PSF", ttype == b"DEV", ttype == b"SER"], [0.0, 4.0, n_fit], 1.0)
     out["SHAPE_R"] = np.where(extended, shape_r, 0.0).astype(np.float32)
@@ -306,7 +307,7 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     out["SERSIC_IVAR"] = np.where(sersic_fit, 1.0 / (0.5 * n_fit) ** 2 * np.minimum(kn, 1e4), 0.0).astype(np.float32)
 
     # circularised radius and profile of the *fitted* model, for noise areas and fibre fluxes
-    q_fit = np.where(elliptical, (1 - np.hypot(e1, e2)) / (1 + np.hypot(e1, e2)), 1.0)
+    q_fit = np.where(elliptical, (1 - emod) / (1 + emod), 1.0)
     re_fit_c = np.where(extended, shape_r * np.where(elliptical, q_fit**model.fibre_q_power, 1.0), 0.0)
     fib = fibre_fraction(re_fit_c, np.where(sersic > 0, sersic, 1.0))
     sig_fit = re_fit_c / 1.1774
