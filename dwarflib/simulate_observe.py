@@ -237,10 +237,13 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     [rad], ``IS_POINT`` (stars/QSOs) and Gaia quantities for stars (``GAIA_G_TRUE``, ``PARALLAX_TRUE``).
     """
     n = len(ra)
+    f4 = np.float32
+    # photometry in single precision (the sweep columns are float32): about twice as fast
+    src = {k: (v.astype(f4) if v.dtype == np.float64 else v) for k, v in src.items()}
     cond = conditions(ra, dec, model)
     inv = cond["inv"]
-    ebv = cond["EBV_b"][inv]
-    psfsize = {b: cond[f"PSFSIZE_{b}_b"][inv] for b in datamodel.OPTICAL_BANDS}
+    ebv = cond["EBV_b"].astype(f4)[inv]
+    psfsize = {b: cond[f"PSFSIZE_{b}_b"].astype(f4)[inv] for b in datamodel.OPTICAL_BANDS}
     out: dict[str, np.ndarray] = {"RA": np.asarray(ra, float), "DEC": np.asarray(dec, float),
                                   "EBV": ebv.astype(np.float32), "RELEASE": cond["RELEASE"],
                                   "BRICKID": cond["BRICKID"]}
@@ -260,8 +263,8 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     sn2 = np.zeros(n)
     for b in datamodel.BANDS:
         flux_true[b] = 10.0 ** (-0.4 * (src[f"MAG_{b}"] - 22.5))
-        trans[b] = (10.0 ** (-0.4 * EXTINCTION_COEFFS[b] * cond["EBV_b"]))[inv]
-        ivar_psf[b] = _depth_to_ivar(cond[f"DEPTH_{b}_b"])[inv]
+        trans[b] = (10.0 ** (-0.4 * EXTINCTION_COEFFS[b] * cond["EBV_b"])).astype(f4)[inv]
+        ivar_psf[b] = _depth_to_ivar(cond[f"DEPTH_{b}_b"]).astype(f4)[inv]
     for b in datamodel.OPTICAL_BANDS:
         sp2 = (psfsize[b] / 2.3548) ** 2
         nea_ratio = sp2 / (sp2 + sig_g**2)
@@ -287,14 +290,14 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     sig_lnr = np.minimum(1.0 / np.sqrt(info + 1e-12), 0.7)
     sig_e = np.minimum(1.0 / np.sqrt(info + 1e-12), 0.5)
     re_major = np.where(point, 0.0, src["RE_CIRC"] / np.sqrt(src["BA_TRUE"]))
-    shape_r = np.where(elliptical, re_major, re_c) * np.exp(sig_lnr * rng.standard_normal(n))
-    e1 = e_true * np.cos(2 * src["PA"]) + sig_e * rng.standard_normal(n)
-    e2 = e_true * np.sin(2 * src["PA"]) + sig_e * rng.standard_normal(n)
+    shape_r = np.where(elliptical, re_major, re_c) * np.exp(sig_lnr * rng.standard_normal(n, dtype=f4))
+    e1 = e_true * np.cos(2 * src["PA"]) + sig_e * rng.standard_normal(n, dtype=f4)
+    e2 = e_true * np.sin(2 * src["PA"]) + sig_e * rng.standard_normal(n, dtype=f4)
     emod = np.hypot(e1, e2)
     shrink = np.where(emod > 0.95, 0.95 / np.maximum(emod, 1e-9), 1.0)
     e1, e2 = e1 * shrink, e2 * shrink
     emod = emod * shrink
-    n_fit = np.clip(n_true * np.exp(np.minimum(1.0 / np.sqrt(kn + 1e-12), 0.5) * rng.standard_normal(n)), 0.5, 6.0)
+    n_fit = np.clip(n_true * np.exp(np.minimum(1.0 / np.sqrt(kn + 1e-12), 0.5) * rng.standard_normal(n, dtype=f4)), 0.5, 6.0)
     sersic = np.select([ttype == b"PSF", ttype == b"DEV", ttype == b"SER"], [0.0, 4.0, n_fit], 1.0)
     out["SHAPE_R"] = np.where(extended, shape_r, 0.0).astype(np.float32)
     out["SHAPE_R_IVAR"] = np.where(extended, 1.0 / (sig_lnr * np.maximum(shape_r, 1e-3)) ** 2, 0.0).astype(np.float32)
@@ -314,10 +317,10 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
 
     # --- fluxes and their inverse variances ---
     # one uniform per object decides which band (if any) has no coverage, one which have a blended neighbour
-    u_miss = rng.random(n)
-    blend = rng.random(n) < 0.08
-    blend_frac = np.where(blend, rng.exponential(0.3, n), 0.0)
-    u_nobs = rng.random(n)
+    u_miss = rng.random(n, dtype=f4)
+    blend = rng.random(n, dtype=f4) < 0.08
+    blend_frac = np.where(blend, rng.standard_exponential(n, dtype=f4) * f4(0.3), f4(0.0))
+    u_nobs = rng.random(n, dtype=f4)
     for k, b in enumerate(datamodel.BANDS):
         wise = b in datamodel.WISE_BANDS
         sp2 = ((model.wise_fwhm[b] if wise else psfsize[b]) / 2.3548) ** 2
@@ -330,11 +333,11 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
         out[f"FLUX_IVAR_{b}"] = np.where(missing, 0.0, ivar).astype(np.float32)
         out[f"MW_TRANSMISSION_{b}"] = trans[b].astype(np.float32)
         if wise:
-            lam = np.clip(80 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - model.depth_wise[b])), 5, None)[inv]
+            lam = np.clip(80 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - model.depth_wise[b])), 5, None).astype(f4)[inv]
             nobs = (lam + u_nobs).astype(np.int64)  # integer with the right mean
         else:
             nominal = np.where(cond["north_b"], model.depth_north[b], model.depth_south[b])
-            lam = np.clip(2.5 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - nominal)), 0.2, None)[inv]
+            lam = np.clip(2.5 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - nominal)), 0.2, None).astype(f4)[inv]
             nobs = 1 + (lam + u_nobs).astype(np.int64)
         out[f"NOBS_{b}"] = np.where(missing, 0, nobs).astype(np.int16)
         if not wise:
@@ -362,10 +365,10 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     ref[sga] = b"L3"
     out["REF_CAT"] = ref
     mb = np.zeros(n, dtype=np.int64)
-    u = rng.random(n)
+    u = rng.random(n, dtype=f4)
     mb |= np.where(u < 0.012, 1 << datamodel.MASKBITS["BRIGHT"], 0)
     mb |= np.where((u >= 0.012) & (u < 0.04), 1 << datamodel.MASKBITS["MEDIUM"], 0)
-    u = rng.random(n)
+    u = rng.random(n, dtype=f4)
     mb |= np.where(u < 0.03, 1 << datamodel.MASKBITS["WISEM1"], 0)
     mb |= np.where((u > 0.01) & (u < 0.03), 1 << datamodel.MASKBITS["WISEM2"], 0)
     mb |= np.where(sga, 1 << datamodel.MASKBITS["GALAXY"], 0)
