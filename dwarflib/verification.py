@@ -765,3 +765,17 @@ def recall_by_bins(p_signal, mask, values, bins: Sequence[float], threshold: flo
         m = mask & (v >= lo) & (v < hi)
         out.append({name: f"[{lo:g}, {hi:g})", **recall_check(p_signal, m, threshold, confidence)})
     return pd.DataFrame(out)
+
+
+def interval_verdict(low: float, high: float, reference: float) -> str:
+    """'below', 'above' or 'consistent with': where an interval [low, high] lies relative to ``reference``."""
+    if high < reference:
+        return "below"
+    if low > reference:
+        return "above"
+    return "consistent with"
+
+
+def intervals_overlap(a: Mapping, b: Mapping, key: str = "recall") -> bool:
+    """Whether the ``key`` intervals (``{key}_low``, ``{key}_high``) of two score dicts overlap."""
+    return not (a[f"{key}_high"] < b[f"{key}_low"] or b[f"{key}_high"] < a[f"{key}_low"])

@@ -443,3 +443,14 @@ def test_class_capped_model_factory_gives_p_signal():
     assert est.scheme == "7class" and est.n_train_rows_ < len(y)
     p = models.p_signal(est, sim.features[["r", "mu_eff_r"]])
     assert p.shape == (len(y),) and np.all((p >= 0) & (p <= 1))
+
+
+def test_interval_verdicts():
+    assert V.interval_verdict(0.18, 0.27, 0.68) == "below"
+    assert V.interval_verdict(0.70, 0.80, 0.68) == "above"
+    assert V.interval_verdict(0.60, 0.75, 0.68) == "consistent with"
+    a = {"recall_low": 0.1, "recall_high": 0.3}
+    assert V.intervals_overlap(a, {"recall_low": 0.25, "recall_high": 0.5})
+    assert not V.intervals_overlap(a, {"recall_low": 0.35, "recall_high": 0.5})
+    assert V.intervals_overlap({"precision_low": 0.03, "precision_high": 0.07},
+                               {"precision_low": 0.05, "precision_high": 0.1}, key="precision")
