@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ from dwarflib.simulate_physics import (
 )
 
 #: Version of the generator's output format and model; part of the cache key.
-SKY_VERSION = "3"
+SKY_VERSION = "4"
 #: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
 R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).
@@ -208,7 +209,7 @@ def source_densities(model: SkyModel, r_limit: float = R_LIMIT, n_pilot: int = 2
 def _draw_detected_galaxies(rng, n, model, r_limit, p_det):
     parts, have = [], 0
     while have < n:
-        m = int((n - have) / max(p_det, 0.05) * 1.05) + 64
+        m = int((n - have) / max(p_det, 0.05) * 1.002) + 64
         g = draw_galaxies(rng, m, model, r_limit)
         keep = rng.random(m) < detection_probability(g["MU_EFF_R_TRUE"], model)
         g = {k: v[keep] for k, v in g.items()}
@@ -490,6 +491,13 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
         flush()
         truth_w.close()
         train_w.close()
+        # the directory holds exactly this sky: sweep files of an earlier, different sky would be read as ours
+        stale = sorted(set(p.name for p in out_dir.glob("sweep-*.fits")) - set(files))
+        if stale:
+            warnings.warn(f"{out_dir}: removing {len(stale)} sweep file(s) of an earlier sky: {stale[:3]}...",
+                          stacklevel=2)
+            for name in stale:
+                (out_dir / name).unlink()
     except BaseException:
         truth_w.abort()
         train_w.abort()

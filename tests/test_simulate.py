@@ -138,6 +138,14 @@ def test_cli_writes_three_products(tmp_path):
     assert simulate.sweep_files(out)
 
 
+def test_rewriting_a_directory_leaves_only_the_new_sky(tmp_path):
+    simulate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
+    assert len(simulate.sweep_files(tmp_path)) == 2
+    with pytest.warns(UserWarning, match="earlier sky"):
+        s = simulate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=20.0, progress=False)
+    assert [p.name for p in simulate.sweep_files(tmp_path)] == s["sweep_files"]
+
+
 def test_explicit_area_and_bad_input(tmp_path):
     s = simulate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
     assert s["area_deg2"] == pytest.approx(60.0)
