@@ -35,6 +35,13 @@ used by ``build3`` for the DR9 photometry) computes ``sb_r = r_mag + 2.5 log10(2
 one known exception: for galaxies in the Siena Galaxy Atlas (REF_CAT 'L3', the brightest and largest)
 SAGA replaces SHAPE_R by the SGA radius (``DIAM * 30`` arcsec), which the tables do not flag.
 
+Radii: the Tractor's SHAPE_R and the LVDB ``rhalf`` are half-light radii along the major axis, and the
+surface brightness here uses them without an ellipticity factor. (The LVDB's own
+``surface_brightness_rhalf`` uses the circularised area, ``V + 2.5 log10(2 pi rhalf^2 (1 - ellipticity))``,
+so it is brighter by ``-2.5 log10(1 - ellipticity)`` than the same quantity in V here.) ELVES' ``re`` is
+taken to follow the same major-axis convention; if it were circularised, the ELVES mu_eff would be too bright
+by up to ``-2.5 log10(b/a)``.
+
 Selection rule: an object is selected as signal when ``p_signal >= threshold`` (default 0.5), the rule
 of :mod:`dwarflib.evaluation`. Recall confidence intervals are Wilson binomial intervals
 (:func:`dwarflib.metrics.binomial_interval`, astropy's Wilson score interval).
@@ -46,6 +53,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import astropy.constants as const
 import astropy.units as u
 import numpy as np
 import pandas as pd
@@ -95,7 +103,7 @@ ELVES_V_COEFFS: tuple[float, float] = (0.6057, -0.0129)
 #: of the ELVES confirmed satellites with 6 < log M* < 9 and g, r photometry (recomputed in the book).
 DEFAULT_DWARF_G_R: float = 0.51
 
-_SPEED_OF_LIGHT_KMS = 299792.458
+_SPEED_OF_LIGHT_KMS = const.c.to_value(u.km / u.s)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -454,3 +454,16 @@ def test_interval_verdicts():
     assert not V.intervals_overlap(a, {"recall_low": 0.35, "recall_high": 0.5})
     assert V.intervals_overlap({"precision_low": 0.03, "precision_high": 0.07},
                                {"precision_low": 0.05, "precision_high": 0.1}, key="precision")
+
+
+def test_lvdb_surface_brightness_convention():
+    """Our major-axis mu_eff, circularised, reproduces the LVDB's own surface_brightness_rhalf (in V)."""
+    t = _real("load_lvdb", "all")
+    ft = V.restricted_features(t, "lvdb", assumed_g_r=0.0, v_coeffs=(1.0, 0.0))   # r = V exactly
+    ell = np.nan_to_num(np.ma.filled(t["ellipticity"].astype(float), 0.0))
+    sb = np.ma.filled(t["surface_brightness_rhalf"].astype(float), np.nan)
+    d = sb - (ft.features["mu_eff_r"].to_numpy() + 2.5 * np.log10(1 - ell))
+    ok = np.isfinite(d) & ft.usable
+    assert ok.sum() > 500
+    assert abs(np.median(d[ok])) < 0.005
+    assert np.mean(np.abs(d[ok]) < 0.05) > 0.9
