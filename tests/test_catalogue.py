@@ -208,7 +208,7 @@ def test_resume_after_kill_of_the_process(setup, tmp_path):
     classify_files(model_dir, files, tmp_path / "ref", keep_all=True, workers=1, progress=False)
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "dwarflib", "classify", str(model_dir), *map(str, files), "--out", str(out),
-           "--all", "--workers", "1", "--chunk-rows", "200", "--no-progress"]
+           "--all", "--workers", "1", "--chunk-rows", "500", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     manifest = out / catalogue.MANIFEST_NAME
     deadline = time.monotonic() + 120

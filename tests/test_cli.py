@@ -96,11 +96,11 @@ def test_simulate_train_classify_from_the_command_line(tmp_path):
         assert r.returncode == 0, r.stderr
         return r.stdout
 
-    run("simulate", "--n-sources", "15000", "--seed", "7", "--out", str(tmp_path / "sky"))
+    run("simulate", "--n-sources", "80000", "--seed", "7", "--out", str(tmp_path / "sky"))
     out = run("train", str(tmp_path / "sky" / "training-sample.fits"), "--out", str(tmp_path / "model"),
               "--max-epochs", "5")
     assert "temperature" in out and "precision" in out
     out = run("classify", str(tmp_path / "model"), str(tmp_path / "sky"), "--out", str(tmp_path / "cat"),
-              "--workers", "2", "--no-progress")
+              "--workers", "1", "--no-progress")
     assert "rows read" in out
     assert list((tmp_path / "cat").glob("*-candidates.fits"))
