@@ -156,7 +156,13 @@ class ObjidCounter:
         self.next = np.zeros(n_bricks() + 1, dtype=np.int64)
 
     def assign(self, brickid: np.ndarray) -> np.ndarray:
-        order = np.argsort(brickid, kind="stable")
+        """OBJIDs for the objects of a chunk: per brick, in row order, continuing earlier chunks."""
+        brickid = np.asarray(brickid)
+        lo = int(brickid.min()) if brickid.size else 0
+        span = int(brickid.max()) - lo + 1 if brickid.size else 1
+        # a stable sort of small integer keys is a radix sort in numpy: linear time
+        key = (brickid - lo).astype(np.int16 if span < 2**15 else np.int64)
+        order = np.argsort(key, kind="stable")
         b = brickid[order]
         start = np.flatnonzero(np.concatenate([[True], b[1:] != b[:-1]]))
         counts = np.diff(np.concatenate([start, [b.size]]))
@@ -186,6 +192,23 @@ def smooth_field(v: np.ndarray, name: str) -> np.ndarray:
     return np.sqrt(2.0 / len(phase)) * np.cos(kv @ v + phase[:, None]).sum(axis=0)
 
 
+def _unique_small_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first occurrence of each distinct value (sorted by value) and the inverse map, in linear
+    time for integers spanning a small range (like the bricks of one sweep box); falls back to np.unique."""
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > 10_000_000:
+        _, first, inv = np.unique(values, return_index=True, return_inverse=True)
+        return first, inv
+    rel = values - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[rel] = True
+    slot = np.cumsum(present) - 1
+    inv = slot[rel]
+    first = np.full(int(present.sum()), values.size, dtype=np.int64)
+    np.minimum.at(first, inv, np.arange(values.size))
+    return first, inv
+
+
 def conditions(ra, dec, model: SkyModel) -> dict:
     """EBV [mag], RELEASE, 5-sigma PSF depths [AB mag], PSF FWHM [arcsec] and WISE depths at positions.
 
@@ -193,7 +216,7 @@ def conditions(ra, dec, model: SkyModel) -> dict:
     and seeing of the real survey; the north/south split uses the object's own position.
     """
     brickid, ra_c, dec_c = brick_of(ra, dec)
-    ub, first, inv = np.unique(brickid, return_index=True, return_inverse=True)
+    first, inv = _unique_small_ints(brickid)
     v = unit_vectors(ra_c[first], dec_c[first])
     gal_b = _ICRS_TO_GAL[2] @ v
     sinb = np.abs(gal_b)

@@ -287,8 +287,8 @@ def bilinear_flat(tables, nz: int, nm: int, block, fz, fm) -> list:
     """
     iz = np.minimum(fz.astype(np.int64), nz - 2)
     im = np.minimum(fm.astype(np.int64), nm - 2)
-    tz = fz - iz
-    tm = fm - im
+    tz = fz - iz.astype(fz.dtype)
+    tm = fm - im.astype(fm.dtype)
     base = block.astype(np.int64) * (nz * nm) + iz * nm + im
     w00 = (1 - tz) * (1 - tm)
     w01 = (1 - tz) * tm
@@ -598,12 +598,17 @@ def fibre_fraction(re_arcsec, sersic) -> np.ndarray:
     re_arcsec <= 0 means a point source.
     """
     g = fibre_fraction_grid()
-    re = np.asarray(re_arcsec, float)
+    re = np.asarray(re_arcsec)
+    if re.dtype.kind != "f":
+        re = re.astype(float)
     lr, ln_n = g["log_re"], np.log(g["n"])
+    lr0, lr_scale = float(lr[0]), float((len(lr) - 1) / (lr[-1] - lr[0]))
+    ln0, ln_scale = float(ln_n[0]), float((len(ln_n) - 1) / (ln_n[-1] - ln_n[0]))
     with np.errstate(divide="ignore"):
-        fr = (np.log10(np.maximum(re, 1e-30)) - lr[0]) * ((len(lr) - 1) / (lr[-1] - lr[0]))
+        fr = (np.log10(np.maximum(re, 1e-30)) - lr0) * lr_scale
     fr = np.clip(fr, 0.0, len(lr) - 1.000001)
-    fn = (np.log(np.asarray(sersic, float)) - ln_n[0]) * ((len(ln_n) - 1) / (ln_n[-1] - ln_n[0]))
+    fn = (np.log(np.asarray(sersic, dtype=re.dtype)) - ln0) * ln_scale
     fn = np.clip(fn, 0.0, len(ln_n) - 1.000001)
-    out = bilinear_flat([g["frac"].ravel()], len(ln_n), len(lr), np.zeros(re.shape, np.int64), fn, fr)[0]
-    return np.where(re > 0, out, g["point"])
+    table = g["frac"].ravel().astype(re.dtype)
+    out = bilinear_flat([table], len(ln_n), len(lr), np.zeros(re.shape, np.int64), fn, fr)[0]
+    return np.where(re > 0, out, re.dtype.type(g["point"]))
