@@ -661,5 +661,105 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
     return pd.DataFrame(rows)
 
 
+
+# ---------------------------------------------------------------------------------------------------
+# Diagnostics of the failing criteria: sample variance of the EDR rosettes, and matched SAGA comparison
+# ---------------------------------------------------------------------------------------------------
+def edr_rosette_variance(classes=(0, 1, 2, 3), n_boot: int = 4000, seed: int = 0) -> pd.DataFrame:
+    """Sample (cosmic) variance of the real DESI EDR BGS class fractions, from the 10 SV3 rosettes.
+
+    Uses the same selection as :func:`edr_frame` (r < 19.5, z > 0.0104). For each class: the fraction,
+    its relative standard deviation from a bootstrap over whole rosettes (``n_boot`` resamples), the
+    68% and 95% bootstrap intervals, the pure Poisson relative error, and chi^2 / dof of the per-rosette
+    counts about the pooled fraction (>> 1 means clustering, not counting noise, dominates).
+    """
+    from dwarflib.labels import assign_classes
+    from dwarflib.registry import load_desi_edr
+
+    t = load_desi_edr()
+    df = colour_frame({b: np.asarray(t[f"FLUX_{b}"]) for b in ("G", "R", "Z", "W1", "W2")}, t["Z"], t["LOGMSTAR"],
+                      {"ROSETTE": np.asarray(t["ROSETTE"])})
+    df = df[(df.r < 19.5) & (df.Z > 0.0104)].reset_index(drop=True)
+    df["CLASS"] = assign_classes(df.Z, df.LOGMSTAR)
+    ros = np.unique(df.ROSETTE)
+    n_tot = np.array([(df.ROSETTE == r).sum() for r in ros])
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ros), size=(n_boot, len(ros)))
+    rows = []
+    for k in classes:
+        n_k = np.array([((df.ROSETTE == r) & (df.CLASS == k)).sum() for r in ros])
+        f = n_k.sum() / n_tot.sum()
+        boot = n_k[picks].sum(axis=1) / n_tot[picks].sum(axis=1)
+        expected = n_tot * f
+        chi2 = float(np.sum((n_k - expected) ** 2 / np.maximum(expected, 1e-12)))
+        q = np.percentile(boot, [2.5, 16, 84, 97.5])
+        rows.append({"class": int(k), "n_real": int(n_k.sum()), "fraction": f, "rel_sd_rosette_bootstrap":
+                     float(boot.std() / f) if f > 0 else np.nan, "lo95": q[0], "lo68": q[1], "hi68": q[2],
+                     "hi95": q[3], "rel_sd_poisson": float(1 / np.sqrt(n_k.sum())) if n_k.sum() else np.nan,
+                     "chi2_per_dof": chi2 / (len(ros) - 1), "n_rosettes": len(ros)})
+    return pd.DataFrame(rows)
+
+
+def local_volume_decomposition(sky_dir, edr: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Split the BGS-like class-0 and class-3 fractions into (shell share) x (class share inside the shell).
+
+    Class 0 lives in the shell 0.0104 < z < 0.02, class 3 in 0.02 <= z < 0.05. For real DESI EDR and the
+    simulated BGS-like selection (r < 19.5, z > 0.0104): the fraction of all selected galaxies in the shell,
+    and the fraction of the shell's galaxies in the class. A deficit of the real shell at *all* masses
+    points to the density of the real volume; a deficit of the class inside the shell points to the model.
+    """
+    from dwarflib.simulate import SURVEY_BGS
+
+    edr = edr_frame() if edr is None else edr
+    bgs = read_training_frame(sky_dir, SURVEY_BGS)
+    bgs = bgs[(bgs.Z > 0.0104) & (bgs.r < 19.5)]
+    rows = []
+    for k, (zlo, zhi) in ((0, (0.0104, 0.02)), (3, (0.02, 0.05))):
+        row = {"class": k, "shell": f"{zlo} <= z < {zhi}"}
+        for lab, d in (("real", edr), ("sim", bgs)):
+            shell = (d.Z >= zlo) & (d.Z < zhi)
+            row[f"shell_share_{lab}"] = float(shell.mean())
+            row[f"class_share_in_shell_{lab}"] = float((d.CLASS[shell] == k).mean())
+            row[f"n_shell_{lab}"] = int(shell.sum())
+        row["shell_ratio_sim_real"] = row["shell_share_sim"] / row["shell_share_real"]
+        row["class_in_shell_ratio_sim_real"] = row["class_share_in_shell_sim"] / row["class_share_in_shell_real"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def saga_matched_medians(sky_dir, saga: pd.DataFrame | None = None,
+                         z_edges=None, m_edges=(7.0, 7.4, 7.8, 8.2, 8.6, 9.0)) -> pd.DataFrame:
+    """Medians of SB [mag/arcsec^2], g-r and fibre-minus-total r [mag]: SAGA DR3, simulated, and simulated
+    re-weighted to SAGA's joint (z, log M*) distribution.
+
+    The simulated sample (criterion 3 of :func:`realism_report`) is volume-weighted, so it piles up near
+    z = 0.011, while SAGA's hosts sit at 25-40 Mpc; at fixed physical size the angular size, hence the
+    fibre fraction, depends on distance, while the surface brightness does not. Weights are the ratio of
+    the SAGA and simulated histograms in ``z_edges`` x ``m_edges``; ``saga_weight_unmatched`` is the SAGA
+    fraction in cells with no simulated galaxy. Default ``z_edges``: 7 equal bins over the SAGA z range.
+    """
+    saga = saga_frame() if saga is None else saga
+    z_edges = np.linspace(SAGA_Z[0], SAGA_Z[1], 8) if z_edges is None else z_edges
+    sg = saga[(saga.LOGMSTAR > SAGA_LOGM[0]) & (saga.LOGMSTAR < SAGA_LOGM[1])]
+    sim = read_sky_frame(sky_dir, where=lambda t: (t.Z > SAGA_Z[0]) & (t.Z < SAGA_Z[1]) & ~t.IS_STAR)
+    sim = sim[(sim.LOGMSTAR > SAGA_LOGM[0]) & (sim.LOGMSTAR < SAGA_LOGM[1]) & (sim.r < SAGA_R_LIMIT)]
+    ze, me = np.asarray(z_edges), np.asarray(m_edges)
+    h_s = np.histogram2d(sg.Z, sg.LOGMSTAR, [ze, me])[0]
+    h_m = np.histogram2d(sim.Z, sim.LOGMSTAR, [ze, me])[0]
+    h_s, h_m = h_s / h_s.sum(), h_m / max(h_m.sum(), 1)
+    iz = np.clip(np.digitize(sim.Z, ze) - 1, 0, len(ze) - 2)
+    im = np.clip(np.digitize(sim.LOGMSTAR, me) - 1, 0, len(me) - 2)
+    w = np.where(h_m[iz, im] > 0, h_s[iz, im] / np.where(h_m[iz, im] > 0, h_m[iz, im], 1.0), 0.0)
+    rows = []
+    for q in ("sb", "gr", "fib_minus_tot", "Z", "LOGMSTAR", "r"):
+        real = float(np.nanmedian(sg[q]))
+        plain = float(np.nanmedian(sim[q]))
+        matched = float(weighted_quantiles(sim[q].to_numpy(float), w, (0.5,))[0])
+        rows.append({"quantity": q, "saga": real, "sim": plain, "sim_matched": matched, "diff": plain - real,
+                     "diff_matched": matched - real, "n_saga": len(sg), "n_sim": len(sim),
+                     "saga_weight_unmatched": float(h_s[h_m == 0].sum())})
+    return pd.DataFrame(rows)
+
+
 if __name__ == "__main__":  # python -m dwarflib.simulate_calibration: refit and rewrite the package file
     print("wrote", save_calibration(calibrate()))

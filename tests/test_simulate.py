@@ -223,3 +223,48 @@ def test_calibration_is_deterministic():
     for d in (da, db):
         d["provenance"].pop("seconds")
     assert da == db
+
+
+def test_edr_rosette_variance_consistent_with_edr_frame():
+    from dwarflib.simulate_calibration import edr_frame, edr_rosette_variance
+
+    edr = edr_frame()
+    tab = edr_rosette_variance(classes=range(7), n_boot=500, seed=3)
+    assert tab.n_real.sum() == len(edr)
+    assert np.allclose(tab.fraction, np.bincount(edr.CLASS, minlength=7) / len(edr))
+    assert (tab.n_rosettes == 10).all()
+    assert ((tab.lo95 <= tab.lo68) & (tab.lo68 <= tab.fraction) & (tab.fraction <= tab.hi68)
+            & (tab.hi68 <= tab.hi95)).all()
+    again = edr_rosette_variance(classes=range(7), n_boot=500, seed=3)
+    assert tab.equals(again)
+
+
+def test_local_volume_decomposition_multiplies_to_class_fraction(sky):
+    from dwarflib.simulate_calibration import edr_frame, local_volume_decomposition
+
+    out, _ = sky
+    edr = edr_frame()
+    dec = local_volume_decomposition(out, edr=edr)
+    assert list(dec["class"]) == [0, 3]
+    for _, row in dec.iterrows():
+        frac_real = (edr.CLASS == row["class"]).mean()
+        assert np.isclose(row.shell_share_real * row.class_share_in_shell_real, frac_real)
+
+
+def test_saga_matched_medians_reweights_to_saga(monkeypatch):
+    from dwarflib import simulate_calibration as cal
+
+    saga = cal.saga_frame()
+    rng = np.random.default_rng(5)
+    # a fake "simulated" sample: SAGA-like galaxies spread over the volume (p(z) ~ z^2), whose fibre-minus-total
+    # magnitude falls with distance; the unweighted median is biased, the (z, log M*)-matched one is not
+    fake = saga.sample(3000, replace=True, random_state=1).reset_index(drop=True)
+    fake["Z"] = (rng.uniform(0.004**3, 0.011**3, len(fake))) ** (1 / 3)
+    fake["fib_minus_tot"] = 3.8 - 100.0 * (fake.Z - 0.0078)
+    fake["IS_STAR"] = False
+    monkeypatch.setattr(cal, "read_sky_frame", lambda sky_dir, where=None: fake)
+    tab = cal.saga_matched_medians("unused").set_index("quantity")
+    assert tab.loc["Z", "saga_weight_unmatched"] == 0.0
+    assert abs(tab.loc["Z", "diff_matched"]) < 0.0005 < abs(tab.loc["Z", "diff"])
+    assert abs(tab.loc["fib_minus_tot", "sim_matched"] - 3.8) < 0.06
+    assert abs(tab.loc["fib_minus_tot", "sim"] - 3.8) > 0.07
