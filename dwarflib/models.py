@@ -193,10 +193,12 @@ def check_no_inf(arr: np.ndarray, names=None, what: str = "X", row_offset: int =
         )
 
 
-def stratified_subsample(y, n_rows: int, random_state=0) -> np.ndarray:
+def stratified_subsample(y, n_rows: int, random_state=0, min_per_class: int = 1) -> np.ndarray:
     """Sorted indices of a stratified random subsample of ``n_rows`` rows (all rows if fewer).
 
-    Each class keeps its fraction (largest-remainder rounding), and at least one row of every class.
+    Each class keeps its fraction (largest-remainder rounding), and at least ``min_per_class`` rows of
+    every class (all of them if it has fewer), so the subsample can exceed ``n_rows`` by at most
+    ``n_classes * min_per_class`` rows.
     """
     y = np.asarray(y)
     if n_rows >= y.size:
@@ -204,7 +206,7 @@ def stratified_subsample(y, n_rows: int, random_state=0) -> np.ndarray:
     rng = np.random.default_rng(random_state)
     classes, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
     quota = counts * (n_rows / y.size)
-    take = np.maximum(np.floor(quota).astype(int), 1)
+    take = np.maximum(np.floor(quota).astype(int), max(int(min_per_class), 1))
     rest = n_rows - take.sum()
     if rest > 0:
         order = np.argsort(-(quota - np.floor(quota)), kind="stable")
@@ -236,6 +238,9 @@ class SignalClassifier(ClassifierMixin, BaseEstimator):
         Seed for the subsample (the estimator carries its own seed, set by :func:`make_model`).
     algorithm : str or None
         Descriptive name (one of :data:`ALGORITHMS`), not used in fitting.
+    min_rows_per_class : int
+        With ``max_train_rows``: keep at least this many rows of every class in the subsample (the
+        SVM's internal calibration folds need one row of each class per fold).
 
     Attributes
     ----------
@@ -258,6 +263,7 @@ class SignalClassifier(ClassifierMixin, BaseEstimator):
         max_train_rows: int | None = None,
         random_state: int = 0,
         algorithm: str | None = None,
+        min_rows_per_class: int = 1,
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -266,6 +272,7 @@ class SignalClassifier(ClassifierMixin, BaseEstimator):
         self.max_train_rows = max_train_rows
         self.random_state = random_state
         self.algorithm = algorithm
+        self.min_rows_per_class = min_rows_per_class
 
     def _check_labels(self, y) -> np.ndarray:
         y = np.asarray(y)
@@ -312,7 +319,9 @@ class SignalClassifier(ClassifierMixin, BaseEstimator):
         if sw is not None and (sw.shape != y.shape or np.any(~np.isfinite(sw)) or np.any(sw < 0)):
             raise ValueError("sample_weight must be finite, non-negative and have one value per row")
         if self.max_train_rows is not None and y.size > self.max_train_rows:
-            keep = stratified_subsample(y, int(self.max_train_rows), self.random_state)
+            keep = stratified_subsample(
+                y, int(self.max_train_rows), self.random_state, min_per_class=self.min_rows_per_class
+            )
             Xa, y = Xa[keep], y[keep]
             sw = None if sw is None else sw[keep]
         self.classes_, y_enc = np.unique(y, return_inverse=True)
@@ -432,6 +441,7 @@ def make_model(
         max_train_rows=max_train_rows,
         random_state=random_state,
         algorithm=algorithm,
+        min_rows_per_class=SVM_CALIBRATION_FOLDS if algorithm == "svm" else 1,
     )
 
 

@@ -204,3 +204,23 @@ def test_as_feature_array():
     assert names == ["a", "b"] and np.isnan(arr[1, 0]) and arr.dtype == np.float64
     with pytest.raises(ValueError, match="2-dimensional"):
         as_feature_array(np.zeros(3))
+
+
+def test_stratified_subsample_keeps_a_minimum_per_class():
+    y = np.array([0] * 2 + [1] * 5000 + [2] * 3)
+    keep = stratified_subsample(y, 100, random_state=0, min_per_class=3)
+    counts = np.bincount(y[keep], minlength=3)
+    assert counts[0] == 2  # all it has
+    assert counts[2] == 3
+    assert 100 <= stratified_subsample(y, 100, random_state=0).size <= 100 + 3
+
+
+def test_svm_subsample_survives_a_rare_class():
+    """The SVM's 3-fold calibration needs >= 3 rows of each class in its training subsample."""
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 4 + [1] * 3000 + [2] * 3000)
+    X = pd.DataFrame(rng.normal(size=(y.size, 3)) + y[:, None], columns=["a", "b", "c"])
+    model = make_model("svm", "7class", random_state=0, max_train_rows=300)
+    model.fit(X, y)
+    assert model.n_train_rows_ >= 300
+    assert set(model.classes_) == {0, 1, 2}
