@@ -34,6 +34,7 @@ see the input and output paths (a shared file system). Only the calling process 
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -81,19 +82,15 @@ class FitsStreamWriter:
         dtype = np.dtype(dtype)
         self.dtype = np.dtype([(n, dtype[n].newbyteorder(">")) for n in dtype.names])
         self.nrows = 0
-        cols = []
         units = units or {}
-        empty = np.zeros(0, dtype=np.dtype(dtype))
-        for name in dtype.names:
-            cols.append(fits.Column(name=name, format=_fits_format(dtype[name]), unit=units.get(name) or None,
-                                    array=empty[name]))
-        hdu = fits.BinTableHDU.from_columns(cols, name=extname)
+        header = _table_header_template(dtype, tuple((n, units.get(n) or None) for n in dtype.names),
+                                        extname).copy()
         primary = fits.PrimaryHDU()
         for card in table_cards:
-            hdu.header.append(_short_card(*card), end=True)
+            header.append(_short_card(*card), end=True)
         for card in primary_cards:
             primary.header.append(_short_card(*card), end=True)
-        self._table_header = hdu.header
+        self._table_header = header
         self._fh = open(self.path, "wb")
         self._fh.write(primary.header.tostring().encode("ascii"))
         self._header_offset = self._fh.tell()
@@ -127,6 +124,18 @@ class FitsStreamWriter:
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._fh.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _table_header_template(dtype: np.dtype, units: tuple, extname: str):
+    """The empty binary-table header of a catalogue dtype (built once per process: astropy's column
+    machinery costs ~0.1 s per header); ``units`` are (name, unit or None) pairs. Callers copy it."""
+    from astropy.io import fits
+
+    empty = np.zeros(0, dtype=dtype)
+    cols = [fits.Column(name=name, format=_fits_format(dtype[name]), unit=unit, array=empty[name])
+            for name, unit in units]
+    return fits.BinTableHDU.from_columns(cols, name=extname).header
 
 
 def _short_card(key: str, value, comment: str = ""):
@@ -202,6 +211,43 @@ def catalogue_dtype(model) -> np.dtype:
     return np.dtype(fields)
 
 
+class _Arrays:
+    """A chunk as a dict of plain numpy columns with the bits of the astropy Table API that
+    preselection, features and quality flags use (``colnames``, ``meta``, ``len``, ``t[name]``).
+    Row selection (``t[mask]``) indexes each array once, without astropy's Table/Column overhead."""
+
+    __slots__ = ("cols", "meta", "n")
+
+    def __init__(self, cols: dict[str, np.ndarray], meta: dict, n: int):
+        self.cols, self.meta, self.n = cols, meta, n
+
+    @classmethod
+    def from_table(cls, table) -> _Arrays:
+        if isinstance(table, _Arrays):
+            return table
+        if hasattr(table, "colnames"):  # astropy Table: views of the column data, masks kept
+            cols = {}
+            for name in table.colnames:
+                col = table[name]
+                cols[name] = col if isinstance(col, np.ma.MaskedArray) else col.view(np.ndarray)
+            return cls(cols, dict(getattr(table, "meta", {})), len(table))
+        return cls({str(c): np.asarray(table[c]) for c in table.columns}, {}, len(table))
+
+    @property
+    def colnames(self) -> list[str]:
+        return list(self.cols)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.cols[key]
+        idx = np.asarray(key)
+        n = int(idx.sum()) if idx.dtype == bool else len(idx)
+        return _Arrays({k: v[idx] for k, v in self.cols.items()}, self.meta, n)
+
+
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None):
     """Classify one chunk (an astropy Table in sweep format).
 
@@ -210,18 +256,35 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     high_purity / written`` and a Counter of rejected rows per preselection reason. Every input row
     is either preselected or counted under exactly one rejection reason. ``timings``, if given, gets
     the seconds spent in each stage added (``preselect``, ``features``, ``network``, ``assemble``).
+
+    The chunk is handled as plain numpy columns (no astropy Table slicing), the preselection as
+    reason codes (:meth:`~dwarflib.preselection.Preselection.reason_codes`) and the features as one
+    float32 array (:func:`dwarflib.features.feature_array`); the results are those of
+    ``model.preselect``, ``model.feature_matrix`` and ``model.predict_proba``, bit for bit.
     """
     from dwarflib.datamodel import unique_id
-    from dwarflib.survey_io import quality_flags
+    from dwarflib.features import feature_array
+    from dwarflib.preselection import CUT_ORDER, Preselection
+    from dwarflib.survey_io import quality_bits
 
     clock = time.perf_counter
     t0 = clock()
     n = len(table)
-    mask, reasons = model.preselect(table)
-    rejected = Counter(np.asarray(reasons)[~mask].tolist())
-    sel = table[mask] if not mask.all() else table
+    arrays = _Arrays.from_table(table)
+    presel = getattr(model, "preselection", None)
+    if isinstance(presel, Preselection):
+        mask, code = presel.reason_codes(arrays)
+        per_code = np.bincount(code, minlength=len(CUT_ORDER) + 1)
+        rejected = Counter({cut: int(per_code[k]) for k, cut in enumerate(CUT_ORDER, start=1) if per_code[k]})
+    else:  # a model with its own preselection object
+        mask, reasons = model.preselect(table)
+        rejected = Counter(np.asarray(reasons)[~mask].tolist())
+    sel = arrays[mask] if not mask.all() else arrays
     t1 = clock()
-    X = model.feature_matrix(sel)
+    if len(sel):
+        X = feature_array(sel, model.feature_groups, model.features, dtype=np.float32)
+    else:
+        X = np.zeros((0, len(model.features)), np.float32)
     t2 = clock()
     proba = model.predict_proba(X) if len(sel) else np.zeros((0, model.scheme.n_classes), np.float32)
     t3 = clock()
@@ -241,10 +304,11 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     for name in ("RELEASE", "BRICKID", "OBJID", "RA", "DEC"):
         rows[name] = np.asarray(sub[name])
     rows["TARGETID"] = unique_id(rows["RELEASE"], rows["BRICKID"], rows["OBJID"])
+    pk = proba[k] if len(k) < len(proba) else proba
     for j in range(proba.shape[1]):
-        rows[f"P_CLASS{j}"] = proba[k, j]
-    rows["P_SIGNAL"] = p_signal[k]
-    Xk = X[k]
+        rows[f"P_CLASS{j}"] = pk[:, j]
+    rows["P_SIGNAL"] = pk[:, model.signal_index]
+    Xk = X[k] if len(k) < len(X) else X
     for j, c in enumerate(model.feature_columns):
         rows[c] = Xk[:, j]
     flag = np.zeros(len(k), np.int16)
@@ -258,8 +322,8 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
         if f"FLUX_{b}" in colnames:
             neg |= np.asarray(sub[f"FLUX_{b}"]) <= 0
     flag |= neg.astype(np.int16) << FLAG_BITS["NEGATIVE_FLUX"]
-    flag |= (p_signal[k] >= model.high_purity_threshold).astype(np.int16) << FLAG_BITS["HIGH_PURITY"]
-    qual = quality_flags(sub)[0] if len(k) else np.zeros(0, np.int32)
+    flag |= (pk[:, model.signal_index] >= model.high_purity_threshold).astype(np.int16) << FLAG_BITS["HIGH_PURITY"]
+    qual = quality_bits(sub) if len(k) else np.zeros(0, np.int32)
     flag |= (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"]
     rows["FLAG"] = flag
     rows["QUALITY_FLAGS"] = qual
@@ -305,11 +369,72 @@ def output_paths(out_dir, stem: str, keep_all: bool) -> dict[str, Path]:
     return {"parquet": out_dir / f"{stem}-{kind}.parquet", "fits": out_dir / f"{stem}-{kind}.fits"}
 
 
+@contextlib.contextmanager
+def _prefetched(iterator, enabled: bool = True):
+    """Iterate ``iterator`` one item ahead in a reader thread (a bounded queue of one item).
+
+    Reading a chunk (FITS pages, byte swapping) and the network (torch) both release the GIL, so the
+    next chunk is read while the current one is classified. Items arrive in order; an exception of the
+    reader is raised in the consumer at the same position. On exit the reader is told to stop and joined.
+    """
+    if not enabled:
+        yield iterator
+        return
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader():
+        try:
+            for item in iterator:
+                if not put((True, item)):
+                    return
+            put((True, done))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((False, exc))
+
+    thread = threading.Thread(target=reader, name="dwarflib-prefetch", daemon=True)
+    thread.start()
+
+    def items():
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+
+    try:
+        yield items()
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()  # the reader is finished: release the file
+
+
 def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all: bool = False,
-                  chunk_rows: int = DEFAULT_CHUNK_ROWS, torch_threads: int | None = 1) -> dict:
+                  chunk_rows: int = DEFAULT_CHUNK_ROWS, torch_threads: int | None = 1,
+                  prefetch: bool = True) -> dict:
     """Classify one sweep file into its Parquet + FITS catalogue (atomically). Returns its manifest record.
 
     Runs in worker processes; the manifest is written by the caller of :func:`classify_files`.
+    With ``prefetch`` (default) the next chunk is read in a thread while the current one is classified
+    (same output, see :func:`_prefetched`).
     """
     from dwarflib import survey_io
 
@@ -332,9 +457,9 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
                                         primary_cards=model.provenance_cards(),
                                         table_cards=_table_cards(model, path, keep_all)))
-        with _torch_threads(torch_threads):
-            for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns,
-                                                   flags=False):
+        chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
+        with _torch_threads(torch_threads), _prefetched(chunks, prefetch) as chunks:
+            for chunk in chunks:
                 rows, c, r = classify_table(model, chunk, keep_all=keep_all)
                 counts.update(c)
                 rejected.update(r)

@@ -204,6 +204,24 @@ class Preselection:
         MissingColumnError
             A column needed by an enabled cut is absent (the message names the cut and the column).
         """
+        keep, code, rows = self._apply(table, report=True)
+        n = keep.size
+        names = np.array(("", *CUT_ORDER), dtype=object)
+        reason = names[code].astype(str) if n else np.zeros(0, "<U1")
+        report = pd.DataFrame(rows, columns=["cut", "removed", "remaining", "description"])
+        return PreselectionResult(mask=keep, reason=reason, report=report)
+
+    def reason_codes(self, table) -> tuple[np.ndarray, np.ndarray]:
+        """The cuts as codes, for streaming (no per-row strings, no report).
+
+        Returns ``(mask, code)``: ``mask`` as in :meth:`apply`; ``code`` (uint8) is 0 for kept rows and
+        ``1 + CUT_ORDER.index(cut)`` for the first cut that removed the row, i.e. ``apply(table).reason ==
+        ("",) + CUT_ORDER`` indexed by ``code``. Raises like :meth:`apply`.
+        """
+        keep, code, _ = self._apply(table, report=False)
+        return keep, code
+
+    def _apply(self, table, report: bool) -> tuple[np.ndarray, np.ndarray, list]:
         names = table.colnames if hasattr(table, "colnames") else list(table.columns)
         cols = {str(n).upper(): n for n in names}
         n = len(table)
@@ -261,21 +279,21 @@ class Preselection:
             fails["gaia_parallax"] = psnr > self.max_parallax_snr  # NaN (no Gaia match) passes
 
         keep = np.ones(n, bool)
-        reason = np.full(n, "", dtype=object)
+        code = np.zeros(n, np.uint8)
         rows = [("input", 0, n, f"preselection {self.name!r}")]
-        for cut in CUT_ORDER:
+        for k, cut in enumerate(CUT_ORDER, start=1):
             if cut not in cuts:
                 continue
             if cut not in fails:  # brick_primary without the column
-                rows.append((cut, 0, int(keep.sum()), cuts[cut] + " -- column absent, not applied"))
+                if report:
+                    rows.append((cut, 0, int(keep.sum()), cuts[cut] + " -- column absent, not applied"))
                 continue
             removed = keep & fails[cut]
-            reason[removed] = cut
+            code[removed] = k
             keep &= ~removed
-            rows.append((cut, int(removed.sum()), int(keep.sum()), cuts[cut]))
-        report = pd.DataFrame(rows, columns=["cut", "removed", "remaining", "description"])
-        return PreselectionResult(mask=keep, reason=reason.astype(str) if n else np.zeros(0, "<U1"),
-                                  report=report)
+            if report:
+                rows.append((cut, int(removed.sum()), int(keep.sum()), cuts[cut]))
+        return keep, code, rows
 
     @staticmethod
     def _cut_columns(cut: str) -> tuple[str, ...]:

@@ -331,3 +331,59 @@ def test_objects_with_truth(setup, tmp_path):
                    DEFAULT_SCHEME.assign(truth["Z"], truth["LOGMSTAR"], truth["IS_STAR"]).tolist(), strict=True))
     assert obj["TRUE_CLASS"].tolist() == [cls[t] for t in obj["TARGETID"].tolist()]
     assert {"r", "mu_eff_r"} <= set(obj.columns) and obj["r"].notna().mean() > 0.9
+
+
+def test_fast_chunk_path_equals_the_model_reference(setup):
+    """classify_table (plain arrays, reason codes, feature_array) gives exactly the model's own
+    preselect / feature_matrix / predict_proba results, bit for bit, and the same rejection counts."""
+    from collections import Counter
+
+    from dwarflib.training import load_model
+
+    model_dir, files = setup
+    model = load_model(model_dir)
+    chunk = survey_io.read_catalogue(files[0], columns=model.input_columns, flags=False)
+    rows, counts, rejected = catalogue.classify_table(model, chunk, keep_all=True)
+    mask, reasons = model.preselect(chunk)
+    assert rejected == Counter(reasons[~mask].tolist())
+    assert counts["read"] == len(chunk) and counts["preselected"] == int(mask.sum()) == len(rows)
+    X = model.feature_matrix(chunk[mask])
+    P = model.predict_proba(X)
+    for j, c in enumerate(model.feature_columns):
+        assert rows[c].tobytes() == X[:, j].tobytes(), c
+    for k in range(P.shape[1]):
+        assert rows[f"P_CLASS{k}"].tobytes() == P[:, k].tobytes()
+    assert np.array_equal(rows["OBJID"], np.asarray(chunk["OBJID"])[mask])
+    assert np.array_equal(rows["QUALITY_FLAGS"], survey_io.quality_flags(chunk[mask])[0])
+
+
+def test_prefetching_gives_the_identical_catalogue(setup, tmp_path):
+    model_dir, files = setup
+    recs = {}
+    for prefetch in (False, True):
+        recs[prefetch] = catalogue.classify_file(model_dir, files[0], tmp_path / str(prefetch), keep_all=True,
+                                                 chunk_rows=500, prefetch=prefetch)
+    for kind in ("fits", "parquet"):
+        a, b = (Path(recs[p]["outputs"][kind]) for p in (False, True))
+        if kind == "fits":
+            assert fits.getdata(a, 1).tobytes() == fits.getdata(b, 1).tobytes()
+        else:
+            pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b))
+    assert {k: v for k, v in recs[True].items() if k.startswith("rows") or k == "rejected"} == \
+        {k: v for k, v in recs[False].items() if k.startswith("rows") or k == "rejected"}
+
+
+def test_prefetch_reader_errors_reach_the_consumer_in_order():
+    def items():
+        yield 1
+        yield 2
+        raise survey_io.CorruptFileError("x.fits: column FLUX_R cannot be read")
+
+    got = []
+    with pytest.raises(survey_io.CorruptFileError, match="x.fits"), catalogue._prefetched(items()) as it:
+        for v in it:
+            got.append(v)
+    assert got == [1, 2]
+    # a consumer that stops early does not hang the reader
+    with catalogue._prefetched(iter(range(100))) as it:
+        assert next(iter(it)) == 0

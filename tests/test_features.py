@@ -168,3 +168,15 @@ def test_masked_values_are_nan():
 def test_empty_table():
     X = F.build_features(Table(make_dr9_table(3)[:0]))
     assert X.shape == (0, len(F.feature_names()))
+
+
+def test_feature_array_equals_build_features_bitwise(real):
+    names = ["r", "mu_eff_g", "w1_w2", "type_psf", "log_snr_w2", "g"]  # a subset, in another order
+    groups = ["magnitudes", "wise", "surface_brightness", "shape", "snr"]
+    ref = F.build_features(real, groups=groups)[names].to_numpy(np.float32)
+    got = F.feature_array(real, groups, names)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    assert got.tobytes() == ref.tobytes()
+    assert F.feature_array(real, None, None, np.float64).tobytes() == F.build_features(real).to_numpy().tobytes()
+    with pytest.raises(KeyError, match="fib_r"):
+        F.feature_array(real, ["magnitudes"], ["fib_r"])

@@ -166,3 +166,15 @@ def test_empty_table():
     res = DEFAULT_PRESELECTION.apply(_clean(3)[:0])
     assert res.n_in == 0 and res.n_kept == 0
     _check_bookkeeping(res, 0)
+
+
+def test_reason_codes_match_the_reason_strings():
+    t = vstack([make_dr9_table(200, seed=s) for s in (1, 2)])
+    t["NOBS_G"][:5] = 0
+    t["TYPE"][5:9] = "DUP"
+    res = DEFAULT_PRESELECTION.apply(t)
+    mask, code = DEFAULT_PRESELECTION.reason_codes(t)
+    assert code.dtype == np.uint8
+    assert np.array_equal(mask, res.mask)
+    assert np.array_equal(np.array(("", *CUT_ORDER))[code], res.reason)
+    assert {"type", "nobs"} <= set(res.reason)

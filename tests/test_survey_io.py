@@ -295,3 +295,27 @@ def test_empty_file_round_trip(tmp_path):
     assert len(t) == 0 and "SHAPE_R" in t.colnames and "QUALITY_REASON" in t.colnames
     chunks = list(sio.iter_catalogue(out, chunk_rows=10))
     assert [len(c) for c in chunks] == [0]
+
+
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: p.name)
+def test_fast_string_reading_equals_astropy_decoding(path):
+    """TYPE (and other strings) read from the raw bytes equal astropy's decoded, stripped values."""
+    t = sio.read_catalogue(path)
+    ref = np.char.strip(np.asarray(fits.getdata(path, 1)["TYPE"]).astype(str))
+    assert t["TYPE"].dtype.kind == "U"
+    assert list(t["TYPE"]) == list(ref)
+    flags, reason = sio.quality_flags(t)
+    assert np.array_equal(sio.quality_bits(t), flags)
+
+
+def test_non_ascii_strings_are_named(tmp_path):
+    t = make_dr9_table(3, seed=0)
+    path = sio.write_sweep(t, tmp_path / "s.fits")
+    with fits.open(path) as h:  # patch the bytes of row 1 in the file (astropy refuses to write non-ASCII)
+        hdu = h[1]
+        offset = hdu.fileinfo()["datLoc"] + hdu.data.dtype.itemsize + hdu.data.dtype.fields["BRICKNAME"][1]
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\xe9\xe9\xe9")
+    with pytest.raises(sio.CorruptFileError, match=r"s\.fits: column BRICKNAME has non-ASCII bytes \(chunk row 1"):
+        sio.read_catalogue(path, columns=["BRICKNAME", "TYPE"], required=())
