@@ -21,11 +21,16 @@ workers.
 
 Usage::
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/classify_speed.py [--n-sources 1000000]
-        [--model-dir DIR] [--chunk-rows 200000] [--json OUT.json]
+    OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/classify_speed.py [--n-sources N --seed S]
+        [--model-dir DIR] [--chunk-rows 200000] [--repeat 3] [--modes pipeline,forward,...] [--json OUT.json]
 
-Without ``--model-dir`` the model of notebook 06 (``cache_dir("models", "final-7class")``) is used,
-trained first with the default settings if it does not exist.
+Without ``--n-sources`` the default simulated sky (:func:`dwarflib.simulate.ensure_simulated_sky`, the
+footprint of notebook 07, 2 million sources) is used, so no new sky is generated. Without
+``--model-dir`` the model of notebook 06 (``cache_dir("models", "final-7class")``) is used, trained first
+with the default settings if it does not exist.
+
+The pipeline reads the next chunk in a thread while the current one is classified
+(``classify_file(prefetch=True)``); the stage breakdown times the same steps one after the other.
 """
 
 from __future__ import annotations
@@ -235,8 +240,9 @@ def _run_mode(mode: str, args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n-sources", type=int, default=1_000_000, help="size of the simulated footprint")
-    p.add_argument("--seed", type=int, default=BENCH_SEED, help="seed of the simulated footprint")
+    p.add_argument("--n-sources", type=int, default=None,
+                   help="size of the simulated footprint (default: the default sky of ensure_simulated_sky)")
+    p.add_argument("--seed", type=int, default=BENCH_SEED, help="seed of the footprint when --n-sources is given")
     p.add_argument("--model-dir", default=None)
     p.add_argument("--chunk-rows", type=int, default=200_000)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -260,8 +266,12 @@ def main(argv=None) -> int:
             print(f"training the default model into {args.model_dir} ...", flush=True)
             train_final_model(Path(ensure_simulated_sky()) / "training-sample.fits", args.model_dir)
     if args.sky is None:
-        print(f"simulated footprint: {args.n_sources:,d} sources, seed {args.seed} ...", flush=True)
-        args.sky = ensure_simulated_sky(n_sources=args.n_sources, seed=args.seed)
+        if args.n_sources is None:
+            args.sky = ensure_simulated_sky()
+        else:
+            print(f"simulated footprint: {args.n_sources:,d} sources, seed {args.seed} ...", flush=True)
+            args.sky = ensure_simulated_sky(n_sources=args.n_sources, seed=args.seed)
+        print(f"simulated footprint: {args.sky}", flush=True)
     res = {"n_sources": args.n_sources, "chunk_rows": args.chunk_rows, "cpu_count": os.cpu_count()}
     for mode in args.modes.split(","):
         print(f"running {mode} ...", flush=True)

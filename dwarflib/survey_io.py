@@ -345,25 +345,53 @@ def _check_dtype(path: Path, name: str, arr: np.ndarray) -> None:
         raise ColumnDtypeError(f"{path}: column {name} has dtype {arr.dtype}, expected integer {spec[0]}")
 
 
-def _raw_field(rec, raw, name: str) -> np.ndarray:
-    """Column ``name`` of a FITS_rec chunk. Plain numeric and string columns (no TSCAL/TZERO, not logical) are
-    taken from the raw structured view, bypassing astropy's per-field conversion layer (about 2x faster reads for
-    numbers, 6x for strings, which astropy decodes element by element); logicals and scaled integers go through
-    the FITS_rec. Raw strings are ASCII bytes; :func:`_to_table` decodes them (non-ASCII raises, naming the row)."""
-    coldefs = getattr(rec, "columns", None)
-    col = coldefs[name] if coldefs is not None else None
-    if (col is not None and raw is not None and raw.dtype[name].kind in "iufS" and col.bzero in (None, 0)
-            and col.bscale in (None, 1) and not str(col.format).endswith("L")):
-        return raw[name]
-    return np.asarray(rec[name])
+def _plain_columns(coldefs, raw_dtype: np.dtype) -> set[str]:
+    """File columns that can be taken from the raw structured bytes: numbers and strings without
+    TSCAL/TZERO that are not FITS logicals. Bypassing astropy's per-field conversion layer is about 2x
+    faster for numbers and 6x for strings (astropy decodes them element by element); the others
+    (logicals, scaled integers) go through the FITS_rec."""
+    out = set()
+    for col in coldefs:
+        if (col.name in (raw_dtype.names or ()) and raw_dtype[col.name].kind in "iufS"
+                and col.bzero in (None, 0) and col.bscale in (None, 1) and not str(col.format).endswith("L")):
+            out.add(col.name)
+    return out
 
 
-def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str]) -> Table:
-    raw = rec.view(np.ndarray) if isinstance(rec, fits.FITS_rec) else None
-    cols = {}
+#: Rows per block when copying big-endian FITS columns to native arrays: every column of a block is
+#: copied while the block's records are in the CPU cache (~2x faster than whole columns one by one).
+_BLOCK_ROWS = 4096
+
+
+def _native_copies(raw: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Native-byte-order copies of the numeric fields ``names`` of a raw (big-endian) record array."""
+    out = {n: np.empty(len(raw), dtype=raw.dtype[n].newbyteorder("=")) for n in names}
+    for a in range(0, len(raw), _BLOCK_ROWS):
+        block = raw[a:a + _BLOCK_ROWS]
+        for n in names:
+            out[n][a:a + _BLOCK_ROWS] = block[n]
+    return out
+
+
+def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str], raw: np.ndarray | None = None,
+              plain: set[str] | None = None) -> Table:
+    """Table of the columns ``to_read`` (upper case) of a chunk: ``rec`` is the FITS_rec chunk or a
+    function returning it (called only if a column needs astropy's conversion); ``raw`` and ``plain``
+    are its raw structured view and :func:`_plain_columns` (derived from ``rec`` when not given)."""
+    if raw is None:
+        rec = rec() if callable(rec) else rec
+        raw = rec.view(np.ndarray) if isinstance(rec, fits.FITS_rec) else None
+        plain = _plain_columns(rec.columns, raw.dtype) if raw is not None else set()
+    arrays: dict[str, np.ndarray] = {}
+    numeric = []
     for c in to_read:
         try:
-            arr = _raw_field(rec, raw, names[c])
+            if names[c] in plain:
+                arr = raw[names[c]]
+            else:
+                if callable(rec):
+                    rec = rec()
+                arr = np.asarray(rec[names[c]])
         except Exception as exc:
             raise CorruptFileError(f"{path}: column {c} cannot be read ({type(exc).__name__}: {exc})") from exc
         _check_dtype(path, c, arr)
@@ -377,13 +405,23 @@ def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str]) -> Tab
                     raise CorruptFileError(
                         f"{path}: column {c} has non-ASCII bytes (chunk row {bad[0] if bad else '?'}: "
                         f"{arr[bad[0]] if bad else ''!r}); FITS strings are ASCII") from exc
+        elif names[c] in plain and arr.ndim == 1:
+            numeric.append(c)  # copied below, block by block
+            arr = None
         elif arr.dtype.byteorder not in ("=", "|"):
             arr = arr.astype(arr.dtype.newbyteorder("="))
         else:
             arr = np.array(arr, copy=True)
+        arrays[c] = arr
+    if numeric:
+        copies = _native_copies(raw, [names[c] for c in numeric])
+        for c in numeric:
+            arrays[c] = copies[names[c]]
+    cols = {}
+    for c in to_read:
         spec = datamodel.SWEEP_COLUMNS.get(c)
-        cols[c] = Column(arr, unit=(spec[1] or None) if spec else None, description=spec[2] if spec else "",
-                         copy=False)
+        cols[c] = Column(arrays[c], unit=(spec[1] or None) if spec else None,
+                         description=spec[2] if spec else "", copy=False)
     return Table(cols, copy=False)  # the arrays above are fresh copies: no second copy
 
 
@@ -478,14 +516,16 @@ def iter_catalogue(path: str | Path, chunk_rows: int = 200_000, columns: Sequenc
     with _Opened(path) as op:
         out, to_read, _ = _plan(op, columns, required)
         data = op.hdu.data
+        raw = data.view(np.ndarray) if data is not None else None
+        plain = _plain_columns(data.columns, raw.dtype) if data is not None else set()
         starts = range(0, max(op.nrows, 1), chunk_rows)
         for start in starts:
             stop = min(start + chunk_rows, op.nrows)
-            rec = data[start:stop] if data is not None else None
-            if rec is None:
+            if data is None:
                 t = Table({c: np.zeros(0) for c in to_read})
-            else:
-                t = _to_table(op.path, rec, op.names, to_read)
+            else:  # the FITS_rec slice (astropy column objects) only for columns that need it
+                t = _to_table(op.path, lambda a=start, b=stop: data[a:b], op.names, to_read,
+                              raw=raw[start:stop], plain=plain)
             t = _finish(op.path, t, out, flags)
             t.meta["ROW_OFFSET"] = start
             yield t
