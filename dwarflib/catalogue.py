@@ -244,8 +244,9 @@ class _Arrays:
         if isinstance(key, str):
             return self.cols[key]
         idx = np.asarray(key)
-        n = int(idx.sum()) if idx.dtype == bool else len(idx)
-        return _Arrays({k: v[idx] for k, v in self.cols.items()}, self.meta, n)
+        if idx.dtype == bool:  # one nonzero() for all columns, then integer takes
+            idx = np.flatnonzero(idx)
+        return _Arrays({k: v[idx] for k, v in self.cols.items()}, self.meta, len(idx))
 
 
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None):
