@@ -174,7 +174,11 @@ def mode_naive(args) -> dict:
 
     model = load_model(args.model_dir)
     # an sklearn network of the same architecture, fitted briefly on the training features (speed only)
-    sample = ts.build_training_sample(model.meta["training_data"]["path"])
+    # (the model's own training table, or the footprint's when that one is gone: only speed matters here)
+    train_path = Path(model.meta["training_data"]["path"])
+    if not train_path.exists():
+        train_path = Path(args.sky) / "training-sample.fits"
+    sample = ts.build_training_sample(train_path)
     hidden = tuple(model.meta["network"]["config"].get("hidden_layers", (64, 64)))
     clf = make_pipeline(SimpleImputer(), StandardScaler(),
                         MLPClassifier(hidden_layer_sizes=hidden, max_iter=5, random_state=0))
