@@ -723,6 +723,17 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     return summary
 
 
+def _collect(completed, futs, finish, fail):
+    """Hand each finished future's record to ``finish``, or its exception to ``fail`` (futures or Dask)."""
+    for fut in completed:
+        try:
+            rec = fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported via fail()
+            fail(futs[fut], exc)
+            continue
+        finish(rec)
+
+
 def _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail):
     import multiprocessing as mp
 
@@ -731,13 +742,7 @@ def _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail):
         futs = {ex.submit(classify_file, model_dir, p, out_dir, stem=s, torch_threads=1, **kwargs): p
                 for p, s in todo}
         try:
-            for fut in as_completed(futs):
-                try:
-                    rec = fut.result()
-                except Exception as exc:  # noqa: BLE001 - reported via fail()
-                    fail(futs[fut], exc)
-                    continue
-                finish(rec)
+            _collect(as_completed(futs), futs, finish, fail)
         except BaseException:
             for f in futs:
                 f.cancel()
@@ -761,13 +766,7 @@ def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
             key = f"dwarflib-classify-{hashlib.sha1(str(p).encode()).hexdigest()[:12]}-{time.monotonic_ns()}"
             futs[client.submit(classify_file, str(model_dir), str(p), str(out_dir), stem=s,
                                torch_threads=1, key=key, pure=False, **kwargs)] = p
-        for fut in dask_as_completed(list(futs)):
-            try:
-                rec = fut.result()
-            except Exception as exc:  # noqa: BLE001 - reported via fail()
-                fail(futs[fut], exc)
-                continue
-            finish(rec)
+        _collect(dask_as_completed(list(futs)), futs, finish, fail)
     finally:
         if own:
             client.close()
