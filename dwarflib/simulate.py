@@ -49,7 +49,7 @@ from dwarflib.simulate_physics import (
 )
 
 #: Version of the generator's output format and model; part of the cache key.
-SKY_VERSION = "5"
+SKY_VERSION = "6"
 #: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
 R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).

@@ -13,7 +13,10 @@ Against the DESI EDR BGS table (PROVABGS masses, r < 19.5; :func:`dwarflib.regis
   massive ones (log M* >= 11), matching the 16-84 percentile half-width;
 * the quiescent fraction per mass node from the fraction of galaxies redder than the midway between the
   two populations' mean g-r;
-* the observed-frame mass-to-light zero point a(z), from the median log(M/L_r) per redshift node.
+* the observed-frame mass-to-light zero point a(z), from the median log(M/L_r) per redshift node;
+* the mass function in the PROVABGS mass system: the characteristic mass from the share of log M* > 11.3
+  among massive galaxies at 0.05 < z < 0.15, the low-mass normalisation phi2 and slope alpha2 from the
+  share of log M* < 9.5 and the ratio N(log M* < 8.5) / N(8.5-10) among galaxies at z < 0.1.
 
 Against SAGA DR3 satellites (Mao et al. 2024) at 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75:
 
@@ -57,6 +60,8 @@ SAGA_R_LIMIT = 20.75
 #: dwarfs are almost never quenched, Geha et al. 2012, while ~30% of SAGA satellites below 1e8 Msun are).
 FQ_DWARF_PRIOR = 0.05
 FQ_FIT_MIN_LOGM = 8.5
+#: log M* about which the low-mass slope alpha2 of the mass function is turned during the fit
+SMF_SLOPE_PIVOT = 9.0
 
 
 def _mags(flux, trans=1.0):
@@ -350,14 +355,33 @@ def _step_edr(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame, damp: floa
         d["smf_logmstar"] = float(d["smf_logmstar"] + damp * np.log(f_e / f_m) / 8.0)
     diag["massive_fraction_real"], diag["massive_fraction_sim"] = f_e, f_m
     diag["smf_logmstar"] = d["smf_logmstar"]
-    # 6) low-mass normalisation of the mass function (phi2, in the PROVABGS mass system) from the fraction of
-    #    r < 19.5 galaxies with log M* < 9.5 at z < 0.1 (nearby, low-mass galaxies: classes 0, 2 and part of 4)
+    # 6) low-mass end of the mass function (phi2 and alpha2, in the PROVABGS mass system) from the r < 19.5
+    #    galaxies at z < 0.1 (classes 0, 2, 3 and part of 4): the fraction with log M* < 9.5 sets phi2, the
+    #    ratio R = N(log M* < 8.5) / N(8.5 <= log M* < 10) sets alpha2. The slope turns about log M* =
+    #    SMF_SLOPE_PIVOT (phi2 rescaled so phi(pivot) stays put), so the two updates barely interfere;
+    #    d ln R / d alpha2 = ln 10 x (difference of the mean log M* of the two mass ranges).
+    near_e, near_m = edr[edr.Z < 0.1], mock[mock.Z < 0.1]
     sel_e = (edr.Z < 0.1) & (edr.LOGMSTAR < 9.5)
     sel_m = (mock.Z < 0.1) & (mock.LOGMSTAR < 9.5)
     f_e, f_m = float(sel_e.mean()), float(sel_m.mean())
     if f_e > 0 and f_m > 0:
         d["smf_phi2"] = float(d["smf_phi2"] * (f_e / f_m) ** damp)
     diag["lowmass_fraction_real"], diag["lowmass_fraction_sim"] = f_e, f_m
+
+    def slope_ratio(df):
+        low, mid = df.LOGMSTAR < 8.5, (df.LOGMSTAR >= 8.5) & (df.LOGMSTAR < 10.0)
+        lever = float(df.LOGMSTAR[low].mean() - df.LOGMSTAR[mid].mean()) if low.sum() else np.nan
+        return (low.sum() / mid.sum() if mid.sum() else np.nan), int(low.sum()), lever
+
+    (r_e, n_low_e, lever), (r_m, n_low_m, _) = slope_ratio(near_e), slope_ratio(near_m)
+    if n_low_e >= 30 and n_low_m >= 30:
+        step = damp * np.log(r_e / r_m) / (np.log(10) * lever)
+        alpha2 = float(np.clip(d["smf_alpha2"] + step, -2.0, -1.0))
+        x_pivot = 10.0 ** (SMF_SLOPE_PIVOT - d["smf_logmstar"])
+        d["smf_phi2"] = float(d["smf_phi2"] * x_pivot ** (d["smf_alpha2"] - alpha2))
+        d["smf_alpha2"] = alpha2
+    diag["lowmass_ratio_real"], diag["lowmass_ratio_sim"] = float(r_e), float(r_m)
+    diag["smf_phi2"], diag["smf_alpha2"] = d["smf_phi2"], d["smf_alpha2"]
     d["ml_a"] = a.tolist()
     return SkyModel.from_dict(d), diag
 
@@ -596,6 +620,31 @@ def colour_bin_table(real: pd.DataFrame, mock: pd.DataFrame, z_edges=REPORT_Z_ED
     return pd.DataFrame(rows)
 
 
+def bgs_sample(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a BGS-like colour frame that the class-fraction criterion uses: z > 0.0104, r < 19.5."""
+    return df[(df.Z > 0.0104) & (df.r < 19.5)]
+
+
+def class_fraction_table(real: pd.DataFrame, sim: pd.DataFrame, n_classes: int = 7) -> pd.DataFrame:
+    """Class fractions of two colour frames with a ``CLASS`` column, and the realism criterion on them.
+
+    One row per class: ``real``, ``simulated`` fraction, ``difference`` (simulated / real - 1), counts,
+    ``threshold`` (|difference| <= 0.2 for classes with more than 100 real members, else a factor of two)
+    and ``passed``.
+    """
+    n_real = np.bincount(np.asarray(real.CLASS, int), minlength=n_classes)
+    n_sim = np.bincount(np.asarray(sim.CLASS, int), minlength=n_classes)
+    rows = []
+    for k in range(n_classes):
+        fr, fs = n_real[k] / n_real.sum(), n_sim[k] / max(n_sim.sum(), 1)
+        big = n_real[k] > 100
+        rel = fs / fr - 1 if fr > 0 else np.nan
+        ok = abs(rel) <= 0.2 if big else (0.5 <= fs / fr <= 2.0 if fr > 0 else False)
+        rows.append({"class": k, "real": fr, "simulated": fs, "difference": rel, "n_real": int(n_real[k]),
+                     "n_sim": int(n_sim[k]), "threshold": "|rel| <= 0.2" if big else "factor 2", "passed": bool(ok)})
+    return pd.DataFrame(rows)
+
+
 def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame | None = None,
                    colour_tol: float = 0.05) -> pd.DataFrame:
     """The issue's "done when" realism criteria measured on a simulated sky directory.
@@ -617,18 +666,12 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
     edr = edr_frame() if edr is None else edr
     saga = saga_frame() if saga is None else saga
     rows = []
-    bgs = read_training_frame(sky_dir, SURVEY_BGS)
-    bgs = bgs[(bgs.Z > 0.0104) & (bgs.r < 19.5)]
-    n_real = np.bincount(edr.CLASS, minlength=7)
-    n_sim = np.bincount(bgs.CLASS.astype(int), minlength=7)
-    for k in range(7):
-        fr, fs = n_real[k] / n_real.sum(), n_sim[k] / max(n_sim.sum(), 1)
-        big = n_real[k] > 100
-        rel = fs / fr - 1 if fr > 0 else np.nan
-        ok = abs(rel) <= 0.2 if big else (0.5 <= fs / fr <= 2.0 if fr > 0 else False)
-        rows.append({"criterion": "1 class fractions (BGS-like vs DESI EDR)", "quantity": f"fraction class {k}",
-                     "real": fr, "simulated": fs, "difference": rel, "n_real": int(n_real[k]), "n_sim": int(n_sim[k]),
-                     "threshold": "|rel| <= 0.2" if big else "factor 2", "passed": bool(ok)})
+    bgs = bgs_sample(read_training_frame(sky_dir, SURVEY_BGS))
+    for _, row in class_fraction_table(edr, bgs).iterrows():
+        rows.append({"criterion": "1 class fractions (BGS-like vs DESI EDR)", "quantity": f"fraction class {row['class']}",
+                     "real": row.real, "simulated": row.simulated, "difference": row.difference,
+                     "n_real": int(row.n_real), "n_sim": int(row.n_sim), "threshold": row.threshold,
+                     "passed": bool(row.passed)})
     tab = colour_bin_table(edr, bgs)
     for col in COLOUR_COLUMNS:
         t = tab[tab.colour == col]
@@ -700,19 +743,20 @@ def edr_rosette_variance(classes=(0, 1, 2, 3), n_boot: int = 4000, seed: int = 0
     return pd.DataFrame(rows)
 
 
-def local_volume_decomposition(sky_dir, edr: pd.DataFrame | None = None) -> pd.DataFrame:
+def local_volume_decomposition(sim, edr: pd.DataFrame | None = None) -> pd.DataFrame:
     """Split the BGS-like class-0 and class-3 fractions into (shell share) x (class share inside the shell).
 
-    Class 0 lives in the shell 0.0104 < z < 0.02, class 3 in 0.02 <= z < 0.05. For real DESI EDR and the
-    simulated BGS-like selection (r < 19.5, z > 0.0104): the fraction of all selected galaxies in the shell,
-    and the fraction of the shell's galaxies in the class. A deficit of the real shell at *all* masses
-    points to the density of the real volume; a deficit of the class inside the shell points to the model.
+    ``sim`` is a simulated sky directory (its BGS-like training sample is used) or a BGS-like colour frame
+    such as :func:`mock_bgs_frame`. Class 0 lives in the shell 0.0104 < z < 0.02, class 3 in
+    0.02 <= z < 0.05. For real DESI EDR and the simulated BGS-like selection (r < 19.5, z > 0.0104): the
+    fraction of all selected galaxies in the shell, and the fraction of the shell's galaxies in the class.
+    A deficit of the real shell at *all* masses points to the density of the real volume; a deficit of
+    the class inside the shell points to the model.
     """
     from dwarflib.simulate import SURVEY_BGS
 
     edr = edr_frame() if edr is None else edr
-    bgs = read_training_frame(sky_dir, SURVEY_BGS)
-    bgs = bgs[(bgs.Z > 0.0104) & (bgs.r < 19.5)]
+    bgs = bgs_sample(sim if isinstance(sim, pd.DataFrame) else read_training_frame(sim, SURVEY_BGS))
     rows = []
     for k, (zlo, zhi) in ((0, (0.0104, 0.02)), (3, (0.02, 0.05))):
         row = {"class": k, "shell": f"{zlo} <= z < {zhi}"}
@@ -725,6 +769,27 @@ def local_volume_decomposition(sky_dir, edr: pd.DataFrame | None = None) -> pd.D
         row["class_in_shell_ratio_sim_real"] = row["class_share_in_shell_sim"] / row["class_share_in_shell_real"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def expected_class_fractions(model: SkyModel | None = None, n_sources: int = 1_000_000, seeds=(101, 102, 103),
+                             edr: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Class fractions the sky model predicts for the BGS-like selection, free of the default sky's counting noise.
+
+    Draws ``len(seeds)`` independent mocks of ``n_sources`` galaxies brighter than r = 19.9 (every one a
+    potential BGS target, so a million sources hold ~30 times the BGS-like galaxies of the default sky)
+    and returns (the :func:`class_fraction_table` of their union against DESI EDR, with ``sim_sd`` the
+    seed-to-seed standard deviation of each fraction; the pooled mock frame, for further diagnostics).
+    """
+    from dwarflib.simulate_physics import load_model
+
+    model = load_model() if model is None else model
+    edr = edr_frame() if edr is None else edr
+    mocks = [bgs_sample(mock_bgs_frame(model, n_sources, seed)) for seed in seeds]
+    pooled = pd.concat(mocks, ignore_index=True)
+    tab = class_fraction_table(edr, pooled)
+    per_seed = np.array([np.bincount(np.asarray(m.CLASS, int), minlength=len(tab)) / len(m) for m in mocks])
+    tab["sim_sd"] = per_seed.std(axis=0, ddof=1) if len(mocks) > 1 else np.nan
+    return tab, pooled
 
 
 def saga_matched_medians(sky_dir, saga: pd.DataFrame | None = None,

@@ -6,9 +6,10 @@ chunk by chunk and writes the sweep files. The numbers that set the model live i
 ``dwarflib/data/simulated_sky_calibration.json`` written by :mod:`dwarflib.simulate_calibration`).
 
 Galaxies
-    * Stellar mass function: the GAMA double Schechter fit of Baldry et al. (2012), log M* = 10.66,
-      phi1 = 3.96e-3, alpha1 = -0.35, phi2 = 0.79e-3, alpha2 = -1.47 [Mpc^-3 dex^-1], used from
-      log M* = 5.5 to 12.5 and assumed not to evolve below z = 0.8.
+    * Stellar mass function: a double Schechter function starting from the GAMA fit of Baldry et al. (2012),
+      log M* = 10.66, phi1 = 3.96e-3, alpha1 = -0.35, phi2 = 0.79e-3, alpha2 = -1.47 [Mpc^-3 dex^-1] (the
+      defaults below); the calibration refits log M*, phi2 and alpha2 in the PROVABGS mass scale of the
+      DESI EDR. Used from log M* = 5.5 to 12.5 and assumed not to evolve below z = 0.8.
     * Redshifts: volume weighted, dV_c/dz of Planck18 (astropy.cosmology); z from 0.0007 (3 Mpc) to 0.8.
     * Population: star-forming (SF) or quiescent (Q), with a quiescent fraction that rises with mass.
     * Colours g-r, r-z, z-W1, W1-W2 (observed frame, AB, extinction corrected): a multivariate normal per

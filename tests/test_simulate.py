@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.table import Table
@@ -268,3 +269,49 @@ def test_saga_matched_medians_reweights_to_saga(monkeypatch):
     assert abs(tab.loc["Z", "diff_matched"]) < 0.0005 < abs(tab.loc["Z", "diff"])
     assert abs(tab.loc["fib_minus_tot", "sim_matched"] - 3.8) < 0.06
     assert abs(tab.loc["fib_minus_tot", "sim"] - 3.8) > 0.07
+
+
+def test_class_fraction_table_thresholds():
+    from dwarflib.simulate_calibration import class_fraction_table
+
+    # 1000 real rows: class 0 has 150 members (> 100: 20% rule), class 1 has 50 (factor-of-two rule)
+    real = pd.DataFrame({"CLASS": [0] * 150 + [1] * 50 + [6] * 800})
+    sim = pd.DataFrame({"CLASS": [0] * 190 + [1] * 95 + [6] * 715})  # class 0 +27%, class 1 x1.9
+    tab = class_fraction_table(real, sim).set_index("class")
+    assert np.isclose(tab.loc[0, "real"], 0.15) and np.isclose(tab.loc[0, "simulated"], 0.19)
+    assert np.isclose(tab.loc[0, "difference"], 0.19 / 0.15 - 1)
+    assert tab.loc[0, "threshold"] == "|rel| <= 0.2" and not tab.loc[0, "passed"]
+    assert tab.loc[1, "threshold"] == "factor 2" and tab.loc[1, "passed"]
+    assert tab.loc[6, "passed"]  # -10.6%
+    assert not tab.loc[2, "passed"]  # no real member: cannot pass
+    assert tab.n_real.sum() == 1000 and tab.n_sim.sum() == 1000
+
+
+def test_expected_class_fractions_pool_and_spread():
+    from dwarflib.simulate_calibration import edr_frame, expected_class_fractions, local_volume_decomposition
+
+    edr = edr_frame()
+    tab, pooled = expected_class_fractions(n_sources=40_000, seeds=(1, 2), edr=edr)
+    assert np.isclose(tab.simulated.sum(), 1.0) and tab.n_sim.sum() == len(pooled)
+    assert ((pooled.r < 19.5) & (pooled.Z > 0.0104)).all()
+    assert (tab.sim_sd >= 0).all() and (tab.sim_sd > 0).any()
+    again, _ = expected_class_fractions(n_sources=40_000, seeds=(1, 2), edr=edr)
+    assert tab.equals(again)
+    dec = local_volume_decomposition(pooled, edr=edr)  # a frame works as well as a sky directory
+    for _, row in dec.iterrows():
+        assert np.isclose(row.shell_share_sim * row.class_share_in_shell_sim, (pooled.CLASS == row["class"]).mean())
+
+
+def test_mass_function_slope_step_follows_the_dwarf_excess():
+    """A mock with too many log M* < 8.5 galaxies at z < 0.1 makes the fitted low-mass slope shallower."""
+    from dwarflib.simulate_calibration import _step_edr, edr_frame
+    from dwarflib.simulate_physics import load_model
+
+    model, edr = load_model(), edr_frame()
+    same, _ = _step_edr(model, edr, edr.copy())
+    assert np.isclose(same.smf_alpha2, model.smf_alpha2)
+    extra = edr[(edr.Z < 0.1) & (edr.LOGMSTAR < 8.5)]
+    steeper_mock = pd.concat([edr, extra], ignore_index=True)
+    moved, diag = _step_edr(model, edr, steeper_mock)
+    assert diag["lowmass_ratio_sim"] > diag["lowmass_ratio_real"]
+    assert moved.smf_alpha2 > model.smf_alpha2
