@@ -335,19 +335,24 @@ def bilinear(table: np.ndarray, fz, fm) -> np.ndarray:
 def bilinear_flat(tables, nz: int, nm: int, block, fz, fm) -> list:
     """Bilinear interpolation of several scalar (n_blocks, nz, nm) tables given flattened.
 
-    ``block`` (e.g. the population index) selects the (nz, nm) grid for each object. Returns one array per
-    table. The corner indices and weights are shared between the tables.
+    ``block`` (e.g. the population index) selects the (nz, nm) grid for each object; None for a single
+    grid. Returns one array per table. The corner indices and weights are shared between the tables.
     """
     iz = np.minimum(fz.astype(np.int64), nz - 2)
     im = np.minimum(fm.astype(np.int64), nm - 2)
     tz = fz - iz.astype(fz.dtype)
     tm = fm - im.astype(fm.dtype)
-    base = block.astype(np.int64) * (nz * nm) + iz * nm + im
-    w00 = (1 - tz) * (1 - tm)
-    w01 = (1 - tz) * tm
-    w10 = tz * (1 - tm)
+    i00 = iz * nm + im
+    if block is not None:
+        i00 += block.astype(np.int64) * (nz * nm)
+    i01, i10 = i00 + 1, i00 + nm
+    i11 = i10 + 1
+    tz1, tm1 = 1 - tz, 1 - tm
+    w00 = tz1 * tm1
+    w01 = tz1 * tm
+    w10 = tz * tm1
     w11 = tz * tm
-    return [t[base] * w00 + t[base + 1] * w01 + t[base + nm] * w10 + t[base + nm + 1] * w11 for t in tables]
+    return [t.take(i00) * w00 + t.take(i01) * w01 + t.take(i10) * w10 + t.take(i11) * w11 for t in tables]
 
 
 def _model_arrays(model: SkyModel) -> dict:
@@ -671,5 +676,5 @@ def fibre_fraction(re_arcsec, sersic) -> np.ndarray:
     fn = (np.log(np.asarray(sersic, dtype=re.dtype)) - ln0) * ln_scale
     fn = np.clip(fn, 0.0, len(ln_n) - 1.000001)
     table = g["frac"].ravel().astype(re.dtype)
-    out = bilinear_flat([table], len(ln_n), len(lr), np.zeros(re.shape, np.int64), fn, fr)[0]
+    out = bilinear_flat([table], len(ln_n), len(lr), None, fn, fr)[0]
     return np.where(re > 0, out, re.dtype.type(g["point"]))
