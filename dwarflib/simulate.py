@@ -70,6 +70,9 @@ BGS_AREA_FRACTION = 0.3
 DWARF_R_LIMIT = 21.0
 DWARF_SAMPLING = 0.8
 
+#: Truth POP of galaxies by population index (0 SF, 1 Q).
+_POP_NAMES = np.array([b"SF", b"Q"], dtype="S4")
+
 SURVEY_BGS = "BGS-like"
 SURVEY_DWARF = "dwarf-survey"
 
@@ -212,11 +215,12 @@ def _draw_detected_galaxies(rng, n, model, r_limit, p_det):
         m = int((n - have) / max(p_det, 0.05) * 1.002) + 64
         g = draw_galaxies(rng, m, model, r_limit)
         keep = rng.random(m) < detection_probability(g["MU_EFF_R_TRUE"], model)
-        g = {k: v[keep] for k, v in g.items()}
-        parts.append(g)
+        rows = np.flatnonzero(keep)[: n - have]  # detected rows; those beyond n would be cut below anyway
+        parts.append({k: v.take(rows, axis=0) for k, v in g.items()})
         have += int(keep.sum())
-    out = {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
-    return out
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
 
 def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel, dens: dict,
@@ -240,38 +244,41 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     re_arcsec = cat(g["RE_ARCSEC"], np.zeros(n_star))
     ba = cat(g["BA_TRUE"], np.ones(n_star))
     src = {f"MAG_{b}": mags[b] for b in datamodel.BANDS}
-    src.update(IS_POINT=is_star, RE_CIRC=re_arcsec * np.sqrt(ba), SERSIC_TRUE=cat(g["SERSIC_TRUE"], np.ones(n_star)),
-               BA_TRUE=ba, PA=rng.random(n) * np.pi,
-               GAIA_G_TRUE=cat(np.zeros(n_gal), s["R_TRUE"] - 0.12 - 0.28 * s["COLOURS"][:, 0]),
-               PARALLAX_TRUE=cat(np.zeros(n_gal), s["PARALLAX_TRUE"]))
-    # shuffle galaxies and stars together so that rows are not ordered by kind
+    # observe() works in float32: columns only it reads are converted before the shuffle (same values)
+    f4 = np.float32
+    src.update(IS_POINT=is_star, RE_CIRC=(re_arcsec * np.sqrt(ba)).astype(f4),
+               SERSIC_TRUE=cat(g["SERSIC_TRUE"], np.ones(n_star)).astype(f4),
+               BA_TRUE=ba, PA=(rng.random(n) * np.pi).astype(f4),
+               GAIA_G_TRUE=cat(np.zeros(n_gal), s["R_TRUE"] - 0.12 - 0.28 * s["COLOURS"][:, 0]).astype(f4),
+               PARALLAX_TRUE=cat(np.zeros(n_gal), s["PARALLAX_TRUE"]).astype(f4))
+    # shuffle galaxies and stars together so that rows are not ordered by kind (take: v[perm], faster)
     perm = rng.permutation(n)
-    src = {k: v[perm] for k, v in src.items()}
+    src = {k: v.take(perm) for k, v in src.items()}
     ra, dec = random_positions(rng, n, box)
     sweep = observe(rng, src, ra, dec, model)
     sweep["OBJID"] = counter.assign(sweep["BRICKID"])
     targetid = datamodel.unique_id(sweep["RELEASE"], sweep["BRICKID"], sweep["OBJID"])
 
-    z = cat(g["Z"], np.zeros(n_star))[perm]
-    logm = cat(g["LOGMSTAR"], np.full(n_star, np.nan))[perm]
-    is_star = is_star[perm]
-    pop = cat(np.where(g["POP"] == 1, b"Q", b"SF").astype("S4"), np.full(n_star, b"STAR", dtype="S4"))[perm]
-    ml = cat(g["ML"], np.full(n_star, np.nan))[perm]
+    z = cat(g["Z"], np.zeros(n_star)).take(perm)
+    logm = cat(g["LOGMSTAR"], np.full(n_star, np.nan)).take(perm)
+    is_star = src["IS_POINT"]
+    pop = cat(_POP_NAMES.take(g["POP"]), np.full(n_star, b"STAR", dtype="S4")).take(perm)
+    ml = cat(g["ML"], np.full(n_star, np.nan)).take(perm)
     from dwarflib.simulate_physics import M_SUN_R, interp, ml_coefficients
 
     a0, _ = ml_coefficients(0.0, model)
     a_z = interp(g["Z"], model.ml_z_nodes, model.ml_a)  # the a(z) of ml_coefficients, galaxies only
     # absolute magnitude K-corrected to z = 0: M/L at z=0 for the same galaxy (rest-frame colour approximated
     # by inverting the observed-frame relation at fixed residual); NaN for stars
-    absmag = cat(M_SUN_R + 2.5 * (g["ML"] - (a_z - a0) - g["LOGMSTAR"]), np.full(n_star, np.nan))[perm]
+    absmag = cat(M_SUN_R + 2.5 * (g["ML"] - (a_z - a0) - g["LOGMSTAR"]), np.full(n_star, np.nan)).take(perm)
     truth = {
         "TARGETID": targetid, "Z": z, "LOGMSTAR": logm,
         "CLASS": assign_classes(z, logm, is_star), "IS_STAR": is_star, "POP": pop,
         **{f"MAG_{b}_TRUE": src[f"MAG_{b}"] for b in datamodel.BANDS},
         "ABSMAG_R": absmag, "LOG_ML_R": ml,
-        "RE_KPC": cat(g["RE_KPC"], np.zeros(n_star))[perm], "RE_ARCSEC": re_arcsec[perm],
-        "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": cat(g["SERSIC_TRUE"], np.zeros(n_star))[perm],
-        "MU_EFF_R_TRUE": cat(g["MU_EFF_R_TRUE"], np.full(n_star, np.nan))[perm],
+        "RE_KPC": cat(g["RE_KPC"], np.zeros(n_star)).take(perm), "RE_ARCSEC": re_arcsec.take(perm),
+        "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": cat(g["SERSIC_TRUE"], np.zeros(n_star)).take(perm),
+        "MU_EFF_R_TRUE": cat(g["MU_EFF_R_TRUE"], np.full(n_star, np.nan)).take(perm),
     }
     return sweep, truth
 

@@ -338,21 +338,43 @@ def bilinear_flat(tables, nz: int, nm: int, block, fz, fm) -> list:
     ``block`` (e.g. the population index) selects the (nz, nm) grid for each object; None for a single
     grid. Returns one array per table. The corner indices and weights are shared between the tables.
     """
-    iz = np.minimum(fz.astype(np.int64), nz - 2)
-    im = np.minimum(fm.astype(np.int64), nm - 2)
-    tz = fz - iz.astype(fz.dtype)
-    tm = fm - im.astype(fm.dtype)
-    i00 = iz * nm + im
+    # in-place arithmetic on fresh arrays (fewer temporaries: fresh memory costs page faults), the same
+    # operations and rounding as iz = min(int(fz), nz - 2), tz = fz - iz, w00 = (1 - tz) * (1 - tm), ...
+    iz = fz.astype(np.int64)
+    np.minimum(iz, nz - 2, out=iz)
+    im = fm.astype(np.int64)
+    np.minimum(im, nm - 2, out=im)
+    tz = iz.astype(fz.dtype)
+    np.subtract(fz, tz, out=tz)
+    tm = im.astype(fm.dtype)
+    np.subtract(fm, tm, out=tm)
+    i00 = iz
+    i00 *= nm
+    i00 += im
+    del im
     if block is not None:
         i00 += block.astype(np.int64) * (nz * nm)
-    i01, i10 = i00 + 1, i00 + nm
-    i11 = i10 + 1
     tz1, tm1 = 1 - tz, 1 - tm
-    w00 = tz1 * tm1
-    w01 = tz1 * tm
-    w10 = tz * tm1
     w11 = tz * tm
-    return [t.take(i00) * w00 + t.take(i01) * w01 + t.take(i10) * w10 + t.take(i11) * w11 for t in tables]
+    w10 = tz
+    w10 *= tm1
+    w01 = tm
+    w01 *= tz1
+    w00 = tz1
+    w00 *= tm1
+    out = []
+    for t in tables:
+        t = np.asarray(t)
+        dtype = np.result_type(t, w00)
+        # corners t[i00], t[i00 + 1], t[i00 + nm], t[i00 + nm + 1] as takes from shifted views: no index arrays
+        res = t.take(i00).astype(dtype, copy=False)
+        res *= w00
+        for shift, w in ((1, w01), (nm, w10), (nm + 1, w11)):
+            corner = t[shift:].take(i00).astype(dtype, copy=False)
+            corner *= w
+            res += corner
+        out.append(res)
+    return out
 
 
 def _model_arrays(model: SkyModel) -> dict:
@@ -670,11 +692,18 @@ def fibre_fraction(re_arcsec, sersic) -> np.ndarray:
     lr, ln_n = g["log_re"], np.log(g["n"])
     lr0, lr_scale = float(lr[0]), float((len(lr) - 1) / (lr[-1] - lr[0]))
     ln0, ln_scale = float(ln_n[0]), float((len(ln_n) - 1) / (ln_n[-1] - ln_n[0]))
+    # fractional grid indices, in place: fr = clip((log10(max(re, 1e-30)) - lr0) * lr_scale), fn likewise
+    fr = np.maximum(re, 1e-30)
     with np.errstate(divide="ignore"):
-        fr = (np.log10(np.maximum(re, 1e-30)) - lr0) * lr_scale
-    fr = np.clip(fr, 0.0, len(lr) - 1.000001)
-    fn = (np.log(np.asarray(sersic, dtype=re.dtype)) - ln0) * ln_scale
-    fn = np.clip(fn, 0.0, len(ln_n) - 1.000001)
+        np.log10(fr, out=fr)
+    fr -= lr0
+    fr *= lr_scale
+    np.clip(fr, 0.0, len(lr) - 1.000001, out=fr)
+    fn = np.log(np.asarray(sersic, dtype=re.dtype))
+    fn -= ln0
+    fn *= ln_scale
+    np.clip(fn, 0.0, len(ln_n) - 1.000001, out=fn)
     table = g["frac"].ravel().astype(re.dtype)
     out = bilinear_flat([table], len(ln_n), len(lr), None, fn, fr)[0]
-    return np.where(re > 0, out, re.dtype.type(g["point"]))
+    np.copyto(out, re.dtype.type(g["point"]), where=~(re > 0))  # point sources
+    return out
