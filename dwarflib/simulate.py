@@ -291,20 +291,33 @@ def _mag(flux, trans):
         return np.where(flux > 0, 22.5 - 2.5 * np.log10(np.maximum(flux, 1e-30) / trans), np.inf)
 
 
-def bgs_like_targets(sweep: dict) -> np.ndarray:
+def _sweep_mag(sweep: dict, flux_col: str, trans_col: str | None, cache: dict | None) -> np.ndarray:
+    """AB magnitude [mag] of a sweep flux column, extinction corrected by ``trans_col`` (None: raw); +inf for
+    flux <= 0. Memoised in ``cache`` (when given) so that the survey selections share their magnitudes."""
+    key = (flux_col, trans_col)
+    if cache is not None and key in cache:
+        return cache[key]
+    m = _mag(sweep[flux_col], 1.0 if trans_col is None else sweep[trans_col])
+    if cache is not None:
+        cache[key] = m
+    return m
+
+
+def bgs_like_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarray:
     """DESI BGS_BRIGHT-like photometric target selection (desitarget ``isBGS``; Hahn et al. 2023), per row.
 
     Extinction-corrected r < 19.5 (19.54 in the north, BASS offset) and r > 12; fibre-magnitude cut
     rfib < r + 5.1 for r < 17.8 and rfib < 22.9 for 17.8 < r < 20 (a low-surface-brightness cut);
     FIBERTOTFLUX_R fainter than 15 mag; Gaia star rejection G - r_raw > 0.6 or no Gaia match;
     -1 < g-r < 4, -1 < r-z < 4; NOBS >= 1 and FLUX_IVAR > 0 in g, r and z; not in a BRIGHT-star mask.
+    ``mag_cache``: optional dict in which the selections share their magnitudes (see ``_sweep_mag``).
     """
-    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
-    g = _mag(sweep["FLUX_G"], sweep["MW_TRANSMISSION_G"])
-    zz = _mag(sweep["FLUX_Z"], sweep["MW_TRANSMISSION_Z"])
-    rfib = _mag(sweep["FIBERFLUX_R"], sweep["MW_TRANSMISSION_R"])
-    rfibtot = _mag(sweep["FIBERTOTFLUX_R"], sweep["MW_TRANSMISSION_R"])
-    r_raw = _mag(sweep["FLUX_R"], 1.0)
+    r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    g = _sweep_mag(sweep, "FLUX_G", "MW_TRANSMISSION_G", mag_cache)
+    zz = _sweep_mag(sweep, "FLUX_Z", "MW_TRANSMISSION_Z", mag_cache)
+    rfib = _sweep_mag(sweep, "FIBERFLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    rfibtot = _sweep_mag(sweep, "FIBERTOTFLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    r_raw = _sweep_mag(sweep, "FLUX_R", None, mag_cache)
     gaia = sweep["GAIA_PHOT_G_MEAN_MAG"]
     star = (gaia > 0) & (gaia - r_raw < 0.6)
     fib_ok = np.where(r < 17.8, rfib < r + 5.1, rfib < 22.9)
@@ -314,23 +327,26 @@ def bgs_like_targets(sweep: dict) -> np.ndarray:
     bright = (sweep["MASKBITS"] & (1 << datamodel.MASKBITS["BRIGHT"])) != 0
     r_lim = np.where(sweep["RELEASE"] == 9011, BGS_R_LIMIT + 0.04, BGS_R_LIMIT)
     with np.errstate(invalid="ignore"):
-        col = (g - r > -1) & (g - r < 4) & (r - zz > -1) & (r - zz < 4)
+        gr, rz = g - r, r - zz
+        col = (gr > -1) & (gr < 4) & (rz > -1) & (rz < 4)
     return (r < r_lim) & (r > 12) & (rfibtot > 15) & fib_ok & ~star & col & data & ~bright
 
 
-def dwarf_survey_targets(sweep: dict) -> np.ndarray:
+def dwarf_survey_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarray:
     """SAGA-like dwarf-survey preselection (Mao et al. 2021, 2024), boolean per row.
 
     r < 21 (extinction corrected); not a Gaia star; extended (TYPE != PSF);
     (g-r) - sigma_gr + 0.06 (r - 14) < 0.9; mu_eff + sigma_mu - 0.7 (g-r) > 18.5, with
     mu_eff = r + 2.5 log10(2 pi SHAPE_R^2) [mag/arcsec^2].
+    ``mag_cache``: optional dict in which the selections share their magnitudes (see ``_sweep_mag``).
     """
-    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
-    g = _mag(sweep["FLUX_G"], sweep["MW_TRANSMISSION_G"])
-    r_raw = _mag(sweep["FLUX_R"], 1.0)
+    r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    g = _sweep_mag(sweep, "FLUX_G", "MW_TRANSMISSION_G", mag_cache)
+    r_raw = _sweep_mag(sweep, "FLUX_R", None, mag_cache)
     gaia = sweep["GAIA_PHOT_G_MEAN_MAG"]
     star = (gaia > 0) & (gaia - r_raw < 0.6)
     with np.errstate(divide="ignore", invalid="ignore"):
+        gr = g - r
         sig_r = 1.0857 / (np.abs(sweep["FLUX_R"]) * np.sqrt(sweep["FLUX_IVAR_R"]))
         sig_g = 1.0857 / (np.abs(sweep["FLUX_G"]) * np.sqrt(sweep["FLUX_IVAR_G"]))
         sig_gr = np.hypot(sig_r, sig_g)
@@ -338,15 +354,15 @@ def dwarf_survey_targets(sweep: dict) -> np.ndarray:
         mu = r + 2.5 * np.log10(2 * np.pi * re**2)
         sig_mu = np.hypot(sig_r, 2.17 * np.sqrt(1.0 / np.maximum(sweep["SHAPE_R_IVAR"], 1e-30)) / np.maximum(re, 1e-3))
         sig_mu = np.minimum(sig_mu, 1.0)
-        ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(g - r)
-        ok &= (g - r) - np.minimum(sig_gr, 0.5) + 0.06 * (r - 14) < 0.9
-        ok &= mu + sig_mu - 0.7 * (g - r) > 18.5
+        ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(gr)
+        ok &= gr - np.minimum(sig_gr, 0.5) + 0.06 * (r - 14) < 0.9
+        ok &= mu + sig_mu - 0.7 * gr > 18.5
     return ok
 
 
-def dwarf_redshift_success(sweep: dict) -> np.ndarray:
+def dwarf_redshift_success(sweep: dict, mag_cache: dict | None = None) -> np.ndarray:
     """Probability of a successful redshift in the dwarf survey: lower for low surface brightness [0-1]."""
-    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
+    r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = r + 2.5 * np.log10(2 * np.pi * np.maximum(sweep["SHAPE_R"], 0.1) ** 2)
     return np.clip(0.95 - 0.2 * (np.nan_to_num(mu, nan=30.0) - 23.5).clip(0, None), 0.5, 0.95)
@@ -366,9 +382,10 @@ def select_training(rng: np.random.Generator, sweep: dict) -> np.ndarray:
     probability ``DWARF_SAMPLING`` times :func:`dwarf_redshift_success`.
     """
     n = len(sweep["RA"])
-    bgs = bgs_like_targets(sweep) & brick_in_bgs_area(sweep["BRICKID"]) & (rng.random(n) < BGS_COMPLETENESS)
+    mags: dict = {}  # magnitudes shared by the selections
+    bgs = bgs_like_targets(sweep, mags) & brick_in_bgs_area(sweep["BRICKID"]) & (rng.random(n) < BGS_COMPLETENESS)
     u = rng.random(n)
-    dwarf = dwarf_survey_targets(sweep) & (u < DWARF_SAMPLING * dwarf_redshift_success(sweep))
+    dwarf = dwarf_survey_targets(sweep, mags) & (u < DWARF_SAMPLING * dwarf_redshift_success(sweep, mags))
     return np.where(bgs, 1, np.where(dwarf, 2, 0)).astype(np.int8)
 
 
