@@ -326,19 +326,35 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     out["TYPE"] = _TRACTOR_TYPES.take(code)
 
     # --- measured shapes ---
-    inv_sqrt_info = 1.0 / np.sqrt(info + 1e-12)
+    # (below, in-place operations on fresh arrays stand for the commented expressions: same operations, same
+    # rounding -- a * b == b * a in floating point -- and fewer temporaries)
+    inv_sqrt_info = info + 1e-12  # 1 / sqrt(info + 1e-12)
+    np.sqrt(inv_sqrt_info, out=inv_sqrt_info)
+    np.divide(1.0, inv_sqrt_info, out=inv_sqrt_info)
     sig_lnr = np.minimum(inv_sqrt_info, 0.7)
     sig_e = np.minimum(inv_sqrt_info, 0.5)
     re_major = np.where(point, 0.0, src["RE_CIRC"] / np.sqrt(src["BA_TRUE"]))
-    shape_r = np.where(elliptical, re_major, re_c) * np.exp(sig_lnr * rng.standard_normal(n, dtype=f4))
+    shape_r = sig_lnr * rng.standard_normal(n, dtype=f4)  # where(elliptical, re_major, re_c) * exp(sig_lnr N)
+    np.exp(shape_r, out=shape_r)
+    shape_r *= np.where(elliptical, re_major, re_c)
     two_pa = 2 * src["PA"]
-    e1 = e_true * np.cos(two_pa) + sig_e * rng.standard_normal(n, dtype=f4)
-    e2 = e_true * np.sin(two_pa) + sig_e * rng.standard_normal(n, dtype=f4)
+    e1 = sig_e * rng.standard_normal(n, dtype=f4)  # e_true cos(2 PA) + sig_e N
+    e1 += e_true * np.cos(two_pa)
+    e2 = sig_e * rng.standard_normal(n, dtype=f4)  # e_true sin(2 PA) + sig_e N
+    e2 += e_true * np.sin(two_pa)
     emod = np.hypot(e1, e2)
     shrink = np.where(emod > 0.95, 0.95 / np.maximum(emod, 1e-9), 1.0)
-    e1, e2 = e1 * shrink, e2 * shrink
-    emod = emod * shrink
-    n_fit = np.clip(n_true * np.exp(np.minimum(1.0 / np.sqrt(kn + 1e-12), 0.5) * rng.standard_normal(n, dtype=f4)), 0.5, 6.0)
+    e1 *= shrink
+    e2 *= shrink
+    emod *= shrink
+    n_fit = kn + 1e-12  # clip(n_true exp(min(1 / sqrt(kn + 1e-12), 0.5) N), 0.5, 6)
+    np.sqrt(n_fit, out=n_fit)
+    np.divide(1.0, n_fit, out=n_fit)
+    np.minimum(n_fit, 0.5, out=n_fit)
+    n_fit *= rng.standard_normal(n, dtype=f4)
+    np.exp(n_fit, out=n_fit)
+    n_fit *= n_true
+    np.clip(n_fit, 0.5, 6.0, out=n_fit)
     # SERSIC: 0 for PSF, 1 for REX and EXP, 4 for DEV, the fitted index for SER
     sersic = np.where(sersic_fit, n_fit, _TRACTOR_SERSIC.take(code))
     out["SHAPE_R"] = np.where(extended, shape_r, 0.0).astype(np.float32)
@@ -367,28 +383,41 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     for k, b in enumerate(datamodel.BANDS):
         wise = b in datamodel.WISE_BANDS
         sp2 = ((model.wise_fwhm[b] if wise else psfsize[b]) / 2.3548) ** 2
-        var = (sp2 + sig_fit2) / sp2 / ivar_psf[b] + (10 if wise else 1) * _PHOTON_K * flux_true[b] * trans[b]
+        var = sp2 + sig_fit2  # (sp2 + sig_fit2) / sp2 / ivar_psf + (10 or 1) * _PHOTON_K * flux_true * trans
+        var /= sp2
+        var /= ivar_psf[b]
+        var += (10 if wise else 1) * _PHOTON_K * flux_true[b] * trans[b]
         ivar = 1.0 / var
-        flux = flux_obs[b] + rng.standard_normal(n, dtype=np.float32) * np.sqrt(var)
+        flux = np.sqrt(var)  # flux_obs + N sqrt(var)
+        flux *= rng.standard_normal(n, dtype=np.float32)
+        flux += flux_obs[b]
         p_miss = model.wise_zero_ivar_fraction if wise else _MISSING_BAND_FRACTION
         missing = (u_miss >= k * 0.01) & (u_miss < k * 0.01 + p_miss)
-        out[f"FLUX_{b}"] = np.where(missing, 0.0, flux).astype(np.float32)
-        out[f"FLUX_IVAR_{b}"] = np.where(missing, 0.0, ivar).astype(np.float32)
-        out[f"MW_TRANSMISSION_{b}"] = trans[b].astype(np.float32)
+        # float32 columns, 0 where the band is missing
+        out[f"FLUX_{b}"] = flux = flux.astype(np.float32)
+        flux[missing] = 0.0
+        out[f"FLUX_IVAR_{b}"] = ivar = ivar.astype(np.float32)
+        ivar[missing] = 0.0
+        out[f"MW_TRANSMISSION_{b}"] = trans[b]  # float32 already
         if wise:
             lam = np.clip(80 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - model.depth_wise[b])), 5, None).astype(f4)[inv]
             nobs = (lam + u_nobs).astype(np.int64)  # integer with the right mean
         else:
             nominal = np.where(cond["north_b"], model.depth_north[b], model.depth_south[b])
             lam = np.clip(2.5 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - nominal)), 0.2, None).astype(f4)[inv]
-            nobs = 1 + (lam + u_nobs).astype(np.int64)
-        out[f"NOBS_{b}"] = np.where(missing, 0, nobs).astype(np.int16)
+            nobs = (lam + u_nobs).astype(np.int64)
+            nobs += 1
+        out[f"NOBS_{b}"] = nobs = nobs.astype(np.int16)
+        nobs[missing] = 0
         if not wise:
-            fiber = out[f"FLUX_{b}"] * fib
+            fiber = flux * fib
             out[f"FIBERFLUX_{b}"] = fiber.astype(np.float32)
-            out[f"FIBERTOTFLUX_{b}"] = (fiber + np.abs(fiber) * blend_frac).astype(np.float32)
-            out[f"PSFSIZE_{b}"] = psfsize[b].astype(np.float32)
-            out[f"PSFDEPTH_{b}"] = ivar_psf[b].astype(np.float32)
+            fibertot = np.abs(fiber)  # fiber + |fiber| blend_frac
+            fibertot *= blend_frac
+            fibertot += fiber
+            out[f"FIBERTOTFLUX_{b}"] = fibertot.astype(np.float32)
+            out[f"PSFSIZE_{b}"] = psfsize[b]  # float32 already
+            out[f"PSFDEPTH_{b}"] = ivar_psf[b]
             gal_sp2 = sp2 + (0.45 / 1.1774) ** 2
             out[f"GALDEPTH_{b}"] = (ivar_psf[b] * sp2 / gal_sp2).astype(np.float32)
 
@@ -407,16 +436,20 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     ref[matched] = b"G2"
     ref[sga] = b"L3"
     out["REF_CAT"] = ref
-    mb = np.zeros(n, dtype=np.int64)
+    mb = np.zeros(n, dtype=np.int16)  # all MASKBITS bits are below 16
+
+    def set_bit(bits, where):
+        np.bitwise_or(mb, np.int16(bits), out=mb, where=where)
+
     u = rng.random(n, dtype=f4)
-    mb |= np.where(u < 0.012, 1 << datamodel.MASKBITS["BRIGHT"], 0)
-    mb |= np.where((u >= 0.012) & (u < 0.04), 1 << datamodel.MASKBITS["MEDIUM"], 0)
+    set_bit(1 << datamodel.MASKBITS["BRIGHT"], u < 0.012)
+    set_bit(1 << datamodel.MASKBITS["MEDIUM"], (u >= 0.012) & (u < 0.04))
     u = rng.random(n, dtype=f4)
-    mb |= np.where(u < 0.03, 1 << datamodel.MASKBITS["WISEM1"], 0)
-    mb |= np.where((u > 0.01) & (u < 0.03), 1 << datamodel.MASKBITS["WISEM2"], 0)
-    mb |= np.where(sga, 1 << datamodel.MASKBITS["GALAXY"], 0)
+    set_bit(1 << datamodel.MASKBITS["WISEM1"], u < 0.03)
+    set_bit(1 << datamodel.MASKBITS["WISEM2"], (u > 0.01) & (u < 0.03))
+    set_bit(1 << datamodel.MASKBITS["GALAXY"], sga)
     sat = point & (src["MAG_R"] < 13.0)
-    mb |= np.where(sat, (1 << datamodel.MASKBITS["SATUR_R"]) | (1 << datamodel.MASKBITS["SATUR_G"]), 0)
-    out["MASKBITS"] = mb.astype(np.int16)
+    set_bit((1 << datamodel.MASKBITS["SATUR_R"]) | (1 << datamodel.MASKBITS["SATUR_G"]), sat)
+    out["MASKBITS"] = mb
     out["FITBITS"] = np.where(sga, 1 << 9, 0).astype(np.int16)  # FITBITS bit 9: LARGEGALAXY (SGA)
     return out
