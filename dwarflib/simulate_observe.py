@@ -134,7 +134,10 @@ def brick_of(ra, dec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dec_c, ncol, offset = _brick_rows()
     row = np.clip(np.floor((np.asarray(dec) + 90.0) / BRICK_SIZE + 0.5).astype(np.int64), 0, len(dec_c) - 1)
     nc = ncol[row]
-    col = np.minimum((np.asarray(ra) % 360.0 / 360.0 * nc).astype(np.int64), nc - 1)
+    ra = np.asarray(ra)
+    # ra % 360 is ra itself (up to the sign of a zero) for ra in [0, 360): skip the slow float remainder then
+    in_range = ra.size > 0 and ra.min() >= 0.0 and ra.max() < 360.0
+    col = np.minimum(((ra if in_range else ra % 360.0) / 360.0 * nc).astype(np.int64), nc - 1)
     ra_c = (col + 0.5) * 360.0 / nc
     return (offset[row] + col + 1).astype(np.int32), ra_c, dec_c[row]
 

@@ -502,7 +502,7 @@ def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def alias_draw(rng: np.random.Generator, prob: np.ndarray, alias: np.ndarray, n: int) -> np.ndarray:
     """n indices drawn from an alias table."""
     i = rng.integers(0, prob.size, n)
-    return np.where(rng.random(n) < prob[i], i, alias[i])
+    return np.where(rng.random(n) < prob.take(i), i, alias.take(i))
 
 
 def get_sampling_grid(model: SkyModel, r_limit: float) -> dict:
@@ -598,8 +598,9 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
     re_arcsec = re_kpc / np.exp(log_kpc_per_arcsec)  # kpc_per_arcsec(z)
 
     # Sersic index
-    lmn = np.where(q_pop, np.log10(interp(logm, [8.0, 9.5, 10.5, 11.5], [1.0, 1.6, 3.2, 4.5])),
-                   np.log10(interp(logm, [7.0, 9.5, 10.5, 11.5], [0.8, 1.0, 1.4, 2.0])))
+    # log10 of the population's median n (one log10 of the selected values: the same as selecting logs)
+    lmn = np.log10(np.where(q_pop, interp(logm, [8.0, 9.5, 10.5, 11.5], [1.0, 1.6, 3.2, 4.5]),
+                            interp(logm, [7.0, 9.5, 10.5, 11.5], [0.8, 1.0, 1.4, 2.0])))
     sersic = np.clip(10.0 ** (lmn + model.sersic_sigma * rng.standard_normal(n)), 0.4, 6.0)
 
     # axis ratio: thick discs for SF (random inclination), triaxial-ish spheroids for Q
