@@ -70,6 +70,9 @@ BGS_AREA_FRACTION = 0.3
 DWARF_R_LIMIT = 21.0
 DWARF_SAMPLING = 0.8
 
+#: Truth POP of galaxies by population index (0 SF, 1 Q).
+_POP_NAMES = np.array([b"SF", b"Q"], dtype="S4")
+
 SURVEY_BGS = "BGS-like"
 SURVEY_DWARF = "dwarf-survey"
 
@@ -212,11 +215,12 @@ def _draw_detected_galaxies(rng, n, model, r_limit, p_det):
         m = int((n - have) / max(p_det, 0.05) * 1.002) + 64
         g = draw_galaxies(rng, m, model, r_limit)
         keep = rng.random(m) < detection_probability(g["MU_EFF_R_TRUE"], model)
-        g = {k: v[keep] for k, v in g.items()}
-        parts.append(g)
+        rows = np.flatnonzero(keep)[: n - have]  # detected rows; those beyond n would be cut below anyway
+        parts.append({k: v.take(rows, axis=0) for k, v in g.items()})
         have += int(keep.sum())
-    out = {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
-    return out
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
 
 def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel, dens: dict,
@@ -240,38 +244,41 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     re_arcsec = cat(g["RE_ARCSEC"], np.zeros(n_star))
     ba = cat(g["BA_TRUE"], np.ones(n_star))
     src = {f"MAG_{b}": mags[b] for b in datamodel.BANDS}
-    src.update(IS_POINT=is_star, RE_CIRC=re_arcsec * np.sqrt(ba), SERSIC_TRUE=cat(g["SERSIC_TRUE"], np.ones(n_star)),
-               BA_TRUE=ba, PA=rng.random(n) * np.pi,
-               GAIA_G_TRUE=cat(np.zeros(n_gal), s["R_TRUE"] - 0.12 - 0.28 * s["COLOURS"][:, 0]),
-               PARALLAX_TRUE=cat(np.zeros(n_gal), s["PARALLAX_TRUE"]))
-    # shuffle galaxies and stars together so that rows are not ordered by kind
+    # observe() works in float32: columns only it reads are converted before the shuffle (same values)
+    f4 = np.float32
+    src.update(IS_POINT=is_star, RE_CIRC=(re_arcsec * np.sqrt(ba)).astype(f4),
+               SERSIC_TRUE=cat(g["SERSIC_TRUE"], np.ones(n_star)).astype(f4),
+               BA_TRUE=ba, PA=(rng.random(n) * np.pi).astype(f4),
+               GAIA_G_TRUE=cat(np.zeros(n_gal), s["R_TRUE"] - 0.12 - 0.28 * s["COLOURS"][:, 0]).astype(f4),
+               PARALLAX_TRUE=cat(np.zeros(n_gal), s["PARALLAX_TRUE"]).astype(f4))
+    # shuffle galaxies and stars together so that rows are not ordered by kind (take: v[perm], faster)
     perm = rng.permutation(n)
-    src = {k: v[perm] for k, v in src.items()}
+    src = {k: v.take(perm) for k, v in src.items()}
     ra, dec = random_positions(rng, n, box)
     sweep = observe(rng, src, ra, dec, model)
     sweep["OBJID"] = counter.assign(sweep["BRICKID"])
     targetid = datamodel.unique_id(sweep["RELEASE"], sweep["BRICKID"], sweep["OBJID"])
 
-    z = cat(g["Z"], np.zeros(n_star))[perm]
-    logm = cat(g["LOGMSTAR"], np.full(n_star, np.nan))[perm]
-    is_star = is_star[perm]
-    pop = cat(np.where(g["POP"] == 1, b"Q", b"SF").astype("S4"), np.full(n_star, b"STAR", dtype="S4"))[perm]
-    ml = cat(g["ML"], np.full(n_star, np.nan))[perm]
-    from dwarflib.simulate_physics import M_SUN_R, ml_coefficients
+    z = cat(g["Z"], np.zeros(n_star)).take(perm)
+    logm = cat(g["LOGMSTAR"], np.full(n_star, np.nan)).take(perm)
+    is_star = src["IS_POINT"]
+    pop = cat(_POP_NAMES.take(g["POP"]), np.full(n_star, b"STAR", dtype="S4")).take(perm)
+    ml = cat(g["ML"], np.full(n_star, np.nan)).take(perm)
+    from dwarflib.simulate_physics import M_SUN_R, interp, ml_coefficients
 
     a0, _ = ml_coefficients(0.0, model)
-    a_z, _ = ml_coefficients(z, model)
+    a_z = interp(g["Z"], model.ml_z_nodes, model.ml_a)  # the a(z) of ml_coefficients, galaxies only
     # absolute magnitude K-corrected to z = 0: M/L at z=0 for the same galaxy (rest-frame colour approximated
-    # by inverting the observed-frame relation at fixed residual)
-    absmag = np.where(is_star, np.nan, M_SUN_R + 2.5 * (ml - (a_z - a0) - logm))
+    # by inverting the observed-frame relation at fixed residual); NaN for stars
+    absmag = cat(M_SUN_R + 2.5 * (g["ML"] - (a_z - a0) - g["LOGMSTAR"]), np.full(n_star, np.nan)).take(perm)
     truth = {
         "TARGETID": targetid, "Z": z, "LOGMSTAR": logm,
         "CLASS": assign_classes(z, logm, is_star), "IS_STAR": is_star, "POP": pop,
         **{f"MAG_{b}_TRUE": src[f"MAG_{b}"] for b in datamodel.BANDS},
         "ABSMAG_R": absmag, "LOG_ML_R": ml,
-        "RE_KPC": cat(g["RE_KPC"], np.zeros(n_star))[perm], "RE_ARCSEC": re_arcsec[perm],
-        "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": cat(g["SERSIC_TRUE"], np.zeros(n_star))[perm],
-        "MU_EFF_R_TRUE": cat(g["MU_EFF_R_TRUE"], np.full(n_star, np.nan))[perm],
+        "RE_KPC": cat(g["RE_KPC"], np.zeros(n_star)).take(perm), "RE_ARCSEC": re_arcsec.take(perm),
+        "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": cat(g["SERSIC_TRUE"], np.zeros(n_star)).take(perm),
+        "MU_EFF_R_TRUE": cat(g["MU_EFF_R_TRUE"], np.full(n_star, np.nan)).take(perm),
     }
     return sweep, truth
 
@@ -284,20 +291,33 @@ def _mag(flux, trans):
         return np.where(flux > 0, 22.5 - 2.5 * np.log10(np.maximum(flux, 1e-30) / trans), np.inf)
 
 
-def bgs_like_targets(sweep: dict) -> np.ndarray:
+def _sweep_mag(sweep: dict, flux_col: str, trans_col: str | None, cache: dict | None) -> np.ndarray:
+    """AB magnitude [mag] of a sweep flux column, extinction corrected by ``trans_col`` (None: raw); +inf for
+    flux <= 0. Memoised in ``cache`` (when given) so that the survey selections share their magnitudes."""
+    key = (flux_col, trans_col)
+    if cache is not None and key in cache:
+        return cache[key]
+    m = _mag(sweep[flux_col], 1.0 if trans_col is None else sweep[trans_col])
+    if cache is not None:
+        cache[key] = m
+    return m
+
+
+def bgs_like_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarray:
     """DESI BGS_BRIGHT-like photometric target selection (desitarget ``isBGS``; Hahn et al. 2023), per row.
 
     Extinction-corrected r < 19.5 (19.54 in the north, BASS offset) and r > 12; fibre-magnitude cut
     rfib < r + 5.1 for r < 17.8 and rfib < 22.9 for 17.8 < r < 20 (a low-surface-brightness cut);
     FIBERTOTFLUX_R fainter than 15 mag; Gaia star rejection G - r_raw > 0.6 or no Gaia match;
     -1 < g-r < 4, -1 < r-z < 4; NOBS >= 1 and FLUX_IVAR > 0 in g, r and z; not in a BRIGHT-star mask.
+    ``mag_cache``: optional dict in which the selections share their magnitudes (see ``_sweep_mag``).
     """
-    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
-    g = _mag(sweep["FLUX_G"], sweep["MW_TRANSMISSION_G"])
-    zz = _mag(sweep["FLUX_Z"], sweep["MW_TRANSMISSION_Z"])
-    rfib = _mag(sweep["FIBERFLUX_R"], sweep["MW_TRANSMISSION_R"])
-    rfibtot = _mag(sweep["FIBERTOTFLUX_R"], sweep["MW_TRANSMISSION_R"])
-    r_raw = _mag(sweep["FLUX_R"], 1.0)
+    r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    g = _sweep_mag(sweep, "FLUX_G", "MW_TRANSMISSION_G", mag_cache)
+    zz = _sweep_mag(sweep, "FLUX_Z", "MW_TRANSMISSION_Z", mag_cache)
+    rfib = _sweep_mag(sweep, "FIBERFLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    rfibtot = _sweep_mag(sweep, "FIBERTOTFLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    r_raw = _sweep_mag(sweep, "FLUX_R", None, mag_cache)
     gaia = sweep["GAIA_PHOT_G_MEAN_MAG"]
     star = (gaia > 0) & (gaia - r_raw < 0.6)
     fib_ok = np.where(r < 17.8, rfib < r + 5.1, rfib < 22.9)
@@ -307,23 +327,26 @@ def bgs_like_targets(sweep: dict) -> np.ndarray:
     bright = (sweep["MASKBITS"] & (1 << datamodel.MASKBITS["BRIGHT"])) != 0
     r_lim = np.where(sweep["RELEASE"] == 9011, BGS_R_LIMIT + 0.04, BGS_R_LIMIT)
     with np.errstate(invalid="ignore"):
-        col = (g - r > -1) & (g - r < 4) & (r - zz > -1) & (r - zz < 4)
+        gr, rz = g - r, r - zz
+        col = (gr > -1) & (gr < 4) & (rz > -1) & (rz < 4)
     return (r < r_lim) & (r > 12) & (rfibtot > 15) & fib_ok & ~star & col & data & ~bright
 
 
-def dwarf_survey_targets(sweep: dict) -> np.ndarray:
+def dwarf_survey_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarray:
     """SAGA-like dwarf-survey preselection (Mao et al. 2021, 2024), boolean per row.
 
     r < 21 (extinction corrected); not a Gaia star; extended (TYPE != PSF);
     (g-r) - sigma_gr + 0.06 (r - 14) < 0.9; mu_eff + sigma_mu - 0.7 (g-r) > 18.5, with
     mu_eff = r + 2.5 log10(2 pi SHAPE_R^2) [mag/arcsec^2].
+    ``mag_cache``: optional dict in which the selections share their magnitudes (see ``_sweep_mag``).
     """
-    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
-    g = _mag(sweep["FLUX_G"], sweep["MW_TRANSMISSION_G"])
-    r_raw = _mag(sweep["FLUX_R"], 1.0)
+    r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
+    g = _sweep_mag(sweep, "FLUX_G", "MW_TRANSMISSION_G", mag_cache)
+    r_raw = _sweep_mag(sweep, "FLUX_R", None, mag_cache)
     gaia = sweep["GAIA_PHOT_G_MEAN_MAG"]
     star = (gaia > 0) & (gaia - r_raw < 0.6)
     with np.errstate(divide="ignore", invalid="ignore"):
+        gr = g - r
         sig_r = 1.0857 / (np.abs(sweep["FLUX_R"]) * np.sqrt(sweep["FLUX_IVAR_R"]))
         sig_g = 1.0857 / (np.abs(sweep["FLUX_G"]) * np.sqrt(sweep["FLUX_IVAR_G"]))
         sig_gr = np.hypot(sig_r, sig_g)
@@ -331,15 +354,15 @@ def dwarf_survey_targets(sweep: dict) -> np.ndarray:
         mu = r + 2.5 * np.log10(2 * np.pi * re**2)
         sig_mu = np.hypot(sig_r, 2.17 * np.sqrt(1.0 / np.maximum(sweep["SHAPE_R_IVAR"], 1e-30)) / np.maximum(re, 1e-3))
         sig_mu = np.minimum(sig_mu, 1.0)
-        ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(g - r)
-        ok &= (g - r) - np.minimum(sig_gr, 0.5) + 0.06 * (r - 14) < 0.9
-        ok &= mu + sig_mu - 0.7 * (g - r) > 18.5
+        ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(gr)
+        ok &= gr - np.minimum(sig_gr, 0.5) + 0.06 * (r - 14) < 0.9
+        ok &= mu + sig_mu - 0.7 * gr > 18.5
     return ok
 
 
-def dwarf_redshift_success(sweep: dict) -> np.ndarray:
+def dwarf_redshift_success(sweep: dict, mag_cache: dict | None = None) -> np.ndarray:
     """Probability of a successful redshift in the dwarf survey: lower for low surface brightness [0-1]."""
-    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
+    r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = r + 2.5 * np.log10(2 * np.pi * np.maximum(sweep["SHAPE_R"], 0.1) ** 2)
     return np.clip(0.95 - 0.2 * (np.nan_to_num(mu, nan=30.0) - 23.5).clip(0, None), 0.5, 0.95)
@@ -359,9 +382,10 @@ def select_training(rng: np.random.Generator, sweep: dict) -> np.ndarray:
     probability ``DWARF_SAMPLING`` times :func:`dwarf_redshift_success`.
     """
     n = len(sweep["RA"])
-    bgs = bgs_like_targets(sweep) & brick_in_bgs_area(sweep["BRICKID"]) & (rng.random(n) < BGS_COMPLETENESS)
+    mags: dict = {}  # magnitudes shared by the selections
+    bgs = bgs_like_targets(sweep, mags) & brick_in_bgs_area(sweep["BRICKID"]) & (rng.random(n) < BGS_COMPLETENESS)
     u = rng.random(n)
-    dwarf = dwarf_survey_targets(sweep) & (u < DWARF_SAMPLING * dwarf_redshift_success(sweep))
+    dwarf = dwarf_survey_targets(sweep, mags) & (u < DWARF_SAMPLING * dwarf_redshift_success(sweep, mags))
     return np.where(bgs, 1, np.where(dwarf, 2, 0)).astype(np.int8)
 
 

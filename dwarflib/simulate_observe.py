@@ -134,19 +134,30 @@ def brick_of(ra, dec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dec_c, ncol, offset = _brick_rows()
     row = np.clip(np.floor((np.asarray(dec) + 90.0) / BRICK_SIZE + 0.5).astype(np.int64), 0, len(dec_c) - 1)
     nc = ncol[row]
-    col = np.minimum((np.asarray(ra) % 360.0 / 360.0 * nc).astype(np.int64), nc - 1)
+    ra = np.asarray(ra)
+    # ra % 360 is ra itself (up to the sign of a zero) for ra in [0, 360): skip the slow float remainder then
+    in_range = ra.size > 0 and ra.min() >= 0.0 and ra.max() < 360.0
+    col = np.minimum(((ra if in_range else ra % 360.0) / 360.0 * nc).astype(np.int64), nc - 1)
     ra_c = (col + 0.5) * 360.0 / nc
     return (offset[row] + col + 1).astype(np.int32), ra_c, dec_c[row]
 
 
 def brick_names(ra_c, dec_c) -> np.ndarray:
     """Brick names like ``1849p150`` (RA*10, p/m, |Dec|*10) for brick centres [deg]."""
-    ra_c = np.asarray(ra_c)
-    dec_c = np.asarray(dec_c)
-    out = np.empty(ra_c.size, dtype="S8")
-    for i, (r, d) in enumerate(zip(ra_c.ravel(), dec_c.ravel(), strict=True)):
-        out[i] = f"{int(r * 10) % 3600:04d}{'p' if d >= 0 else 'm'}{int(round(abs(d) * 10)):03d}".encode()
-    return out
+    ra_c = np.asarray(ra_c, dtype=float).ravel()
+    dec_c = np.asarray(dec_c, dtype=float).ravel()
+    if ra_c.size != dec_c.size:
+        raise ValueError("ra_c and dec_c differ in length")
+    # the characters of f"{int(ra*10) % 3600:04d}{'p' or 'm'}{round(|dec|*10):03d}", built as digits
+    ra10 = (ra_c * 10).astype(np.int64) % 3600  # int() truncates like astype; % 3600 is in [0, 3600)
+    dec10 = np.rint(np.abs(dec_c) * 10).astype(np.int64)  # round() and rint both round half to even
+    chars = np.empty((ra_c.size, 8), dtype=np.uint8)
+    for k, p10 in enumerate((1000, 100, 10, 1)):
+        chars[:, k] = ord("0") + ra10 // p10 % 10
+    chars[:, 4] = np.where(dec_c >= 0, ord("p"), ord("m"))
+    for k, p10 in enumerate((100, 10, 1)):
+        chars[:, 5 + k] = ord("0") + dec10 // p10 % 10
+    return chars.view("S8").ravel()
 
 
 class ObjidCounter:
@@ -250,6 +261,11 @@ def _depth_to_ivar(m5) -> np.ndarray:
 _PHOTON_K = 2e-4
 #: Fraction of sources with no coverage in one optical band (NOBS = 0, FLUX_IVAR = 0), like survey edges.
 _MISSING_BAND_FRACTION = 0.002
+#: Tractor TYPE by model code (0 PSF, 1 REX, 2 EXP, 3 DEV, 4 SER), its SERSIC column (SER: the fitted index)
+#: and the Sersic index of its profile in the fibre-flux integral (a point source as n = 1).
+_TRACTOR_TYPES = np.array([b"PSF", b"REX", b"EXP", b"DEV", b"SER"], dtype="S3")
+_TRACTOR_SERSIC = np.array([0.0, 1.0, 1.0, 4.0, np.nan], dtype=np.float32)
+_FIBRE_SERSIC = np.array([1.0, 1.0, 1.0, 4.0, np.nan], dtype=np.float32)
 
 
 def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> dict:
@@ -279,19 +295,22 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     # --- Tractor model selection, from the combined g, r, z signal-to-noise and the resolution ---
     sig_p = psfsize["R"] / 2.3548
     sig_g = re_c / 1.1774 * (1.0 + 0.25 * np.log(np.clip(n_true, 0.3, 8.0)))
-    rho = 2 * sig_p * np.sqrt(sig_p**2 + sig_g**2) / (2 * sig_p**2 + sig_g**2)
+    sig_p2, sig_g2 = sig_p**2, sig_g**2
+    rho = 2 * sig_p * np.sqrt(sig_p2 + sig_g2) / (2 * sig_p2 + sig_g2)
     res = 1.0 - rho * rho  # 0 for a point source, -> 1 when fully resolved
 
-    flux_true, trans, ivar_psf = {}, {}, {}
+    # flux_obs: true flux after Galactic extinction [nanomaggy]
+    flux_true, trans, ivar_psf, flux_obs = {}, {}, {}, {}
     sn2 = np.zeros(n)
     for b in datamodel.BANDS:
         flux_true[b] = 10.0 ** (-0.4 * (src[f"MAG_{b}"] - 22.5))
         trans[b] = (10.0 ** (-0.4 * EXTINCTION_COEFFS[b] * cond["EBV_b"])).astype(f4)[inv]
         ivar_psf[b] = _depth_to_ivar(cond[f"DEPTH_{b}_b"]).astype(f4)[inv]
+        flux_obs[b] = flux_true[b] * trans[b]
     for b in datamodel.OPTICAL_BANDS:
         sp2 = (psfsize[b] / 2.3548) ** 2
-        nea_ratio = sp2 / (sp2 + sig_g**2)
-        sn2 += (flux_true[b] * trans[b]) ** 2 * ivar_psf[b] * nea_ratio
+        nea_ratio = sp2 / (sp2 + sig_g2)
+        sn2 += flux_obs[b] ** 2 * ivar_psf[b] * nea_ratio
     dchi_ext = sn2 * res
     extended = (~point) & (dchi_ext > model.dchi2_extended)
     e_true = (1 - src["BA_TRUE"]) / (1 + src["BA_TRUE"])
@@ -302,26 +321,45 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     d_dev = (np.log(n_true) - np.log(4.0)) ** 2
     best_dev = d_dev < d_exp
     sersic_fit = elliptical & (kn * np.minimum(d_exp, d_dev) > model.dchi2_sersic)
-    ttype = np.full(n, b"PSF", dtype="S3")
-    ttype[extended] = b"REX"
-    ttype[elliptical & ~best_dev] = b"EXP"
-    ttype[elliptical & best_dev] = b"DEV"
-    ttype[sersic_fit] = b"SER"
-    out["TYPE"] = ttype
+    # model code 0 PSF, 1 REX, 2 EXP, 3 DEV, 4 SER (sersic_fit within elliptical within extended)
+    code = extended.astype(np.int8)
+    code += elliptical
+    code += elliptical & best_dev
+    code[sersic_fit] = 4
+    out["TYPE"] = _TRACTOR_TYPES.take(code)
 
     # --- measured shapes ---
-    sig_lnr = np.minimum(1.0 / np.sqrt(info + 1e-12), 0.7)
-    sig_e = np.minimum(1.0 / np.sqrt(info + 1e-12), 0.5)
+    # (below, in-place operations on fresh arrays stand for the commented expressions: same operations, same
+    # rounding -- a * b == b * a in floating point -- and fewer temporaries)
+    inv_sqrt_info = info + 1e-12  # 1 / sqrt(info + 1e-12)
+    np.sqrt(inv_sqrt_info, out=inv_sqrt_info)
+    np.divide(1.0, inv_sqrt_info, out=inv_sqrt_info)
+    sig_lnr = np.minimum(inv_sqrt_info, 0.7)
+    sig_e = np.minimum(inv_sqrt_info, 0.5)
     re_major = np.where(point, 0.0, src["RE_CIRC"] / np.sqrt(src["BA_TRUE"]))
-    shape_r = np.where(elliptical, re_major, re_c) * np.exp(sig_lnr * rng.standard_normal(n, dtype=f4))
-    e1 = e_true * np.cos(2 * src["PA"]) + sig_e * rng.standard_normal(n, dtype=f4)
-    e2 = e_true * np.sin(2 * src["PA"]) + sig_e * rng.standard_normal(n, dtype=f4)
+    shape_r = sig_lnr * rng.standard_normal(n, dtype=f4)  # where(elliptical, re_major, re_c) * exp(sig_lnr N)
+    np.exp(shape_r, out=shape_r)
+    shape_r *= np.where(elliptical, re_major, re_c)
+    two_pa = 2 * src["PA"]
+    e1 = sig_e * rng.standard_normal(n, dtype=f4)  # e_true cos(2 PA) + sig_e N
+    e1 += e_true * np.cos(two_pa)
+    e2 = sig_e * rng.standard_normal(n, dtype=f4)  # e_true sin(2 PA) + sig_e N
+    e2 += e_true * np.sin(two_pa)
     emod = np.hypot(e1, e2)
     shrink = np.where(emod > 0.95, 0.95 / np.maximum(emod, 1e-9), 1.0)
-    e1, e2 = e1 * shrink, e2 * shrink
-    emod = emod * shrink
-    n_fit = np.clip(n_true * np.exp(np.minimum(1.0 / np.sqrt(kn + 1e-12), 0.5) * rng.standard_normal(n, dtype=f4)), 0.5, 6.0)
-    sersic = np.select([ttype == b"PSF", ttype == b"DEV", ttype == b"SER"], [0.0, 4.0, n_fit], 1.0)
+    e1 *= shrink
+    e2 *= shrink
+    emod *= shrink
+    n_fit = kn + 1e-12  # clip(n_true exp(min(1 / sqrt(kn + 1e-12), 0.5) N), 0.5, 6)
+    np.sqrt(n_fit, out=n_fit)
+    np.divide(1.0, n_fit, out=n_fit)
+    np.minimum(n_fit, 0.5, out=n_fit)
+    n_fit *= rng.standard_normal(n, dtype=f4)
+    np.exp(n_fit, out=n_fit)
+    n_fit *= n_true
+    np.clip(n_fit, 0.5, 6.0, out=n_fit)
+    # SERSIC: 0 for PSF, 1 for REX and EXP, 4 for DEV, the fitted index for SER
+    sersic = np.where(sersic_fit, n_fit, _TRACTOR_SERSIC.take(code))
     out["SHAPE_R"] = np.where(extended, shape_r, 0.0).astype(np.float32)
     out["SHAPE_R_IVAR"] = np.where(extended, 1.0 / (sig_lnr * np.maximum(shape_r, 1e-3)) ** 2, 0.0).astype(np.float32)
     out["SHAPE_E1"] = np.where(elliptical, e1, 0.0).astype(np.float32)
@@ -335,7 +373,7 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     # circularised radius and profile of the *fitted* model, for noise areas and fibre fluxes
     q_fit = np.where(elliptical, (1 - emod) / (1 + emod), 1.0)
     re_fit_c = np.where(extended, shape_r * np.where(elliptical, q_fit**model.fibre_q_power, 1.0), 0.0)
-    fib = fibre_fraction(re_fit_c, np.where(sersic > 0, sersic, 1.0))
+    fib = fibre_fraction(re_fit_c, np.where(sersic_fit, n_fit, _FIBRE_SERSIC.take(code)))  # PSF profile: n = 1
     sig_fit = re_fit_c / 1.1774
 
     # --- fluxes and their inverse variances ---
@@ -344,31 +382,45 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     blend = rng.random(n, dtype=f4) < 0.08
     blend_frac = np.where(blend, rng.standard_exponential(n, dtype=f4) * f4(0.3), f4(0.0))
     u_nobs = rng.random(n, dtype=f4)
+    sig_fit2 = sig_fit**2
     for k, b in enumerate(datamodel.BANDS):
         wise = b in datamodel.WISE_BANDS
         sp2 = ((model.wise_fwhm[b] if wise else psfsize[b]) / 2.3548) ** 2
-        var = (sp2 + sig_fit**2) / sp2 / ivar_psf[b] + (10 if wise else 1) * _PHOTON_K * flux_true[b] * trans[b]
+        var = sp2 + sig_fit2  # (sp2 + sig_fit2) / sp2 / ivar_psf + (10 or 1) * _PHOTON_K * flux_true * trans
+        var /= sp2
+        var /= ivar_psf[b]
+        var += (10 if wise else 1) * _PHOTON_K * flux_true[b] * trans[b]
         ivar = 1.0 / var
-        flux = flux_true[b] * trans[b] + rng.standard_normal(n, dtype=np.float32) * np.sqrt(var)
+        flux = np.sqrt(var)  # flux_obs + N sqrt(var)
+        flux *= rng.standard_normal(n, dtype=np.float32)
+        flux += flux_obs[b]
         p_miss = model.wise_zero_ivar_fraction if wise else _MISSING_BAND_FRACTION
         missing = (u_miss >= k * 0.01) & (u_miss < k * 0.01 + p_miss)
-        out[f"FLUX_{b}"] = np.where(missing, 0.0, flux).astype(np.float32)
-        out[f"FLUX_IVAR_{b}"] = np.where(missing, 0.0, ivar).astype(np.float32)
-        out[f"MW_TRANSMISSION_{b}"] = trans[b].astype(np.float32)
+        # float32 columns, 0 where the band is missing
+        out[f"FLUX_{b}"] = flux = flux.astype(np.float32)
+        flux[missing] = 0.0
+        out[f"FLUX_IVAR_{b}"] = ivar = ivar.astype(np.float32)
+        ivar[missing] = 0.0
+        out[f"MW_TRANSMISSION_{b}"] = trans[b]  # float32 already
         if wise:
             lam = np.clip(80 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - model.depth_wise[b])), 5, None).astype(f4)[inv]
             nobs = (lam + u_nobs).astype(np.int64)  # integer with the right mean
         else:
             nominal = np.where(cond["north_b"], model.depth_north[b], model.depth_south[b])
             lam = np.clip(2.5 * 10 ** (0.8 * (cond[f"DEPTH_{b}_b"] - nominal)), 0.2, None).astype(f4)[inv]
-            nobs = 1 + (lam + u_nobs).astype(np.int64)
-        out[f"NOBS_{b}"] = np.where(missing, 0, nobs).astype(np.int16)
+            nobs = (lam + u_nobs).astype(np.int64)
+            nobs += 1
+        out[f"NOBS_{b}"] = nobs = nobs.astype(np.int16)
+        nobs[missing] = 0
         if not wise:
-            fiber = out[f"FLUX_{b}"] * fib
+            fiber = flux * fib
             out[f"FIBERFLUX_{b}"] = fiber.astype(np.float32)
-            out[f"FIBERTOTFLUX_{b}"] = (fiber + np.abs(fiber) * blend_frac).astype(np.float32)
-            out[f"PSFSIZE_{b}"] = psfsize[b].astype(np.float32)
-            out[f"PSFDEPTH_{b}"] = ivar_psf[b].astype(np.float32)
+            fibertot = np.abs(fiber)  # fiber + |fiber| blend_frac
+            fibertot *= blend_frac
+            fibertot += fiber
+            out[f"FIBERTOTFLUX_{b}"] = fibertot.astype(np.float32)
+            out[f"PSFSIZE_{b}"] = psfsize[b]  # float32 already
+            out[f"PSFDEPTH_{b}"] = ivar_psf[b]
             gal_sp2 = sp2 + (0.45 / 1.1774) ** 2
             out[f"GALDEPTH_{b}"] = (ivar_psf[b] * sp2 / gal_sp2).astype(np.float32)
 
@@ -387,16 +439,20 @@ def observe(rng: np.random.Generator, src: dict, ra, dec, model: SkyModel) -> di
     ref[matched] = b"G2"
     ref[sga] = b"L3"
     out["REF_CAT"] = ref
-    mb = np.zeros(n, dtype=np.int64)
+    mb = np.zeros(n, dtype=np.int16)  # all MASKBITS bits are below 16
+
+    def set_bit(bits, where):
+        np.bitwise_or(mb, np.int16(bits), out=mb, where=where)
+
     u = rng.random(n, dtype=f4)
-    mb |= np.where(u < 0.012, 1 << datamodel.MASKBITS["BRIGHT"], 0)
-    mb |= np.where((u >= 0.012) & (u < 0.04), 1 << datamodel.MASKBITS["MEDIUM"], 0)
+    set_bit(1 << datamodel.MASKBITS["BRIGHT"], u < 0.012)
+    set_bit(1 << datamodel.MASKBITS["MEDIUM"], (u >= 0.012) & (u < 0.04))
     u = rng.random(n, dtype=f4)
-    mb |= np.where(u < 0.03, 1 << datamodel.MASKBITS["WISEM1"], 0)
-    mb |= np.where((u > 0.01) & (u < 0.03), 1 << datamodel.MASKBITS["WISEM2"], 0)
-    mb |= np.where(sga, 1 << datamodel.MASKBITS["GALAXY"], 0)
+    set_bit(1 << datamodel.MASKBITS["WISEM1"], u < 0.03)
+    set_bit(1 << datamodel.MASKBITS["WISEM2"], (u > 0.01) & (u < 0.03))
+    set_bit(1 << datamodel.MASKBITS["GALAXY"], sga)
     sat = point & (src["MAG_R"] < 13.0)
-    mb |= np.where(sat, (1 << datamodel.MASKBITS["SATUR_R"]) | (1 << datamodel.MASKBITS["SATUR_G"]), 0)
-    out["MASKBITS"] = mb.astype(np.int16)
+    set_bit((1 << datamodel.MASKBITS["SATUR_R"]) | (1 << datamodel.MASKBITS["SATUR_G"]), sat)
+    out["MASKBITS"] = mb
     out["FITBITS"] = np.where(sga, 1 << 9, 0).astype(np.int16)  # FITBITS bit 9: LARGEGALAXY (SGA)
     return out

@@ -239,12 +239,18 @@ def cosmology_tables() -> dict:
 
 def _table_interp(z, key: str) -> np.ndarray:
     """Linear interpolation in log z of a cosmology table (index arithmetic, no search)."""
-    tab = cosmology_tables()[key]
+    return _table_interp_many(z, (key,))[0]
+
+
+def _table_interp_many(z, keys) -> list:
+    """:func:`_table_interp` of several tables at the same z (index and weights computed once)."""
+    tabs = cosmology_tables()
     f = (np.log(np.asarray(z, float)) - _LOGZ_MIN) * ((_NZ_TAB - 1) / (_LOGZ_MAX - _LOGZ_MIN))
     f = np.clip(f, 0.0, _NZ_TAB - 1.000001)
     i = f.astype(np.int64)
     t = f - i
-    return tab[i] * (1 - t) + tab[i + 1] * t
+    i1, t1 = i + 1, 1 - t
+    return [tabs[key][i] * t1 + tabs[key][i1] * t for key in keys]
 
 
 def distmod(z) -> np.ndarray:
@@ -260,10 +266,57 @@ def kpc_per_arcsec(z) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------
 # Grid interpolation helpers
 # ---------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _interp_tables(xp: tuple, fps: tuple):
+    """Lookup tables of :func:`interp_many` for nodes ``xp`` and values ``fps`` (None: use np.interp)."""
+    xp = np.asarray(xp, float)
+    if xp.size < 2 or not np.all(np.isfinite(xp)) or not np.all(np.diff(xp) > 0):
+        return None
+    # cells of a quarter of the smallest node spacing: at most one node near a cell, so the segment found
+    # from the cell is off by at most one (corrected by two comparisons)
+    h = float(np.min(np.diff(xp))) / 4
+    n_cells = int(np.ceil((xp[-1] - xp[0]) / h)) + 1
+    if n_cells > 1 << 16:
+        return None
+    # segment s holds x in [bounds[s], bounds[s + 1]): s = 0 left of xp[0], s = len(xp) from xp[-1] on
+    bounds = np.concatenate([[-np.inf], xp, [np.inf]])
+    cell_segment = np.searchsorted(xp, xp[0] + h * np.arange(n_cells), side="right")
+    seg_x = np.concatenate([xp[:1], xp])
+    tabs = []
+    for fp in fps:
+        fp = np.asarray(fp, float)
+        slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])  # the same slopes as np.interp
+        # zero slope outside the nodes: fp[0] on the left, fp[-1] from xp[-1] on, as np.interp
+        tabs.append((np.concatenate([[0.0], slopes, [0.0]]), np.concatenate([fp[:1], fp])))
+    return xp[0], 1.0 / h, n_cells, cell_segment, bounds[:-1], bounds[1:], seg_x, tabs
+
+
+def interp_many(x, xp, fps) -> list:
+    """``[np.interp(x, xp, fp) for fp in fps]``, bit-identical, for strictly increasing nodes ``xp``.
+
+    np.interp finds each x by a binary search, slow for unsorted x (branch mispredictions); here a lookup
+    table on a uniform grid gives the segment, shared by all ``fps``, and the value is np.interp's
+    ``slope * (x - xp[j]) + fp[j]``. Falls back to np.interp for non-finite x or unusual nodes.
+    """
+    x = np.asarray(x, dtype=float)
+    t = _interp_tables(tuple(map(float, xp)), tuple(tuple(map(float, fp)) for fp in fps))
+    if t is None or not np.isfinite(x).all():
+        return [np.interp(x, xp, fp) for fp in fps]
+    x0, inv_h, n_cells, cell_segment, lo, hi, seg_x, tabs = t
+    s = cell_segment[((x - x0) * inv_h).clip(0.0, n_cells - 1).astype(np.intp)]
+    s = s + (x >= hi[s]) - (x < lo[s])
+    dx = x - seg_x[s]
+    return [slope[s] * dx + f0[s] for slope, f0 in tabs]
+
+
+def interp(x, xp, fp) -> np.ndarray:
+    """``np.interp(x, xp, fp)``, bit-identical and faster for many unsorted x (see :func:`interp_many`)."""
+    return interp_many(x, xp, [fp])[0]
+
+
 def _frac_index(x, nodes):
     """Fractional index of x in the increasing ``nodes`` (clipped to the ends)."""
-    nodes = np.asarray(nodes, float)
-    return np.interp(x, nodes, np.arange(len(nodes), dtype=float))
+    return interp(x, nodes, np.arange(len(nodes), dtype=float))
 
 
 def bilinear(table: np.ndarray, fz, fm) -> np.ndarray:
@@ -283,19 +336,46 @@ def bilinear(table: np.ndarray, fz, fm) -> np.ndarray:
 def bilinear_flat(tables, nz: int, nm: int, block, fz, fm) -> list:
     """Bilinear interpolation of several scalar (n_blocks, nz, nm) tables given flattened.
 
-    ``block`` (e.g. the population index) selects the (nz, nm) grid for each object. Returns one array per
-    table. The corner indices and weights are shared between the tables.
+    ``block`` (e.g. the population index) selects the (nz, nm) grid for each object; None for a single
+    grid. Returns one array per table. The corner indices and weights are shared between the tables.
     """
-    iz = np.minimum(fz.astype(np.int64), nz - 2)
-    im = np.minimum(fm.astype(np.int64), nm - 2)
-    tz = fz - iz.astype(fz.dtype)
-    tm = fm - im.astype(fm.dtype)
-    base = block.astype(np.int64) * (nz * nm) + iz * nm + im
-    w00 = (1 - tz) * (1 - tm)
-    w01 = (1 - tz) * tm
-    w10 = tz * (1 - tm)
+    # in-place arithmetic on fresh arrays (fewer temporaries: fresh memory costs page faults), the same
+    # operations and rounding as iz = min(int(fz), nz - 2), tz = fz - iz, w00 = (1 - tz) * (1 - tm), ...
+    iz = fz.astype(np.int64)
+    np.minimum(iz, nz - 2, out=iz)
+    im = fm.astype(np.int64)
+    np.minimum(im, nm - 2, out=im)
+    tz = iz.astype(fz.dtype)
+    np.subtract(fz, tz, out=tz)
+    tm = im.astype(fm.dtype)
+    np.subtract(fm, tm, out=tm)
+    i00 = iz
+    i00 *= nm
+    i00 += im
+    del im
+    if block is not None:
+        i00 += block.astype(np.int64) * (nz * nm)
+    tz1, tm1 = 1 - tz, 1 - tm
     w11 = tz * tm
-    return [t[base] * w00 + t[base + 1] * w01 + t[base + nm] * w10 + t[base + nm + 1] * w11 for t in tables]
+    w10 = tz
+    w10 *= tm1
+    w01 = tm
+    w01 *= tz1
+    w00 = tz1
+    w00 *= tm1
+    out = []
+    for t in tables:
+        t = np.asarray(t)
+        dtype = np.result_type(t, w00)
+        # corners t[i00], t[i00 + 1], t[i00 + nm], t[i00 + nm + 1] as takes from shifted views: no index arrays
+        res = t.take(i00).astype(dtype, copy=False)
+        res *= w00
+        for shift, w in ((1, w01), (nm, w10), (nm + 1, w11)):
+            corner = t[shift:].take(i00).astype(dtype, copy=False)
+            corner *= w
+            res += corner
+        out.append(res)
+    return out
 
 
 def _model_arrays(model: SkyModel) -> dict:
@@ -336,10 +416,10 @@ def ml_coefficients(z, model: SkyModel, logm=None):
 
     With ``logm`` the dwarf offset ``ml_dwarf_offset`` is blended in below log M* = 9.5 (full below 8.5).
     """
-    a = np.interp(z, model.ml_z_nodes, model.ml_a)
+    a, b = interp_many(z, model.ml_z_nodes, [model.ml_a, model.ml_b])
     if logm is not None:
         a = a + model.ml_dwarf_offset * np.clip(9.5 - np.asarray(logm), 0.0, 1.0)
-    return a, np.interp(z, model.ml_z_nodes, model.ml_b)
+    return a, b
 
 
 def _colour_sigma_scale(logm, model: SkyModel):
@@ -423,7 +503,7 @@ def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def alias_draw(rng: np.random.Generator, prob: np.ndarray, alias: np.ndarray, n: int) -> np.ndarray:
     """n indices drawn from an alias table."""
     i = rng.integers(0, prob.size, n)
-    return np.where(rng.random(n) < prob[i], i, alias[i])
+    return np.where(rng.random(n) < prob.take(i), i, alias.take(i))
 
 
 def get_sampling_grid(model: SkyModel, r_limit: float) -> dict:
@@ -463,23 +543,30 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
     fm = _frac_index(logm, model.m_nodes)
     mean = bilinear_flat(arr["mean_flat"], len(model.z_nodes), len(model.m_nodes), pop, fz, fm)
     scale = _colour_sigma_scale(logm, model)
-    is_q = pop == 1
+    # without a low-mass scaling scale == 1 exactly, and multiplying by it would change no bit: skip it
+    scaled = model.colour_sigma_lowmass_slope != 0
     chol, cov = arr["chol"], arr["cov"]
     eps = [rng.standard_normal(n) for _ in range(4)]
     x = []
     for c in range(4):
         xc = mean[c].copy()
         for j in range(c + 1):
-            xc += np.where(is_q, chol[1, c, j], chol[0, c, j]) * scale * eps[j]
+            term = chol[:, c, j][pop]  # the population's Cholesky factor (a take: faster than np.where)
+            if scaled:
+                term *= scale
+            term *= eps[j]
+            xc += term
         x.append(xc)
     e_ml = rng.standard_normal(n) * model.ml_sigma
 
     # condition on r < r_limit: s = b (g-r) + e_ml must be below s_max (Gaussian conditioning)
     a, b = ml_coefficients(z, model, logm)
-    dmod = distmod(z)
+    dmod, log_kpc_per_arcsec = _table_interp_many(z, ("distmod", "log_kpc_per_arcsec"))
     s_max = (r_limit - dmod - M_SUN_R) / 2.5 - a + logm
-    scale2 = scale * scale
-    cov_x_gr = [np.where(is_q, cov[1, c, 0], cov[0, c, 0]) * scale2 for c in range(4)]  # Cov(x_c, g-r)
+    cov_x_gr = [cov[:, c, 0][pop] for c in range(4)]  # Cov(x_c, g-r)
+    if scaled:
+        scale2 = scale * scale
+        cov_x_gr = [v * scale2 for v in cov_x_gr]
     var_s = b * b * cov_x_gr[0] + model.ml_sigma**2
     mu_s = b * mean[0]
     sd_s = np.sqrt(var_s)
@@ -504,22 +591,24 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
     log_re_et = model.size_q_a + model.size_q_b * logm
     log_re_q = np.maximum(log_re_sf + model.size_q_dwarf_offset, log_re_et)
     log_re = np.where(q_pop, log_re_q, log_re_sf)
-    beta = np.where(q_pop, model.size_z_beta_q, model.size_z_beta_sf)
-    sig = np.where(q_pop, model.size_q_sigma, model.size_sf_sigma)
+    beta = np.array([model.size_z_beta_sf, model.size_z_beta_q])[pop]
+    sig = np.array([model.size_sf_sigma, model.size_q_sigma])[pop]
     sig = sig + (model.size_dwarf_sigma - sig) * dwarf_w
     log_re = log_re - beta * np.log10(1 + z) + sig * rng.standard_normal(n)
     re_kpc = 10.0**log_re
-    re_arcsec = re_kpc / kpc_per_arcsec(z)
+    re_arcsec = re_kpc / np.exp(log_kpc_per_arcsec)  # kpc_per_arcsec(z)
 
     # Sersic index
-    lmn = np.where(q_pop, np.log10(np.interp(logm, [8.0, 9.5, 10.5, 11.5], [1.0, 1.6, 3.2, 4.5])),
-                   np.log10(np.interp(logm, [7.0, 9.5, 10.5, 11.5], [0.8, 1.0, 1.4, 2.0])))
+    # log10 of the population's median n (one log10 of the selected values: the same as selecting logs)
+    lmn = np.log10(np.where(q_pop, interp(logm, [8.0, 9.5, 10.5, 11.5], [1.0, 1.6, 3.2, 4.5]),
+                            interp(logm, [7.0, 9.5, 10.5, 11.5], [0.8, 1.0, 1.4, 2.0])))
     sersic = np.clip(10.0 ** (lmn + model.sersic_sigma * rng.standard_normal(n)), 0.4, 6.0)
 
     # axis ratio: thick discs for SF (random inclination), triaxial-ish spheroids for Q
     cosi = rng.random(n)
-    q0 = np.interp(logm, [8.0, 10.0], [model.disc_q0_dwarf, model.disc_q0_massive])
-    ba_sf = np.sqrt(cosi**2 + q0**2 * (1 - cosi**2))
+    q0 = interp(logm, [8.0, 10.0], [model.disc_q0_dwarf, model.disc_q0_massive])
+    cosi2 = cosi**2
+    ba_sf = np.sqrt(cosi2 + q0**2 * (1 - cosi2))
     ba_q = np.clip(0.72 + 0.15 * rng.standard_normal(n), 0.3, 1.0)
     ba = np.where(q_pop, ba_q, ba_sf)
 
@@ -605,11 +694,18 @@ def fibre_fraction(re_arcsec, sersic) -> np.ndarray:
     lr, ln_n = g["log_re"], np.log(g["n"])
     lr0, lr_scale = float(lr[0]), float((len(lr) - 1) / (lr[-1] - lr[0]))
     ln0, ln_scale = float(ln_n[0]), float((len(ln_n) - 1) / (ln_n[-1] - ln_n[0]))
+    # fractional grid indices, in place: fr = clip((log10(max(re, 1e-30)) - lr0) * lr_scale), fn likewise
+    fr = np.maximum(re, 1e-30)
     with np.errstate(divide="ignore"):
-        fr = (np.log10(np.maximum(re, 1e-30)) - lr0) * lr_scale
-    fr = np.clip(fr, 0.0, len(lr) - 1.000001)
-    fn = (np.log(np.asarray(sersic, dtype=re.dtype)) - ln0) * ln_scale
-    fn = np.clip(fn, 0.0, len(ln_n) - 1.000001)
+        np.log10(fr, out=fr)
+    fr -= lr0
+    fr *= lr_scale
+    np.clip(fr, 0.0, len(lr) - 1.000001, out=fr)
+    fn = np.log(np.asarray(sersic, dtype=re.dtype))
+    fn -= ln0
+    fn *= ln_scale
+    np.clip(fn, 0.0, len(ln_n) - 1.000001, out=fn)
     table = g["frac"].ravel().astype(re.dtype)
-    out = bilinear_flat([table], len(ln_n), len(lr), np.zeros(re.shape, np.int64), fn, fr)[0]
-    return np.where(re > 0, out, re.dtype.type(g["point"]))
+    out = bilinear_flat([table], len(ln_n), len(lr), None, fn, fr)[0]
+    np.copyto(out, re.dtype.type(g["point"]), where=~(re > 0))  # point sources
+    return out
