@@ -315,3 +315,22 @@ def test_mass_function_slope_step_follows_the_dwarf_excess():
     moved, diag = _step_edr(model, edr, steeper_mock)
     assert diag["lowmass_ratio_sim"] > diag["lowmass_ratio_real"]
     assert moved.smf_alpha2 > model.smf_alpha2
+
+
+def test_interp_many_is_np_interp_bit_for_bit():
+    from dwarflib.simulate_physics import interp, interp_many
+
+    rng = np.random.default_rng(11)
+    xp = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.8, 1.0])
+    fps = [rng.normal(size=xp.size), rng.normal(size=xp.size)]
+    # unsorted x inside and outside the nodes, the nodes themselves and their neighbouring floats
+    x = np.concatenate([rng.uniform(-0.5, 1.5, 100_000), xp, np.nextafter(xp, -np.inf), np.nextafter(xp, np.inf)])
+    rng.shuffle(x)
+    for got, fp in zip(interp_many(x, xp, fps), fps, strict=True):
+        assert np.array_equal(got, np.interp(x, xp, fp))
+    assert np.array_equal(interp(x, xp, fps[0]), np.interp(x, xp, fps[0]))
+    # non-finite x and non-increasing nodes fall back to np.interp
+    x_nan = np.array([np.nan, 0.3, np.inf])
+    assert np.array_equal(interp(x_nan, xp, fps[0]), np.interp(x_nan, xp, fps[0]), equal_nan=True)
+    xp_flat = np.array([0.0, 0.5, 0.5, 1.0])
+    assert np.array_equal(interp(x, xp_flat, np.arange(4.0)), np.interp(x, xp_flat, np.arange(4.0)))
