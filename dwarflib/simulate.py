@@ -264,10 +264,10 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     is_star = src["IS_POINT"]
     pop = cat(_POP_NAMES.take(g["POP"]), np.full(n_star, b"STAR", dtype="S4")).take(perm)
     ml = cat(g["ML"], np.full(n_star, np.nan)).take(perm)
-    from dwarflib.simulate_physics import M_SUN_R, interp, ml_coefficients
+    from dwarflib.simulate_physics import M_SUN_R, ml_coefficients
 
     a0, _ = ml_coefficients(0.0, model)
-    a_z = interp(g["Z"], model.ml_z_nodes, model.ml_a)  # the a(z) of ml_coefficients, galaxies only
+    a_z, _ = ml_coefficients(g["Z"], model)  # galaxies only
     # absolute magnitude K-corrected to z = 0: M/L at z=0 for the same galaxy (rest-frame colour approximated
     # by inverting the observed-frame relation at fixed residual); NaN for stars
     absmag = cat(M_SUN_R + 2.5 * (g["ML"] - (a_z - a0) - g["LOGMSTAR"]), np.full(n_star, np.nan)).take(perm)
