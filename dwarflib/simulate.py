@@ -31,6 +31,7 @@ import os
 import shutil
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ from dwarflib.simulate_physics import (
 )
 
 #: Version of the generator's output format and model; part of the cache key.
-SKY_VERSION = "6"
+SKY_VERSION = "7"
 #: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
 R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).
@@ -536,6 +537,7 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
         "training_class_counts": {k: v.tolist() for k, v in counts["training"].items()},
         "n_training": int(sum(v.sum() for v in counts["training"].values())),
         "sweep_files": files, "model_version": version, "sky_version": SKY_VERSION,
+        "local_density": {"z_edges": list(model.local_density_z_edges), "density": list(model.local_density)},
         "chunk_size": chunk_size, "seconds_total": time.perf_counter() - t0, "seconds_generation": t_gen,
         "surveys": {SURVEY_BGS: {"r_limit": BGS_R_LIMIT, "completeness": BGS_COMPLETENESS,
                                  "area_fraction": BGS_AREA_FRACTION},
@@ -587,7 +589,7 @@ def sweep_files(sky_dir) -> list[Path]:
 # Command line
 # ---------------------------------------------------------------------------------------------------
 def add_cli(subparsers) -> None:
-    """``dwarflib simulate --n-sources N --seed S --out DIR [--area-deg2 A] [--chunk-size C]``."""
+    """``dwarflib simulate --n-sources N --seed S --out DIR [--area-deg2 A] [--chunk-size C] [--mean-density]``."""
     p = subparsers.add_parser("simulate", help="write a simulated DR9-like sky (sweeps, truth, training sample)",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--n-sources", type=int, default=DEFAULT_N_SOURCES, help="number of sources (default %(default)s)")
@@ -596,13 +598,22 @@ def add_cli(subparsers) -> None:
     p.add_argument("--area-deg2", type=float, default=None,
                    help="sky area in deg^2 (default: n_sources / physical surface density)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="sources per chunk")
+    p.add_argument("--mean-density", action="store_true",
+                   help="cosmic-mean density at z < 0.05 instead of the DESI EDR footprint's local density")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_main)
 
 
+def mean_density_model(model: SkyModel | None = None) -> SkyModel:
+    """The sky model with the cosmic-mean density everywhere (local shells at density 1)."""
+    model = load_model() if model is None else model
+    return replace(model, local_density=[1.0] * len(model.local_density))
+
+
 def _cli_main(args) -> int:
+    model = mean_density_model() if args.mean_density else None
     s = write_simulated_sky(args.out, args.n_sources, seed=args.seed, area_deg2=args.area_deg2,
-                            chunk_size=args.chunk_size, progress=not args.no_progress)
+                            chunk_size=args.chunk_size, progress=not args.no_progress, model=model)
     print(f"wrote {s['n_sources']:,} sources ({s['n_stars']:,} stars) over {s['area_deg2']:.1f} deg^2 "
           f"in {len(s['sweep_files'])} sweep files, truth.fits and training-sample.fits "
           f"({s['n_training']:,} rows) to {args.out} in {s['seconds_total']:.1f} s")

@@ -16,7 +16,11 @@ Against the DESI EDR BGS table (PROVABGS masses, r < 19.5; :func:`dwarflib.regis
 * the observed-frame mass-to-light zero point a(z), from the median log(M/L_r) per redshift node;
 * the mass function in the PROVABGS mass system: the characteristic mass from the share of log M* > 11.3
   among massive galaxies at 0.05 < z < 0.15, the low-mass normalisation phi2 and slope alpha2 from the
-  share of log M* < 9.5 and the ratio N(log M* < 8.5) / N(8.5-10) among galaxies at z < 0.1.
+  share of log M* < 9.5 and the ratio N(log M* < 8.5) / N(8.5-10) among galaxies at z < 0.1;
+* the mean density of the EDR footprint in the local shells z < 0.02 and 0.02 <= z < 0.05 (relative to the
+  cosmic mean that holds beyond z = 0.05), from each shell's share of all BGS-like galaxies
+  (:func:`_step_local_density`). The ten rosettes hold so little local volume that large-scale structure,
+  not the mass function, sets these shares (:func:`edr_rosette_variance` measures it).
 
 Against SAGA DR3 satellites (Mao et al. 2024) at 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75:
 
@@ -386,6 +390,27 @@ def _step_edr(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame, damp: floa
     return SkyModel.from_dict(d), diag
 
 
+def _step_local_density(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame,
+                        damp: float = 0.8) -> tuple[SkyModel, dict]:
+    """Density of each local shell relative to the cosmic mean, from its share of the BGS-like galaxies.
+
+    The share of shell i (galaxies with z > 0.0104, the BGS-like selection, inside the shell) scales
+    with its density, so ``local_density[i]`` is multiplied by (real share / simulated share)**damp.
+    """
+    edges = np.asarray(model.local_density_z_edges, float)
+    dens = np.asarray(model.local_density, float).copy()
+    diag = {}
+    for i in range(len(dens)):
+        lo, hi = max(edges[i], 0.0104), edges[i + 1]
+        s_e = float(((edr.Z >= lo) & (edr.Z < hi)).mean())
+        s_m = float(((mock.Z >= lo) & (mock.Z < hi)).mean())
+        if s_e > 0 and s_m > 0:
+            dens[i] *= (s_e / s_m) ** damp
+        diag[f"shell_share_real_{lo:g}_{hi:g}"], diag[f"shell_share_sim_{lo:g}_{hi:g}"] = s_e, s_m
+    diag["local_density"] = [round(float(v), 4) for v in dens]
+    return replace(model, local_density=[float(v) for v in dens]), diag
+
+
 def node_completeness(model: SkyModel, r_limit: float, z_nodes, m_nodes) -> np.ndarray:
     """Fraction of galaxies brighter than r_limit at each (z, log M*) node (population-averaged)."""
     from scipy import special
@@ -462,7 +487,7 @@ def fit_fibre_q_power(saga: pd.DataFrame | None = None) -> float:
     return float(brentq(offset, 0.0, 1.0, xtol=1e-3))
 
 
-def calibrate(n_iter: int = 14, n_mock: int = 300_000, seed: int = 1, model: SkyModel | None = None,
+def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: SkyModel | None = None,
               verbose: bool = True) -> SkyModel:
     """Fit the sky model to DESI EDR (colours, quiescent fraction, M/L) and SAGA DR3 (dwarf sizes, g-r).
 
@@ -478,6 +503,8 @@ def calibrate(n_iter: int = 14, n_mock: int = 300_000, seed: int = 1, model: Sky
     for it in range(n_iter):
         mock = mock_bgs_frame(model, n_mock, seed)
         model, diag = _step_edr(model, edr, mock)
+        model, diag_d = _step_local_density(model, edr, mock)
+        diag.update(diag_d)
         dwarfs = mock_dwarf_frame(model, n_mock, seed + 1)
         model, diag_s = _step_saga(model, saga, dwarfs)
         diag.update(diag_s)

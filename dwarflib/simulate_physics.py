@@ -11,6 +11,10 @@ Galaxies
       defaults below); the calibration refits log M*, phi2 and alpha2 in the PROVABGS mass scale of the
       DESI EDR. Used from log M* = 5.5 to 12.5 and assumed not to evolve below z = 0.8.
     * Redshifts: volume weighted, dV_c/dz of Planck18 (astropy.cosmology); z from 0.0007 (3 Mpc) to 0.8.
+      Inside the local shells z < 0.02 and 0.02 <= z < 0.05 the volume is weighted by the mean density of
+      the calibration footprint relative to the cosmic mean (``local_density``, fitted on the ten DESI EDR
+      rosettes, whose small local volume is dominated by large-scale structure); beyond z = 0.05 the
+      density is the cosmic mean. ``local_density = [1, 1]`` gives a mean-density sky.
     * Population: star-forming (SF) or quiescent (Q), with a quiescent fraction that rises with mass.
     * Colours g-r, r-z, z-W1, W1-W2 (observed frame, AB, extinction corrected): a multivariate normal per
       population whose mean is tabulated on a (z, log M*) grid and whose covariance is per population.
@@ -107,6 +111,10 @@ class SkyModel:
     logm_max: float = 12.5
     z_min: float = 0.0007
     z_max: float = 1.0
+    # --- density of the calibration footprint relative to the cosmic mean in redshift shells:
+    #     local_density[i] in [local_density_z_edges[i], local_density_z_edges[i+1]), 1 beyond the last edge ---
+    local_density_z_edges: list = field(default_factory=lambda: [0.0, 0.02, 0.05])
+    local_density: list = field(default_factory=lambda: [1.0, 1.0])
     # --- quiescent fraction: f_q = fq_low + (fq_high - fq_low) / (1 + exp(-(log M* - fq_m0)/fq_width)) ---
     fq_low: float = 0.02
     fq_high: float = 0.85
@@ -404,6 +412,18 @@ def smf(logm, model: SkyModel) -> np.ndarray:
     return np.log(10) * np.exp(-x) * x * (model.smf_phi1 * x**model.smf_alpha1 + model.smf_phi2 * x**model.smf_alpha2)
 
 
+def radial_density(z, model: SkyModel) -> np.ndarray:
+    """Density relative to the cosmic mean at redshift z (step function over the local shells; 1 beyond)."""
+    edges = np.asarray(model.local_density_z_edges, float)
+    values = np.asarray(model.local_density, float)
+    if len(edges) != len(values) + 1 or np.any(np.diff(edges) <= 0) or np.any(values <= 0):
+        raise ValueError(f"local_density_z_edges {list(edges)} must increase and have one more entry than "
+                         f"the positive local_density {list(values)}")
+    i = np.searchsorted(edges, np.asarray(z, float), side="right") - 1
+    inside = (i >= 0) & (i < len(values))
+    return np.where(inside, values[np.clip(i, 0, len(values) - 1)], 1.0)
+
+
 def quiescent_fraction(logm, model: SkyModel) -> np.ndarray:
     """Fraction of quiescent galaxies at log M* (calibrated table, else logistic in mass)."""
     if model.fq_values:
@@ -454,12 +474,16 @@ def sampling_grid(model: SkyModel, r_limit: float) -> dict:
     z_edges = np.geomspace(model.z_min, min(0.02, model.z_max), 120)
     if model.z_max > 0.02:
         z_edges = np.unique(np.concatenate([z_edges, np.linspace(0.02, model.z_max, 400)]))
+    # the shells of the local density are cell edges, so that no cell straddles a density step
+    shell = np.asarray(model.local_density_z_edges, float)
+    z_edges = np.unique(np.concatenate([z_edges, shell[(shell > z_edges[0]) & (shell < z_edges[-1])]]))
     mc = 0.5 * (m_edges[1:] + m_edges[:-1])
     zc = 0.5 * (z_edges[1:] + z_edges[:-1])
     t = cosmology_tables()
     # comoving volume per cell (exact integral of the tabulated dV/dz)
     cum = np.concatenate([[0.0], np.cumsum(0.5 * (t["dvdz_deg2"][1:] + t["dvdz_deg2"][:-1]) * np.diff(t["z"]))])
     vol = np.diff(np.interp(z_edges, t["z"], cum) + (z_edges < t["z"][0]) * 0.0)
+    vol *= radial_density(zc, model)
     phi = smf(mc, model) * np.diff(m_edges)
     fq = quiescent_fraction(mc, model)
     Z, M = np.meshgrid(zc, mc, indexing="ij")

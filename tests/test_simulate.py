@@ -334,3 +334,62 @@ def test_interp_many_is_np_interp_bit_for_bit():
     assert np.array_equal(interp(x_nan, xp, fps[0]), np.interp(x_nan, xp, fps[0]), equal_nan=True)
     xp_flat = np.array([0.0, 0.5, 0.5, 1.0])
     assert np.array_equal(interp(x, xp_flat, np.arange(4.0)), np.interp(x, xp_flat, np.arange(4.0)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Local density of the calibration footprint
+# ---------------------------------------------------------------------------------------------------
+def test_radial_density_is_a_step_function_and_rejects_bad_shells():
+    from dataclasses import replace
+
+    from dwarflib.simulate_physics import SkyModel, radial_density
+
+    model = replace(SkyModel(), local_density_z_edges=[0.0, 0.02, 0.05], local_density=[0.7, 1.2])
+    z = np.array([0.0, 0.01, 0.0199, 0.02, 0.049, 0.05, 0.3])
+    assert np.array_equal(radial_density(z, model), [0.7, 0.7, 0.7, 1.2, 1.2, 1.0, 1.0])
+    for edges, dens in (([0.0, 0.05, 0.02], [1.0, 1.0]), ([0.0, 0.02], [1.0, 1.0]), ([0.0, 0.02, 0.05], [0.0, 1.0])):
+        with pytest.raises(ValueError, match="local_density"):
+            radial_density(z, replace(SkyModel(), local_density_z_edges=edges, local_density=dens))
+
+
+def test_local_density_scales_the_expected_counts_of_its_shell_only():
+    """Halving the density of z < 0.02 halves the expected number of galaxies there and nowhere else."""
+    from dataclasses import replace
+
+    from dwarflib.simulate_physics import load_model, sampling_grid
+
+    base = replace(load_model(), local_density=[1.0, 1.0])
+    half = replace(base, local_density=[0.5, 1.0])
+    g0, g1 = sampling_grid(base, 21.0), sampling_grid(half, 21.0)
+    assert np.isclose(g0["z_edges"], 0.02).any() and np.isclose(g0["z_edges"], 0.05).any()
+    zc = 0.5 * (g0["z_edges"][1:] + g0["z_edges"][:-1])
+    n0, n1 = g0["counts"].sum(axis=(0, 2)), g1["counts"].sum(axis=(0, 2))
+    assert np.allclose(n1[zc < 0.02], 0.5 * n0[zc < 0.02])
+    assert np.allclose(n1[zc >= 0.02], n0[zc >= 0.02])
+
+
+def test_local_density_step_moves_towards_the_real_shell_share():
+    from dwarflib.simulate_calibration import _step_local_density, edr_frame
+    from dwarflib.simulate_physics import load_model
+
+    model, edr = load_model(), edr_frame()
+    same, _ = _step_local_density(model, edr, edr.copy())
+    assert np.allclose(same.local_density, model.local_density)
+    shell = edr[(edr.Z > 0.0104) & (edr.Z < 0.02)]
+    crowded = pd.concat([edr, shell], ignore_index=True)  # the mock's z < 0.02 shell twice as full
+    moved, diag = _step_local_density(model, edr, crowded, damp=1.0)
+    assert diag["shell_share_sim_0.0104_0.02"] > diag["shell_share_real_0.0104_0.02"]
+    n, k = len(edr), len(shell)
+    assert np.isclose(moved.local_density[0], model.local_density[0] * (k / n) / (2 * k / (n + k)))
+    assert moved.local_density[1] > model.local_density[1]  # the other shell's share fell, so it rises
+
+
+def test_cli_mean_density_sky(tmp_path):
+    from dwarflib.simulate_physics import load_model
+
+    rc = cli_main(["simulate", "--n-sources", "3000", "--seed", "2", "--out", str(tmp_path), "--no-progress",
+                   "--mean-density"])
+    assert rc == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["local_density"]["density"] == [1.0, 1.0]
+    assert summary["model_version"] == simulate.model_version(simulate.mean_density_model(load_model()))
