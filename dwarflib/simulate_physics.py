@@ -9,8 +9,8 @@ Galaxies
     * Stellar mass function: a double Schechter function starting from the GAMA fit of Baldry et al. (2012),
       log M* = 10.66, phi1 = 3.96e-3, alpha1 = -0.35, phi2 = 0.79e-3, alpha2 = -1.47 [Mpc^-3 dex^-1] (the
       defaults below); the calibration refits log M*, phi2 and alpha2 in the PROVABGS mass scale of the
-      DESI EDR. Used from log M* = 5.5 to 12.5 and assumed not to evolve below z = 0.8.
-    * Redshifts: volume weighted, dV_c/dz of Planck18 (astropy.cosmology); z from 0.0007 (3 Mpc) to 0.8.
+      DESI EDR. Used from log M* = 5.5 to 12.5 and assumed not to evolve out to z = 1.
+    * Redshifts: volume weighted, dV_c/dz of Planck18 (astropy.cosmology); z from 0.0007 (3 Mpc) to 1.
       Inside the local shells z < 0.02 and 0.02 <= z < 0.05 the volume is weighted by the mean density of
       the calibration footprint relative to the cosmic mean (``local_density``, fitted on the ten DESI EDR
       rosettes, whose small local volume is dominated by large-scale structure); beyond z = 0.05 the
