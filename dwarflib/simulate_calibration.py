@@ -52,8 +52,10 @@ from dwarflib.simulate_physics import COLOURS, POPULATIONS, SkyModel, distmod
 
 #: Colour columns of the comparison tables, in model order.
 COLOUR_COLUMNS = ("gr", "rz", "zw1", "w1w2")
+#: Lower redshift limit of the DESI EDR table and of every BGS-like comparison sample.
+BGS_Z_MIN = 0.0104
 #: Redshift and mass bins of the realism report (bins with >= MIN_REAL real galaxies are scored).
-REPORT_Z_EDGES = (0.0104, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6)
+REPORT_Z_EDGES = (BGS_Z_MIN, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6)
 REPORT_M_EDGES = (6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 13.0)
 MIN_REAL = 50
 #: The SAGA comparison sample.
@@ -90,7 +92,7 @@ def edr_frame(r_limit: float = 19.5) -> pd.DataFrame:
 
     t = load_desi_edr()
     df = colour_frame({b: np.asarray(t[f"FLUX_{b}"]) for b in ("G", "R", "Z", "W1", "W2")}, t["Z"], t["LOGMSTAR"])
-    df = df[(df.r < r_limit) & (df.Z > 0.0104)].reset_index(drop=True)
+    df = df[(df.r < r_limit) & (df.Z > BGS_Z_MIN)].reset_index(drop=True)
     df["CLASS"] = assign_classes(df.Z, df.LOGMSTAR)
     return df
 
@@ -146,7 +148,7 @@ def mock_bgs_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 1) -> 
     from dwarflib.simulate import bgs_like_targets
 
     sweep, truth = mock_sky_chunk(model, n_sources, seed, r_limit=19.9)
-    sel = bgs_like_targets(sweep) & (truth["Z"] > 0.0104) & ~truth["IS_STAR"]
+    sel = bgs_like_targets(sweep) & (truth["Z"] > BGS_Z_MIN) & ~truth["IS_STAR"]
     df = sweep_frame({k: v[sel] for k, v in sweep.items()}, {k: v[sel] for k, v in truth.items()})
     return df
 
@@ -401,7 +403,7 @@ def _step_local_density(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame,
     dens = np.asarray(model.local_density, float).copy()
     diag = {}
     for i in range(len(dens)):
-        lo, hi = max(edges[i], 0.0104), edges[i + 1]
+        lo, hi = max(edges[i], BGS_Z_MIN), edges[i + 1]
         s_e = float(((edr.Z >= lo) & (edr.Z < hi)).mean())
         s_m = float(((mock.Z >= lo) & (mock.Z < hi)).mean())
         if s_e > 0 and s_m > 0:
@@ -649,7 +651,7 @@ def colour_bin_table(real: pd.DataFrame, mock: pd.DataFrame, z_edges=REPORT_Z_ED
 
 def bgs_sample(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of a BGS-like colour frame that the class-fraction criterion uses: z > 0.0104, r < 19.5."""
-    return df[(df.Z > 0.0104) & (df.r < 19.5)]
+    return df[(df.Z > BGS_Z_MIN) & (df.r < 19.5)]
 
 
 def class_fraction_table(real: pd.DataFrame, sim: pd.DataFrame, n_classes: int = 7) -> pd.DataFrame:
@@ -749,7 +751,7 @@ def edr_rosette_variance(classes=(0, 1, 2, 3), n_boot: int = 4000, seed: int = 0
     t = load_desi_edr()
     df = colour_frame({b: np.asarray(t[f"FLUX_{b}"]) for b in ("G", "R", "Z", "W1", "W2")}, t["Z"], t["LOGMSTAR"],
                       {"ROSETTE": np.asarray(t["ROSETTE"])})
-    df = df[(df.r < 19.5) & (df.Z > 0.0104)].reset_index(drop=True)
+    df = df[(df.r < 19.5) & (df.Z > BGS_Z_MIN)].reset_index(drop=True)
     df["CLASS"] = assign_classes(df.Z, df.LOGMSTAR)
     ros = np.unique(df.ROSETTE)
     n_tot = np.array([(df.ROSETTE == r).sum() for r in ros])
@@ -785,7 +787,7 @@ def local_volume_decomposition(sim, edr: pd.DataFrame | None = None) -> pd.DataF
     edr = edr_frame() if edr is None else edr
     bgs = bgs_sample(sim if isinstance(sim, pd.DataFrame) else read_training_frame(sim, SURVEY_BGS))
     rows = []
-    for k, (zlo, zhi) in ((0, (0.0104, 0.02)), (3, (0.02, 0.05))):
+    for k, (zlo, zhi) in ((0, (BGS_Z_MIN, 0.02)), (3, (0.02, 0.05))):
         row = {"class": k, "shell": f"{zlo} <= z < {zhi}"}
         for lab, d in (("real", edr), ("sim", bgs)):
             shell = (d.Z >= zlo) & (d.Z < zhi)
