@@ -29,6 +29,16 @@ These match :func:`sklearn.metrics.precision_score`, :func:`~sklearn.metrics.rec
 Confidence intervals: :func:`binomial_interval` (Wilson score interval through
 :func:`astropy.stats.binom_conf_interval`) for a single proportion such as the precision or recall of a
 small verification sample, and :func:`bootstrap_ci` (percentile bootstrap over objects) for any metric.
+
+Metrics under a stated prevalence
+---------------------------------
+At fixed recall, precision depends on how common the signal is among the objects scored, so a
+precision means nothing without the prevalence it was measured at.  :func:`metrics_at_prevalence`
+re-weights a labelled sample to a stated signal share or class mix (weights
+:func:`prevalence_weights`) and gives precision, recall, average precision and recall at a
+false-positive rate of :data:`REFERENCE_FPR`, with the threshold and the prevalence on every row;
+:func:`prevalence_for` gives the signal prevalence at which a model reaches a stated (precision,
+recall) pair.  Moving class *probabilities* to other priors is :mod:`dwarflib.priors`.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from astropy.stats import binom_conf_interval
-from sklearn.metrics import average_precision_score, roc_curve
+from sklearn.metrics import average_precision_score
 
 from .labels import SIGNAL
 
@@ -471,7 +481,7 @@ def bootstrap_ci(
     }
 
 
-# --------------------------------------------------------------------------- metrics under a stated prevalence
+# ---------------------------------------------------------------------- metrics under a stated prevalence
 
 #: False-positive rate at which the threshold-free "recall at fixed FPR" is quoted (issue #12).
 REFERENCE_FPR = 1e-3
@@ -498,14 +508,16 @@ def _prevalence_groups(yt: np.ndarray, signal, prevalence) -> dict:
     n = yt.size
     labels, inverse, counts = np.unique(yt, return_inverse=True, return_counts=True)
     if signal not in labels:
-        raise ValueError(f"y_true holds no signal object (label {signal!r}); the signal share cannot be re-weighted")
+        raise ValueError(f"y_true holds no signal object (label {signal!r}); the signal share cannot be "
+                         "re-weighted")
     if labels.size < 2:
         raise ValueError(f"y_true holds only signal objects (label {signal!r}); nothing to re-weight against")
     if not isinstance(prevalence, dict) and np.ndim(prevalence) == 0:
         pi = _check_open_unit(prevalence, "prevalence (target signal share)")
         is_sig = yt == signal
         group = np.where(is_sig, 0, 1)
-        return {"group": group, "names": ["signal", "other"], "count": np.array([is_sig.sum(), n - is_sig.sum()]),
+        n_sig = int(is_sig.sum())
+        return {"group": group, "names": ["signal", "other"], "count": np.array([n_sig, n - n_sig]),
                 "target": np.array([pi, 1.0 - pi]), "signal_group": 0}
     if isinstance(prevalence, dict):
         mix = {k: float(v) for k, v in prevalence.items()}
@@ -567,10 +579,25 @@ def _weighted_precision(target: np.ndarray, rate: np.ndarray, sig: int) -> np.nd
     return _ratio(num, (target * rate).sum(axis=-1), np.nan)
 
 
-def _recall_at_fpr(is_sig: np.ndarray, scores: np.ndarray, weights: np.ndarray, fpr_max: float) -> float:
-    """Highest signal recall (TPR) among thresholds whose weighted false-positive rate is <= ``fpr_max``."""
-    fpr, tpr, _ = roc_curve(is_sig, scores, sample_weight=weights, drop_intermediate=False)
-    return float(tpr[fpr <= fpr_max + 1e-15].max())
+def _recall_at_fpr(scores: np.ndarray, group: np.ndarray, count: np.ndarray, target: np.ndarray, sig: int,
+                   fpr_max: float) -> float:
+    """Highest signal recall (TPR) among thresholds whose re-weighted false-positive rate is <= ``fpr_max``.
+
+    The ROC curve of :func:`sklearn.metrics.roc_curve` with the weights of :func:`prevalence_weights`,
+    computed from integer counts per class (``FPR = sum_k pi_k c_k / n_k / sum_k pi_k`` over the
+    non-signal classes) so that a signal-only re-weighting leaves it exactly unchanged.
+    """
+    order = np.argsort(-scores, kind="mergesort")
+    s_sorted = scores[order]
+    last = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), s_sorted.size - 1]
+    onehot = np.zeros((scores.size, count.size))
+    onehot[np.arange(scores.size), group[order]] = 1.0
+    cum = np.cumsum(onehot, axis=0)[last]  # objects with score >= each distinct score, per group
+    others = np.arange(count.size) != sig
+    fpr = (cum[:, others] / count[others]) @ target[others] / target[others].sum()
+    tpr = cum[:, sig] / count[sig]
+    ok = fpr <= fpr_max * (1 + 1e-9)
+    return float(tpr[ok].max()) if ok.any() else 0.0
 
 
 def metrics_at_prevalence(
@@ -679,7 +706,7 @@ def metrics_at_prevalence(
     r_low, r_high = binomial_interval(tp, np.full(tp.shape, count[sig]), cl)
 
     ap = float(average_precision_score(is_sig, s, sample_weight=w))
-    r_at = _recall_at_fpr(is_sig, s, w, ref_fpr)
+    r_at = _recall_at_fpr(s, group, count, target, sig, ref_fpr)
     ap_lo = ap_hi = ra_lo = ra_hi = float("nan")
     if n_boot > 0:
         rng = np.random.default_rng(seed)
@@ -688,7 +715,7 @@ def metrics_at_prevalence(
         for b in range(n_boot):
             idx = np.concatenate([m[rng.integers(0, m.size, m.size)] for m in members])
             reps[b, 0] = average_precision_score(is_sig[idx], s[idx], sample_weight=w[idx])
-            reps[b, 1] = _recall_at_fpr(is_sig[idx], s[idx], w[idx], ref_fpr)
+            reps[b, 1] = _recall_at_fpr(s[idx], group[idx], count, target, sig, ref_fpr)
         alpha = (1 - cl) / 2
         (ap_lo, ra_lo), (ap_hi, ra_hi) = np.quantile(reps, [alpha, 1 - alpha], axis=0)
     n_sig = int(count[sig])
@@ -730,7 +757,8 @@ def _prevalence_from_rates(precision: float, tpr, fpr):
     return _ratio(precision * fpr, precision * fpr + (1 - precision) * tpr, np.nan)
 
 
-def prevalence_for(precision: float, recall: float, y_true, p_signal, signal=SIGNAL, cl: float = 0.95) -> dict:
+def prevalence_for(precision: float, recall: float, y_true, p_signal, signal=SIGNAL,
+                   cl: float = 0.95) -> dict:
     """Signal prevalence at which a model reaches a stated (precision, recall) pair.
 
     1. The threshold is the **highest** one whose recall (TPR) on the labelled sample is >= ``recall``
