@@ -29,6 +29,16 @@ These match :func:`sklearn.metrics.precision_score`, :func:`~sklearn.metrics.rec
 Confidence intervals: :func:`binomial_interval` (Wilson score interval through
 :func:`astropy.stats.binom_conf_interval`) for a single proportion such as the precision or recall of a
 small verification sample, and :func:`bootstrap_ci` (percentile bootstrap over objects) for any metric.
+
+Metrics under a stated prevalence
+---------------------------------
+At fixed recall, precision depends on how common the signal is among the objects scored, so a
+precision means nothing without the prevalence it was measured at.  :func:`metrics_at_prevalence`
+re-weights a labelled sample to a stated signal share or class mix (weights
+:func:`prevalence_weights`) and gives precision, recall, average precision and recall at a
+false-positive rate of :data:`REFERENCE_FPR`, with the threshold and the prevalence on every row;
+:func:`prevalence_for` gives the signal prevalence at which a model reaches a stated (precision,
+recall) pair.  Moving class *probabilities* to other priors is :mod:`dwarflib.priors`.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from astropy.stats import binom_conf_interval
+from sklearn.metrics import average_precision_score
 
 from .labels import SIGNAL
 
@@ -47,6 +58,9 @@ __all__ = [
     "bootstrap_ci",
     "confusion_matrix_table",
     "fbeta",
+    "metrics_at_prevalence",
+    "prevalence_for",
+    "prevalence_weights",
     "signal_counts",
     "signal_pr_curve",
     "signal_precision_recall_f",
@@ -464,4 +478,373 @@ def bootstrap_ci(
         "cl": float(cl),
         "n_boot": int(n_boot),
         "n_undefined": int(np.count_nonzero(~good)),
+    }
+
+
+# ---------------------------------------------------------------------- metrics under a stated prevalence
+
+#: False-positive rate at which the threshold-free "recall at fixed FPR" is quoted (issue #12).
+REFERENCE_FPR = 1e-3
+
+
+def _check_open_unit(value, name: str) -> float:
+    """``value`` as a float strictly inside (0, 1), else a ValueError naming it and the range."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in the open interval (0, 1), got {value!r}") from None
+    if not (np.isfinite(v) and 0.0 < v < 1.0):
+        raise ValueError(f"{name} must be in the open interval (0, 1) (reachable range), got {value!r}")
+    return v
+
+
+def _prevalence_groups(yt: np.ndarray, signal, prevalence) -> dict:
+    """Groups of objects that get one weight each, and their observed and target shares.
+
+    ``prevalence`` is a float (the signal share; the non-signal classes keep their observed relative
+    mix, so they form one group) or a class mix (a mapping label -> share, or a sequence of shares for
+    labels 0..K-1; each class is its own group).
+    """
+    n = yt.size
+    labels, inverse, counts = np.unique(yt, return_inverse=True, return_counts=True)
+    if signal not in labels:
+        raise ValueError(f"y_true holds no signal object (label {signal!r}); the signal share cannot be "
+                         "re-weighted")
+    if labels.size < 2:
+        raise ValueError(f"y_true holds only signal objects (label {signal!r}); nothing to re-weight against")
+    if not isinstance(prevalence, dict) and np.ndim(prevalence) == 0:
+        pi = _check_open_unit(prevalence, "prevalence (target signal share)")
+        is_sig = yt == signal
+        group = np.where(is_sig, 0, 1)
+        n_sig = int(is_sig.sum())
+        return {"group": group, "names": ["signal", "other"], "count": np.array([n_sig, n - n_sig]),
+                "target": np.array([pi, 1.0 - pi]), "signal_group": 0}
+    if isinstance(prevalence, dict):
+        mix = {k: float(v) for k, v in prevalence.items()}
+    else:
+        arr = np.asarray(prevalence, dtype=float)
+        if arr.ndim != 1:
+            raise ValueError(f"class mix must be a float, a mapping or a 1-D sequence, got shape {arr.shape}")
+        mix = {k: float(v) for k, v in enumerate(arr)}
+    shares = np.array(list(mix.values()), dtype=float)
+    if not np.all(np.isfinite(shares)) or np.any(shares < 0) or np.any(shares > 1):
+        raise ValueError(f"class mix shares must be in [0, 1], got {mix}")
+    if abs(shares.sum() - 1.0) > 1e-6:
+        raise ValueError(f"class mix shares must sum to 1, got sum {shares.sum():.8g} for {mix}")
+    if signal not in mix:
+        raise ValueError(f"class mix {mix} gives no share to the signal label {signal!r}")
+    _check_open_unit(mix[signal], f"signal share of the class mix (label {signal!r})")
+    missing = [lab.item() for lab in labels if lab.item() not in mix]
+    if missing:
+        raise ValueError(f"labels {missing} occur in y_true but have no share in the class mix {mix}")
+    absent = [k for k, v in mix.items() if v > 0 and k not in labels]
+    if absent:
+        raise ValueError(f"classes {absent} have a positive target share but no object in y_true: the mix "
+                         f"{mix} cannot be reached by re-weighting")
+    target = np.array([mix[lab.item()] for lab in labels])
+    return {"group": inverse.astype(np.int64), "names": [lab.item() for lab in labels], "count": counts,
+            "target": target, "signal_group": int(np.flatnonzero(labels == signal)[0])}
+
+
+def prevalence_weights(y_true, prevalence, signal=SIGNAL) -> np.ndarray:
+    """Per-object weights that re-weight a labelled sample to a stated class mix.
+
+    The weight of an object of class k is ``w_k = target_share_k / observed_share_k`` with
+    ``observed_share_k = n_k / n``, so that the weighted class shares equal the target shares and the
+    weights sum to n.  ``prevalence`` is either the target **signal** share in (0, 1) (the other
+    classes keep their observed relative mix) or a full class mix (mapping label -> share, or a
+    sequence of shares for labels 0..K-1, summing to 1; a zero share drops a class).
+
+    Any metric computed with these weights is the expected value of that metric on a sample of the
+    target mix whose class-conditional score distributions are those of ``y_true``'s classes.
+    """
+    yt = _as_1d(y_true, "y_true")
+    g = _prevalence_groups(yt, signal, prevalence)
+    observed = g["count"] / yt.size
+    return (g["target"] / observed)[g["group"]]
+
+
+def _rates_at(scores: np.ndarray, group: np.ndarray, n_groups: int, thresholds: np.ndarray) -> np.ndarray:
+    """Counts selected (``score >= threshold``) per group: array (n_thresholds, n_groups) of int."""
+    out = np.empty((thresholds.size, n_groups), dtype=np.int64)
+    for j in range(n_groups):
+        s = np.sort(scores[group == j])
+        out[:, j] = s.size - np.searchsorted(s, thresholds, side="left")
+    return out
+
+
+def _weighted_precision(target: np.ndarray, rate: np.ndarray, sig: int) -> np.ndarray:
+    """precision = pi_s r_s / sum_k pi_k r_k (rates r: (..., n_groups)); NaN when nothing is selected."""
+    num = target[sig] * rate[..., sig]
+    return _ratio(num, (target * rate).sum(axis=-1), np.nan)
+
+
+def _recall_at_fpr(scores: np.ndarray, group: np.ndarray, count: np.ndarray, target: np.ndarray, sig: int,
+                   fpr_max: float) -> float:
+    """Highest signal recall (TPR) among thresholds whose re-weighted false-positive rate is <= ``fpr_max``.
+
+    The ROC curve of :func:`sklearn.metrics.roc_curve` with the weights of :func:`prevalence_weights`,
+    computed from integer counts per class (``FPR = sum_k pi_k c_k / n_k / sum_k pi_k`` over the
+    non-signal classes) so that a signal-only re-weighting leaves it exactly unchanged.
+    """
+    order = np.argsort(-scores, kind="mergesort")
+    s_sorted = scores[order]
+    last = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), s_sorted.size - 1]
+    onehot = np.zeros((scores.size, count.size))
+    onehot[np.arange(scores.size), group[order]] = 1.0
+    cum = np.cumsum(onehot, axis=0)[last]  # objects with score >= each distinct score, per group
+    others = np.arange(count.size) != sig
+    fpr = (cum[:, others] / count[others]) @ target[others] / target[others].sum()
+    tpr = cum[:, sig] / count[sig]
+    ok = fpr <= fpr_max * (1 + 1e-9)
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def metrics_at_prevalence(
+    y_true,
+    p_signal,
+    thresholds,
+    prevalence,
+    signal=SIGNAL,
+    cl: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+    reference_fpr: float = REFERENCE_FPR,
+) -> pd.DataFrame:
+    """Signal precision, recall and average precision when the classes are re-weighted to a stated mix.
+
+    Precision at fixed recall depends on how common the signal is among the objects scored, so a
+    precision is only meaningful next to the prevalence it was computed at.  This function states it.
+
+    Every object of class k gets the weight ``w_k = pi_k / q_k`` (target share / observed share,
+    :func:`prevalence_weights`).  With ``r_k(t)`` the fraction of class k selected by
+    ``p_signal >= t``:
+
+    * **precision** ``P(t) = pi_s r_s(t) / sum_k pi_k r_k(t)``; for a signal prevalence pi alone this
+      is ``pi TPR / (pi TPR + (1 - pi) FPR)``;
+    * **recall** ``r_s(t)`` = TPR: it does **not** change with the re-weighting (all signal objects get
+      the same weight), so it is the recall measured on ``y_true``;
+    * **average precision** (threshold-free): :func:`sklearn.metrics.average_precision_score` with the
+      weights as ``sample_weight``;
+    * **recall at FPR** ``reference_fpr`` (threshold-free, default 1e-3): the highest TPR among
+      thresholds whose weighted false-positive rate is <= ``reference_fpr``
+      (:func:`sklearn.metrics.roc_curve` with the weights).  For a signal prevalence alone the FPR is
+      not changed by the re-weighting, so neither is this figure; for a full class mix it is.
+
+    Intervals at confidence level ``cl``:
+
+    * recall: Wilson interval of tp out of n_signal (:func:`binomial_interval`);
+    * precision: analytic and conservative.  P is increasing in r_s and decreasing in every other
+      r_k, and the rates of different classes are independent binomials, so the Wilson intervals of
+      the G rates at level ``cl**(1/G)`` form a box of joint coverage >= ``cl``; the interval is P at
+      the box's two extreme corners.  It stays valid when few (or no) non-signal objects are selected,
+      where the bootstrap collapses;
+    * average precision and recall at FPR: percentile bootstrap over objects, stratified by class
+      (each class resampled with replacement to its own size, so the weights are fixed), ``n_boot``
+      replicates, seeded by ``seed``.  ``n_boot=0`` skips it (NaN bounds).
+
+    Parameters
+    ----------
+    y_true : array_like of int
+        True labels, 7-class (signal = 0, the default ``signal``) or binary (signal = 1: pass
+        ``signal=1``).
+    p_signal : array_like of float
+        Signal score; selected when ``p_signal >= threshold``.
+    thresholds : float or sequence of float
+        Operating thresholds (one output row each).
+    prevalence : float, mapping or sequence
+        Target signal share in the open interval (0, 1), or a full class mix (see
+        :func:`prevalence_weights`).
+    cl : float
+        Confidence level of all intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per threshold: ``threshold, prevalence`` (target signal share), ``observed_prevalence``,
+        ``precision, precision_low, precision_high, recall, recall_low, recall_high, fpr`` (weighted
+        false-positive rate at the threshold), ``tp, fp`` (unweighted counts selected),
+        ``average_precision, average_precision_low, average_precision_high, reference_fpr,
+        recall_at_fpr, recall_at_fpr_low, recall_at_fpr_high, n_signal, n_other, cl, n_boot, seed``.
+
+    Raises
+    ------
+    ValueError
+        Prevalence outside (0, 1) (the message names the value and the range), a class mix that does
+        not sum to 1 or names a class absent from ``y_true``, no signal or no other object, non-finite
+        scores.
+    """
+    if not 0 < cl < 1:
+        raise ValueError(f"cl must be in (0, 1), got {cl}")
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    ref_fpr = _check_open_unit(reference_fpr, "reference_fpr")
+    yt, s = _pair(y_true, p_signal, "p_signal")
+    is_sig, s = _check_scores(yt == signal, s)
+    thr = np.atleast_1d(np.asarray(thresholds, dtype=float))
+    if thr.ndim != 1 or not np.all(np.isfinite(thr)):
+        raise ValueError(f"thresholds must be finite numbers, got {thresholds!r}")
+    g = _prevalence_groups(yt, signal, prevalence)
+    group, target, count, sig = g["group"], g["target"], g["count"], g["signal_group"]
+    n_groups = count.size
+    w = (target / (count / yt.size))[group]
+
+    sel = _rates_at(s, group, n_groups, thr)
+    rate = sel / count
+    precision = _weighted_precision(target, rate, sig)
+    others = np.arange(n_groups) != sig
+    fpr = (rate[:, others] * target[others]).sum(axis=1) / target[others].sum()
+    # precision interval: Wilson box over the groups that carry weight
+    active = target > 0
+    cl_each = cl ** (1.0 / np.count_nonzero(active))
+    lo, hi = binomial_interval(sel, np.broadcast_to(count, sel.shape), cl_each)
+    corner_low = np.where(others, hi, lo)
+    corner_high = np.where(others, lo, hi)
+    p_low = _weighted_precision(target, corner_low, sig)
+    p_high = _weighted_precision(target, corner_high, sig)
+    tp = sel[:, sig]
+    r_low, r_high = binomial_interval(tp, np.full(tp.shape, count[sig]), cl)
+
+    ap = float(average_precision_score(is_sig, s, sample_weight=w))
+    r_at = _recall_at_fpr(s, group, count, target, sig, ref_fpr)
+    ap_lo = ap_hi = ra_lo = ra_hi = float("nan")
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        members = [np.flatnonzero(yt == lab) for lab in np.unique(yt)]
+        reps = np.empty((n_boot, 2))
+        for b in range(n_boot):
+            idx = np.concatenate([m[rng.integers(0, m.size, m.size)] for m in members])
+            reps[b, 0] = average_precision_score(is_sig[idx], s[idx], sample_weight=w[idx])
+            reps[b, 1] = _recall_at_fpr(s[idx], group[idx], count, target, sig, ref_fpr)
+        alpha = (1 - cl) / 2
+        (ap_lo, ra_lo), (ap_hi, ra_hi) = np.quantile(reps, [alpha, 1 - alpha], axis=0)
+    n_sig = int(count[sig])
+    return pd.DataFrame(
+        {
+            "threshold": thr,
+            "prevalence": float(target[sig]),
+            "observed_prevalence": n_sig / yt.size,
+            "precision": precision,
+            "precision_low": p_low,
+            "precision_high": p_high,
+            "recall": tp / n_sig,
+            "recall_low": r_low,
+            "recall_high": r_high,
+            "fpr": fpr,
+            "tp": tp.astype(np.int64),
+            "fp": (sel.sum(axis=1) - tp).astype(np.int64),
+            "average_precision": ap,
+            "average_precision_low": float(ap_lo),
+            "average_precision_high": float(ap_hi),
+            "reference_fpr": ref_fpr,
+            "recall_at_fpr": r_at,
+            "recall_at_fpr_low": float(ra_lo),
+            "recall_at_fpr_high": float(ra_hi),
+            "n_signal": n_sig,
+            "n_other": int(yt.size - n_sig),
+            "cl": float(cl),
+            "n_boot": int(n_boot),
+            "seed": int(seed),
+        }
+    )
+
+
+def _prevalence_from_rates(precision: float, tpr, fpr):
+    """Signal share pi at which pi TPR / (pi TPR + (1 - pi) FPR) = precision:
+    ``pi = P FPR / (P FPR + (1 - P) TPR)``."""
+    tpr = np.asarray(tpr, dtype=float)
+    fpr = np.asarray(fpr, dtype=float)
+    return _ratio(precision * fpr, precision * fpr + (1 - precision) * tpr, np.nan)
+
+
+def prevalence_for(precision: float, recall: float, y_true, p_signal, signal=SIGNAL,
+                   cl: float = 0.95) -> dict:
+    """Signal prevalence at which a model reaches a stated (precision, recall) pair.
+
+    1. The threshold is the **highest** one whose recall (TPR) on the labelled sample is >= ``recall``
+       (fewest false positives at that recall); because recall moves in steps of 1 / n_signal, the
+       achieved recall (``tpr``) can exceed the requested one.
+    2. At that threshold, with TPR and FPR (false-positive rate over all non-signal objects, their
+       observed mix kept), the precision at signal prevalence pi is
+       ``P = pi TPR / (pi TPR + (1 - pi) FPR)``, so the prevalence giving ``precision`` is
+       ``pi = P FPR / (P FPR + (1 - P) TPR)``.
+       Any precision in (0, 1) is reached at some pi in (0, 1) as long as TPR > 0 and FPR > 0.
+    3. Interval (level ``cl``): pi increases with FPR and decreases with TPR; TPR and FPR are
+       independent binomials, so their Wilson intervals at level ``sqrt(cl)`` give a box of joint
+       coverage >= cl, and ``prevalence_low/high`` are pi at its corners.
+
+    Parameters
+    ----------
+    precision : float
+        Requested precision, in the open interval (0, 1).
+    recall : float
+        Requested recall, in (0, 1].
+    y_true, p_signal : array_like
+        Labels (signal = ``signal``; 7-class or binary, see the module conventions) and scores.
+
+    Returns
+    -------
+    dict
+        ``precision, recall`` (requested), ``threshold, tpr, fpr, tp, fp, n_signal, n_other,
+        observed_prevalence, observed_precision`` (at the labelled sample's own mix), ``prevalence,
+        prevalence_low, prevalence_high, cl``.
+
+    Raises
+    ------
+    ValueError
+        Precision outside (0, 1) or recall outside (0, 1] (naming the value and the range); no signal
+        or no non-signal object; no non-signal object selected at the threshold (FPR = 0: precision is
+        1 at every prevalence, the message says so and gives the FPR upper bound).
+    """
+    if not 0 < cl < 1:
+        raise ValueError(f"cl must be in (0, 1), got {cl}")
+    p_req = _check_open_unit(precision, "precision")
+    try:
+        r_req = float(recall)
+    except (TypeError, ValueError):
+        raise ValueError(f"recall must be a number in (0, 1], got {recall!r}") from None
+    if not (np.isfinite(r_req) and 0 < r_req <= 1):
+        raise ValueError(f"recall must be in (0, 1] (reachable range on a labelled sample), got {recall!r}")
+    yt, s = _pair(y_true, p_signal, "p_signal")
+    is_sig, s = _check_scores(yt == signal, s)
+    n_sig = int(np.count_nonzero(is_sig))
+    n_other = int(is_sig.size - n_sig)
+    if n_sig == 0 or n_other == 0:
+        raise ValueError(f"prevalence_for needs signal and non-signal objects, got {n_sig} signal "
+                         f"(label {signal!r}) and {n_other} other")
+    curve = signal_pr_curve(is_sig, s)
+    # curve rows: threshold increasing, recall decreasing; the first row (everything selected) has recall 1
+    i = int(np.flatnonzero(curve["recall"].to_numpy() >= r_req - 1e-12)[-1])
+    row = curve.iloc[i]
+    tp = int(row["tp"])
+    fp = int(row["n_selected"]) - tp
+    tpr = tp / n_sig
+    fpr = fp / n_other
+    threshold = float(row["threshold"])
+    if fp == 0:
+        _, fpr_hi = binomial_interval(0, n_other, cl)
+        raise ValueError(
+            f"at threshold {threshold:.6g} (recall {tpr:.4f} >= {r_req}) none of the {n_other} non-signal "
+            f"objects is selected (FPR = 0): precision is 1 at every prevalence in (0, 1), so precision "
+            f"{p_req} fixes no prevalence; the sample only bounds FPR < {fpr_hi:.3g} ({cl} Wilson)"
+        )
+    cl_each = float(np.sqrt(cl))
+    tpr_lo, tpr_hi = binomial_interval(tp, n_sig, cl_each)
+    fpr_lo, fpr_hi = binomial_interval(fp, n_other, cl_each)
+    return {
+        "precision": p_req,
+        "recall": r_req,
+        "threshold": threshold,
+        "tpr": tpr,
+        "fpr": fpr,
+        "tp": tp,
+        "fp": fp,
+        "n_signal": n_sig,
+        "n_other": n_other,
+        "observed_prevalence": n_sig / is_sig.size,
+        "observed_precision": tp / (tp + fp),
+        "prevalence": float(_prevalence_from_rates(p_req, tpr, fpr)),
+        "prevalence_low": float(_prevalence_from_rates(p_req, tpr_hi, fpr_lo)),
+        "prevalence_high": float(_prevalence_from_rates(p_req, tpr_lo, fpr_hi)),
+        "cl": float(cl),
     }
