@@ -191,8 +191,8 @@ def _explanation_html(exp) -> str:
     return f"<div class='expl'>{head}<ul>{items}</ul></div>"
 
 
-def _carried_html(row: pd.Series, feature_cols: Sequence[str]) -> str:
-    vals = ", ".join(f"{html.escape(c)} {float(row[c]):.3g}" for c in feature_cols if c in row.index)
+def _carried_html(row: dict, feature_cols: Sequence[str]) -> str:
+    vals = ", ".join(f"{html.escape(c)} {float(row[c]):.3g}" for c in feature_cols if c in row)
     return f"<div class='expl'>catalogue features: {vals}</div>"
 
 
@@ -212,7 +212,7 @@ def cutouts_page(candidates: pd.DataFrame, class_names: Sequence[str], *, rows: 
     what_expl = ("dwarflib.explain occlusion contributions (top 3 features by |delta_p|)" if explanations
                  else "the feature values the catalogue carries (no model/sweeps given: no per-object explanation)")
     cards = []
-    for k, (_, c) in enumerate(candidates.iterrows()):
+    for k, c in enumerate(candidates.to_dict("records")):  # records keep int64 TARGETIDs exact
         tid = int(c["TARGETID"])
         ra, dec = float(c["RA"]), float(c["DEC"])
         vurl = viewer_url(ra, dec)

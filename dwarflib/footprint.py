@@ -336,7 +336,7 @@ def survey_cost(rows_per_s: float, workers: int, n_sources: int = DR9_N_SOURCES,
 # ---------------------------------------------------------------------------------------------------
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
-        "plan", help="the work of classifying sweep files: rows, memory per worker, wall time",
+        "plan", help="the footprint as a plan: rows, memory per worker, wall time for N workers",
         description="Read the FITS headers of the sweep files (no data), and print the rows, the memory per "
                     "worker and the wall time for N workers from a throughput measured on the first file "
                     "(with MODEL_DIR) or given with --rows-per-s; and what the full DR9 would cost.")

@@ -177,6 +177,8 @@ def test_crossmatch_one_to_one_with_conflicting_nearest_neighbours():
     idx, _, _ = verification.SkyCoord(ra1, dec1, unit="deg").match_to_catalog_sky(
         verification.SkyCoord(ra2, dec2, unit="deg"))
     assert idx.tolist()[:2] == [0, 0]
+    # verification.match_by_position is this match now (it gave X to both A and B before)
+    assert verification.match_by_position(ra1, dec1, ra2, dec2, 2.0)["index"].tolist() == [0, 1, -1]
     far = crossmatch.crossmatch([ra0 + 1], [dec0], ra2, dec2, radius_arcsec=2.0)
     assert far["status"].tolist() == ["no_counterpart_within_radius"] and far["index"].tolist() == [-1]
 
@@ -277,7 +279,7 @@ def test_cutouts_page_real_rows(real_rows):
     page = cutouts.cutouts_page(top, ["dwarf", "far", "star"], feature_cols=["r"])
     assert page.count("<div class='card'") == 4
     assert len(re.findall(r"<img [^>]*src='https://www\.legacysurvey\.org/viewer/cutout\.jpg\?ra=", page)) == 4
-    for _, row in top.iterrows():
+    for row in top.to_dict("records"):
         assert cutouts.viewer_url(row["RA"], row["DEC"]).replace("&", "&amp;") in page
         assert f"p_signal = <b>{row['P_SIGNAL']:.3f}</b>" in page
     assert "<td>far</td><td>0.223</td>" in page and "catalogue features" in page
@@ -336,7 +338,7 @@ def test_cutouts_cli_simulated_sky(sim, tmp_path, capsys):
 
     cat = load_catalogue(out)
     top = cutouts.select_candidates(cat, top=5)
-    for _, row in top.iterrows():
+    for row in top.to_dict("records"):
         assert f"TARGETID {int(row['TARGETID'])}" in text
         assert f"p_signal = <b>{row['P_SIGNAL']:.3f}</b>" in text
     # rendered flux of a simulated galaxy = its FLUX_R within noise
