@@ -13,7 +13,8 @@ import sys
 from dwarflib import __version__
 
 #: Stage modules that provide sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("simulate", "training", "catalogue", "explain")
+COMMAND_MODULES: tuple[str, ...] = ("simulate", "training", "catalogue", "explain",
+                                     "footprint", "crossmatch", "cutouts")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,6 +61,7 @@ from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
+from dwarflib.crossmatch import crossmatch
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
 from dwarflib.metrics import binomial_interval
@@ -632,17 +633,15 @@ def sim_to_real_colours(make_estimator, sim_table: Table, y_sim, real_table: Tab
 # ---------------------------------------------------------------------------------------------------
 
 def match_by_position(ra1, dec1, ra2, dec2, radius_arcsec: float) -> pd.DataFrame:
-    """Nearest neighbour of each (ra1, dec1) [deg] in (ra2, dec2) [deg] within ``radius_arcsec``.
+    """One-to-one match of each (ra1, dec1) [deg] to (ra2, dec2) [deg] within ``radius_arcsec``, nearest first.
 
-    Returns one row per first-catalogue object: ``index`` (into the second catalogue, -1 when no match
-    within the radius), ``sep_arcsec`` and ``matched``.
+    :func:`dwarflib.crossmatch.crossmatch` without a flux tie-break: where no two rows share a nearest
+    neighbour this is the nearest neighbour within the radius. Returns one row per first-catalogue
+    object: ``index`` (into the second catalogue, -1 when unmatched), ``sep_arcsec`` (of the match, else
+    to the nearest neighbour at any distance), ``matched`` and ``status`` (why unmatched).
     """
-    c1 = SkyCoord(np.asarray(ra1, float) * u.deg, np.asarray(dec1, float) * u.deg)
-    c2 = SkyCoord(np.asarray(ra2, float) * u.deg, np.asarray(dec2, float) * u.deg)
-    idx, sep, _ = c1.match_to_catalog_sky(c2)
-    sep = sep.to_value(u.arcsec)
-    ok = sep <= radius_arcsec
-    return pd.DataFrame({"index": np.where(ok, idx, -1), "sep_arcsec": sep, "matched": ok})
+    m = crossmatch(ra1, dec1, ra2, dec2, radius_arcsec, tie_arcsec=0.0)
+    return m[["index", "sep_arcsec", "matched", "status"]]
 
 
 def satellites_around_hosts(sat_ra, sat_dec, host_ra, host_dec, host_dist_mpc,

@@ -1,0 +1,365 @@
+"""The DR9 footprint: north/south resolution of the overlap, and the whole footprint as a work plan.
+
+North/south resolution
+----------------------
+DR9 has two photometric systems: the north (BASS g,r + MzLS z; RELEASE 9011) and the south (DECaLS and
+DES, DECam; RELEASE 9010, and 9012 for the DECam re-reductions). Their sweeps overlap around
+Dec 32.4 deg in the north Galactic cap, so an object there appears in both. :func:`resolve_north_south`
+applies the rule of the DESI target selection (``desitarget.targets.resolve``, Myers et al. 2023,
+section 4.1.3) and SAGA: an object is kept from the **north** when its RELEASE is a north release and it
+lies in the north area, Dec > :data:`RESOLVE_DEC` (32.375 deg) and Galactic latitude b > 0 (north
+Galactic cap); an object is kept from the **south** when its RELEASE is a south release and it lies
+outside that area. Every other row is a duplicate (or an object of the wrong system for its position)
+and gets a reason (:data:`RESOLVE_REASONS`); nothing is dropped silently.
+
+Differences from desitarget, both on sets of zero area: desitarget tests Dec >= 32.375 and finds the
+Galactic cap per ~1 deg^2 HEALPix pixel; here the Dec test is strict (as in the simulated sky,
+:data:`dwarflib.simulate_observe.NORTH_DEC`) and b is computed per object with astropy.
+
+The footprint as a plan
+-----------------------
+:func:`plan_footprint` lists the work for a set of sweep files from their FITS headers (rows, bytes per
+row; no data are read), the memory per worker and the wall time for N workers from a throughput
+(rows/s per worker) that is measured on the first file in a fresh worker process, or passed in (e.g.
+from ``benchmarks/classify_speed.py``). Work is parallel over files (:func:`dwarflib.catalogue.classify_files`),
+so the wall time is the makespan of the files over the workers (longest file first onto the least
+loaded worker), not simply rows / (N x throughput). :func:`survey_cost` states what the full DR9
+(:data:`DR9_N_SOURCES` sources in :data:`DR9_N_SWEEP_FILES` sweep files) would cost.
+"""
+
+from __future__ import annotations
+
+import heapq
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+
+from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, expand_inputs
+from dwarflib.simulate_observe import NORTH_DEC
+from dwarflib.survey_io import file_nrows
+
+#: Dec boundary of the north area [deg] (desitarget's ``desitarget_resolve_dec``; the simulated sky's split).
+RESOLVE_DEC: float = NORTH_DEC
+
+#: RELEASE values of the north (BASS/MzLS) and south (DECam) photometric systems (desitarget.io.releasedict).
+NORTH_RELEASES: frozenset[int] = frozenset({4000, 6000, 8001, 9001, 9003, 9005, 9007, 9009, 9011, 9013})
+SOUTH_RELEASES: frozenset[int] = frozenset({3000, 5000, 7000, 7999, 8000, 9000, 9002, 9004, 9006, 9008,
+                                            9010, 9012})
+
+#: Reasons a row is not kept by :func:`resolve_north_south`.
+RESOLVE_REASONS: dict[str, str] = {
+    "NORTH_OUTSIDE_NORTH_AREA": "north photometry (RELEASE) outside Dec > 32.375 deg in the north Galactic cap: "
+                                "the south sweep has this object",
+    "SOUTH_INSIDE_NORTH_AREA": "south photometry (RELEASE) at Dec > 32.375 deg in the north Galactic cap: "
+                               "the north sweep has this object",
+}
+
+#: Size of the full DR9 (north + south sweeps, before resolving the overlap) and its number of sweep files.
+DR9_N_SOURCES: int = 2_000_000_000
+DR9_N_SWEEP_FILES: int = 1_400  # "about 1,400" (issue #14)
+
+
+def _column(table, name: str) -> np.ndarray:
+    try:
+        return np.asarray(table[name])
+    except (KeyError, ValueError) as exc:
+        raise KeyError(f"column {name} is missing (needed for the north/south resolution)") from exc
+
+
+def is_north_release(release) -> np.ndarray:
+    """True where RELEASE is a north (BASS/MzLS) release, False for a south (DECam) one.
+
+    Raises ValueError naming the unknown values and the first row holding one: an unknown release
+    cannot be resolved (desitarget raises too).
+    """
+    release = np.asarray(release).astype(np.int64)
+    north = np.isin(release, sorted(NORTH_RELEASES))
+    known = north | np.isin(release, sorted(SOUTH_RELEASES))
+    if not known.all():
+        bad = np.flatnonzero(~known)
+        raise ValueError(f"RELEASE {sorted(set(release[bad].tolist()))[:10]} is neither a north nor a south "
+                         f"Legacy Surveys release (first at row {int(bad[0])}, {len(bad)} rows)")
+    return north
+
+
+def in_north_area(ra, dec) -> np.ndarray:
+    """True where (ra, dec) [deg, ICRS] lies in the north area: Dec > 32.375 deg and Galactic b > 0."""
+    ra = np.asarray(ra, float)
+    dec = np.asarray(dec, float)
+    out = dec > RESOLVE_DEC
+    if out.any():
+        idx = np.flatnonzero(out)
+        b = SkyCoord(ra[idx] * u.deg, dec[idx] * u.deg).galactic.b.deg
+        out[idx] = b > 0
+    return out
+
+
+def resolve_north_south(table) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows to keep in the north/south overlap (the rule in the module docstring).
+
+    Parameters
+    ----------
+    table : astropy Table, pandas DataFrame or mapping of arrays
+        Needs RELEASE, RA and DEC [deg].
+
+    Returns
+    -------
+    keep : ndarray of bool
+    reason : ndarray of str
+        ``''`` where kept, else a key of :data:`RESOLVE_REASONS`. ``len(table) == keep.sum() + (reason != '').sum()``.
+    """
+    north = is_north_release(_column(table, "RELEASE"))
+    area = in_north_area(_column(table, "RA"), _column(table, "DEC"))
+    keep = north == area
+    reason = np.full(len(keep), "", dtype=object)
+    reason[north & ~area] = "NORTH_OUTSIDE_NORTH_AREA"
+    reason[~north & area] = "SOUTH_INSIDE_NORTH_AREA"
+    return keep, reason.astype(str)
+
+
+def resolve_counts(reason) -> dict[str, int]:
+    """Rows kept and rejected per reason, from the ``reason`` of :func:`resolve_north_south`."""
+    c = Counter(np.asarray(reason).tolist())
+    return {"kept": int(c.pop("", 0)), **{k: int(v) for k, v in sorted(c.items())}}
+
+
+# ---------------------------------------------------------------------------------------------------
+# the footprint as a plan
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileWork:
+    """One input file: path, rows (from NAXIS2), bytes per row in the file and of the columns read."""
+
+    path: str
+    rows: int
+    row_bytes: int
+    read_row_bytes: int
+
+
+def file_work(path, columns: Sequence[str] | None = None) -> FileWork:
+    """Rows and row sizes of one sweep file from its header only (no data read).
+
+    ``columns``: the columns a run reads (default: all); missing ones raise KeyError naming the file.
+    """
+    rows = file_nrows(path)  # checks the file (exists, FITS, not truncated) with a clear error
+    with fits.open(path, memmap=True) as hdul:
+        hdu = next(h for h in hdul if isinstance(h, fits.BinTableHDU))
+        sizes = {c.name.upper(): int(np.dtype(c.dtype).itemsize) for c in hdu.columns}
+        row_bytes = int(hdu.header["NAXIS1"])
+    if columns is None:
+        read = row_bytes
+    else:
+        missing = [c for c in columns if c.upper() not in sizes]
+        if missing:
+            raise KeyError(f"{path}: column(s) {missing} not in the file")
+        read = sum(sizes[c.upper()] for c in dict.fromkeys(columns))
+    return FileWork(str(path), rows, row_bytes, read)
+
+
+def makespan_seconds(rows_per_file: Sequence[int], workers: int, rows_per_s: float) -> float:
+    """Wall time [s] of files spread over ``workers`` workers of ``rows_per_s`` rows/s each.
+
+    Files are not split: the longest file goes first onto the least loaded worker (LPT scheduling,
+    the order a process pool approaches when files are submitted largest first).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if not rows_per_s > 0:
+        raise ValueError(f"throughput must be > 0 rows/s, got {rows_per_s}")
+    loads = [0.0] * min(workers, max(len(rows_per_file), 1))
+    heapq.heapify(loads)
+    for n in sorted(rows_per_file, reverse=True):
+        heapq.heappush(loads, heapq.heappop(loads) + n / rows_per_s)
+    return max(loads)
+
+
+def memory_per_worker_bytes(chunk_rows: int, read_row_bytes: int, n_features: int, out_row_bytes: int,
+                            baseline_bytes: float) -> float:
+    """Expected peak memory of one worker [bytes].
+
+    ``baseline_bytes`` (interpreter, libraries, model) plus, per row of a chunk: two chunks of the
+    columns read (the chunk being classified and the one prefetched), the float32 feature matrix and
+    the catalogue rows; memory does not grow with the file size.
+    """
+    per_row = 2 * read_row_bytes + 4 * n_features + out_row_bytes
+    return float(baseline_bytes + chunk_rows * per_row)
+
+
+@dataclass
+class FootprintPlan:
+    """The work for a set of sweep files (see :func:`plan_footprint`). Times in s, memory in bytes."""
+
+    files: list[FileWork]
+    workers: int
+    rows_per_s: float
+    throughput_source: str
+    chunk_rows: int
+    memory_per_worker: float
+    memory_source: str
+    wall_s: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def worker_seconds(self) -> float:
+        return self.total_rows / self.rows_per_s
+
+    def to_text(self) -> str:
+        rows = [f.rows for f in self.files]
+        lines = [
+            f"files            : {len(self.files):,d}",
+            f"rows (headers)   : {self.total_rows:,d}  (per file: min {min(rows, default=0):,d}, "
+            f"max {max(rows, default=0):,d})",
+            f"throughput       : {self.rows_per_s:,.0f} rows/s per worker ({self.throughput_source})",
+            f"memory per worker: {self.memory_per_worker / 2**20:,.0f} MiB with {self.chunk_rows:,d} rows per chunk "
+            f"({self.memory_source}); {self.workers} workers: {self.workers * self.memory_per_worker / 2**30:,.1f} GiB",
+            f"worker time      : {self.worker_seconds / 3600:,.2f} h (rows / throughput)",
+            f"wall time        : {self.wall_s / 3600:,.2f} h with {self.workers} workers "
+            f"({self.wall_s:,.0f} s; files are not split between workers)",
+        ]
+        return "\n".join(lines)
+
+
+def _measure_worker(model_dir: str, path: str, out_dir: str, chunk_rows: int) -> dict:
+    """Classify one file in this (fresh) process; its manifest record plus the peak RSS [bytes]."""
+    import resource
+    import sys
+
+    from dwarflib.catalogue import classify_file
+
+    rec = classify_file(model_dir, path, out_dir, chunk_rows=chunk_rows, torch_threads=1)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rec["peak_rss_bytes"] = rss if sys.platform == "darwin" else rss * 1024
+    return rec
+
+
+def measure_throughput(model_dir, path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> dict:
+    """Classify ``path`` once with ``model_dir`` in a fresh worker process (one torch thread, like a
+    worker of :func:`dwarflib.catalogue.classify_files`); outputs go to a temporary folder.
+
+    Returns ``rows``, ``seconds``, ``rows_per_s`` and ``peak_rss_bytes`` (the worker's peak memory).
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with tempfile.TemporaryDirectory(prefix="dwarflib-plan-") as tmp:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as ex:
+            rec = ex.submit(_measure_worker, str(model_dir), str(path), tmp, chunk_rows).result()
+    secs = max(float(rec["seconds"]), 1e-9)
+    return {"rows": int(rec["rows_read"]), "seconds": secs, "rows_per_s": rec["rows_read"] / secs,
+            "peak_rss_bytes": float(rec["peak_rss_bytes"])}
+
+
+def plan_footprint(sweep_files, workers: int, model_dir=None, rows_per_s: float | None = None,
+                   chunk_rows: int = DEFAULT_CHUNK_ROWS, baseline_bytes: float | None = None) -> FootprintPlan:
+    """The work of classifying ``sweep_files`` with ``workers`` workers (see the module docstring).
+
+    Parameters
+    ----------
+    sweep_files : paths, folders or globs (as for ``dwarflib classify``)
+    workers : int
+    model_dir : path, optional
+        The model: sets the columns read and the catalogue row size, and, when ``rows_per_s`` is not
+        given, is run on the first file to measure the throughput and the worker's peak memory.
+    rows_per_s : float, optional
+        Throughput per worker [rows/s] (e.g. from ``benchmarks/classify_speed.py``); no measurement.
+    chunk_rows : int
+        Rows per chunk (as ``classify --chunk-rows``); sets the memory per worker.
+    baseline_bytes : float, optional
+        Memory of an idle worker [bytes] for the estimate when nothing is measured (default 1 GiB, an
+        upper bound for the interpreter with torch, astropy and pandas loaded).
+    """
+    paths = expand_inputs(sweep_files)
+    model = None
+    if model_dir is not None:
+        from dwarflib.catalogue import catalogue_dtype
+        from dwarflib.training import load_model
+
+        model = load_model(model_dir)
+    columns = model.input_columns if model is not None else None
+    files = [file_work(p, columns) for p in paths]
+    read_row = max((f.read_row_bytes for f in files), default=0)
+    n_feat = len(model.features) if model is not None else 0
+    out_row = catalogue_dtype(model).itemsize if model is not None else 0
+    max_chunk = min(chunk_rows, max((f.rows for f in files), default=0))
+    extra: dict = {}
+    if rows_per_s is None:
+        if model is None:
+            raise ValueError("give rows_per_s (a measured throughput) or model_dir (to measure it on the first file)")
+        m = measure_throughput(model_dir, paths[0], chunk_rows=chunk_rows)
+        rows_per_s = m["rows_per_s"]
+        source = f"measured on {Path(paths[0]).name}: {m['rows']:,d} rows in {m['seconds']:.2f} s"
+        # the measured peak, plus the chunk rows a larger file would add
+        first_chunk = min(chunk_rows, files[0].rows)
+        memory = m["peak_rss_bytes"] + memory_per_worker_bytes(max_chunk - first_chunk, read_row, n_feat, out_row, 0)
+        mem_source = f"peak RSS measured on {Path(paths[0]).name}, scaled to a full chunk"
+        extra["measurement"] = m
+    else:
+        source = "given"
+        base = float(2**30 if baseline_bytes is None else baseline_bytes)
+        memory = memory_per_worker_bytes(max_chunk, read_row, n_feat, out_row, base)
+        mem_source = f"estimated: {base / 2**20:,.0f} MiB baseline + 2 chunks of {read_row} B/row read"
+    wall = makespan_seconds([f.rows for f in files], workers, rows_per_s)
+    return FootprintPlan(files, workers, float(rows_per_s), source, chunk_rows, memory, mem_source, wall, extra)
+
+
+def survey_cost(rows_per_s: float, workers: int, n_sources: int = DR9_N_SOURCES,
+                n_files: int = DR9_N_SWEEP_FILES) -> dict[str, float]:
+    """What classifying a whole survey costs, from a throughput per worker [rows/s].
+
+    Files are taken as equal (``n_sources / n_files`` rows each), so the wall time is
+    ``ceil(n_files / workers)`` rounds of one file. Returns ``worker_hours`` (CPU-core hours with one
+    thread per worker), ``wall_hours`` and ``rows_per_file``.
+    """
+    if workers < 1 or n_files < 1 or not rows_per_s > 0:
+        raise ValueError(f"need workers >= 1, n_files >= 1, rows_per_s > 0 (got {workers}, {n_files}, {rows_per_s})")
+    per_file = n_sources / n_files
+    rounds = -(-n_files // workers)
+    return {"n_sources": float(n_sources), "n_files": float(n_files), "rows_per_file": per_file,
+            "worker_hours": n_sources / rows_per_s / 3600.0,
+            "wall_hours": rounds * per_file / rows_per_s / 3600.0}
+
+
+# ---------------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plan", help="the footprint as a plan: rows, memory per worker, wall time for N workers",
+        description="Read the FITS headers of the sweep files (no data), and print the rows, the memory per "
+                    "worker and the wall time for N workers from a throughput measured on the first file "
+                    "(with MODEL_DIR) or given with --rows-per-s; and what the full DR9 would cost.")
+    p.add_argument("sweep_files", metavar="SWEEP_FILE", nargs="+", help="sweep FITS files, folders or globs")
+    p.add_argument("--model", dest="model_dir", default=None, metavar="MODEL_DIR",
+                   help="model folder: columns read, and the throughput measured on the first file")
+    p.add_argument("--rows-per-s", type=float, default=None, help="throughput per worker [rows/s] (no measurement)")
+    p.add_argument("--workers", type=int, default=1, help="number of workers (default 1)")
+    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk")
+    p.set_defaults(func=_cli_plan)
+
+
+def _cli_plan(args) -> int:
+    import sys
+
+    try:
+        plan = plan_footprint(args.sweep_files, args.workers, model_dir=args.model_dir,
+                              rows_per_s=args.rows_per_s, chunk_rows=args.chunk_rows)
+    except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
+        print(f"dwarflib plan: error: {exc}", file=sys.stderr)
+        return 1
+    print(plan.to_text())
+    cost = survey_cost(plan.rows_per_s, args.workers)
+    print(f"full DR9 ({cost['n_sources']:,.0f} sources in {cost['n_files']:,.0f} sweep files) at this throughput: "
+          f"{cost['worker_hours']:,.1f} worker-hours, {cost['wall_hours']:,.1f} h wall with {args.workers} workers")
+    return 0

@@ -1,0 +1,158 @@
+"""Large galaxies and their shreds: named flag bits on a sweep-format table (nothing is dropped).
+
+A large nearby galaxy can be split by the Tractor into several catalogue entries ("shreds": HII regions,
+spiral-arm knots, the bulge) that look like compact local dwarfs. :func:`large_galaxy_flags` marks, with
+the bits of :data:`LARGE_GALAXY_BITS`:
+
+==================  ==============================================================================================
+bit                 set when
+==================  ==============================================================================================
+SGA                 REF_CAT is 'L3': the object *is* a Siena Galaxy Atlas galaxy (its SGA model; keep it, it is real)
+IN_SGA_ELLIPSE      MASKBITS bit GALAXY (12) is set and the object is not the SGA galaxy itself: inside a large
+                    galaxy's ellipse
+FRACFLUX_HIGH       FRACFLUX in any of g, r, z >= :data:`FRACFLUX_MAX`: the profile-weighted flux of neighbours is
+                    several times the object's own (the DESI BGS quality cut, FRACFLUX < 5)
+FRACIN_LOW          FRACIN in any of g, r, z <= :data:`FRACIN_MIN`: most of the model flux lies outside the blob
+                    fitted (the DESI BGS cut, FRACIN > 0.3)
+IN_BRIGHTER_REFF    the object lies inside the half-light ellipse (SHAPE_R, SHAPE_E1, SHAPE_E2) of another,
+                    brighter entry (FLUX_R): a likely shred of it
+HAS_SHREDS          the brighter entry of such a pair (the galaxy that has entries inside its half-light ellipse)
+==================  ==============================================================================================
+
+Columns a bit needs that the table lacks (the simulated sky writes no FRACFLUX/FRACIN; pre-DR8 files
+no MASKBITS) leave that bit unset and are reported in the second return value, never silently.
+
+Ellipse convention (Tractor ``EllipseE``): |e| = hypot(E1, E2), axis ratio b/a = (1 - |e|)/(1 + |e|)
+(:func:`dwarflib.verification.axis_ratio`) and position angle, East of North,
+PA = -1/2 atan2(E2, E1) (inverse of ``EllipseE.fromRAbPhi``); SHAPE_R is the semi-major half-light radius.
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord, search_around_sky
+
+from dwarflib.datamodel import MASKBITS, OPTICAL_BANDS
+from dwarflib.verification import axis_ratio
+
+#: Bits of the LARGE_GALAXY flag (see the module docstring).
+LARGE_GALAXY_BITS: dict[str, int] = {
+    "SGA": 0,
+    "IN_SGA_ELLIPSE": 1,
+    "FRACFLUX_HIGH": 2,
+    "FRACIN_LOW": 3,
+    "IN_BRIGHTER_REFF": 4,
+    "HAS_SHREDS": 5,
+}
+
+#: REF_CAT of Siena Galaxy Atlas galaxies in DR9.
+SGA_REF_CAT = "L3"
+#: FRACFLUX_[GRZ] at or above this flags FRACFLUX_HIGH (DESI BGS keeps FRACFLUX < 5).
+FRACFLUX_MAX = 5.0
+#: FRACIN_[GRZ] at or below this flags FRACIN_LOW (DESI BGS keeps FRACIN > 0.3).
+FRACIN_MIN = 0.3
+
+
+def position_angle_deg(e1, e2) -> np.ndarray:
+    """Position angle of the major axis [deg, East of North, in [0, 180)] from SHAPE_E1, SHAPE_E2."""
+    return np.mod(-0.5 * np.degrees(np.arctan2(np.asarray(e2, float), np.asarray(e1, float))), 180.0)
+
+
+def elliptical_radius(d_east, d_north, q, pa_deg) -> np.ndarray:
+    """Elliptical radius [same unit as the offsets] of offsets (East, North) for an ellipse of axis ratio
+    ``q`` = b/a and major-axis position angle ``pa_deg`` [deg East of North]: the semi-major axis of the
+    similar ellipse through the point."""
+    pa = np.radians(pa_deg)
+    major = np.asarray(d_east) * np.sin(pa) + np.asarray(d_north) * np.cos(pa)
+    minor = np.asarray(d_east) * np.cos(pa) - np.asarray(d_north) * np.sin(pa)
+    return np.hypot(major, minor / np.maximum(q, 1e-3))
+
+
+def _str(col) -> np.ndarray:
+    a = np.asarray(col)
+    if a.dtype.kind == "S":
+        a = np.char.decode(a, "ascii", "replace")
+    return np.char.strip(a.astype(str))
+
+
+def _has(table, name: str) -> bool:
+    names = table.colnames if hasattr(table, "colnames") else list(table.keys() if hasattr(table, "keys") else [])
+    return name in names
+
+
+def _f(table, name: str) -> np.ndarray:
+    return np.asarray(table[name], dtype=float)
+
+
+def shred_pairs(table) -> tuple[np.ndarray, np.ndarray]:
+    """(galaxy, member) row-index pairs: ``member`` lies inside the half-light ellipse of ``galaxy`` and is
+    fainter in FLUX_R. Needs RA, DEC [deg], SHAPE_R [arcsec], SHAPE_E1, SHAPE_E2, FLUX_R [nanomaggies]."""
+    ra, dec = _f(table, "RA"), _f(table, "DEC")
+    r = np.nan_to_num(_f(table, "SHAPE_R"), nan=0.0)
+    flux = np.nan_to_num(_f(table, "FLUX_R"), nan=-np.inf)
+    hosts = np.flatnonzero(r > 0)
+    if len(hosts) == 0 or len(ra) < 2:
+        return np.zeros(0, int), np.zeros(0, int)
+    c_all = SkyCoord(ra * u.deg, dec * u.deg)
+    c_host = c_all[hosts]
+    ih, im, _, _ = search_around_sky(c_host, c_all, float(r[hosts].max()) * u.arcsec)
+    g, m = hosts[ih], im
+    keep = (g != m) & (flux[m] < flux[g])
+    g, m = g[keep], m[keep]
+    d_east = (ra[m] - ra[g] + 180.0) % 360.0 - 180.0
+    d_east = d_east * np.cos(np.radians(dec[g])) * 3600.0
+    d_north = (dec[m] - dec[g]) * 3600.0
+    e1, e2 = _f(table, "SHAPE_E1")[g], _f(table, "SHAPE_E2")[g]
+    rad = elliptical_radius(d_east, d_north, axis_ratio(e1, e2), position_angle_deg(e1, e2))
+    inside = rad <= r[g]
+    order = np.lexsort((m[inside], g[inside]))
+    return g[inside][order], m[inside][order]
+
+
+def large_galaxy_flags(table, fracflux_max: float = FRACFLUX_MAX, fracin_min: float = FRACIN_MIN,
+                       bands=OPTICAL_BANDS) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """The LARGE_GALAXY flag (int16, bits of :data:`LARGE_GALAXY_BITS`) of every row of a sweep-format table.
+
+    Returns ``(flags, not_evaluated)``: ``not_evaluated`` maps each bit that could not be evaluated to the
+    missing columns. Non-finite FRACFLUX/FRACIN values do not set a bit.
+    """
+    n = len(table)
+    flags = np.zeros(n, np.int16)
+    missing: dict[str, list[str]] = {}
+
+    def need(bit, cols):
+        lack = [c for c in cols if not _has(table, c)]
+        if lack:
+            missing[bit] = lack
+        return not lack
+
+    def setbit(bit, cond):
+        flags[np.asarray(cond, bool)] |= np.int16(1 << LARGE_GALAXY_BITS[bit])
+
+    is_sga = np.zeros(n, bool)
+    if need("SGA", ["REF_CAT"]):
+        is_sga = _str(table["REF_CAT"]) == SGA_REF_CAT
+        setbit("SGA", is_sga)
+    if need("IN_SGA_ELLIPSE", ["MASKBITS"]):
+        in_gal = (np.asarray(table["MASKBITS"]).astype(np.int64) & (1 << MASKBITS["GALAXY"])) != 0
+        setbit("IN_SGA_ELLIPSE", in_gal & ~is_sga)
+    if need("FRACFLUX_HIGH", [f"FRACFLUX_{b}" for b in bands]):
+        with np.errstate(invalid="ignore"):
+            setbit("FRACFLUX_HIGH", np.any([_f(table, f"FRACFLUX_{b}") >= fracflux_max for b in bands], axis=0))
+    if need("FRACIN_LOW", [f"FRACIN_{b}" for b in bands]):
+        with np.errstate(invalid="ignore"):
+            setbit("FRACIN_LOW", np.any([_f(table, f"FRACIN_{b}") <= fracin_min for b in bands], axis=0))
+    pair_cols = ["RA", "DEC", "SHAPE_R", "SHAPE_E1", "SHAPE_E2", "FLUX_R"]
+    ok = need("IN_BRIGHTER_REFF", pair_cols)
+    ok = need("HAS_SHREDS", pair_cols) and ok
+    if ok:
+        g, m = shred_pairs(table)
+        setbit("IN_BRIGHTER_REFF", np.isin(np.arange(n), m))
+        setbit("HAS_SHREDS", np.isin(np.arange(n), g))
+    return flags, missing
+
+
+def decode_large_galaxy_flags(value: int) -> str:
+    """Names of the bits set in one LARGE_GALAXY value, comma-separated (``''`` for 0)."""
+    return ",".join(name for name, bit in LARGE_GALAXY_BITS.items() if int(value) & (1 << bit))
