@@ -172,7 +172,7 @@ def test_checks_find_planted_problems():
             "```{code-cell} ipython3\nx = '" + "a" * 90 + "'\n```\n")
     assert broken_sentences(text) == [6]
     assert long_code_lines(text) == [(10, 96)]
-    clean = "# T\n\nOne sentence.\nAnother one, with a list:\n\n- item\n  continued.\n"
+    clean = "# T\n\nOne sentence.\nAnother one, with a list:\n\n- item one.\n  Its second sentence.\n"
     assert broken_sentences(clean) == []
 
 
