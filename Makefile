@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.dwarflib-installed
 
-.PHONY: book test lint clean install
+.PHONY: book test lint clean install browser site-check
 
 install: $(STAMP)
 
@@ -18,6 +18,25 @@ $(STAMP): pyproject.toml
 ## book: execute every notebook on the embedded default (simulated sky) and write _build/html/
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+## site-check: after `make book`, check the built site offline (links, anchors, images, no CDN, every chapter's
+## figures) and open two chapters in headless Chromium (maths typeset, screenshot not blank)
+site-check: $(STAMP) browser
+	$(BIN)/python -m dwarflib.sitecheck _build/html --notebooks notebooks
+	$(BIN)/python -m pytest -p no:xdist -q -rs tests/test_site.py
+
+## browser: install Chromium from the Debian packages when it is missing and apt-get may run (root or sudo);
+## elsewhere say so, and the screenshot test skips with that reason
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  echo "chromium: $$(command -v chromium || command -v chromium-browser)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && command -v apt-get >/dev/null 2>&1; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	  echo "chromium is not installed and apt-get cannot run here: the headless-browser test will be skipped"; \
+	fi
 
 ## test: run the test suite
 test: $(STAMP)

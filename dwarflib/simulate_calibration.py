@@ -49,11 +49,13 @@ import numpy as np
 import pandas as pd
 
 from dwarflib.simulate_physics import COLOURS, POPULATIONS, SkyModel, distmod
+from dwarflib.training_sample import EDR_Z_MIN
 
 #: Colour columns of the comparison tables, in model order.
 COLOUR_COLUMNS = ("gr", "rz", "zw1", "w1w2")
-#: Lower redshift limit of the DESI EDR table and of every BGS-like comparison sample.
-BGS_Z_MIN = 0.0104
+#: Lower redshift limit of the DESI EDR table and of every BGS-like comparison sample (the EDR table's own cut,
+#: defined once in :mod:`dwarflib.training_sample`).
+BGS_Z_MIN = EDR_Z_MIN
 #: Redshift and mass bins of the realism report (bins with >= MIN_REAL real galaxies are scored).
 REPORT_Z_EDGES = (BGS_Z_MIN, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6)
 REPORT_M_EDGES = (6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 13.0)

@@ -61,11 +61,13 @@ from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
+from dwarflib import paper
 from dwarflib.crossmatch import crossmatch
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
 from dwarflib.metrics import binomial_interval
 from dwarflib.survey_io import flux_to_mag
+from dwarflib.training_sample import EDR_R_MAX, EDR_Z_MIN
 
 #: Columns of ``outputs/verification-summary.csv`` (exactly these, in this order).
 SUMMARY_COLUMNS: tuple[str, ...] = ("check", "sample", "source", "n", "precision", "recall", "recall_low",
@@ -74,14 +76,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = ("check", "sample", "source", "n", "precision
 #: Allowed values of the ``source`` column: where the evaluated objects come from.
 SOURCES: tuple[str, ...] = ("real", "simulated")
 
-#: The paper's independent checks (precision, recall), from its abstract (Zhang et al. 2025).
-PAPER_CHECKS: dict[str, tuple[float, float]] = {
-    "DESI EDR": (1.00, 0.51),
-    "SAGA DR3": (0.96, 0.68),
-    "ELVES": (0.97, 0.53),
-}
-#: The paper's held-out test set (precision, recall) of its full-feature 7-class network.
-PAPER_TEST_SET: tuple[float, float] = (0.9533, 0.7607)
+#: The paper's independent checks and held-out test set (precision, recall): defined once, with their source, in
+#: :mod:`dwarflib.paper`; kept here under their old names for the book and the CLI.
+PAPER_CHECKS: dict[str, tuple[float, float]] = paper.CHECKS
+PAPER_TEST_SET: tuple[float, float] = paper.TEST_SET
 
 #: The canonical restricted features (see the module docstring for their definitions).
 RESTRICTED_FEATURES: tuple[str, ...] = ("r", "g_r", "rfib_r", "mu_eff_r", "sersic", "ba")
@@ -572,9 +570,10 @@ def train_restricted_check(make_estimator, sim: FeatureTable, y, features: Seque
 # DESI EDR: colours-only, simulated training vs real training
 # ---------------------------------------------------------------------------------------------------
 
-#: The DESI EDR table's own selection: BGS_BRIGHT r < 19.5 and the clustering catalogue's z > 0.0104.
-DESI_EDR_R_MAX = 19.5
-DESI_EDR_Z_MIN = 0.0104
+#: The DESI EDR table's own selection (BGS_BRIGHT r limit and the clustering catalogue's lower redshift),
+#: defined once in :mod:`dwarflib.training_sample`.
+DESI_EDR_R_MAX = EDR_R_MAX
+DESI_EDR_Z_MIN = EDR_Z_MIN
 
 
 def desi_edr_selection(table: Table, r_max: float = DESI_EDR_R_MAX, z_min: float = DESI_EDR_Z_MIN) -> np.ndarray:
