@@ -221,3 +221,21 @@ def test_real_ls_files_still_read():
     for p in sorted(LS_TEST.glob("*-*.fits")):
         t = survey_io.read_catalogue(p)
         assert len(t) == 6 and set(t["TYPE"]) <= {*datamodel.TRACTOR_TYPES, *datamodel.PRE_DR9_TYPES}
+
+
+def test_explain_by_id_skips_rows_whose_fields_overflow_the_id(tmp_path):
+    """A row with OBJID beyond 22 bits aliases another id under plain packing; explain neither matches it nor
+    fails on it, and a TARGETID with bits beyond RELEASE is refused."""
+    path = tmp_path / "sweep-alias.fits"
+    with fits.open(sorted(LS_TEST.glob("sweep-*.fits"))[0]) as h:
+        data = h[1].data.copy()
+        data["OBJID"][1] = int(data["OBJID"][0]) + 2**22  # would carry into BRICKID + 1 of row 0's brick
+        data["BRICKID"][1] = int(data["BRICKID"][0]) - 1
+        data["RELEASE"][1] = data["RELEASE"][0]
+        fits.BinTableHDU(data).writeto(path)
+    t = survey_io.read_catalogue(path)
+    real = _tid(t, 0)
+    found = find_objects([path], targetid=real)
+    assert len(found) == 1 and int(found["OBJID"][0]) == int(t["OBJID"][0])
+    with pytest.raises(ValueError, match="not a Legacy Surveys DESI TARGETID"):
+        find_objects([path], targetid=real | (1 << 58))
