@@ -249,14 +249,43 @@ class _Arrays:
         return _Arrays({k: v[idx] for k, v in self.cols.items()}, self.meta, len(idx))
 
 
-def classify_table(model, table, keep_all: bool = False, timings: dict | None = None):
+class SeenIds:
+    """The TARGETIDs already classified from one input file (sorted int64), to reject repeated ids
+    across the chunks of a file (see :func:`classify_table`)."""
+
+    def __init__(self):
+        self.ids = np.zeros(0, np.int64)
+
+    def repeated(self, tid: np.ndarray) -> np.ndarray:
+        """Per id: True when it was seen before (in an earlier call, or earlier in ``tid``); records ``tid``."""
+        rep = np.ones(len(tid), bool)
+        rep[np.unique(tid, return_index=True)[1]] = False  # the first copy within tid
+        if len(self.ids):
+            rep |= np.isin(tid, self.ids, assume_unique=False)
+        self.ids = np.union1d(self.ids, tid)
+        return rep
+
+
+def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
+                   seen: SeenIds | None = None):
     """Classify one chunk (an astropy Table in sweep format).
 
     Returns ``(rows, counts, rejected)``: the catalogue rows (structured array, see
     :func:`catalogue_dtype`), the counts ``read / preselected / classified / candidates /
-    high_purity / written`` and a Counter of rejected rows per preselection reason. Every input row
-    is either preselected or counted under exactly one rejection reason. ``timings``, if given, gets
-    the seconds spent in each stage added (``preselect``, ``features``, ``network``, ``assemble``).
+    high_purity / written`` and a Counter of rejected rows per reason. Every input row is either
+    classified or counted under exactly one rejection reason, the first that applies:
+
+    1. the row checks of :func:`dwarflib.preselection.row_checks` (``invalid_id``, ``invalid_radec``,
+       ``unknown_type``, ``absurd_flux``): rows that cannot be classified whatever the model;
+    2. the model's preselection cuts (``type``, ``nobs``, ``maskbits``, ``r_mag``, ...);
+    3. ``duplicate_targetid``: a later copy of a TARGETID already classified in this chunk or, with
+       ``seen`` (one :class:`SeenIds` per input file), in an earlier chunk of the file; the first copy is kept;
+    4. ``nonfinite_feature``: a feature is +-inf (e.g. FIBERFLUX_G / FLUX_G beyond the float32 range for
+       FLUX_G = 1e-39); NaN features are missing values, imputed by the model and flagged FEATURE_IMPUTED.
+
+    ``counts["preselected"]`` and ``counts["classified"]`` are the rows that pass all four.
+    ``timings``, if given, gets the seconds spent in each stage added (``preselect``, ``features``,
+    ``network``, ``assemble``).
 
     The chunk is handled as plain numpy columns (no astropy Table slicing), the preselection as
     reason codes (:meth:`~dwarflib.preselection.Preselection.reason_codes`) and the features as one
@@ -265,25 +294,38 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     """
     from dwarflib.datamodel import unique_id
     from dwarflib.features import feature_array
-    from dwarflib.preselection import CUT_ORDER, Preselection
+    from dwarflib.preselection import CUT_ORDER, ROW_CHECK_ORDER, Preselection, row_checks
     from dwarflib.survey_io import quality_bits
 
     clock = time.perf_counter
     t0 = clock()
     n = len(table)
     arrays = _Arrays.from_table(table)
+    ok, check = row_checks(arrays)
+    per_check = np.bincount(check, minlength=len(ROW_CHECK_ORDER) + 1)
+    rejected = Counter({c: int(per_check[k]) for k, c in enumerate(ROW_CHECK_ORDER, start=1) if per_check[k]})
     presel = getattr(model, "preselection", None)
     if isinstance(presel, Preselection):
         mask, code = presel.reason_codes(arrays)
-        per_code = np.bincount(code, minlength=len(CUT_ORDER) + 1)
-        rejected = Counter({cut: int(per_code[k]) for k, cut in enumerate(CUT_ORDER, start=1) if per_code[k]})
+        per_code = np.bincount(code[ok], minlength=len(CUT_ORDER) + 1)
+        rejected.update({cut: int(per_code[k]) for k, cut in enumerate(CUT_ORDER, start=1) if per_code[k]})
     else:  # a model with its own preselection object
         mask, reasons = model.preselect(table)
-        rejected = Counter(np.asarray(reasons)[~mask].tolist())
+        rejected.update(np.asarray(reasons)[ok & ~mask].tolist())
+    mask = mask & ok
     sel = arrays[mask] if not mask.all() else arrays
+    tid = unique_id(sel["RELEASE"], sel["BRICKID"], sel["OBJID"])
+    repeated = (seen or SeenIds()).repeated(tid)
+    if repeated.any():
+        rejected["duplicate_targetid"] += int(repeated.sum())
+        sel, tid = sel[~repeated], tid[~repeated]
     t1 = clock()
     if len(sel):
         X = feature_array(sel, model.feature_groups, model.features, dtype=np.float32)
+        inf = np.isinf(X).any(axis=1)
+        if inf.any():  # overflow of a feature (inf in float32): the network cannot take the row
+            rejected["nonfinite_feature"] += int(inf.sum())
+            sel, tid, X = sel[~inf], tid[~inf], X[~inf]
     else:
         X = np.zeros((0, len(model.features)), np.float32)
     t2 = clock()
@@ -293,7 +335,7 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     keep = np.ones(len(sel), bool) if keep_all else p_signal >= model.catalogue_threshold
     counts = {
         "read": n,
-        "preselected": int(mask.sum()),
+        "preselected": int(len(sel)),
         "classified": int(len(sel)),
         "candidates": int((p_signal >= model.catalogue_threshold).sum()),
         "high_purity": int((p_signal >= model.high_purity_threshold).sum()),
@@ -304,7 +346,7 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     rows = np.zeros(len(k), dtype=catalogue_dtype(model))
     for name in ("RELEASE", "BRICKID", "OBJID", "RA", "DEC"):
         rows[name] = np.asarray(sub[name])
-    rows["TARGETID"] = unique_id(rows["RELEASE"], rows["BRICKID"], rows["OBJID"])
+    rows["TARGETID"] = tid[k] if len(k) < len(tid) else tid
     pk = proba[k] if len(k) < len(proba) else proba
     for j in range(proba.shape[1]):
         rows[f"P_CLASS{j}"] = pk[:, j]
@@ -452,6 +494,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     units = {"RA": "deg", "DEC": "deg", **model.feature_units}
     counts = Counter()
     rejected = Counter()
+    seen = SeenIds()  # TARGETIDs of this file: a repeated one is rejected in any chunk
     writers = []
     try:
         writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {"dwarflib.model": json.dumps(meta)}))
@@ -461,7 +504,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
         with _torch_threads(torch_threads), _prefetched(chunks, prefetch) as chunks:
             for chunk in chunks:
-                rows, c, r = classify_table(model, chunk, keep_all=keep_all)
+                rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen)
                 counts.update(c)
                 rejected.update(r)
                 for w in writers:

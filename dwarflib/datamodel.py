@@ -18,6 +18,20 @@ BANDS: tuple[str, ...] = OPTICAL_BANDS + WISE_BANDS
 #: Tractor morphological types (``TYPE`` column, 3-character strings; "DUP" marks Gaia duplicates).
 TRACTOR_TYPES: tuple[str, ...] = ("PSF", "REX", "EXP", "DEV", "SER", "DUP")
 
+#: Pre-DR9 Tractor types (COMP: composite dV + exponential; SIMP: simple galaxy), mapped by ``survey_io``.
+PRE_DR9_TYPES: tuple[str, ...] = ("COMP", "SIMP")
+
+
+def normalised_types(values) -> np.ndarray:
+    """Tractor ``TYPE`` values as stripped, upper-case ``str`` (FITS bytes, padding and lower case removed)."""
+    t = np.asarray(values)
+    if t.dtype.kind == "S":
+        t = np.strings.decode(t, "ascii", "replace")
+    elif t.dtype.kind != "U":
+        t = t.astype(str)
+    return np.strings.upper(np.strings.strip(t))
+
+
 #: DR9 MASKBITS (https://www.legacysurvey.org/dr9/bitmasks/).
 MASKBITS: dict[str, int] = {
     "NPRIMARY": 0,
@@ -100,12 +114,47 @@ def sweep_dtype(columns=None) -> np.dtype:
     return np.dtype([(n, SWEEP_COLUMNS[n][0]) for n in names])
 
 
-def unique_id(release, brickid, objid) -> np.ndarray:
-    """A 64-bit identifier unique across the survey, packed like DESI's TARGETID (release, brick, objid).
+#: DESI TARGETID bit layout (desitarget ``targetmask.yaml``, ``targetid_mask``): field -> (first bit, number of
+#: bits). OBJID bits 0-21, BRICKID 22-41, RELEASE 42-57; bits 58-62 (MOCK, SKY, GAIADR, reserved) are 0 for
+#: Legacy Surveys objects.
+TARGETID_LAYOUT: dict[str, tuple[int, int]] = {"OBJID": (0, 22), "BRICKID": (22, 20), "RELEASE": (42, 16)}
 
-    Layout (bits): OBJID 0-21, BRICKID 22-43, RELEASE 44-59.
+
+def targetid_out_of_range(release, brickid, objid) -> np.ndarray:
+    """Per row: True where RELEASE, BRICKID or OBJID is negative or too large for :data:`TARGETID_LAYOUT`."""
+    bad = None
+    for name, values in (("RELEASE", release), ("BRICKID", brickid), ("OBJID", objid)):
+        v = np.asarray(values, dtype=np.int64)
+        b = (v < 0) | (v >= (1 << TARGETID_LAYOUT[name][1]))
+        bad = b if bad is None else bad | b
+    return bad
+
+
+def unique_id(release, brickid, objid) -> np.ndarray:
+    """The DESI TARGETID (int64) of Legacy Surveys objects, bit for bit as desitarget packs it.
+
+    Layout (:data:`TARGETID_LAYOUT`): OBJID bits 0-21, BRICKID 22-41, RELEASE 42-57. Raises ValueError
+    (naming the field, the first bad row and the limit) when a field is negative or does not fit its bits:
+    such an id would collide with another object's.
     """
-    release = np.asarray(release, dtype=np.int64)
-    brickid = np.asarray(brickid, dtype=np.int64)
-    objid = np.asarray(objid, dtype=np.int64)
-    return (release << 44) | (brickid << 22) | objid
+    fields = {"RELEASE": np.asarray(release, dtype=np.int64), "BRICKID": np.asarray(brickid, dtype=np.int64),
+              "OBJID": np.asarray(objid, dtype=np.int64)}
+    out = np.zeros(np.broadcast_shapes(*(v.shape for v in fields.values())), dtype=np.int64)
+    for name, v in fields.items():
+        shift, nbits = TARGETID_LAYOUT[name]
+        bad = (v < 0) | (v >= (1 << nbits))
+        if bad.any():
+            i = int(np.flatnonzero(bad.reshape(-1))[0])
+            raise ValueError(f"{name} = {int(v.reshape(-1)[i])} (row {i}; {int(bad.sum())} rows) does not fit the "
+                             f"{nbits} bits of the DESI TARGETID layout (0 <= {name} < {1 << nbits})")
+        out |= v << shift
+    return out
+
+
+def decode_targetid(targetid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(RELEASE int16, BRICKID int32, OBJID int32) of DESI TARGETIDs (:data:`TARGETID_LAYOUT`)."""
+    t = np.asarray(targetid, dtype=np.int64)
+    out = {}
+    for name, (shift, nbits) in TARGETID_LAYOUT.items():
+        out[name] = (t >> shift) & ((1 << nbits) - 1)
+    return out["RELEASE"].astype(np.int16), out["BRICKID"].astype(np.int32), out["OBJID"].astype(np.int32)

@@ -51,14 +51,19 @@ def find_objects(sweep_files, targetid: int | None = None, ra: float | None = No
 
     from dwarflib import survey_io
     from dwarflib.catalogue import expand_inputs
-    from dwarflib.datamodel import unique_id
+    from dwarflib.datamodel import decode_targetid, unique_id
 
     by_id = targetid is not None
     if by_id == (ra is not None or dec is not None):
         raise ValueError("give either targetid or both ra and dec")
     if not by_id and (ra is None or dec is None):
         raise ValueError("a positional search needs both ra and dec [deg]")
-    if not by_id:
+    if by_id:
+        fields = decode_targetid(int(targetid)) if 0 <= int(targetid) < 2**63 else None
+        if fields is None or int(unique_id(*fields)) != int(targetid):
+            raise ValueError(f"TARGETID {targetid} is not a Legacy Surveys DESI TARGETID (RELEASE bits 42-57, "
+                             "BRICKID 22-41, OBJID 0-21, nothing above)")
+    else:
         if not (0 <= ra < 360 and -90 <= dec <= 90):
             raise ValueError(f"ra={ra}, dec={dec} out of range (deg)")
         if radius_arcsec <= 0:
@@ -69,8 +74,9 @@ def find_objects(sweep_files, targetid: int | None = None, ra: float | None = No
     for path in expand_inputs(sweep_files):
         for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=columns):
             if by_id:
-                tid = unique_id(chunk["RELEASE"], chunk["BRICKID"], chunk["OBJID"])
-                hit = tid == int(targetid)
+                hit = np.ones(len(chunk), bool)  # field by field: a row whose fields overflow the id matches none
+                for name, value in zip(("RELEASE", "BRICKID", "OBJID"), fields, strict=True):
+                    hit &= np.asarray(chunk[name], np.int64) == int(value)
                 sep = np.full(int(hit.sum()), np.nan)
             else:
                 d = np.asarray(chunk["DEC"], float)

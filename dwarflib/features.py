@@ -214,13 +214,8 @@ def _radius(c: _Columns) -> np.ndarray:
 
 
 def _type_is(c: _Columns) -> dict[str, np.ndarray]:
-    """Boolean mask per one-hot TYPE (Tractor types are upper case; FITS padding is stripped)."""
-    t = np.asarray(c.raw("TYPE"))
-    if t.dtype.kind == "O":
-        t = t.astype(str)
-    t = np.strings.strip(t)
-    if t.dtype.kind == "S":
-        return {ty: t == ty.encode() for ty in ONE_HOT_TYPES}
+    """Boolean mask per one-hot TYPE (FITS padding stripped, upper-cased: ``rex`` is REX)."""
+    t = datamodel.normalised_types(c.raw("TYPE"))
     return {ty: t == ty for ty in ONE_HOT_TYPES}
 
 

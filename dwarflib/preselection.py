@@ -47,10 +47,17 @@ import pandas as pd
 from dwarflib import datamodel
 from dwarflib.survey_io import MissingColumnError, flux_to_mag
 
-__all__ = ["DEFAULT_PRESELECTION", "CUT_ORDER", "Preselection", "PreselectionResult"]
+__all__ = ["ABSURD_FLUX_NMGY", "DEFAULT_PRESELECTION", "CUT_ORDER", "ROW_CHECK_ORDER", "Preselection",
+           "PreselectionResult", "row_checks"]
 
 #: Cut names in the order they are applied (and the values of ``PreselectionResult.reason``).
 CUT_ORDER: tuple[str, ...] = ("brick_primary", "type", "nobs", "maskbits", "r_mag", "r_snr", "gaia_parallax")
+
+#: Checks of :func:`row_checks` (rows that cannot be classified at all), in the order they are applied.
+ROW_CHECK_ORDER: tuple[str, ...] = ("invalid_id", "invalid_radec", "unknown_type", "absurd_flux")
+
+#: |FLUX_b| above this [nanomaggy] (AB magnitude -2.5, brighter than any star but the Sun) is not a measurement.
+ABSURD_FLUX_NMGY: float = 1e10
 
 _DEFAULT_MASKBITS = ("NPRIMARY", "BRIGHT", "SATUR_G", "SATUR_R", "SATUR_Z", "BAILOUT", "MEDIUM", "CLUSTER")
 
@@ -123,7 +130,7 @@ class Preselection:
 
             warnings.warn("rejecting MASKBITS GALAXY (SGA large galaxies) removes nearby dwarfs and their hosts",
                           stacklevel=3)
-        bad_types = [t for t in self.reject_types if t not in (*datamodel.TRACTOR_TYPES, "COMP", "SIMP")]
+        bad_types = [t for t in self.reject_types if t not in (*datamodel.TRACTOR_TYPES, *datamodel.PRE_DR9_TYPES)]
         if bad_types:
             raise ValueError(f"unknown TYPE(s) {bad_types}; known: {datamodel.TRACTOR_TYPES}")
         if self.r_mag_max is not None and self.r_mag_min is not None and self.r_mag_min >= self.r_mag_max:
@@ -246,12 +253,8 @@ class Preselection:
         if "brick_primary" in cuts and "BRICK_PRIMARY" in cols:
             fails["brick_primary"] = ~col("BRICK_PRIMARY", "brick_primary", dtype=bool)
         if "type" in cuts:
-            t = col("TYPE", "type", dtype=None)
-            if t.dtype.kind == "O":
-                t = t.astype(str)
-            t = np.strings.strip(t)
-            rej = [x.encode() for x in self.reject_types] if t.dtype.kind == "S" else list(self.reject_types)
-            fails["type"] = np.isin(t, rej)
+            types = datamodel.normalised_types(col("TYPE", "type", dtype=None))  # lower-case 'dup' is DUP
+            fails["type"] = np.isin(types, list(self.reject_types))
         if "nobs" in cuts:
             bad = np.zeros(n, bool)
             for b in datamodel.OPTICAL_BANDS:
@@ -309,3 +312,54 @@ class Preselection:
 
 #: The project's default preselection (module docstring).
 DEFAULT_PRESELECTION = Preselection()
+
+
+def row_checks(table) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that cannot be classified, whatever the preselection: ``(ok, code)``.
+
+    ``code`` (uint8) is 0 for a good row and ``1 + ROW_CHECK_ORDER.index(check)`` for the first check the
+    row fails; catalogue production rejects such rows under the check's name (before the cuts, so rows in =
+    rows kept + rows rejected per reason still holds). A check runs only when its columns are present.
+
+    =================  ===========================================================================
+    check              a row fails when
+    =================  ===========================================================================
+    ``invalid_id``     RELEASE, BRICKID or OBJID is negative or too large for the DESI TARGETID
+                       layout (``datamodel.TARGETID_LAYOUT``): its id would collide with another's
+    ``invalid_radec``  RA [deg] is not finite or not in [0, 360), or DEC [deg] is not finite or not in
+                       [-90, 90]
+    ``unknown_type``   TYPE (stripped, upper case) is not a Tractor type (``datamodel.TRACTOR_TYPES``
+                       or the pre-DR9 ``PRE_DR9_TYPES``): the type features would be meaningless
+    ``absurd_flux``    a finite FLUX_G/R/Z/W1/W2 has |flux| > :data:`ABSURD_FLUX_NMGY` nanomaggies
+                       (e.g. 3e38, a float32 overflow); non-finite fluxes are quality flags instead
+    =================  ===========================================================================
+    """
+    names = table.colnames if hasattr(table, "colnames") else list(table.columns)
+    cols = {str(n).upper(): n for n in names}
+    n = len(table)
+    fails: dict[str, np.ndarray] = {}
+    if {"RELEASE", "BRICKID", "OBJID"} <= set(cols):
+        fails["invalid_id"] = datamodel.targetid_out_of_range(
+            *(np.asarray(table[cols[c]]) for c in ("RELEASE", "BRICKID", "OBJID")))
+    with np.errstate(invalid="ignore"):
+        bad = np.zeros(n, bool)
+        if "RA" in cols:
+            ra = np.asarray(table[cols["RA"]], dtype=np.float64)
+            bad |= ~((ra >= 0) & (ra < 360))
+        if "DEC" in cols:
+            dec = np.asarray(table[cols["DEC"]], dtype=np.float64)
+            bad |= ~((dec >= -90) & (dec <= 90))
+        fails["invalid_radec"] = bad
+        if "TYPE" in cols:
+            known = [*datamodel.TRACTOR_TYPES, *datamodel.PRE_DR9_TYPES]
+            fails["unknown_type"] = ~np.isin(datamodel.normalised_types(table[cols["TYPE"]]), known)
+        bad = np.zeros(n, bool)
+        for b in datamodel.BANDS:
+            if f"FLUX_{b}" in cols:
+                bad |= np.abs(np.asarray(table[cols[f"FLUX_{b}"]], dtype=np.float64)) > ABSURD_FLUX_NMGY
+        fails["absurd_flux"] = bad
+    code = np.zeros(n, np.uint8)
+    for k, check in enumerate(ROW_CHECK_ORDER, start=1):
+        if check in fails:
+            code[(code == 0) & np.asarray(fails[check], bool)] = k
+    return code == 0, code

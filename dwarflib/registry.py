@@ -42,6 +42,7 @@ from astropy import units as u
 from astropy.table import Column, Table, vstack
 
 from dwarflib import paths
+from dwarflib.datamodel import decode_targetid
 
 __all__ = [
     "CatalogueFile",
@@ -303,20 +304,6 @@ def catalogue_info() -> Table:
 # --------------------------------------------------------------------------------------------------
 _NMGY = u.nanomaggy
 _LOGMSUN = u.dex(u.solMass)
-
-#: desitarget TARGETID bit layout (desitarget.targetmask): OBJID 0-21, BRICKID 22-41, RELEASE 42-57.
-_TID_OBJID_BITS, _TID_BRICKID_BITS, _TID_RELEASE_BITS = 22, 20, 16
-
-
-def decode_targetid(targetid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(RELEASE, BRICKID, OBJID) packed in DESI TARGETIDs (desitarget bit layout: OBJID bits 0-21,
-    BRICKID 22-41, RELEASE 42-57)."""
-    t = np.asarray(targetid, dtype=np.int64)
-    objid = t & ((1 << _TID_OBJID_BITS) - 1)
-    brickid = (t >> _TID_OBJID_BITS) & ((1 << _TID_BRICKID_BITS) - 1)
-    release = (t >> (_TID_OBJID_BITS + _TID_BRICKID_BITS)) & ((1 << _TID_RELEASE_BITS) - 1)
-    return release.astype(np.int16), brickid.astype(np.int32), objid.astype(np.int32)
-
 
 def _read_csv(path: Path) -> Table:
     import pandas as pd

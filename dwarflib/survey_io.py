@@ -10,7 +10,8 @@ order. ``iter_catalogue`` yields chunks of ``chunk_rows`` rows, so memory stays 
 
 Each table is normalised to the DR9 data model (:mod:`dwarflib.datamodel`):
 
-* ``TYPE``, ``BRICKNAME``, ``REF_CAT`` (FITS bytes, e.g. ``b'PSF '``) become stripped ``str``.
+* ``TYPE``, ``BRICKNAME``, ``REF_CAT`` (FITS bytes, e.g. ``b'PSF '``) become stripped ``str``; ``TYPE`` is
+  also upper-cased (a lower-case ``dup`` is the Tractor's ``DUP`` and meets the same cuts).
 * **Pre-DR9 shapes.** DR1-DR8 catalogues carry ``SHAPEEXP_{R,E1,E2}``, ``SHAPEDEV_{R,E1,E2}`` (+ ``_IVAR``)
   and ``FRACDEV`` instead of DR9's ``SHAPE_R``, ``SHAPE_E1``, ``SHAPE_E2``, ``SERSIC``. They are mapped per
   row from ``TYPE``:
@@ -33,7 +34,9 @@ Validation
 Problems that make a whole file unusable raise a :class:`CatalogueError` subclass whose message names the
 file and the column: :class:`CorruptFileError` (not FITS, truncated, no table HDU),
 :class:`MissingColumnError` (a required column, see ``datamodel.REQUIRED_COLUMNS``, is absent) and
-:class:`ColumnDtypeError` (e.g. a string column where a float is expected).
+:class:`ColumnDtypeError` (a string or logical column where a number is expected, a vector column such as
+``TFORM = '2E'`` where one value per row is expected, or a column present twice under names that differ only
+in case, e.g. ``FLUX_R`` and ``flux_r``). Messages about a row give its file row.
 
 Problems of single rows never drop the row: :func:`quality_flags` returns a bitmask per row and a
 comma-separated reason string (columns ``QUALITY_FLAGS`` and ``QUALITY_REASON`` added by the readers).
@@ -312,6 +315,7 @@ def _plan(op: _Opened, columns, required) -> tuple[list[str], list[str], Sequenc
         required = list(dict.fromkeys([*(required or ()), *wanted]))
     required = [c.upper() for c in (required or ())]
     have = set(op.names)
+    _check_case_duplicates(op, wanted, required)
     derive = [c for c in _DR9_SHAPE if c in wanted or c in required]
     need_pre = any(c not in have for c in derive) and "FRACDEV" in have
     out = [c for c in wanted if c in have or (need_pre and c in _DR9_SHAPE)]
@@ -331,13 +335,39 @@ def _plan(op: _Opened, columns, required) -> tuple[list[str], list[str], Sequenc
     return out, to_read, required
 
 
+def _check_case_duplicates(op: _Opened, wanted, required) -> None:
+    """Raise when a column to read appears twice under names that differ only in case (``FLUX_R`` and
+    ``flux_r``): which one is meant is ambiguous, and reading one would silently ignore the other."""
+    seen: dict[str, list[str]] = {}
+    for n in op.hdu.columns.names:
+        seen.setdefault(n.upper(), []).append(n)
+    asked = {c.upper() for c in (*wanted, *(required or ()))} | set(PRE_DR9_SHAPE_COLUMNS) | {"TYPE"}
+    dup = {u: names for u, names in seen.items() if len(names) > 1 and u in asked}
+    if dup:
+        u, names = next(iter(dup.items()))
+        raise ColumnDtypeError(f"{op.path}: column {u} appears {len(names)} times with different case {names}; "
+                               "column names are case-insensitive, keep one")
+
+
+#: Columns that hold one value per row (a vector column, e.g. TFORM '2E', is refused).
+_SCALAR_COLUMNS = frozenset((*datamodel.SWEEP_COLUMNS, *OPTIONAL_COLUMNS, *PRE_DR9_SHAPE_COLUMNS))
+
+
 def _check_dtype(path: Path, name: str, arr: np.ndarray) -> None:
+    """Raise :class:`ColumnDtypeError` naming the file and column when ``arr`` cannot hold DR9 ``name``: a
+    vector where a scalar per row is expected, a logical or string where a number is expected, a float
+    where an integer is expected, a number where a string is expected."""
+    if name in _SCALAR_COLUMNS and arr.ndim != 1:
+        raise ColumnDtypeError(f"{path}: column {name} has {arr.shape[1:]} values per row (shape {arr.shape}), "
+                               "expected one value per row")
     spec = datamodel.SWEEP_COLUMNS.get(name)
     kind = arr.dtype.kind
     if spec is None:
         return
     want = np.dtype(spec[0]).kind
-    if want in "fiu" and kind not in "fiub":
+    if want in "fiu" and kind == "b":
+        raise ColumnDtypeError(f"{path}: column {name} is logical (True/False), expected numeric {spec[0]}")
+    if want in "fiu" and kind not in "fiu":
         raise ColumnDtypeError(f"{path}: column {name} has dtype {arr.dtype}, expected numeric {spec[0]}")
     if want in "SU" and kind not in "SU":
         raise ColumnDtypeError(f"{path}: column {name} has dtype {arr.dtype}, expected a string ({spec[0]})")
@@ -374,10 +404,12 @@ def _native_copies(raw: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str], raw: np.ndarray | None = None,
-              plain: set[str] | None = None) -> Table:
+              plain: set[str] | None = None, row_offset: int = 0) -> Table:
     """Table of the columns ``to_read`` (upper case) of a chunk: ``rec`` is the FITS_rec chunk or a
     function returning it (called only if a column needs astropy's conversion); ``raw`` and ``plain``
-    are its raw structured view and :func:`_plain_columns` (derived from ``rec`` when not given)."""
+    are its raw structured view and :func:`_plain_columns` (derived from ``rec`` when not given);
+    ``row_offset`` is the file row of the chunk's first row (for messages). ``TYPE`` is stripped and
+    upper-cased (a lower-case ``dup`` is the Tractor's ``DUP``)."""
     if raw is None:
         rec = rec() if callable(rec) else rec
         raw = rec.view(np.ndarray) if isinstance(rec, fits.FITS_rec) else None
@@ -403,8 +435,10 @@ def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str], raw: n
                 except UnicodeDecodeError as exc:
                     bad = [i for i, v in enumerate(arr.tolist()) if not v.isascii()]
                     raise CorruptFileError(
-                        f"{path}: column {c} has non-ASCII bytes (chunk row {bad[0] if bad else '?'}: "
+                        f"{path}: column {c} has non-ASCII bytes (file row {row_offset + bad[0] if bad else '?'}: "
                         f"{arr[bad[0]] if bad else ''!r}); FITS strings are ASCII") from exc
+            if c == "TYPE":
+                arr = np.strings.upper(arr)
         elif names[c] in plain and arr.ndim == 1:
             numeric.append(c)  # copied below, block by block
             arr = None
@@ -425,15 +459,16 @@ def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str], raw: n
     return Table(cols, copy=False)  # the arrays above are fresh copies: no second copy
 
 
-def normalise_shapes(table: Table, path: str | Path = "<table>", keep_pre_dr9: bool = False) -> Table:
+def normalise_shapes(table: Table, path: str | Path = "<table>", keep_pre_dr9: bool = False,
+                     row_offset: int = 0) -> Table:
     """Derive DR9 ``SHAPE_R``, ``SHAPE_E1``, ``SHAPE_E2`` (+ ``_IVAR``), ``SERSIC``, ``SERSIC_IVAR`` from the
     pre-DR9 columns (mapping in the module docstring), in place. Tables that already carry ``SHAPE_R``
-    are returned unchanged. Raises :class:`CatalogueError` naming the file, column and first row for a
-    TYPE the mapping does not know.
+    are returned unchanged. Raises :class:`CatalogueError` naming the file, column and first file row
+    (``row_offset`` + index) for a TYPE the mapping does not know.
     """
     if "SHAPE_R" in table.colnames or "FRACDEV" not in table.colnames:
         return table
-    typ = np.char.strip(np.asarray(table["TYPE"]).astype(str))
+    typ = np.strings.upper(np.strings.strip(np.asarray(table["TYPE"]).astype(str)))
     is_psf = np.isin(typ, ("PSF", "DUP"))
     is_exp = np.isin(typ, ("REX", "SIMP", "EXP"))
     is_dev = typ == "DEV"
@@ -445,8 +480,8 @@ def normalise_shapes(table: Table, path: str | Path = "<table>", keep_pre_dr9: b
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
         raise CatalogueError(
-            f"{path}: column TYPE has value {typ[i]!r} (row {i}; {int(unknown.sum())} rows) that the pre-DR9 "
-            "shape mapping does not know"
+            f"{path}: column TYPE has value {typ[i]!r} (file row {row_offset + i}; {int(unknown.sum())} rows) "
+            "that the pre-DR9 shape mapping does not know"
         )
     for q in ("R", "E1", "E2", "R_IVAR", "E1_IVAR", "E2_IVAR"):
         dev = np.asarray(table[f"SHAPEDEV_{q}"], dtype=np.float32)
@@ -464,10 +499,10 @@ def normalise_shapes(table: Table, path: str | Path = "<table>", keep_pre_dr9: b
     return table
 
 
-def _finish(path: Path, t: Table, out: list[str], flags: bool) -> Table:
+def _finish(path: Path, t: Table, out: list[str], flags: bool, row_offset: int = 0) -> Table:
     keep_pre = any(c in out for c in PRE_DR9_SHAPE_COLUMNS)
     if "FRACDEV" in t.colnames and "SHAPE_R" not in t.colnames:
-        normalise_shapes(t, path, keep_pre_dr9=keep_pre)
+        normalise_shapes(t, path, keep_pre_dr9=keep_pre, row_offset=row_offset)
         extra = [c for c in t.colnames if c not in out]
         t.remove_columns(extra)
     t = t[out] if list(t.colnames) != out else t
@@ -525,8 +560,8 @@ def iter_catalogue(path: str | Path, chunk_rows: int = 200_000, columns: Sequenc
                 t = Table({c: np.zeros(0) for c in to_read})
             else:  # the FITS_rec slice (astropy column objects) only for columns that need it
                 t = _to_table(op.path, lambda a=start, b=stop: data[a:b], op.names, to_read,
-                              raw=raw[start:stop], plain=plain)
-            t = _finish(op.path, t, out, flags)
+                              raw=raw[start:stop], plain=plain, row_offset=start)
+            t = _finish(op.path, t, out, flags, row_offset=start)
             t.meta["ROW_OFFSET"] = start
             yield t
 

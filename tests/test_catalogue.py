@@ -87,7 +87,7 @@ def test_rows_in_equal_rows_out_plus_rejected(setup, tmp_path):
     for f in files:
         t = survey_io.read_catalogue(f, flags=False)
         mask, _ = model.preselect(t)
-        expected.append(np.asarray(t["RELEASE"], np.int64)[mask] << 44 | np.asarray(t["BRICKID"], np.int64)[mask]
+        expected.append(np.asarray(t["RELEASE"], np.int64)[mask] << 42 | np.asarray(t["BRICKID"], np.int64)[mask]
                         << 22 | np.asarray(t["OBJID"], np.int64)[mask])
     assert sorted(np.concatenate(expected).tolist()) == sorted(cat["TARGETID"].tolist())
     # probabilities are normalised and P_SIGNAL is the signal class

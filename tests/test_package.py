@@ -33,6 +33,6 @@ def test_unique_id_is_unique_and_invertible():
     obj = np.array([0, 1, 0])
     ids = datamodel.unique_id(rel, brick, obj)
     assert len(set(ids.tolist())) == 3
-    assert (ids & ((1 << 22) - 1)).tolist() == obj.tolist()
-    assert ((ids >> 22) & ((1 << 22) - 1)).tolist() == brick.tolist()
-    assert (ids >> 44).tolist() == rel.tolist()
+    assert (ids & ((1 << 22) - 1)).tolist() == obj.tolist()  # DESI layout: OBJID 0-21, BRICKID 22-41, RELEASE 42-57
+    assert ((ids >> 22) & ((1 << 20) - 1)).tolist() == brick.tolist()
+    assert (ids >> 42).tolist() == rel.tolist()

@@ -317,5 +317,5 @@ def test_non_ascii_strings_are_named(tmp_path):
     with open(path, "r+b") as fh:
         fh.seek(offset)
         fh.write(b"\xe9\xe9\xe9")
-    with pytest.raises(sio.CorruptFileError, match=r"s\.fits: column BRICKNAME has non-ASCII bytes \(chunk row 1"):
+    with pytest.raises(sio.CorruptFileError, match=r"s\.fits: column BRICKNAME has non-ASCII bytes \(file row 1"):
         sio.read_catalogue(path, columns=["BRICKNAME", "TYPE"], required=())
