@@ -34,6 +34,17 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _parts(ctx: Context, n: int = 3, rows: int = 3000) -> list[Path]:
+    """``n`` small sweep files (``rows`` rows each, distinct objects) cut from the shared sky, in ctx.tmp/parts."""
+    from dwarflib import survey_io
+
+    t = survey_io.read_catalogue(ctx.sweeps()[0], flags=False)
+    assert len(t) >= n * rows, f"the shared sky's first sweep has only {len(t)} rows"
+    out = ctx.tmp / "parts"
+    out.mkdir(exist_ok=True)
+    return [survey_io.write_sweep(t[i * rows:(i + 1) * rows], out / f"sweep-part{i}.fits") for i in range(n)]
+
+
 def _classify(ctx: Context, *args) -> subprocess.CompletedProcess:
     return ctx.cli("classify", ctx.model_dir, *args, "--all", "--workers", "1", "--no-progress")
 
@@ -68,7 +79,7 @@ def simulate_own_folder_again(ctx: Context) -> None:
 
 def north_then_south_resume(ctx: Context) -> None:
     """Item 2: the same file name in north/ and south/, classified into one --out in two runs (--resume)."""
-    src = ctx.sweeps()
+    src = _parts(ctx)
     north = _copy(src[0], ctx.tmp / "north" / "sweep-x.fits")
     south = _copy(src[1], ctx.tmp / "south" / "sweep-x.fits")
     out = ctx.tmp / "out"
@@ -86,7 +97,7 @@ def north_then_south_resume(ctx: Context) -> None:
 
 def catalogue_with_shared_output(ctx: Context) -> None:
     """Item 2: a manifest (as the old code wrote it) with two inputs on one output must not load."""
-    src = ctx.sweeps()
+    src = _parts(ctx)
     out = ctx.tmp / "out"
     assert _classify(ctx, src[0], "--out", out).returncode == 0
     rec = next(iter(_manifest(out).values()))
@@ -100,7 +111,7 @@ def catalogue_with_shared_output(ctx: Context) -> None:
 
 def output_would_overwrite_input(ctx: Context) -> None:
     """Item 3: sweep-a.fits and an input named sweep-a-all.fits in the --out folder."""
-    src = ctx.sweeps()
+    src = _parts(ctx)
     d = ctx.tmp / "d"
     a = _copy(src[0], d / "sweep-a.fits")
     a_all = _copy(src[1], d / "sweep-a-all.fits")
@@ -113,7 +124,7 @@ def output_would_overwrite_input(ctx: Context) -> None:
 
 def outputs_globbed_as_inputs(ctx: Context) -> None:
     """Item 3: outputs written into the input folder must not be read as inputs by the next run."""
-    src = ctx.sweeps()
+    src = _parts(ctx)
     d = ctx.tmp / "d"
     inputs = [_copy(p, d / p.name) for p in src[:2]]
     assert _classify(ctx, d, "--out", d).returncode == 0
@@ -138,7 +149,7 @@ sys.exit(cli.main(sys.argv[1:]))
 
 def second_job_same_out(ctx: Context) -> None:
     """Item 4: a second job in the same --out while the first runs; then the first is killed (no stale lock)."""
-    src = ctx.sweeps()
+    src = _parts(ctx)
     out = ctx.tmp / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     first = subprocess.Popen([sys.executable, "-c", PAUSING, "classify", str(ctx.model_dir), str(src[0]), str(src[1]),
@@ -172,7 +183,7 @@ def second_job_same_out(ctx: Context) -> None:
 def rejected_rows_listed(ctx: Context) -> None:
     """Item 9: per input, the rejected rows with their reason; counts in the manifest equal the rows listed."""
     out = ctx.tmp / "out"
-    r = _classify(ctx, *ctx.sweeps()[:2], "--out", out)
+    r = _classify(ctx, *_parts(ctx, 2), "--out", out)
     assert r.returncode == 0, r.stderr
     for rec in _manifest(out).values():
         path = rec["outputs"].get("rejected")
