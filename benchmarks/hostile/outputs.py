@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.hostile_inputs import ROOT, Case, Context
+from dwarflib import survey_io
 from dwarflib.paths import data_home
 
 REAL_SWEEPS = data_home() / "desitarget_ls_test_files"
@@ -36,8 +37,6 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def _parts(ctx: Context, n: int = 3, rows: int = 3000) -> list[Path]:
     """``n`` small sweep files (``rows`` rows each, distinct objects) cut from the shared sky, in ctx.tmp/parts."""
-    from dwarflib import survey_io
-
     t = survey_io.read_catalogue(ctx.sweeps()[0], flags=False)
     assert len(t) >= n * rows, f"the shared sky's first sweep has only {len(t)} rows"
     out = ctx.tmp / "parts"
