@@ -14,8 +14,21 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
   and the FITS headers carry the model's provenance (``dwarflib.model`` / ``MODELSHA`` etc.).
   By default only candidates (``P_SIGNAL >= catalogue threshold`` of the model) are written; with
   ``keep_all`` every preselected row is.
+* ``<name>-rejected.parquet``: every row the preselection rejected: ROW (0-based row of the input
+  file), TARGETID and REASON (the first cut that removed it); as many rows per reason as the manifest's
+  ``rejected`` counts.
 * ``manifest.jsonl``: one JSON line per completed input file (path, size, mtime, rows read /
-  preselected / classified / written, rejected rows per reason, output paths, model sha256).
+  preselected / classified / written, rejected rows per reason, output stem and paths, model sha256).
+
+Output names: ``<name>`` is the input's file name without ``.fits``, unless another input path with the
+same name is classified in this run or is listed in the manifest of an earlier run into ``out_dir``
+(DR9 ``north/`` and ``south/`` sweeps share names): then ``<name>-<hash of the input path>``. An input
+listed in the manifest keeps its names. No output may be an input (refused before anything is written),
+and folders and globs never yield the package's own outputs as inputs. :func:`load_catalogue` refuses a
+manifest in which two inputs share an output.
+
+Concurrency: a run holds an exclusive lock on ``out_dir`` (:func:`dwarflib.paths.locked_dir`); a second
+run into the same folder fails at once, naming the first.
 
 Resumability: each output file is written to a temporary name and moved into place with
 ``os.replace`` (atomic on POSIX), and the manifest line is appended (and fsync-ed) only after both
@@ -39,18 +52,25 @@ import glob
 import hashlib
 import json
 import os
+import shlex
+import sys
 import time
 import traceback
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
+from dwarflib import paths as dw_paths
+
 MANIFEST_NAME = "manifest.jsonl"
 DEFAULT_CHUNK_ROWS = 200_000
 TMP_PREFIX = ".tmp-"
+#: Output kinds and their file-name suffixes (after the stem); FITS outputs end in ``-<kind>.fits``.
+OUTPUT_KINDS = ("candidates", "all")
+REJECTED_SUFFIX = "-rejected.parquet"
 
 #: Bits of the FLAG column of the catalogue.
 FLAG_BITS: dict[str, int] = {
@@ -193,6 +213,46 @@ class ParquetStreamWriter:
             self._writer.close()
 
 
+class RejectedRowsWriter:
+    """Append the rejected rows of a file (ROW, TARGETID, REASON) to a Parquet file, chunk by chunk."""
+
+    def __init__(self, path, metadata: dict[str, str]):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        self.schema = pa.schema([pa.field("ROW", pa.int64()), pa.field("TARGETID", pa.int64()),
+                                 pa.field("REASON", pa.string())],
+                                metadata={k: v.encode() for k, v in metadata.items()})
+        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
+        self.nrows = 0
+
+    def write(self, row: np.ndarray, targetid: np.ndarray, reason: np.ndarray) -> None:
+        """Append rows: file row index, TARGETID and reason (strings) of each rejected row."""
+        import pyarrow as pa
+
+        if len(row) == 0:
+            return
+        self._writer.write_table(pa.Table.from_arrays(
+            [pa.array(np.asarray(row, np.int64)), pa.array(np.asarray(targetid, np.int64)),
+             pa.array(np.asarray(reason, dtype=object), type=pa.string())], schema=self.schema))
+        self.nrows += len(row)
+
+    def close(self) -> None:
+        if self.nrows == 0:
+            import pyarrow as pa
+
+            self._writer.write_table(pa.Table.from_arrays(
+                [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
+        self._writer.close()
+        with open(self.path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._writer.close()
+
+
 def _atomic_tmp(final: Path) -> Path:
     return final.with_name(f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{final.name}")
 
@@ -267,7 +327,7 @@ class SeenIds:
 
 
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
-                   seen: SeenIds | None = None):
+                   seen: SeenIds | None = None, rejects: list | None = None):
     """Classify one chunk (an astropy Table in sweep format).
 
     Returns ``(rows, counts, rejected)``: the catalogue rows (structured array, see
@@ -285,7 +345,9 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
 
     ``counts["preselected"]`` and ``counts["classified"]`` are the rows that pass all four.
     ``timings``, if given, gets the seconds spent in each stage added (``preselect``, ``features``,
-    ``network``, ``assemble``).
+    ``network``, ``assemble``). ``rejects``, if given, gets ``(index, targetid, reason)`` of the
+    rejected rows appended: their 0-based rows in the chunk, their TARGETID (-1 for ``invalid_id`` rows,
+    whose fields do not make one) and their reason (object array of str); one row per counted rejection.
 
     The chunk is handled as plain numpy columns (no astropy Table slicing), the preselection as
     reason codes (:meth:`~dwarflib.preselection.Preselection.reason_codes`) and the features as one
@@ -309,22 +371,32 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
         mask, code = presel.reason_codes(arrays)
         per_code = np.bincount(code[ok], minlength=len(CUT_ORDER) + 1)
         rejected.update({cut: int(per_code[k]) for k, cut in enumerate(CUT_ORDER, start=1) if per_code[k]})
+        cut_reason = np.array(("", *CUT_ORDER), dtype=object)[code] if rejects is not None else None
     else:  # a model with its own preselection object
         mask, reasons = model.preselect(table)
         rejected.update(np.asarray(reasons)[ok & ~mask].tolist())
+        cut_reason = np.asarray(reasons, dtype=object) if rejects is not None else None
+    if rejects is not None:  # the reason of every rejected row, by stage (row checks first)
+        why = np.where(ok, cut_reason, np.array(("", *ROW_CHECK_ORDER), dtype=object)[check])
+        why[ok & mask] = ""
     mask = mask & ok
+    rows_idx = np.flatnonzero(mask)  # chunk rows of `sel`
     sel = arrays[mask] if not mask.all() else arrays
     tid = unique_id(sel["RELEASE"], sel["BRICKID"], sel["OBJID"])
     repeated = (seen or SeenIds()).repeated(tid)
     if repeated.any():
         rejected["duplicate_targetid"] += int(repeated.sum())
-        sel, tid = sel[~repeated], tid[~repeated]
+        if rejects is not None:
+            why[rows_idx[repeated]] = "duplicate_targetid"
+        sel, tid, rows_idx = sel[~repeated], tid[~repeated], rows_idx[~repeated]
     t1 = clock()
     if len(sel):
         X = feature_array(sel, model.feature_groups, model.features, dtype=np.float32)
         inf = np.isinf(X).any(axis=1)
         if inf.any():  # overflow of a feature (inf in float32): the network cannot take the row
             rejected["nonfinite_feature"] += int(inf.sum())
+            if rejects is not None:
+                why[rows_idx[inf]] = "nonfinite_feature"
             sel, tid, X = sel[~inf], tid[~inf], X[~inf]
     else:
         X = np.zeros((0, len(model.features)), np.float32)
@@ -374,6 +446,13 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
         for key, dt in (("preselect", t1 - t0), ("features", t2 - t1), ("network", t3 - t2),
                         ("assemble", clock() - t3)):
             timings[key] = timings.get(key, 0.0) + dt
+    if rejects is not None:
+        bad = np.flatnonzero(why != "")
+        rejected_tid = np.full(len(bad), -1, np.int64)  # invalid_id rows have no TARGETID
+        has_id = check[bad] != 1 + ROW_CHECK_ORDER.index("invalid_id")
+        rejected_tid[has_id] = unique_id(arrays["RELEASE"][bad[has_id]], arrays["BRICKID"][bad[has_id]],
+                                         arrays["OBJID"][bad[has_id]])
+        rejects.append((bad, rejected_tid, why[bad]))
     return rows, counts, rejected
 
 
@@ -406,10 +485,11 @@ def _torch_threads(n: int | None):
 
 
 def output_paths(out_dir, stem: str, keep_all: bool) -> dict[str, Path]:
-    """Final output paths of one input file: ``{'parquet': ..., 'fits': ...}``."""
-    kind = "all" if keep_all else "candidates"
+    """Final output paths of one input file: ``{'parquet': ..., 'fits': ..., 'rejected': ...}``."""
+    kind = OUTPUT_KINDS[1] if keep_all else OUTPUT_KINDS[0]
     out_dir = Path(out_dir)
-    return {"parquet": out_dir / f"{stem}-{kind}.parquet", "fits": out_dir / f"{stem}-{kind}.fits"}
+    return {"parquet": out_dir / f"{stem}-{kind}.parquet", "fits": out_dir / f"{stem}-{kind}.fits",
+            "rejected": out_dir / f"{stem}{REJECTED_SUFFIX}"}
 
 
 @contextlib.contextmanager
@@ -496,32 +576,41 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     rejected = Counter()
     seen = SeenIds()  # TARGETIDs of this file: a repeated one is rejected in any chunk
     writers = []
+    rejected_w = None
     try:
         writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {"dwarflib.model": json.dumps(meta)}))
         writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
                                         primary_cards=model.provenance_cards(),
                                         table_cards=_table_cards(model, path, keep_all)))
+        rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
+            {"input": str(path), "model_sha256": model.sha256})})
         chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
         with _torch_threads(torch_threads), _prefetched(chunks, prefetch) as chunks:
             for chunk in chunks:
-                rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen)
+                rejects: list = []
+                rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen, rejects=rejects)
                 counts.update(c)
                 rejected.update(r)
                 for w in writers:
                     w.write(rows)
-        for w in writers:
+                for index, targetid, reason in rejects:
+                    rejected_w.write(index + chunk.meta["ROW_OFFSET"], targetid, reason)
+        for w in (*writers, rejected_w):
             w.close()
         for k in finals:
             os.replace(tmps[k], finals[k])
     except BaseException:
-        for w in writers:
-            w.abort()
+        for w in (*writers, rejected_w):
+            if w is not None:
+                w.abort()
         for t in tmps.values():
             with contextlib.suppress(FileNotFoundError):
                 t.unlink()
         raise
     if counts["read"] != counts["preselected"] + sum(rejected.values()):  # pragma: no cover - invariant
         raise RuntimeError(f"{path}: row accounting broken: {dict(counts)} vs rejected {dict(rejected)}")
+    if rejected_w.nrows != sum(rejected.values()):  # pragma: no cover - invariant
+        raise RuntimeError(f"{path}: {rejected_w.nrows} rejected rows listed, {sum(rejected.values())} counted")
     return {
         "kind": "file",
         "input": str(path),
@@ -536,6 +625,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         "rows_high_purity": counts["high_purity"],
         "rows_written": counts["written"],
         "rejected": dict(sorted(rejected.items())),
+        "stem": stem,
         "outputs": {k: str(v) for k, v in finals.items()},
         "seconds": round(time.perf_counter() - t0, 3),
         "pid": os.getpid(),
@@ -562,12 +652,63 @@ def _default_stem(path: Path) -> str:
     return name
 
 
-def _stems(paths: Sequence[Path]) -> list[str]:
-    """Output stems; inputs with the same name in different folders (DR9 north/south) get a path hash."""
-    base = [_default_stem(p) for p in paths]
-    dup = {s for s, n in Counter(base).items() if n > 1}
-    return [s if s not in dup else f"{s}-{hashlib.sha1(str(p).encode()).hexdigest()[:8]}"
-            for s, p in zip(base, paths, strict=True)]
+def _path_stem(path: Path) -> str:
+    """The stem of an input whose name is shared by another input path: name stem + hash of the path."""
+    return f"{_default_stem(path)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+
+
+def _record_stem(rec: dict) -> str:
+    """Output stem of a manifest record (older records have no ``stem``: read it off the Parquet name)."""
+    if rec.get("stem"):
+        return rec["stem"]
+    name = Path(rec["outputs"]["parquet"]).name
+    for kind in OUTPUT_KINDS:
+        if name.endswith(f"-{kind}.parquet"):
+            return name[: -len(f"-{kind}.parquet")]
+    raise ValueError(f"manifest record of {rec['input']}: cannot tell the output stem of {name}")
+
+
+def _stems(paths: Sequence[Path], records: dict[str, dict] | None = None) -> list[str]:
+    """Output stems of resolved input ``paths``, unique per input path across runs.
+
+    ``records`` are the manifest records (input path -> record) of earlier runs that stay in the
+    manifest. An input with a record keeps its stem. Otherwise the stem is the file name's
+    (:func:`_default_stem`) when no other input path, in ``paths`` or in ``records``, has the same name
+    stem and no record uses it; else the name stem plus a hash of the path (DR9 north/south share names).
+    """
+    records = records or {}
+    users: dict[str, set[str]] = defaultdict(set)
+    for p in paths:
+        users[_default_stem(p)].add(str(p))
+    for inp in records:
+        users[_default_stem(Path(inp))].add(inp)
+    taken = {_record_stem(rec) for inp, rec in records.items()}
+    out = []
+    for p in paths:
+        if str(p) in records:
+            out.append(_record_stem(records[str(p)]))
+            continue
+        s = _default_stem(p)
+        out.append(s if users[s] == {str(p)} and s not in taken else _path_stem(p))
+    return out
+
+
+def _check_outputs(planned: dict[str, dict[str, Path]], inputs: Iterable[str]) -> None:
+    """Refuse (ValueError) an output path that is an input path or the output of another input.
+
+    ``planned`` maps each input path to its outputs (kind -> path); ``inputs`` are every input path of
+    the catalogue (this run's and the manifest's).
+    """
+    inputs = {str(Path(p).resolve()) for p in inputs}
+    owner: dict[str, str] = {}
+    for inp, outs in planned.items():
+        for out in outs.values():
+            out = str(Path(out).resolve())
+            if out in inputs:
+                raise ValueError(f"the output {out} of {inp} is an input file and would be overwritten; "
+                                 f"write the catalogue into another folder (--out)")
+            if owner.setdefault(out, inp) != inp:
+                raise ValueError(f"inputs {owner[out]} and {inp} would both write {out}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,22 +752,62 @@ def _is_done(rec: dict | None, path: Path, model_sha: str, keep_all: bool) -> bo
             and all(Path(p).exists() for p in rec.get("outputs", {}).values()))
 
 
+def _listed_outputs(folder: Path) -> set[str]:
+    """The output files (resolved paths) listed in ``folder``'s manifest, if it has one."""
+    return {str(Path(o).resolve()) for rec in read_manifest(folder).values() for o in rec.get("outputs", {}).values()}
+
+
+def is_catalogue_output(path, listed: set[str] | None = None) -> bool:
+    """Whether ``path`` is an output of :func:`classify_files`, not a sweep file.
+
+    True when the manifest of its folder (or ``listed``, resolved paths) lists it, or when its name ends in
+    ``-candidates.fits`` / ``-all.fits`` and its first extension is a dwarflib catalogue (EXTNAME
+    CATALOGUE with the PTHRESH card), which also catches the unlisted output of a killed run.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    listed = _listed_outputs(path.parent) if listed is None else listed
+    if str(path.resolve()) in listed:
+        return True
+    if not any(path.name.endswith(f"-{kind}.fits") for kind in OUTPUT_KINDS):
+        return False
+    try:
+        header = fits.getheader(path, 1)
+    except Exception:  # noqa: BLE001 - not a readable FITS table: not ours; the reader names the problem
+        return False
+    return header.get("EXTNAME") == "CATALOGUE" and "PTHRESH" in header
+
+
 def expand_inputs(sweep_files: Iterable) -> list[Path]:
-    """Input files: paths, glob patterns, or folders (all ``sweep-*.fits`` inside). Raises if one is missing."""
+    """Input files: paths, glob patterns, or folders (all ``sweep-*.fits`` inside). Raises if one is missing.
+
+    Folders and glob patterns skip the outputs of :func:`classify_files` (:func:`is_catalogue_output`);
+    an output named explicitly is refused (ValueError).
+    """
     out: list[Path] = []
+    listed: dict[Path, set[str]] = {}
+
+    def ours(f: Path) -> bool:
+        if f.parent not in listed:
+            listed[f.parent] = _listed_outputs(f.parent)
+        return is_catalogue_output(f, listed[f.parent])
+
     for item in ([sweep_files] if isinstance(sweep_files, str | os.PathLike) else sweep_files):
         p = Path(item)
         if p.is_dir():
-            found = sorted(p.glob("sweep-*.fits")) + sorted(p.glob("sweep-*.fits.gz"))
+            found = [f for f in sorted(p.glob("sweep-*.fits")) + sorted(p.glob("sweep-*.fits.gz")) if not ours(f)]
             if not found:
-                raise FileNotFoundError(f"{p}: folder holds no sweep-*.fits file")
+                raise FileNotFoundError(f"{p}: folder holds no sweep-*.fits file (other than dwarflib outputs)")
             out.extend(found)
         elif p.exists():
+            if ours(p):
+                raise ValueError(f"{p} is a dwarflib catalogue (an output of `dwarflib classify`), not a sweep file")
             out.append(p)
         elif any(ch in str(item) for ch in "*?["):
-            found = sorted(Path(x) for x in glob.glob(str(item)))
+            found = [f for f in sorted(Path(x) for x in glob.glob(str(item))) if not ours(f)]
             if not found:
-                raise FileNotFoundError(f"{item}: pattern matches no file")
+                raise FileNotFoundError(f"{item}: pattern matches no file (other than dwarflib outputs)")
             out.extend(found)
         else:
             raise FileNotFoundError(f"{p}: no such sweep file")
@@ -658,7 +839,8 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     sweep_files : path, glob pattern, folder, or a list of them
         Sweep-format FITS files (real DR9 or simulated).
     out_dir : path
-        Output folder (created); holds one Parquet + one FITS file per input, and ``manifest.jsonl``.
+        Output folder (created); holds per input a Parquet + a FITS catalogue and a Parquet list of the
+        rejected rows, and ``manifest.jsonl``. Locked for the run (:func:`dwarflib.paths.locked_dir`).
     keep_all : bool
         Keep every preselected row (for completeness studies) instead of candidates only.
     workers : int, optional
@@ -681,22 +863,40 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
         ``rows_candidates``, ``rows_high_purity``, ``rows_written``, ``rejected`` per reason),
         ``records`` (the manifest records of this run's files, done or skipped), ``failed`` and
         ``wall_s`` / ``rows_per_s``.
-    """
-    from tqdm.auto import tqdm
 
+    Raises
+    ------
+    dwarflib.paths.FolderLockedError
+        When another run holds ``out_dir``.
+    ValueError
+        When an output would overwrite an input or another input's output (nothing is written).
+    """
     if on_error not in ("raise", "continue"):
         raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
+    out_dir = Path(out_dir)
+    command = f"classify into {out_dir} ({shlex.join(sys.argv)})"
+    with dw_paths.locked_dir(out_dir, command):
+        return _classify_files_locked(model_dir, sweep_files, out_dir, keep_all, workers, scheduler, resume,
+                                      chunk_rows, progress, on_error)
+
+
+def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool, workers: int | None,
+                           scheduler, resume: bool, chunk_rows: int, progress: bool, on_error: str) -> dict:
+    """:func:`classify_files` while holding the lock of ``out_dir``."""
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
     model_dir = Path(model_dir).resolve()
     model = _cached_model(model_dir)
     paths = expand_inputs(sweep_files)
-    stems = _stems(paths)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(f"{TMP_PREFIX}*"):  # leftovers of a killed run; never listed anywhere
-        stale.unlink()
     manifest_path = out_dir / MANIFEST_NAME
     done = read_manifest(out_dir) if resume else {}
+    stems = _stems(paths, done)
+    planned = {str(p): output_paths(out_dir, s, keep_all) for p, s in zip(paths, stems, strict=True)}
+    kept = {inp: {k: Path(v) for k, v in rec["outputs"].items()} for inp, rec in done.items() if inp not in planned}
+    _check_outputs({**kept, **planned}, [*planned, *done])  # before anything is written or removed
+    for stale in out_dir.glob(f"{TMP_PREFIX}*"):  # leftovers of a killed run; never listed anywhere
+        stale.unlink()
     if not resume and manifest_path.exists():
         manifest_path.unlink()
 
@@ -824,6 +1024,26 @@ def _n_rows(path: Path) -> int:
         return 0
 
 
+def load_rejected(out_dir):
+    """The rejected rows of every input in ``out_dir``'s manifest (pandas DataFrame): INPUT (path), ROW
+    (0-based row of the input file), TARGETID, REASON (the preselection cut that removed the row)."""
+    import pandas as pd
+
+    recs = read_manifest(out_dir)
+    if not recs:
+        raise FileNotFoundError(f"{out_dir}: no completed file in {MANIFEST_NAME}")
+    _check_shared_outputs(out_dir, recs)
+    frames = []
+    for k in sorted(recs):
+        if "rejected" not in recs[k]["outputs"]:
+            raise ValueError(f"{out_dir}: the record of {k} lists no rejected rows (written by an older version; "
+                             f"classify again)")
+        df = pd.read_parquet(recs[k]["outputs"]["rejected"])
+        df.insert(0, "INPUT", k)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
 def summarise(records: Sequence[dict]) -> dict:
     """Totals over manifest records (rows read / preselected / classified / written, rejected per reason)."""
     keys = ("rows_read", "rows_preselected", "rows_classified", "rows_candidates", "rows_high_purity",
@@ -864,13 +1084,29 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _check_shared_outputs(out_dir, recs: dict[str, dict]) -> None:
+    """Raise ValueError when two manifest records list the same output file (one input's rows would be lost
+    and the other's counted twice)."""
+    owner: dict[str, str] = {}
+    for inp, rec in recs.items():
+        for out in rec.get("outputs", {}).values():
+            key = str(Path(out).resolve())
+            if owner.setdefault(key, inp) != inp:
+                raise ValueError(f"{Path(out_dir) / MANIFEST_NAME}: inputs {owner[key]} and {inp} both list the "
+                                 f"output {out}; one input's rows were overwritten: classify them again "
+                                 f"into a new folder")
+
+
 def load_catalogue(out_dir, columns: Sequence[str] | None = None):
-    """Concatenate the Parquet outputs listed in ``out_dir``'s manifest (pandas DataFrame, input order)."""
+    """Concatenate the Parquet outputs listed in ``out_dir``'s manifest (pandas DataFrame, input order).
+
+    Raises ValueError when two inputs of the manifest share an output file."""
     import pandas as pd
 
     recs = read_manifest(out_dir)
     if not recs:
         raise FileNotFoundError(f"{out_dir}: no completed file in {MANIFEST_NAME}")
+    _check_shared_outputs(out_dir, recs)
     frames = [pd.read_parquet(recs[k]["outputs"]["parquet"], columns=list(columns) if columns else None)
               for k in sorted(recs)]
     return pd.concat(frames, ignore_index=True)

@@ -11,11 +11,18 @@ No notebook or module hard-codes a path; they ask this module.
 * ``outputs_dir()`` -- machine-readable tables written by the book chapters (CSV, Parquet).
   ``DWARFLIB_OUTPUTS`` overrides; default ``<root>/outputs``.
 * ``figures_dir()`` -- figures saved by the chapters, ``<outputs>/figures``.
+* ``locked_dir(folder, command)`` -- an exclusive lock on an output folder for the length of a run
+  (``dwarflib simulate --out`` and ``dwarflib classify --out``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
+import json
 import os
+import socket
 from pathlib import Path
 
 import pooch
@@ -24,6 +31,8 @@ import pooch
 DATA_ENV = "DWARFLIB_DATA"
 CACHE_ENV = "DWARFLIB_CACHE"
 OUTPUTS_ENV = "DWARFLIB_OUTPUTS"
+#: Lock file of an output folder (see :func:`locked_dir`).
+LOCK_NAME = ".dwarflib.lock"
 
 
 def repo_root() -> Path:
@@ -67,3 +76,46 @@ def outputs_dir(*parts: str) -> Path:
 def figures_dir() -> Path:
     """Directory for saved figures (``<outputs>/figures``); created on demand."""
     return outputs_dir("figures")
+
+
+class FolderLockedError(RuntimeError):
+    """Another run holds the lock of an output folder (see :func:`locked_dir`)."""
+
+
+@contextlib.contextmanager
+def locked_dir(folder, command: str):
+    """Hold an exclusive lock on ``folder`` (created) while the ``with`` block runs.
+
+    The lock is ``fcntl.flock`` on ``folder/.dwarflib.lock``, which records the holder (pid, host,
+    start time in UTC, ``command``). The operating system releases it when the holder exits or dies, so
+    there is no stale lock to clean up. A second run (another process, or a second call in this
+    process) gets :class:`FolderLockedError` at once, naming the holder. The lock file itself stays.
+    Network file systems: ``flock`` works on local disks; on NFS it depends on the server.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            try:
+                h = json.loads(holder)
+                who = f"pid {h['pid']} on {h['host']} since {h['started']}: {h['command']}"
+            except (ValueError, KeyError, TypeError):
+                who = "a process that has not yet written its name"
+            raise FolderLockedError(f"{folder} is in use by another dwarflib run ({who}); "
+                                    f"wait for it to end or use another folder") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "command": command}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock

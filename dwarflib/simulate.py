@@ -11,7 +11,13 @@
   SAGA/LOW-Z-like dwarf survey (r < 21 with SAGA's colour and surface-brightness preselection, over the whole
   footprint, redshift success falling at low surface brightness): all sweep columns plus TARGETID, Z,
   LOGMSTAR, CLASS, IS_STAR, SURVEY;
-* ``out_dir/summary.json`` -- counts, area, densities, the model version, timings.
+* ``out_dir/summary.json`` -- counts, area, densities, the model version, timings;
+* ``out_dir/.dwarflib-simulate.json`` -- the names of the files the run wrote (:data:`OWN_FILES_NAME`).
+
+A run replaces or removes only files that an earlier run recorded as its own in that folder; a folder with
+other files it would overwrite (a user's ``truth.fits``) or that would be read as part of the sky (other
+``sweep-*.fits``) is refused unless ``overwrite=True`` (``--overwrite``). The folder is locked for the run
+(:func:`dwarflib.paths.locked_dir`): a second run into it fails at once, naming the first.
 
 The physics is in :mod:`dwarflib.simulate_physics`, the observation (noise, Tractor) in
 :mod:`dwarflib.simulate_observe`, and the calibration on real catalogues in
@@ -28,7 +34,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import replace
@@ -58,6 +66,10 @@ DEFAULT_N_SOURCES = 2_000_000
 DEFAULT_SEED = 0
 #: Sources generated per chunk (memory ~ 1 kB per source in flight).
 DEFAULT_CHUNK_SIZE = 250_000
+#: Record (JSON) of the files a ``simulate`` run wrote into its folder: the only files a later run may replace.
+OWN_FILES_NAME = ".dwarflib-simulate.json"
+#: Products of a sky other than its sweep files.
+SKY_PRODUCTS = ("truth.fits", "training-sample.fits", "summary.json")
 
 #: BGS-like survey: magnitude limit (extinction-corrected r) [mag], fraction of targets that receive a
 #: fibre and a redshift (DESI SV3 One-Percent survey BGS completeness is ~0.95 x redshift success ~0.99).
@@ -427,9 +439,34 @@ def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: floa
             yield box, sweep, truth, survey
 
 
+def _own_files(out_dir: Path) -> set[str]:
+    """Names of the files that earlier ``simulate`` runs recorded as theirs in ``out_dir``.
+
+    The record is :data:`OWN_FILES_NAME`; a sky written before the record existed is recognised by its
+    ``summary.json`` (``sky_version`` and ``sweep_files``).
+    """
+    record = out_dir / OWN_FILES_NAME
+    if record.is_file():
+        return set(json.loads(record.read_text())["files"])
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    if isinstance(summary, dict) and "sky_version" in summary and isinstance(summary.get("sweep_files"), list):
+        return set(summary["sweep_files"]) | set(SKY_PRODUCTS)
+    return set()
+
+
+def _record_own_files(out_dir: Path, names) -> None:
+    """Write :data:`OWN_FILES_NAME` (atomically) listing ``names``."""
+    tmp = out_dir / f".{OWN_FILES_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"files": sorted(names)}, indent=1))
+    os.replace(tmp, out_dir / OWN_FILES_NAME)
+
+
 def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
                         chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True,
-                        model: SkyModel | None = None) -> dict:
+                        model: SkyModel | None = None, overwrite: bool = False) -> dict:
     """Generate the simulated sky and write sweeps, truth and training sample into ``out_dir``.
 
     Parameters
@@ -448,22 +485,52 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
         Sources generated at a time.
     progress : bool
         Show a tqdm progress bar.
+    overwrite : bool
+        Also replace or remove files of ``out_dir`` that no earlier ``simulate`` run recorded as its own
+        (see the module docstring). Default: refuse such a folder.
 
     Returns
     -------
     dict
         The summary (also written to ``out_dir/summary.json``).
+
+    Raises
+    ------
+    FileExistsError
+        When ``out_dir`` holds files this run would overwrite or remove that are not its own, naming them.
+    dwarflib.paths.FolderLockedError
+        When another run holds ``out_dir``.
     """
+    out_dir = Path(out_dir)
+    command = f"simulate n_sources={n_sources} seed={seed} ({shlex.join(sys.argv)})"
+    with paths.locked_dir(out_dir, command):
+        return _write_simulated_sky(out_dir, n_sources, seed, area_deg2, chunk_size, progress, model, overwrite)
+
+
+def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: float | None, chunk_size: int,
+                         progress: bool, model: SkyModel | None, overwrite: bool) -> dict:
+    """:func:`write_simulated_sky` inside the folder's lock."""
     from astropy.table import Table
     from tqdm.auto import tqdm
 
     from dwarflib.survey_io import write_sweep
 
     t0 = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     model = load_model() if model is None else model
     boxes, dens, area = _plan(n_sources, area_deg2, model, seed)
+    # files this run may write, files it would remove (other sweep files would be read as part of this sky)
+    own = _own_files(out_dir)
+    planned = {b["name"] for b in boxes} | set(SKY_PRODUCTS)
+    present = {p.name for p in out_dir.iterdir() if p.is_file()}
+    old_sweeps = {p.name for p in out_dir.glob("sweep-*.fits")}
+    foreign = sorted(((planned & present) | (old_sweeps - planned)) - own)
+    if foreign and not overwrite:
+        raise FileExistsError(
+            f"{out_dir}: holds {len(foreign)} file(s) that `dwarflib simulate` did not write and would "
+            f"overwrite or remove: {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}; "
+            f"use an empty folder, or overwrite=True (--overwrite) to replace them")
+    removable = own | set(foreign)
+    _record_own_files(out_dir, own | planned)  # a run killed from here on leaves only files it may redo
     version = model_version(model)
     header = {"SIMSEED": seed, "SIMVERS": version, "SIMNSRC": n_sources}
     truth_w = FitsTableStream(out_dir / "truth.fits", TRUTH_COLUMNS, header)
@@ -517,7 +584,7 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
         truth_w.close()
         train_w.close()
         # the directory holds exactly this sky: sweep files of an earlier, different sky would be read as ours
-        stale = sorted(set(p.name for p in out_dir.glob("sweep-*.fits")) - set(files))
+        stale = sorted((set(p.name for p in out_dir.glob("sweep-*.fits")) - set(files)) & removable)
         if stale:
             warnings.warn(f"{out_dir}: removing {len(stale)} sweep file(s) of an earlier sky: {stale[:3]}...",
                           stacklevel=2)
@@ -544,6 +611,7 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
                     SURVEY_DWARF: {"r_limit": DWARF_R_LIMIT, "sampling": DWARF_SAMPLING}},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    _record_own_files(out_dir, set(files) | set(SKY_PRODUCTS))
     return summary
 
 
@@ -601,6 +669,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--mean-density", action="store_true",
                    help="cosmic-mean density at z < 0.05 instead of the DESI EDR footprint's local density")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace or remove files of OUT that no earlier `dwarflib simulate` wrote")
     p.set_defaults(func=_cli_main)
 
 
@@ -612,8 +682,13 @@ def mean_density_model(model: SkyModel | None = None) -> SkyModel:
 
 def _cli_main(args) -> int:
     model = mean_density_model() if args.mean_density else None
-    s = write_simulated_sky(args.out, args.n_sources, seed=args.seed, area_deg2=args.area_deg2,
-                            chunk_size=args.chunk_size, progress=not args.no_progress, model=model)
+    try:
+        s = write_simulated_sky(args.out, args.n_sources, seed=args.seed, area_deg2=args.area_deg2,
+                                chunk_size=args.chunk_size, progress=not args.no_progress, model=model,
+                                overwrite=args.overwrite)
+    except (FileExistsError, paths.FolderLockedError) as exc:
+        print(f"dwarflib simulate: error: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {s['n_sources']:,} sources ({s['n_stars']:,} stars) over {s['area_deg2']:.1f} deg^2 "
           f"in {len(s['sweep_files'])} sweep files, truth.fits and training-sample.fits "
           f"({s['n_training']:,} rows) to {args.out} in {s['seconds_total']:.1f} s")

@@ -130,8 +130,9 @@ def test_candidates_are_the_all_rows_above_threshold(setup, tmp_path):
     assert s["rows_written"] == s["rows_candidates"] == len(cand)
     pd.testing.assert_frame_equal(_sorted(cand), _sorted(every[every["P_SIGNAL"] >= thr]))
     assert sorted(p.name for p in (tmp_path / "cand").iterdir()) == sorted(
-        [catalogue.MANIFEST_NAME] + [f"sweep-test{i:02d}-candidates.{e}" for i in range(N_FILES)
-                                     for e in ("parquet", "fits")])
+        [catalogue.MANIFEST_NAME, ".dwarflib.lock"]
+        + [f"sweep-test{i:02d}-{k}" for i in range(N_FILES)
+           for k in ("candidates.parquet", "candidates.fits", "rejected.parquet")])
 
 
 def test_chunk_size_does_not_change_the_catalogue(setup, tmp_path):
