@@ -22,6 +22,7 @@ import argparse
 import importlib
 import math
 import os
+import select
 import sys
 import traceback
 
@@ -76,12 +77,16 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def _stdout_broken() -> bool:
-    """Whether stdout's reader has gone (a flush of what is still buffered fails with EPIPE)."""
+    """Whether stdout is a pipe whose reader has gone (poll reports POLLERR on its write end)."""
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):  # pragma: no cover - not on Linux/macOS: assume it was stdout
         return True
-    return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & select.POLLERR for _, ev in poller.poll(0))
 
 
 def _stdout_gone() -> None:

@@ -313,6 +313,8 @@ def validate_model_meta(meta, path) -> None:
         bad("class_scheme", f"is missing or malformed ({type(exc).__name__}: {exc})")
     if meta.get("signal_class") != SIGNAL:
         bad("signal_class", f"is {meta.get('signal_class')!r}, dwarflib's signal class is {SIGNAL}")
+    if not isinstance(meta.get("preselection"), dict):
+        bad("preselection", "must be a JSON object of preselection cuts")
     try:
         from dwarflib.preselection import Preselection
 
