@@ -264,7 +264,7 @@ def test_network_stores_the_feature_names(setup):
     (["simulate", "--n-sources", "0"], "--n-sources"),
     (["simulate", "--area-deg2", "0"], "--area-deg2"),
     (["simulate", "--area-deg2", "nan"], "--area-deg2"),
-    (["simulate", "--area-deg2", "-inf"], "--area-deg2"),
+    (["simulate", "--area-deg2", "inf"], "--area-deg2"),
     (["simulate", "--chunk-size", "0"], "--chunk-size"),
     (["train", "TRAIN", "--max-epochs", "0"], "--max-epochs"),
     (["classify", "MODEL", "SWEEP", "--workers", "-4"], "--workers"),
