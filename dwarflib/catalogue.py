@@ -42,17 +42,22 @@ Parallelism: over files. Local processes (``concurrent.futures.ProcessPoolExecut
 thread each) by default; a Dask distributed cluster when ``scheduler`` (an address such as
 ``tcp://host:8786``, a ``dask.distributed.Client`` or a cluster object) is given. Dask workers must
 see the input and output paths (a shared file system). Only the calling process writes the manifest.
+The default number of local workers comes from the input size (:func:`default_workers`): each worker
+imports torch and loads the model (seconds), so small inputs run in the calling process. Local
+workers die with the calling process, even when it is killed with SIGKILL (:func:`_init_worker`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import glob
 import hashlib
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -64,13 +69,22 @@ from pathlib import Path
 import numpy as np
 
 from dwarflib import paths as dw_paths
+from dwarflib.cli import positive_int
 
 MANIFEST_NAME = "manifest.jsonl"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DEFAULT_CHUNK_ROWS = 200_000
 TMP_PREFIX = ".tmp-"
 #: Output kinds and their file-name suffixes (after the stem); FITS outputs end in ``-<kind>.fits``.
 OUTPUT_KINDS = ("candidates", "all")
 REJECTED_SUFFIX = "-rejected.parquet"
+
+#: Input rows per local worker process in the default worker count (:func:`default_workers`): starting a
+#: worker (torch import, model load) costs about as much as classifying ~1 M rows on one core.
+ROWS_PER_WORKER = 1_000_000
+
+#: Seconds between a local worker's checks that the calling process is still alive.
+PARENT_POLL_S = 1.0
 
 #: Bits of the FLAG column of the catalogue.
 FLAG_BITS: dict[str, int] = {
@@ -821,10 +835,49 @@ def expand_inputs(sweep_files: Iterable) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # the driver
 # ---------------------------------------------------------------------------------------------
-def _init_worker() -> None:
+def default_workers(n_files: int, n_rows: int, cpus: int | None = None) -> int:
+    """Default number of local worker processes for ``n_files`` input files of ``n_rows`` rows in all.
+
+    One per :data:`ROWS_PER_WORKER` input rows, at most one per file and one per CPU, at least 1: a
+    single file or fewer than 2 x ROWS_PER_WORKER rows run in the calling process (no worker start-up).
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(cpus, n_files, n_rows // ROWS_PER_WORKER))
+
+
+def _init_worker(parent_pid: int | None = None) -> None:
+    """Set-up of a local worker process: one torch thread, and die with the calling process.
+
+    A SIGKILL of the caller runs none of its clean-up, so the workers must notice on their own: on
+    Linux the kernel sends the worker SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``); on
+    every platform a daemon thread also checks every :data:`PARENT_POLL_S` seconds that the parent
+    ``parent_pid`` is still its parent and ends the worker otherwise. A dead worker leaves at most a
+    temporary output (removed by the next run) and never a manifest line.
+    """
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     import torch
 
     torch.set_num_threads(1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    import threading
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="dwarflib-parent-watch", daemon=True).start()
 
 
 def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, workers: int | None = None,
@@ -844,7 +897,8 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     keep_all : bool
         Keep every preselected row (for completeness studies) instead of candidates only.
     workers : int, optional
-        Local worker processes (default: ``min(os.cpu_count(), n_files)``); 1 runs in this process.
+        Local worker processes (at most one per file; 1 runs in this process). Default:
+        :func:`default_workers` from the number of files and rows to classify.
     scheduler : str or dask Client/cluster, optional
         Run on a Dask distributed cluster instead of local processes.
     resume : bool
@@ -873,6 +927,8 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     """
     if on_error not in ("raise", "continue"):
         raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     out_dir = Path(out_dir)
     command = f"classify into {out_dir} ({shlex.join(sys.argv)})"
     with dw_paths.locked_dir(out_dir, command):
@@ -934,7 +990,8 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
             if scheduler is not None:
                 _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail)
             else:
-                n_workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
+                n_workers = (min(workers, max(len(todo), 1)) if workers
+                             else default_workers(len(todo), total_rows))
                 if n_workers <= 1:
                     for p, s in todo:
                         try:
@@ -981,7 +1038,8 @@ def _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail):
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # torch and fork do not mix; spawn starts clean interpreters
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker) as ex:
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(os.getpid(),)) as ex:
         futs = {ex.submit(classify_file, model_dir, p, out_dir, stem=s, torch_threads=1, **kwargs): p
                 for p, s in todo}
         try:
@@ -1001,7 +1059,10 @@ def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
         client = scheduler
     else:
         address = getattr(scheduler, "scheduler_address", scheduler)
-        client = Client(address)
+        try:
+            client = Client(address)
+        except (OSError, TimeoutError) as exc:  # refused, unknown host, connect timeout
+            raise RuntimeError(f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: {exc}") from None
         own = True
     try:
         futs = {}
@@ -1248,19 +1309,22 @@ def add_cli(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
     p.add_argument("--all", dest="keep_all", action="store_true",
                    help="keep every preselected row, not only candidates")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: CPU count)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local worker processes (default: one per million input rows, at most one per file "
+                        "and one per CPU; 1 runs in this process)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler address (e.g. tcp://host:8786); workers must see the files")
     p.add_argument("--resume", action="store_true", help="skip input files already completed in OUT_DIR")
-    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk")
+    p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--keep-going", action="store_true", help="continue with other files after a failure")
     p.set_defaults(func=_cli_classify)
 
 
 def _cli_classify(args) -> int:
-    import sys
-
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"dwarflib classify: error: --out {args.out}: is a file, not a folder", file=sys.stderr)
+        return 2
     try:
         summary = classify_files(args.model_dir, args.sweep_files, args.out, keep_all=args.keep_all,
                                  workers=args.workers, scheduler=args.scheduler, resume=args.resume,

@@ -2,19 +2,98 @@
 
 Each stage module that offers a command defines ``add_cli(subparsers)``, which adds its
 sub-parser and sets ``func`` (called with the parsed arguments, returns an exit code).
+Numeric options use the argparse types :func:`positive_int` and :func:`positive_float`, so a bad
+value is a one-line usage error (exit 2).
+
+Errors of the environment end a command with one line on stderr, not a traceback (set the
+environment variable ``DWARFLIB_DEBUG`` to get the traceback too):
+
+* dwarflib's own errors (bad catalogue file, bad model folder, missing data): exit 1;
+* ``OSError`` (e.g. a read-only or full output folder): exit 1, naming the path;
+* Ctrl-C (``KeyboardInterrupt``): exit 130, as shells report SIGINT; the commands' own clean-up
+  (temporary outputs removed) has run by then;
+* stdout closed by the reader (``dwarflib classify ... | head``): stdout is written only once the
+  work is done (the report), so, as Unix tools do, nothing more is written and the exit status is 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import os
+import select
 import sys
+import traceback
 
 from dwarflib import __version__
 
 #: Stage modules that provide sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = ("simulate", "training", "catalogue", "explain",
                                      "footprint", "crossmatch", "cutouts")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (one-line usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (one-line usage error for 0, negatives, nan, inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _own_errors() -> tuple[type[BaseException], ...]:
+    """dwarflib's error classes that end a command with a one-line message."""
+    from dwarflib.registry import DataIntegrityError, DataUnavailableError
+    from dwarflib.survey_io import CatalogueError
+    from dwarflib.training import ModelError
+
+    return (CatalogueError, ModelError, DataIntegrityError, DataUnavailableError)
+
+
+def _error(prog: str, message: str) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    if os.environ.get("DWARFLIB_DEBUG"):
+        traceback.print_exc()
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``OSError`` as one line naming the path(s): ``<path>: <reason>``."""
+    reason = exc.strerror or str(exc)
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(map(str, paths))}: {reason}" if paths else reason
+
+
+def _stdout_broken() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports POLLERR on its write end)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):  # pragma: no cover - not on Linux/macOS: assume it was stdout
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & select.POLLERR for _, ev in poller.poll(0))
+
+
+def _stdout_gone() -> None:
+    """stdout's reader has gone: point fd 1 at /dev/null so that the final flush cannot fail again."""
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), sys.stdout.fileno())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    prog = f"dwarflib {args.command}"
+    try:
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed stdout shows up here, not in the interpreter's exit
+        return rc
+    except BrokenPipeError as exc:
+        if not _stdout_broken():
+            _error(prog, _os_error_text(exc))  # another pipe (e.g. a Dask connection) broke
+            return 1
+        _stdout_gone()
+        return 0
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except _own_errors() as exc:
+        _error(prog, str(exc))
+        return 1
+    except OSError as exc:
+        _error(prog, _os_error_text(exc))
+        return 1
 
 
 if __name__ == "__main__":

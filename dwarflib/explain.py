@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dwarflib.cli import positive_float
+
 DEFAULT_RADIUS_ARCSEC = 1.0
 
 
@@ -264,7 +266,7 @@ def add_cli(subparsers) -> None:
     g.add_argument("--targetid", type=int, help="TARGETID (RELEASE/BRICKID/OBJID packed as in DESI)")
     g.add_argument("--ra", type=float, help="right ascension [deg] (with --dec)")
     p.add_argument("--dec", type=float, help="declination [deg] (with --ra)")
-    p.add_argument("--radius", type=float, default=DEFAULT_RADIUS_ARCSEC,
+    p.add_argument("--radius", type=positive_float, default=DEFAULT_RADIUS_ARCSEC,
                    help=f"match radius [arcsec] (default {DEFAULT_RADIUS_ARCSEC})")
     p.set_defaults(func=_cli_explain)
 

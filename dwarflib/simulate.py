@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from dwarflib import datamodel, paths
+from dwarflib.cli import positive_float, positive_int
 from dwarflib.labels import assign_classes
 from dwarflib.simulate_observe import ObjidCounter, footprint, observe, random_positions
 from dwarflib.simulate_physics import (
@@ -224,7 +225,7 @@ def source_densities(model: SkyModel, r_limit: float = R_LIMIT, n_pilot: int = 2
 
 def _draw_detected_galaxies(rng, n, model, r_limit, p_det):
     parts, have = [], 0
-    while have < n:
+    while have < n or not parts:  # n = 0 (a chunk of stars only): one draw gives the empty columns
         m = int((n - have) / max(p_det, 0.05) * 1.002) + 64
         g = draw_galaxies(rng, m, model, r_limit)
         keep = rng.random(m) < detection_probability(g["MU_EFF_R_TRUE"], model)
@@ -660,12 +661,12 @@ def add_cli(subparsers) -> None:
     """``dwarflib simulate --n-sources N --seed S --out DIR [--area-deg2 A] [--chunk-size C] [--mean-density]``."""
     p = subparsers.add_parser("simulate", help="write a simulated DR9-like sky (sweeps, truth, training sample)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--n-sources", type=int, default=DEFAULT_N_SOURCES, help="number of sources (default %(default)s)")
+    p.add_argument("--n-sources", type=positive_int, default=DEFAULT_N_SOURCES, help="number of sources (default %(default)s)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default %(default)s)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--area-deg2", type=float, default=None,
+    p.add_argument("--area-deg2", type=positive_float, default=None,
                    help="sky area in deg^2 (default: n_sources / physical surface density)")
-    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="sources per chunk")
+    p.add_argument("--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="sources per chunk")
     p.add_argument("--mean-density", action="store_true",
                    help="cosmic-mean density at z < 0.05 instead of the DESI EDR footprint's local density")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -257,8 +257,25 @@ def add_quality_columns(table: Table) -> Table:
 # --------------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------------
+#: Leading bytes of the compressed files astropy opens (``.fits.gz`` sweeps and the like).
+_COMPRESSION_MAGIC: dict[str, bytes] = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "zip": b"PK\x03\x04",
+                                        "lzma": b"\xfd7zXZ\x00"}
+
+
+def _compression(path: Path) -> str | None:
+    """The compression of ``path`` from its first bytes ("gzip", "bzip2", "zip", "lzma"), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    return next((name for name, magic in _COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
+
+
 class _Opened:
-    """An open, validated FITS catalogue: the HDU list, the table HDU and an upper-case name map."""
+    """An open, validated FITS catalogue: the HDU list, the table HDU and an upper-case name map.
+
+    Compressed files (e.g. ``sweep-*.fits.gz``) are read through astropy, which decompresses the table
+    into memory when :attr:`data` is first used (memory ~ the uncompressed table, not one chunk); their
+    truncation is found then, since the header's sizes are those of the uncompressed file.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -274,16 +291,30 @@ class _Opened:
         if self.hdu is None:
             self.hdul.close()
             raise CorruptFileError(f"{self.path}: no binary-table HDU (file truncated or not a catalogue)")
+        self.compression = _compression(self.path)
         info = self.hdu.fileinfo()
         expected = info["datLoc"] + info["datSpan"]
         size = self.path.stat().st_size
-        if size < expected:
+        if self.compression is None and size < expected:
             self.hdul.close()
             raise CorruptFileError(
                 f"{self.path}: truncated: the header announces {expected} bytes, the file has {size}"
             )
         self.nrows = int(self.hdu.header["NAXIS2"])
         self.names = {n.upper(): n for n in self.hdu.columns.names}
+
+    @property
+    def data(self):
+        """The table's FITS_rec (memory-mapped; decompressed into memory for a compressed file)."""
+        try:
+            return self.hdu.data
+        except Exception as exc:  # astropy: TypeError (short buffer), EOFError, OSError, zlib.error
+            if self.compression is None:
+                raise
+            info = self.hdu.fileinfo()
+            raise CorruptFileError(
+                f"{self.path}: truncated or damaged {self.compression} file: the header announces "
+                f"{info['datLoc'] + info['datSpan']} uncompressed bytes ({type(exc).__name__}: {exc})") from exc
 
     def close(self):
         self.hdul.close()
@@ -534,7 +565,7 @@ def read_catalogue(path: str | Path, columns: Sequence[str] | None = None,
     """
     with _Opened(path) as op:
         out, to_read, _ = _plan(op, columns, required)
-        t = _to_table(op.path, op.hdu.data, op.names, to_read)
+        t = _to_table(op.path, op.data, op.names, to_read)
         return _finish(op.path, t, out, flags)
 
 
@@ -550,7 +581,7 @@ def iter_catalogue(path: str | Path, chunk_rows: int = 200_000, columns: Sequenc
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     with _Opened(path) as op:
         out, to_read, _ = _plan(op, columns, required)
-        data = op.hdu.data
+        data = op.data
         raw = data.view(np.ndarray) if data is not None else None
         plain = _plain_columns(data.columns, raw.dtype) if data is not None else set()
         starts = range(0, max(op.nrows, 1), chunk_rows)

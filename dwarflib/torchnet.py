@@ -518,6 +518,35 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         self.temperature_nll_ = (before, after)
         return self
 
+    # ------------------------------------------------------------------ identity
+
+    def content_sha256(self) -> str:
+        """sha256 of what determines this network's outputs: architecture, classes, feature names,
+        preprocessing statistics, temperature and the weight arrays (names, dtypes, shapes, bytes).
+
+        Unlike the sha256 of ``weights.npz`` (whose zip entries carry the time of writing), it is the
+        same for two bitwise-identical fits, so it identifies a model across retrains with the same seed.
+        """
+        check_is_fitted(self, "net_")
+        desc = {
+            "hidden_layers": [int(h) for h in self.hidden_layers],
+            "activation": self.activation,
+            "dropout": float(self.dropout),
+            "classes": self.classes_.tolist(),
+            "feature_names": self._feature_names(),
+            "median": self.median_.tolist(),
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+            "indicator_features": self.indicator_features_.tolist(),
+            "temperature": float(self.temperature_),
+        }
+        h = hashlib.sha256(json.dumps(desc, sort_keys=True).encode())
+        for name, tensor in sorted(self.net_.state_dict().items()):
+            arr = np.ascontiguousarray(tensor.detach().cpu().numpy())
+            h.update(f"{name}|{arr.dtype.str}|{arr.shape}".encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()
+
     # ------------------------------------------------------------------ save / load
 
     def save(self, directory, metadata: dict | None = None) -> Path:

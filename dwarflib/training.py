@@ -45,11 +45,30 @@ import numpy as np
 import pandas as pd
 
 from dwarflib import __version__
+from dwarflib.cli import positive_int
 from dwarflib.labels import SIGNAL, ClassScheme
 
 MODEL_JSON = "model.json"
 NETWORK_DIR = "network"
-FORMAT_VERSION = 1
+#: 2: feature names stored with the network's weights, ``model_sha256`` (see :func:`model_identity`).
+FORMAT_VERSION = 2
+MODEL_FORMAT = "dwarflib-catalogue-model"
+
+#: The thresholds on the calibrated ``p_signal`` that a model carries (each in [0, 1]).
+THRESHOLD_NAMES: tuple[str, ...] = ("catalogue", "high_purity", "paper")
+
+#: ``model.json`` fields that determine a catalogue; with the network's content
+#: (:meth:`dwarflib.torchnet.TorchMLPClassifier.content_sha256`) they make the model identity
+#: (:func:`model_identity`). Timings, dates, the search table, test metrics and provenance are left out,
+#: so an identical retrain (same data, seed and threads) has the same identity.
+OUTPUT_FIELDS: tuple[str, ...] = ("format_version", "features", "feature_units", "feature_groups",
+                                  "class_scheme", "signal_class", "preselection", "input_columns",
+                                  "thresholds", "temperature", "class_bias")
+
+
+class ModelError(ValueError):
+    """A model folder that cannot be used (malformed, inconsistent or edited files); the message names
+    the file and the field."""
 
 #: Validation precision that defines the ``high_purity`` threshold.
 HIGH_PURITY_TARGET = 0.95
@@ -121,7 +140,8 @@ class CatalogueModel:
     meta : dict
         The whole ``model.json``.
     sha256 : str
-        sha256 of ``model.json`` (identifies the model in catalogue headers and manifests).
+        The model identity (:func:`model_identity`: sha256 of what determines the outputs); identifies
+        the model in catalogue headers and manifests, and decides what ``classify --resume`` redoes.
     """
 
     network: object
@@ -233,7 +253,7 @@ class CatalogueModel:
         cards = [
             ("ORIGIN", "dwarflib", "software that wrote this file"),
             ("DWLVER", str(self.meta.get("dwarflib_version", "")), "dwarflib version that trained the model"),
-            ("MODELSHA", self.sha256[:64], "sha256 of the model's model.json"),
+            ("MODELSHA", self.sha256[:64], "model identity sha256 (dwarflib.training)"),
             ("MODELDAT", str(self.meta.get("created", ""))[:68], "model training date (UTC)"),
             ("TRAINSET", Path(str(td.get("path", ""))).name[:68], "training sample file"),
             ("TRAINSHA", str(td.get("sha256", ""))[:64], "sha256 of the training sample file"),
@@ -245,30 +265,130 @@ class CatalogueModel:
         return cards
 
 
+def model_identity(meta: dict, network) -> str:
+    """sha256 of what determines a model's outputs: the :data:`OUTPUT_FIELDS` of ``model.json``
+    (canonical JSON) and the network's :meth:`~dwarflib.torchnet.TorchMLPClassifier.content_sha256`."""
+    fields = json.dumps({k: meta.get(k) for k in OUTPUT_FIELDS}, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(fields.encode() + network.content_sha256().encode()).hexdigest()
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _str_list(v, allow_none: bool = False) -> bool:
+    if v is None:
+        return allow_none
+    return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+
+
+def validate_model_meta(meta, path) -> None:
+    """Check the schema and value ranges of a ``model.json``; raise :class:`ModelError` naming ``path``
+    and the field. Does not look at the network (see :func:`load_model`)."""
+    def bad(field_name: str, what: str):
+        raise ModelError(f"{path}: field {field_name!r} {what}")
+
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path}: not a JSON object")
+    if meta.get("format") != MODEL_FORMAT:
+        bad("format", f"is {meta.get('format')!r}, not {MODEL_FORMAT!r}: not a dwarflib catalogue model")
+    if meta.get("format_version") != FORMAT_VERSION:
+        bad("format_version", f"is {meta.get('format_version')!r}, this dwarflib reads {FORMAT_VERSION} "
+            "(retrain the model with `dwarflib train`)")
+    features = meta.get("features")
+    if not _str_list(features) or not features:
+        bad("features", "must be a non-empty list of feature names")
+    if len(set(features)) != len(features):
+        bad("features", "names a feature more than once")
+    if not _str_list(meta.get("feature_groups"), allow_none=True):
+        bad("feature_groups", "must be null or a list of group names")
+    if not _str_list(meta.get("input_columns"), allow_none=True):
+        bad("input_columns", "must be null or a list of column names")
+    units = meta.get("feature_units", {})
+    if not (isinstance(units, dict) and all(isinstance(v, str) for v in units.values())):
+        bad("feature_units", "must map feature names to unit strings")
+    try:
+        scheme = ClassScheme.from_dict(meta["class_scheme"])
+    except (KeyError, TypeError, ValueError) as exc:
+        bad("class_scheme", f"is missing or malformed ({type(exc).__name__}: {exc})")
+    if meta.get("signal_class") != SIGNAL:
+        bad("signal_class", f"is {meta.get('signal_class')!r}, dwarflib's signal class is {SIGNAL}")
+    if not isinstance(meta.get("preselection"), dict):
+        bad("preselection", "must be a JSON object of preselection cuts")
+    try:
+        from dwarflib.preselection import Preselection
+
+        Preselection.from_dict(meta["preselection"])
+    except (KeyError, TypeError, ValueError) as exc:
+        bad("preselection", f"is missing or malformed ({type(exc).__name__}: {exc})")
+    thresholds = meta.get("thresholds")
+    if not isinstance(thresholds, dict) or set(thresholds) != set(THRESHOLD_NAMES):
+        bad("thresholds", f"must hold exactly {list(THRESHOLD_NAMES)}")
+    for name in THRESHOLD_NAMES:
+        v = thresholds[name]
+        if not (_is_number(v) and 0 <= v <= 1):
+            bad(f"thresholds.{name}", f"is {v!r}, must be a number in [0, 1]")
+    t = meta.get("temperature")
+    if not (_is_number(t) and t > 0):
+        bad("temperature", f"is {t!r}, must be a finite number > 0")
+    bias = meta.get("class_bias")
+    if not (isinstance(bias, list) and len(bias) == scheme.n_classes and all(_is_number(b) for b in bias)):
+        bad("class_bias", f"must be a list of {scheme.n_classes} finite numbers (one per class)")
+    sha = meta.get("model_sha256")
+    if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+        bad("model_sha256", "must be a sha256 hex digest")
+
+
 def load_model(model_dir) -> CatalogueModel:
-    """Load a model written by :func:`train_final_model` (no pickle: JSON + weights.npz)."""
+    """Load and validate a model written by :func:`train_final_model` (no pickle: JSON + weights.npz).
+
+    Checks ``model.json`` (:func:`validate_model_meta`: schema, thresholds in [0, 1], class count), the
+    network (weights sha256, shapes), that the network's stored feature names are ``model.json``'s
+    feature list in the same order, that its classes are the scheme's, and the integrity hash
+    ``model_sha256`` (:func:`model_identity`) against the content. Raises :class:`ModelError` (one line
+    naming the file and field) or FileNotFoundError.
+    """
     from dwarflib.preselection import Preselection
-    from dwarflib.torchnet import TorchMLPClassifier
+    from dwarflib.torchnet import JSON_FILE, TorchMLPClassifier
 
     model_dir = Path(model_dir)
     path = model_dir / MODEL_JSON
     if not path.exists():
         raise FileNotFoundError(f"{model_dir}: not a dwarflib model folder (no {MODEL_JSON})")
-    raw = path.read_bytes()
-    meta = json.loads(raw)
-    if meta.get("format") != "dwarflib-catalogue-model":
-        raise ValueError(f"{path}: not a dwarflib catalogue model (format={meta.get('format')!r})")
-    network = TorchMLPClassifier.load(model_dir / NETWORK_DIR)
+    try:
+        meta = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    validate_model_meta(meta, path)
+    net_json = model_dir / NETWORK_DIR / JSON_FILE
+    try:
+        network = TorchMLPClassifier.load(model_dir / NETWORK_DIR)
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:  # the network's own checks name its file
+        raise ModelError(str(exc)) from None
     network.n_threads = 1  # inference: one torch thread per process; catalogues parallelise over files
+    scheme = ClassScheme.from_dict(meta["class_scheme"])
+    if network.classes_.tolist() != list(range(scheme.n_classes)):
+        raise ModelError(f"{net_json}: field 'classes' is {network.classes_.tolist()}, the class scheme of "
+                         f"{path} has {scheme.n_classes} classes")
+    names = network._feature_names()
+    if names != meta["features"]:
+        raise ModelError(f"{net_json}: field 'feature_names' ({names}) differs from field 'features' of {path} "
+                         f"({meta['features']}); the network's inputs must be the model's features in order")
+    sha = model_identity(meta, network)
+    if sha != meta["model_sha256"]:
+        raise ModelError(f"{path}: field 'model_sha256' does not match the content of the model folder "
+                         "(model.json or network/ edited after training)")
     return CatalogueModel(
         network=network,
         features=list(meta["features"]),
         feature_groups=meta.get("feature_groups"),
-        scheme=ClassScheme.from_dict(meta["class_scheme"]),
+        scheme=scheme,
         preselection=Preselection.from_dict(meta["preselection"]),
         thresholds={k: float(v) for k, v in meta["thresholds"].items()},
         meta=meta,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha,
         input_columns=meta.get("input_columns"),
     )
 
@@ -462,6 +582,8 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     from dwarflib.labels import DEFAULT_SCHEME
     from dwarflib.torchnet import TorchMLPClassifier
 
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int | np.integer) or max_epochs < 1:
+        raise ValueError(f"max_epochs must be an integer >= 1 (0 epochs is an untrained network), got {max_epochs!r}")
     t0 = time.perf_counter()
     scheme = DEFAULT_SCHEME if scheme is None else scheme
     source_path = None
@@ -529,6 +651,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     # 5. save (no pickle)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    net.feature_names_in_ = np.asarray(features, dtype=object)  # stored with the weights, checked on load
     net.save(out_dir / NETWORK_DIR)
     removed = pd.Series(np.asarray(sample.removed["REASON"]).astype(str)).value_counts()
     training_data = {
@@ -546,7 +669,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         "seed": int(seed),
     }
     meta = {
-        "format": "dwarflib-catalogue-model",
+        "format": MODEL_FORMAT,
         "format_version": FORMAT_VERSION,
         "dwarflib_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -571,7 +694,9 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         "feature_percentiles": _percentiles_by_class(split.X_train, split.y_train, scheme),
         "training_data": training_data,
     }
-    (out_dir / MODEL_JSON).write_text(json.dumps(_json_safe(meta), indent=1, allow_nan=False))
+    meta = json.loads(json.dumps(_json_safe(meta), allow_nan=False))  # hashed as it will be read back
+    meta["model_sha256"] = model_identity(meta, net)
+    (out_dir / MODEL_JSON).write_text(json.dumps(meta, indent=1, allow_nan=False))
     model = load_model(out_dir)
     return TrainingResult(
         model=model, model_dir=out_dir, search=search_df, best_config=best_cfg, temperature=temperature,
@@ -608,7 +733,8 @@ def add_cli(subparsers) -> None:
                    help="FITS table in sweep format plus Z and LOGMSTAR (e.g. training-sample.fits)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the networks (default 0)")
-    p.add_argument("--max-epochs", type=int, default=40, help="upper bound on training epochs (early stopping)")
+    p.add_argument("--max-epochs", type=positive_int, default=40,
+                   help="upper bound on training epochs (early stopping)")
     p.set_defaults(func=_cli_train)
 
 
