@@ -52,6 +52,7 @@ def _build_tiny_book(root: Path, extra_code: str) -> subprocess.CompletedProcess
     shutil.copy(repo / "_config.yml", root / "_config.yml")
     (root / "book").mkdir()
     shutil.copy(repo / "book" / "references.bib", root / "book" / "references.bib")
+    shutil.copytree(repo / "book" / "_static", root / "book" / "_static")  # html_static_path of the config
     (root / "index.md").write_text("# Tiny book\n\nA test of the project's book configuration.\n")
     (root / "chapter.md").write_text(NOTEBOOK.format(extra=extra_code))
     (root / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: chapter\n")
