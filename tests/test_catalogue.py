@@ -15,50 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from astropy.table import Table, vstack
+from astropy.table import Table
+from sky_fixtures import split_sweeps
 
 from dwarflib import catalogue, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 
 N_FILES = 5
-SKY: dict = {}  # the simulated sky of the module fixture (for its truth table)
-
-
-def make_small_model(tmp_path_factory, seed: int = 11):
-    """A small simulated sky and a quickly trained model: (sky folder, model folder)."""
-    from dwarflib.simulate import write_simulated_sky
-    from dwarflib.training import train_final_model
-
-    sky = tmp_path_factory.mktemp("sky")
-    write_simulated_sky(sky, n_sources=80_000, seed=seed, progress=False)
-    model_dir = tmp_path_factory.mktemp("model")
-    train_final_model(sky / "training-sample.fits", model_dir, seed=0, max_epochs=15,
-                      search=[{"hidden_layers": (32, 32)}])
-    return sky, model_dir
-
-
-def split_sweeps(sky: Path, out: Path, n_files: int = N_FILES, n_rows: int = 12_000) -> list[Path]:
-    """Write the first ``n_rows`` rows of the simulated sweeps into ``n_files`` sweep files."""
-    tabs, n = [], 0
-    for p in sorted(sky.glob("sweep-*.fits")):
-        t = survey_io.read_catalogue(p, flags=False)
-        tabs.append(t)
-        n += len(t)
-        if n >= n_rows:
-            break
-    t = vstack(tabs)[:n_rows]
-    out.mkdir(parents=True, exist_ok=True)
-    edges = np.linspace(0, len(t), n_files + 1).astype(int)
-    return [survey_io.write_sweep(t[a:b], out / f"sweep-test{i:02d}.fits")
-            for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True))]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    sky, model_dir = make_small_model(tmp_path_factory)
-    files = split_sweeps(sky, tmp_path_factory.mktemp("sweeps"))
-    SKY['dir'] = sky
-    return model_dir, files
+def setup(small_model, small_sky, tmp_path_factory):
+    """The shared model and ``N_FILES`` sweep files cut from the shared sky."""
+    return small_model, split_sweeps(small_sky, tmp_path_factory.mktemp("sweeps"), n_files=N_FILES)
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
@@ -314,18 +283,18 @@ def test_completeness_purity_counts():
     assert t[t.threshold == 0.5].n_objects.sum() == 7
 
 
-def test_objects_with_truth(setup, tmp_path):
+def test_objects_with_truth(setup, small_sky, tmp_path):
     from dwarflib.labels import DEFAULT_SCHEME
 
     model_dir, files = setup
     with pytest.raises(ValueError, match="keep_all"):
         classify_files(model_dir, files[:2], tmp_path / "cand", workers=1, progress=False)
-        catalogue.objects_with_truth(tmp_path / "cand", files[:2], SKY["dir"] / "truth.fits")
+        catalogue.objects_with_truth(tmp_path / "cand", files[:2], small_sky / "truth.fits")
     s = classify_files(model_dir, files[:2], tmp_path / "all", keep_all=True, workers=1, progress=False)
-    obj = catalogue.objects_with_truth(tmp_path / "all", files[:2], SKY["dir"] / "truth.fits")
+    obj = catalogue.objects_with_truth(tmp_path / "all", files[:2], small_sky / "truth.fits")
     assert len(obj) == s["rows_read"] and obj["TARGETID"].is_unique
     assert int(obj["PRESELECTED"].sum()) == s["rows_preselected"]
-    truth = Table.read(SKY["dir"] / "truth.fits")
+    truth = Table.read(small_sky / "truth.fits")
     cls = dict(zip(np.asarray(truth["TARGETID"]).tolist(),
                    DEFAULT_SCHEME.assign(truth["Z"], truth["LOGMSTAR"], truth["IS_STAR"]).tolist(), strict=True))
     assert obj["TRUE_CLASS"].tolist() == [cls[t] for t in obj["TARGETID"].tolist()]

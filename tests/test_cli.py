@@ -20,12 +20,9 @@ def test_commands_are_registered():
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    """simulate (library) -> `dwarflib train` -> `dwarflib classify` through cli.main."""
-    from dwarflib.simulate import write_simulated_sky
-
-    sky = tmp_path_factory.mktemp("sky")
-    write_simulated_sky(sky, n_sources=80_000, seed=31, progress=False)
+def chain(small_sky, tmp_path_factory):
+    """the shared simulated sky -> `dwarflib train` -> `dwarflib classify` through cli.main."""
+    sky = small_sky
     model = tmp_path_factory.mktemp("model")
     rc = cli.main(["train", str(sky / "training-sample.fits"), "--out", str(model), "--seed", "1",
                    "--max-epochs", "8"])

@@ -45,7 +45,7 @@ def test_training_labels():
         training_labels(y, "ternary")
 
 
-@pytest.mark.parametrize("scheme", ["binary", "7class"])
+@pytest.mark.parametrize("scheme", ["binary", pytest.param("7class", marks=pytest.mark.slow)])
 def test_cross_validate_signal_folds_and_scores(scheme):
     X, y = toy()
     res = cross_validate_signal(lr, X, y, scheme=scheme, n_splits=4, seed=1)
@@ -71,6 +71,7 @@ def test_cross_validate_signal_folds_and_scores(scheme):
     assert pooled["precision"] == pytest.approx(precision_score(y == 0, res.pred_signal))
 
 
+@pytest.mark.slow
 def test_cross_validate_signal_is_deterministic_and_paired_across_schemes():
     X, y = toy()
     a = cross_validate_signal(lr, X, y, scheme="7class", n_splits=3, seed=5)

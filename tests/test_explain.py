@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
+from sky_fixtures import split_sweeps
 
 from dwarflib import survey_io
 from dwarflib.catalogue import classify_files, load_catalogue
@@ -14,11 +15,9 @@ from dwarflib.training import load_model
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    from test_catalogue import make_small_model, split_sweeps
-
-    sky, model_dir = make_small_model(tmp_path_factory, seed=21)
-    (f,) = split_sweeps(sky, tmp_path_factory.mktemp("sweeps"), n_files=1, n_rows=4000)
+def setup(small_sky, small_model, tmp_path_factory):
+    model_dir = small_model
+    (f,) = split_sweeps(small_sky, tmp_path_factory.mktemp("sweeps"), n_files=1, n_rows=4000)
     out = tmp_path_factory.mktemp("cat")
     classify_files(model_dir, [f], out, keep_all=True, workers=1, progress=False)
     return load_model(model_dir), f, load_catalogue(out)

@@ -29,17 +29,10 @@ LS_TEST = DATA / "desitarget_ls_test_files"
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    """A 20,000-source simulated sky and a 3-epoch model (seconds): (sweep table, model folder, preselected rows)."""
-    from dwarflib.simulate import write_simulated_sky
-    from dwarflib.training import train_final_model
-
-    sky = tmp_path_factory.mktemp("sky")
-    write_simulated_sky(sky, n_sources=20_000, seed=11, progress=False)
-    model_dir = tmp_path_factory.mktemp("model")
-    train_final_model(sky / "training-sample.fits", model_dir, seed=0, max_epochs=3,
-                      search=[{"hidden_layers": (16,)}])
-    t = survey_io.read_catalogue(sorted(sky.glob("sweep-*.fits"))[0], flags=False)[:4000]
+def small(small_sky, small_model):
+    """The first 4,000 rows of the shared sky and the shared model: (sweep table, model folder, preselected rows)."""
+    model_dir = small_model
+    t = survey_io.read_catalogue(sorted(small_sky.glob("sweep-*.fits"))[0], flags=False)[:4000]
     mask, _ = load_model(model_dir).preselect(t)
     return t, model_dir, np.flatnonzero(mask)
 

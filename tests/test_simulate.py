@@ -302,6 +302,7 @@ def test_expected_class_fractions_pool_and_spread():
         assert np.isclose(row.shell_share_sim * row.class_share_in_shell_sim, (pooled.CLASS == row["class"]).mean())
 
 
+@pytest.mark.slow
 def test_mass_function_slope_step_follows_the_dwarf_excess():
     """A mock with too many log M* < 8.5 galaxies at z < 0.1 makes the fitted low-mass slope shallower."""
     from dwarflib.simulate_calibration import _step_edr, edr_frame

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.table import Table, vstack
+from sky_fixtures import split_sweeps
 
 from dwarflib import cli, crossmatch, cutouts, footprint, large_galaxies, survey_io, verification
 from dwarflib.paths import data_home
@@ -308,12 +309,10 @@ def test_plan_arithmetic(tmp_path):
 
 # ------------------------------------------------------------------------------------------ simulated sky
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    from test_catalogue import make_small_model, split_sweeps
-
+def sim(small_sky, small_model, tmp_path_factory):
     from dwarflib.catalogue import classify_files
 
-    sky, model_dir = make_small_model(tmp_path_factory)
+    sky, model_dir = small_sky, small_model
     files = split_sweeps(sky, tmp_path_factory.mktemp("sweeps"), n_files=2, n_rows=6000)
     for f in files:  # the split keeps the simulation's header mark
         with fits.open(sky / sorted(p.name for p in sky.glob("sweep-*.fits"))[0]) as h:

@@ -47,11 +47,9 @@ def test_high_purity_threshold_is_lowest_reaching_the_target():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from dwarflib.simulate import write_simulated_sky
-
-    sky = tmp_path_factory.mktemp("sky")
-    write_simulated_sky(sky, n_sources=80_000, seed=5, progress=False)
+def trained(small_sky, tmp_path_factory):
+    """train_final_model itself on the shared sky (its own seed and search; the in-memory result is tested)."""
+    sky = small_sky
     out = tmp_path_factory.mktemp("model")
     res = train_final_model(sky / "training-sample.fits", out, seed=3, max_epochs=15, search=SMALL_SEARCH)
     return sky, out, res
@@ -92,7 +90,6 @@ def test_loaded_model_reproduces_the_trained_probabilities(trained):
     assert again["tp"] == row["tp"] and again["n_selected"] == row["n_selected"]
 
 
-@pytest.mark.slow
 def test_same_seed_same_model(trained, tmp_path):
     sky, out, res = trained
     res2 = train_final_model(sky / "training-sample.fits", tmp_path, seed=3, max_epochs=15, search=SMALL_SEARCH)
