@@ -7,24 +7,11 @@ import re
 import numpy as np
 import pytest
 from astropy import units as u
+from real_data import HOME, require
 
 from dwarflib import paths, registry
 
 SMALL = "saga_dr3/saga-dr3-tableC1.txt"
-HOME = paths.data_home()  # resolved at import, before any test points $DWARFLIB_DATA at an empty folder
-
-
-def require(*prefixes: str) -> None:
-    """Skip unless every registered file whose name starts with one of ``prefixes`` is in the data home.
-
-    The data home is ``paths.data_home()`` ($DWARFLIB_DATA, else ../shared/data, else the user cache); the default
-    test run never downloads (a missing file would otherwise be fetched from the internet).
-    """
-    names = [n for n in sorted(registry.REGISTRY) if n.startswith(prefixes)]
-    missing = [n for n in names if not (HOME / n).is_file()]
-    if missing:
-        pytest.skip(f"real data absent: {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-                    + f" not in the data home {HOME} (set {paths.DATA_ENV} to a folder that holds them)")
 
 
 @pytest.mark.parametrize("name", sorted(registry.REGISTRY))

@@ -13,15 +13,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_catalogue import setup  # noqa: F401 - the shared module fixture (small sky + trained model)
+from real_data import real_files
+from sky_fixtures import split_sweeps
 
 from dwarflib import catalogue, simulate, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 from dwarflib.datamodel import unique_id
 
-REAL_SWEEPS = sorted((Path(__file__).resolve().parents[1].parent / "shared" / "data"
-                      / "desitarget_ls_test_files").glob("sweep-*.fits"))
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def setup(small_model, small_sky, tmp_path_factory):
+    """The shared model and five sweep files cut from the shared sky."""
+    return small_model, split_sweeps(small_sky, tmp_path_factory.mktemp("sweeps"))
 
 
 def _cli(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -39,14 +44,14 @@ def _copy(src: Path, dst: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------
 # item 1: simulate --out
 # ---------------------------------------------------------------------------------------------------
-@pytest.mark.skipif(not REAL_SWEEPS, reason="needs the DR9 sweep test files in ../shared/data")
 def test_simulate_refuses_to_remove_real_sweeps_and_a_users_truth(tmp_path):
-    own = {p.name: _copy(p, tmp_path / p.name).read_bytes() for p in REAL_SWEEPS}
+    real_sweeps = real_files("desitarget_ls_test_files", "sweep-*.fits")
+    own = {p.name: _copy(p, tmp_path / p.name).read_bytes() for p in real_sweeps}
     own["truth.fits"] = b"a user's truth table"
     (tmp_path / "truth.fits").write_bytes(own["truth.fits"])
     r = _cli("simulate", "--n-sources", "3000", "--seed", "1", "--out", tmp_path, "--no-progress")
     assert r.returncode == 1
-    assert "did not write" in r.stderr and REAL_SWEEPS[0].name in r.stderr and "truth.fits" in r.stderr
+    assert "did not write" in r.stderr and real_sweeps[0].name in r.stderr and "truth.fits" in r.stderr
     for name, data in own.items():
         assert (tmp_path / name).read_bytes() == data, name
     assert not (tmp_path / "summary.json").exists()
@@ -88,7 +93,7 @@ def test_simulate_into_its_own_folder_again_is_identical_and_keeps_other_files(t
 # ---------------------------------------------------------------------------------------------------
 # item 2: same file name in two folders, across runs
 # ---------------------------------------------------------------------------------------------------
-def test_north_then_south_resume_keeps_both_catalogues(setup, tmp_path):  # noqa: F811
+def test_north_then_south_resume_keeps_both_catalogues(setup, tmp_path):
     model_dir, files = setup
     north = _copy(files[0], tmp_path / "north" / "sweep-x.fits")
     south = _copy(files[1], tmp_path / "south" / "sweep-x.fits")
@@ -111,7 +116,7 @@ def test_north_then_south_resume_keeps_both_catalogues(setup, tmp_path):  # noqa
     assert read_manifest(out) == recs
 
 
-def test_load_catalogue_refuses_two_inputs_sharing_an_output(setup, tmp_path):  # noqa: F811
+def test_load_catalogue_refuses_two_inputs_sharing_an_output(setup, tmp_path):
     model_dir, files = setup
     classify_files(model_dir, files[:1], tmp_path, keep_all=True, workers=1, progress=False)
     rec = next(iter(read_manifest(tmp_path).values()))
@@ -125,7 +130,7 @@ def test_load_catalogue_refuses_two_inputs_sharing_an_output(setup, tmp_path):  
 # ---------------------------------------------------------------------------------------------------
 # item 3: outputs and inputs
 # ---------------------------------------------------------------------------------------------------
-def test_an_output_that_is_an_input_is_refused_before_writing(setup, tmp_path):  # noqa: F811
+def test_an_output_that_is_an_input_is_refused_before_writing(setup, tmp_path):
     model_dir, files = setup
     a = _copy(files[0], tmp_path / "sweep-a.fits")
     a_all = _copy(files[1], tmp_path / "sweep-a-all.fits")  # a sweep file whose name is sweep-a's output
@@ -138,7 +143,7 @@ def test_an_output_that_is_an_input_is_refused_before_writing(setup, tmp_path): 
                                                                                         "sweep-a.fits"]
 
 
-def test_outputs_written_beside_the_inputs_are_not_read_as_inputs(setup, tmp_path):  # noqa: F811
+def test_outputs_written_beside_the_inputs_are_not_read_as_inputs(setup, tmp_path):
     model_dir, files = setup
     d = tmp_path / "d"
     inputs = [_copy(f, d / f.name) for f in files[:2]]
@@ -186,7 +191,7 @@ def _start_pausing_classify(model_dir, files, out) -> subprocess.Popen:
     return proc
 
 
-def test_a_second_run_in_a_busy_folder_fails_naming_the_first(setup, tmp_path):  # noqa: F811
+def test_a_second_run_in_a_busy_folder_fails_naming_the_first(setup, tmp_path):
     model_dir, files = setup
     out = tmp_path / "out"
     first = _start_pausing_classify(model_dir, files[:2], out)
@@ -210,7 +215,7 @@ def test_a_second_run_in_a_busy_folder_fails_naming_the_first(setup, tmp_path): 
     assert not (out / "truth.fits").exists() and not list(out.glob("sweep-test02*"))
 
 
-def test_the_lock_dies_with_its_holder(setup, tmp_path):  # noqa: F811
+def test_the_lock_dies_with_its_holder(setup, tmp_path):
     model_dir, files = setup
     holder = _start_pausing_classify(model_dir, files[:2], tmp_path)
     holder.kill()  # SIGKILL: no clean-up code runs
@@ -222,7 +227,7 @@ def test_the_lock_dies_with_its_holder(setup, tmp_path):  # noqa: F811
 # ---------------------------------------------------------------------------------------------------
 # item 9: rejected rows per input, with their reason
 # ---------------------------------------------------------------------------------------------------
-def test_rejected_rows_are_listed_per_input_with_their_reason(setup, tmp_path):  # noqa: F811
+def test_rejected_rows_are_listed_per_input_with_their_reason(setup, tmp_path):
     model_dir, files = setup
     s = classify_files(model_dir, files, tmp_path, keep_all=True, workers=1, progress=False, chunk_rows=1000)
     assert sum(s["rejected"].values()) > 0
@@ -244,7 +249,7 @@ def test_rejected_rows_are_listed_per_input_with_their_reason(setup, tmp_path): 
     assert len(both) == listed and set(both["INPUT"]) == {r["input"] for r in s["records"]}
 
 
-def test_unique_inputs_keep_their_output_names(setup, tmp_path):  # noqa: F811
+def test_unique_inputs_keep_their_output_names(setup, tmp_path):
     model_dir, files = setup
     s = classify_files(model_dir, files[:2], tmp_path, workers=1, progress=False)
     for f, rec in zip(files[:2], sorted(s["records"], key=lambda r: r["input"]), strict=True):

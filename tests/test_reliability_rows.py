@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.table import Table, vstack
+from real_data import real_file, real_files
 
 from dwarflib import datamodel, registry, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue
@@ -21,11 +22,8 @@ from dwarflib.explain import find_objects
 from dwarflib.features import build_features
 from dwarflib.training import load_model
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
-EDR = DATA / "desi_edr_bgs_provabgs" / "rosette3.csv"
-LS_TEST = DATA / "desitarget_ls_test_files"
+EDR = "desi_edr_bgs_provabgs/rosette3.csv"
+LS_TEST = "desitarget_ls_test_files"
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +51,7 @@ def _tid(table, i) -> int:
 # --------------------------------------------------------------------------------------------- item 8
 def test_targetid_equals_desi_targetid_bit_for_bit():
     """Real DESI TARGETIDs (EDR BGS): decoded with desitarget's layout and packed again, they are unchanged."""
-    if not EDR.is_file():
-        pytest.skip(f"{EDR} not available")
-    tid = pd.read_csv(EDR, usecols=["TARGET_ID"])["TARGET_ID"].to_numpy(np.int64)
+    tid = pd.read_csv(real_file(EDR), usecols=["TARGET_ID"])["TARGET_ID"].to_numpy(np.int64)
     # desitarget targetid_mask: OBJID bits 0-21, BRICKID 22-41, RELEASE 42-57
     objid, brickid, release = tid & (2**22 - 1), (tid >> 22) & (2**20 - 1), (tid >> 42) & (2**16 - 1)
     assert set(np.unique(release).tolist()) <= {9010, 9011}  # DR9 south / north: the layout reads real ids
@@ -65,11 +61,9 @@ def test_targetid_equals_desi_targetid_bit_for_bit():
 
 
 def test_explain_finds_an_object_by_its_real_desi_targetid(tmp_path):
-    if not EDR.is_file():
-        pytest.skip(f"{EDR} not available")
-    real = int(pd.read_csv(EDR, usecols=["TARGET_ID"], nrows=1)["TARGET_ID"][0])
+    real = int(pd.read_csv(real_file(EDR), usecols=["TARGET_ID"], nrows=1)["TARGET_ID"][0])
     path = tmp_path / "sweep-real.fits"
-    with fits.open(sorted(LS_TEST.glob("sweep-*.fits"))[0]) as h:  # real DR9-era sweep rows, one given the id
+    with fits.open(real_files(LS_TEST, "sweep-*.fits")[0]) as h:  # real DR9-era sweep rows, one given the id
         data = h[1].data.copy()
         data["RELEASE"][0], data["BRICKID"][0], data["OBJID"][0] = \
             (real >> 42) & (2**16 - 1), (real >> 22) & (2**20 - 1), real & (2**22 - 1)
@@ -101,7 +95,7 @@ def test_extreme_finite_flux_rejects_the_row_not_the_file(small, tmp_path):
 
 def test_row_error_messages_give_the_file_row(tmp_path):
     """A pre-DR9 TYPE the shape mapping does not know: the message gives the file row, not the chunk row."""
-    src = sorted(LS_TEST.glob("tractor-*.fits"))[0]
+    src = real_files(LS_TEST, "tractor-*.fits")[0]
     with fits.open(src) as h:
         data = h[1].data.copy()
         data["TYPE"][4] = "ZZZ"
@@ -211,7 +205,7 @@ def test_unusable_column_is_an_error_naming_file_and_column(small, tmp_path, cas
 
 def test_real_ls_files_still_read():
     """The real (pre-DR9) Tractor and sweep rows pass the new column checks."""
-    for p in sorted(LS_TEST.glob("*-*.fits")):
+    for p in real_files(LS_TEST, "*-*.fits"):
         t = survey_io.read_catalogue(p)
         assert len(t) == 6 and set(t["TYPE"]) <= {*datamodel.TRACTOR_TYPES, *datamodel.PRE_DR9_TYPES}
 
@@ -220,7 +214,7 @@ def test_explain_by_id_skips_rows_whose_fields_overflow_the_id(tmp_path):
     """A row with OBJID beyond 22 bits aliases another id under plain packing; explain neither matches it nor
     fails on it, and a TARGETID with bits beyond RELEASE is refused."""
     path = tmp_path / "sweep-alias.fits"
-    with fits.open(sorted(LS_TEST.glob("sweep-*.fits"))[0]) as h:
+    with fits.open(real_files(LS_TEST, "sweep-*.fits")[0]) as h:
         data = h[1].data.copy()
         data["OBJID"][1] = int(data["OBJID"][0]) + 2**22  # would carry into BRICKID + 1 of row 0's brick
         data["BRICKID"][1] = int(data["BRICKID"][0]) - 1

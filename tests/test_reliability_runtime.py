@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from real_data import real_file
+from sky_fixtures import split_sweeps
 
 from dwarflib import catalogue, cli, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
@@ -23,17 +25,14 @@ from dwarflib.datamodel import unique_id
 from dwarflib.training import ModelError, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SWEEP = ROOT.parent / "shared" / "data" / "desitarget_ls_test_files" / "sweep-310m005-320p000.fits"
+REAL_SWEEP = "desitarget_ls_test_files/sweep-310m005-320p000.fits"
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """The small sky and model of test_catalogue, and its sweep split into two 40,000-row files."""
-    from test_catalogue import make_small_model, split_sweeps
-
-    sky, model_dir = make_small_model(tmp_path_factory, seed=11)
-    files = split_sweeps(sky, tmp_path_factory.mktemp("sweeps"), n_files=2, n_rows=80_000)
-    return sky, model_dir, files
+def setup(small_sky, small_model, tmp_path_factory):
+    """The shared sky and model, and the sky's sweep split into two 40,000-row files."""
+    files = split_sweeps(small_sky, tmp_path_factory.mktemp("sweeps"), n_files=2, n_rows=80_000)
+    return small_sky, small_model, files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +132,7 @@ def _catalogue_frame(out: Path) -> pd.DataFrame:
 @pytest.mark.parametrize("which", ["real", "simulated"])
 def test_gzip_sweep_gives_the_same_catalogue(setup, tmp_path, which):
     _, model_dir, files = setup
-    src = REAL_SWEEP if which == "real" else files[0]
+    src = real_file(REAL_SWEEP) if which == "real" else files[0]
     if not src.exists():
         pytest.skip(f"{src} not available")
     plain = shutil.copy(src, tmp_path / src.name)
