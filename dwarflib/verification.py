@@ -504,6 +504,74 @@ def summary_row(check: str, sample: str, source: str, n: int, precision: float =
             "paper_precision": float(pp), "paper_recall": float(pr)}
 
 
+def result_row(check: str, sample: str, source: str, result: Mapping,
+               paper: tuple[float, float] | None = None) -> dict:
+    """:func:`summary_row` from a score dict of :func:`recall_check` or :func:`precision_recall` (or a
+    check's ``sim_test``): ``n``, ``recall`` with its interval, and ``precision`` where the dict has one."""
+    return summary_row(check, sample, source, result["n"], precision=result.get("precision", float("nan")),
+                       recall=result["recall"], recall_low=result["recall_low"],
+                       recall_high=result["recall_high"], paper=paper)
+
+
+def saga_summary_rows(signal_range: Mapping, all_satellites: Mapping, hosts: Mapping, sim_test: Mapping,
+                      paper: tuple[float, float] = PAPER_CHECKS["SAGA DR3"]) -> list[dict]:
+    """The SAGA DR3 rows of the summary: recall on the real signal-range satellites (beside the paper's
+    check) and on all satellites with the 6-feature model, the fraction of real hosts selected by the
+    5-feature model, and the 6-feature model's simulated held-out test."""
+    return [
+        result_row("SAGA DR3 satellites", "6 <= log M* < 9; r, g-r, fibre r, SB, Sersic, b/a; "
+                   "model trained on simulated sky", "real", signal_range, paper=paper),
+        result_row("SAGA DR3 satellites", "all log M* (6.0-10.3); same model", "real", all_satellites),
+        result_row("SAGA DR3 hosts", f"fraction of the {hosts['n']} MW-mass hosts selected as signal "
+                   "(recall column); 5 features", "real", hosts),
+        result_row("SAGA-feature model", f"simulated held-out test, 6 features ({sim_test['n_signal']} signal)",
+                   "simulated", sim_test),
+    ]
+
+
+def elves_summary_rows(signal_range: Mapping, all_masses: Mapping, with_r_from_v: Mapping, n_hosts: int,
+                       sim_test: Mapping, paper: tuple[float, float] = PAPER_CHECKS["ELVES"]) -> list[dict]:
+    """The ELVES rows of the summary: recall on the real confirmed satellites with g and r photometry in the
+    signal mass range (beside the paper's check) and at all masses, the signal range again with the g,i rows
+    given r from V, the hosts (not evaluable: no photometry in the tables), and the 3-feature model's
+    simulated held-out test."""
+    return [
+        result_row("ELVES satellites", "confirmed, 6 <= log M* < 9, g and r photometry; r, g-r, SB; "
+                   "model trained on simulated sky", "real", signal_range, paper=paper),
+        result_row("ELVES satellites", "confirmed, all masses, g and r photometry", "real", all_masses),
+        result_row("ELVES satellites", "as first ELVES row plus g,i rows with r from V", "real", with_r_from_v),
+        summary_row("ELVES hosts", f"{n_hosts} hosts: no photometry or sizes in the ELVES tables; not evaluable",
+                    "real", n_hosts),
+        result_row("ELVES-feature model", f"simulated held-out test, 3 features ({sim_test['n_signal']} signal)",
+                   "simulated", sim_test),
+    ]
+
+
+def edr_summary_rows(sim_to_real: Mapping, real_cv: Mapping, sim_cv: Mapping,
+                     r_max: float = EDR_R_MAX, z_min: float = EDR_Z_MIN,
+                     paper: tuple[float, float] = PAPER_CHECKS["DESI EDR"]) -> list[dict]:
+    """The DESI EDR rows of the summary (colours and magnitudes only): the simulated-sky model applied to the
+    real table (beside the paper's check), a model trained and tested on the real labels, and the simulated
+    sky's own cross-validation; each sample names its number of signal galaxies."""
+    specs = [
+        (sim_to_real, f"colours + magnitudes; trained on simulated sky (r < {r_max:g}, z > {z_min:g}), "
+                      "applied to real", "real", paper),
+        (real_cv, "colours + magnitudes; trained and tested on real labels, 5-fold CV", "real", None),
+        (sim_cv, "colours + magnitudes; simulated sky, 5-fold CV", "simulated", None),
+    ]
+    return [result_row("DESI EDR", f"{sample} ({r['n_signal']} signal)", source, r, paper=pp)
+            for r, sample, source, pp in specs]
+
+
+def lvdb_summary_rows(signal_range: Mapping, all_usable: Mapping) -> list[dict]:
+    """The LVDB rows of the summary: recall on the real signal-range dwarfs and on every usable dwarf."""
+    return [
+        result_row("LVDB dwarfs", "6 <= log M* < 9; r (from M_V), SB; model trained on simulated sky", "real",
+                   signal_range),
+        result_row("LVDB dwarfs", "all dwarfs with M_V, distance and r_half", "real", all_usable),
+    ]
+
+
 def summary_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
     """The summary table with exactly :data:`SUMMARY_COLUMNS`; validates every row."""
     df = pd.DataFrame([summary_row(**{k: r[k] for k in r if k not in ("paper_precision", "paper_recall")},
