@@ -585,6 +585,38 @@ def summary_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
     return df
 
 
+def with_intervals(df: pd.DataFrame, metrics: Sequence[str] = ("precision", "recall"), digits: int = 3,
+                   cl: float = 0.95) -> pd.DataFrame:
+    """A narrower copy of a score table for display: each ``metric`` with its ``{metric}_low`` and
+    ``{metric}_high`` columns becomes one text column ``'{metric} [95 % interval]'`` (``'0.912 [0.880, 0.937]'``,
+    ``'-'`` where the value is NaN). Other columns are kept in order; the full table belongs in ``outputs/``.
+    A metric whose interval columns are missing raises ``KeyError``."""
+    out = df.copy()
+    for m in metrics:
+        missing = [c for c in (m, f"{m}_low", f"{m}_high") if c not in out.columns]
+        if missing:
+            raise KeyError(f"score table has no column(s) {missing}")
+        v, lo, hi = (pd.to_numeric(out[c], errors="coerce").to_numpy(float) for c in (m, f"{m}_low", f"{m}_high"))
+        text = [f"{a:.{digits}f} [{b:.{digits}f}, {c:.{digits}f}]" if np.isfinite(a) else "-"
+                for a, b, c in zip(v, lo, hi, strict=True)]
+        out.insert(out.columns.get_loc(m), f"{m} [{100 * cl:.0f} % interval]", text)
+        out = out.drop(columns=[m, f"{m}_low", f"{m}_high"])
+    return out
+
+
+def summary_display(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The verification summary as the book shows it: ``check``, ``sample``, ``source``, ``n``, precision and
+    recall each with its interval in one column (:func:`with_intervals`), and the paper's (precision, recall)
+    in one column ``paper P / R`` (``'-'`` where the paper has no number for the row). The full table, with
+    every column of :data:`SUMMARY_COLUMNS`, is what :func:`write_summary` writes."""
+    out = with_intervals(df, ("recall",), digits)  # the summary keeps no precision interval
+    pp, pr = out.pop("paper_precision").to_numpy(float), out.pop("paper_recall").to_numpy(float)
+    out["precision"] = [f"{x:.{digits}f}" if np.isfinite(x) else "-" for x in out["precision"].to_numpy(float)]
+    out["paper P / R"] = [f"{a:.2f} / {b:.2f}" if np.isfinite(a) or np.isfinite(b) else "-"
+                          for a, b in zip(pp, pr, strict=True)]
+    return out
+
+
 def write_summary(df: pd.DataFrame, path: str | Path | None = None) -> Path:
     """Write the summary to ``path`` (default ``outputs/verification-summary.csv``) and return the path."""
     from dwarflib.paths import outputs_dir

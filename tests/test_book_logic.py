@@ -130,3 +130,29 @@ def test_summary_rows_assemble_into_one_valid_table():
 def test_result_row_needs_a_recall():
     with pytest.raises(KeyError, match="recall"):
         V.result_row("x", "y", "real", {"n": 3})
+
+
+def test_with_intervals_merges_each_metric_and_keeps_other_columns():
+    t = pd.DataFrame({"n": [10, 0], "precision": [0.5, np.nan], "precision_low": [0.2, np.nan],
+                      "precision_high": [0.8, np.nan], "recall": [0.25, 0.0], "recall_low": [0.1, 0.0],
+                      "recall_high": [0.5, 0.3]}, index=["a", "b"])
+    out = V.with_intervals(t)
+    assert list(out.columns) == ["n", "precision [95 % interval]", "recall [95 % interval]"]
+    assert out.loc["a", "precision [95 % interval]"] == "0.500 [0.200, 0.800]"
+    assert out.loc["b", "precision [95 % interval]"] == "-"
+    assert out.loc["b", "recall [95 % interval]"] == "0.000 [0.000, 0.300]"
+    with pytest.raises(KeyError, match="f1_low"):
+        V.with_intervals(t.assign(f1=0.3), ("f1",))
+
+
+def test_summary_display_is_narrower_and_loses_no_row():
+    df = V.summary_frame([*V.saga_summary_rows(_recall(40, 26), _recall(120, 50), _recall(101, 3),
+                                               _pr(30, 20, 2)),
+                          *V.lvdb_summary_rows(_recall(80, 20), _recall(200, 30))])
+    out = V.summary_display(df)
+    assert len(out) == len(df) and len(out.columns) < len(df.columns)
+    assert list(out.columns) == ["check", "sample", "source", "n", "precision", "recall [95 % interval]",
+                                 "paper P / R"]
+    assert out["paper P / R"].iloc[0] == f"{V.PAPER_CHECKS['SAGA DR3'][0]:.2f} / {V.PAPER_CHECKS['SAGA DR3'][1]:.2f}"
+    assert out["paper P / R"].iloc[1] == "-"
+    assert out["precision"].iloc[0] == "-" and out["precision"].iloc[3] != "-"
