@@ -609,11 +609,8 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
 
     # sizes (major-axis half-light radius) [kpc]
     q_pop = pop == 1
-    dwarf_w = np.clip((9.0 - logm) / 0.5, 0.0, 1.0)
-    log_re_sf = (model.size_sf_a + model.size_sf_b * logm + model.size_dwarf_offset * np.clip(9.0 - logm, 0, None)
-                 + model.size_dwarf_zero * dwarf_w)
-    log_re_et = model.size_q_a + model.size_q_b * logm
-    log_re_q = np.maximum(log_re_sf + model.size_q_dwarf_offset, log_re_et)
+    dwarf_w = _dwarf_weight(logm)
+    log_re_sf, log_re_q = median_log_re(logm, model)
     log_re = np.where(q_pop, log_re_q, log_re_sf)
     beta = np.array([model.size_z_beta_sf, model.size_z_beta_q])[pop]
     sig = np.array([model.size_sf_sigma, model.size_q_sigma])[pop]
@@ -640,6 +637,31 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
     return {"Z": z, "LOGMSTAR": logm, "POP": pop.astype(np.int8), "COLOURS": x, "R_TRUE": r_true, "ML": ml,
             "RE_KPC": re_kpc, "RE_ARCSEC": re_arcsec, "SERSIC_TRUE": sersic, "BA_TRUE": ba,
             "MU_EFF_R_TRUE": mu_eff}
+
+
+def _dwarf_weight(logm) -> np.ndarray:
+    """Weight of the dwarf branch of the size relations: 0 above log M* = 9, 1 below 8.5, linear between."""
+    return np.clip((9.0 - logm) / 0.5, 0.0, 1.0)
+
+
+def median_log_re(logm, model: SkyModel, z=0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Median log10 major-axis half-light radius [kpc] at stellar mass ``logm`` [log Msun] and redshift ``z``.
+
+    Returns ``(star_forming, quiescent)``: the relations :func:`draw_galaxies` scatters its sizes around
+    (log-normal scatter, so these are the medians). Star-forming: ``size_sf_a + size_sf_b log M*``, plus the
+    extra slope ``size_dwarf_offset`` per dex below log M* = 9 and the dwarf zero point ``size_dwarf_zero``
+    (weighted in between 8.5 and 9); quiescent: the larger of the star-forming relation plus
+    ``size_q_dwarf_offset`` and the early-type relation. Both shrink as ``(1 + z)**-size_z_beta_*``.
+    """
+    logm = np.asarray(logm, float)
+    log_re_sf = (model.size_sf_a + model.size_sf_b * logm + model.size_dwarf_offset * np.clip(9.0 - logm, 0, None)
+                 + model.size_dwarf_zero * _dwarf_weight(logm))
+    log_re_et = model.size_q_a + model.size_q_b * logm
+    log_re_q = np.maximum(log_re_sf + model.size_q_dwarf_offset, log_re_et)
+    if np.any(np.asarray(z) != 0):
+        lz = np.log10(1 + np.asarray(z, float))
+        log_re_sf, log_re_q = log_re_sf - model.size_z_beta_sf * lz, log_re_q - model.size_z_beta_q * lz
+    return log_re_sf, log_re_q
 
 
 def detection_probability(mu_eff, model: SkyModel) -> np.ndarray:

@@ -504,6 +504,74 @@ def summary_row(check: str, sample: str, source: str, n: int, precision: float =
             "paper_precision": float(pp), "paper_recall": float(pr)}
 
 
+def result_row(check: str, sample: str, source: str, result: Mapping,
+               paper: tuple[float, float] | None = None) -> dict:
+    """:func:`summary_row` from a score dict of :func:`recall_check` or :func:`precision_recall` (or a
+    check's ``sim_test``): ``n``, ``recall`` with its interval, and ``precision`` where the dict has one."""
+    return summary_row(check, sample, source, result["n"], precision=result.get("precision", float("nan")),
+                       recall=result["recall"], recall_low=result["recall_low"],
+                       recall_high=result["recall_high"], paper=paper)
+
+
+def saga_summary_rows(signal_range: Mapping, all_satellites: Mapping, hosts: Mapping, sim_test: Mapping,
+                      paper: tuple[float, float] = PAPER_CHECKS["SAGA DR3"]) -> list[dict]:
+    """The SAGA DR3 rows of the summary: recall on the real signal-range satellites (beside the paper's
+    check) and on all satellites with the 6-feature model, the fraction of real hosts selected by the
+    5-feature model, and the 6-feature model's simulated held-out test."""
+    return [
+        result_row("SAGA DR3 satellites", "6 <= log M* < 9; r, g-r, fibre r, SB, Sersic, b/a; "
+                   "model trained on simulated sky", "real", signal_range, paper=paper),
+        result_row("SAGA DR3 satellites", "all log M* (6.0-10.3); same model", "real", all_satellites),
+        result_row("SAGA DR3 hosts", f"fraction of the {hosts['n']} MW-mass hosts selected as signal "
+                   "(recall column); 5 features", "real", hosts),
+        result_row("SAGA-feature model", f"simulated held-out test, 6 features ({sim_test['n_signal']} signal)",
+                   "simulated", sim_test),
+    ]
+
+
+def elves_summary_rows(signal_range: Mapping, all_masses: Mapping, with_r_from_v: Mapping, n_hosts: int,
+                       sim_test: Mapping, paper: tuple[float, float] = PAPER_CHECKS["ELVES"]) -> list[dict]:
+    """The ELVES rows of the summary: recall on the real confirmed satellites with g and r photometry in the
+    signal mass range (beside the paper's check) and at all masses, the signal range again with the g,i rows
+    given r from V, the hosts (not evaluable: no photometry in the tables), and the 3-feature model's
+    simulated held-out test."""
+    return [
+        result_row("ELVES satellites", "confirmed, 6 <= log M* < 9, g and r photometry; r, g-r, SB; "
+                   "model trained on simulated sky", "real", signal_range, paper=paper),
+        result_row("ELVES satellites", "confirmed, all masses, g and r photometry", "real", all_masses),
+        result_row("ELVES satellites", "as first ELVES row plus g,i rows with r from V", "real", with_r_from_v),
+        summary_row("ELVES hosts", f"{n_hosts} hosts: no photometry or sizes in the ELVES tables; not evaluable",
+                    "real", n_hosts),
+        result_row("ELVES-feature model", f"simulated held-out test, 3 features ({sim_test['n_signal']} signal)",
+                   "simulated", sim_test),
+    ]
+
+
+def edr_summary_rows(sim_to_real: Mapping, real_cv: Mapping, sim_cv: Mapping,
+                     r_max: float = EDR_R_MAX, z_min: float = EDR_Z_MIN,
+                     paper: tuple[float, float] = PAPER_CHECKS["DESI EDR"]) -> list[dict]:
+    """The DESI EDR rows of the summary (colours and magnitudes only): the simulated-sky model applied to the
+    real table (beside the paper's check), a model trained and tested on the real labels, and the simulated
+    sky's own cross-validation; each sample names its number of signal galaxies."""
+    specs = [
+        (sim_to_real, f"colours + magnitudes; trained on simulated sky (r < {r_max:g}, z > {z_min:g}), "
+                      "applied to real", "real", paper),
+        (real_cv, "colours + magnitudes; trained and tested on real labels, 5-fold CV", "real", None),
+        (sim_cv, "colours + magnitudes; simulated sky, 5-fold CV", "simulated", None),
+    ]
+    return [result_row("DESI EDR", f"{sample} ({r['n_signal']} signal)", source, r, paper=pp)
+            for r, sample, source, pp in specs]
+
+
+def lvdb_summary_rows(signal_range: Mapping, all_usable: Mapping) -> list[dict]:
+    """The LVDB rows of the summary: recall on the real signal-range dwarfs and on every usable dwarf."""
+    return [
+        result_row("LVDB dwarfs", "6 <= log M* < 9; r (from M_V), SB; model trained on simulated sky", "real",
+                   signal_range),
+        result_row("LVDB dwarfs", "all dwarfs with M_V, distance and r_half", "real", all_usable),
+    ]
+
+
 def summary_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
     """The summary table with exactly :data:`SUMMARY_COLUMNS`; validates every row."""
     df = pd.DataFrame([summary_row(**{k: r[k] for k in r if k not in ("paper_precision", "paper_recall")},
@@ -515,6 +583,38 @@ def summary_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
         if bad.any():
             raise ValueError(f"summary column {col} outside [0, 1] in rows {np.flatnonzero(bad).tolist()}")
     return df
+
+
+def with_intervals(df: pd.DataFrame, metrics: Sequence[str] = ("precision", "recall"), digits: int = 3,
+                   cl: float = 0.95) -> pd.DataFrame:
+    """A narrower copy of a score table for display: each ``metric`` with its ``{metric}_low`` and
+    ``{metric}_high`` columns becomes one text column ``'{metric} [95 % interval]'`` (``'0.912 [0.880, 0.937]'``,
+    ``'-'`` where the value is NaN). Other columns are kept in order; the full table belongs in ``outputs/``.
+    A metric whose interval columns are missing raises ``KeyError``."""
+    out = df.copy()
+    for m in metrics:
+        missing = [c for c in (m, f"{m}_low", f"{m}_high") if c not in out.columns]
+        if missing:
+            raise KeyError(f"score table has no column(s) {missing}")
+        v, lo, hi = (pd.to_numeric(out[c], errors="coerce").to_numpy(float) for c in (m, f"{m}_low", f"{m}_high"))
+        text = [f"{a:.{digits}f} [{b:.{digits}f}, {c:.{digits}f}]" if np.isfinite(a) else "-"
+                for a, b, c in zip(v, lo, hi, strict=True)]
+        out.insert(out.columns.get_loc(m), f"{m} [{100 * cl:.0f} % interval]", text)
+        out = out.drop(columns=[m, f"{m}_low", f"{m}_high"])
+    return out
+
+
+def summary_display(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The verification summary as the book shows it: ``check``, ``sample``, ``source``, ``n``, precision and
+    recall each with its interval in one column (:func:`with_intervals`), and the paper's (precision, recall)
+    in one column ``paper P / R`` (``'-'`` where the paper has no number for the row). The full table, with
+    every column of :data:`SUMMARY_COLUMNS`, is what :func:`write_summary` writes."""
+    out = with_intervals(df, ("recall",), digits)  # the summary keeps no precision interval
+    pp, pr = out.pop("paper_precision").to_numpy(float), out.pop("paper_recall").to_numpy(float)
+    out["precision"] = [f"{x:.{digits}f}" if np.isfinite(x) else "-" for x in out["precision"].to_numpy(float)]
+    out["paper P / R"] = [f"{a:.2f} / {b:.2f}" if np.isfinite(a) or np.isfinite(b) else "-"
+                          for a, b in zip(pp, pr, strict=True)]
+    return out
 
 
 def write_summary(df: pd.DataFrame, path: str | Path | None = None) -> Path:
