@@ -1,7 +1,7 @@
 """The labelled training sample: load, validate, preselect, label, featurise and split.
 
 The same code path serves the simulated spectroscopic surveys (``training-sample.fits`` written by
-:mod:`dwarflib.simulate`) and a user's own real labelled sample, provided it is in the DR9 sweep
+:mod:`dwarflib.sky.generate`) and a user's own real labelled sample, provided it is in the DR9 sweep
 format (Legacy Surveys column names, fluxes in nanomaggies) plus a spectroscopic redshift ``Z`` and a
 stellar mass ``LOGMSTAR`` (log10 Msun, dex).
 
@@ -102,7 +102,7 @@ def load_labelled_table(path: str | PathLike | None = None) -> Table:
     path : path-like, optional
         A FITS table in sweep format plus ``Z`` and ``LOGMSTAR`` (and optionally ``TARGETID``, ``CLASS``,
         ``IS_STAR`` or ``SPECTYPE``, ``SURVEY``). Default: the simulated ``training-sample.fits`` from
-        :func:`dwarflib.simulate.ensure_simulated_sky` (generated on first use, then cached).
+        :func:`dwarflib.sky.generate.ensure_simulated_sky` (generated on first use, then cached).
 
     Raises
     ------
@@ -112,7 +112,7 @@ def load_labelled_table(path: str | PathLike | None = None) -> Table:
     from dwarflib import survey_io
 
     if path is None:
-        from dwarflib.simulate import ensure_simulated_sky
+        from dwarflib.sky.generate import ensure_simulated_sky
 
         path = Path(ensure_simulated_sky()) / "training-sample.fits"
     path = Path(path)

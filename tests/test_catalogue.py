@@ -26,7 +26,7 @@ SKY: dict = {}  # the simulated sky of the module fixture (for its truth table)
 
 def make_small_model(tmp_path_factory, seed: int = 11):
     """A small simulated sky and a quickly trained model: (sky folder, model folder)."""
-    from dwarflib.simulate import write_simulated_sky
+    from dwarflib.sky.generate import write_simulated_sky
     from dwarflib.training import train_final_model
 
     sky = tmp_path_factory.mktemp("sky")

@@ -22,7 +22,7 @@ def test_commands_are_registered():
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """simulate (library) -> `dwarflib train` -> `dwarflib classify` through cli.main."""
-    from dwarflib.simulate import write_simulated_sky
+    from dwarflib.sky.generate import write_simulated_sky
 
     sky = tmp_path_factory.mktemp("sky")
     write_simulated_sky(sky, n_sources=80_000, seed=31, progress=False)

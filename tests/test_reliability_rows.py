@@ -31,7 +31,7 @@ LS_TEST = DATA / "desitarget_ls_test_files"
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A 20,000-source simulated sky and a 3-epoch model (seconds): (sweep table, model folder, preselected rows)."""
-    from dwarflib.simulate import write_simulated_sky
+    from dwarflib.sky.generate import write_simulated_sky
     from dwarflib.training import train_final_model
 
     sky = tmp_path_factory.mktemp("sky")

@@ -48,7 +48,7 @@ def test_high_purity_threshold_is_lowest_reaching_the_target():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from dwarflib.simulate import write_simulated_sky
+    from dwarflib.sky.generate import write_simulated_sky
 
     sky = tmp_path_factory.mktemp("sky")
     write_simulated_sky(sky, n_sources=80_000, seed=5, progress=False)

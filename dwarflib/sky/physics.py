@@ -1,9 +1,9 @@
 """The physical model behind the simulated DR9-like sky: galaxies, stars, photometry and Tractor-like fits.
 
-Everything here is vectorised numpy working on one chunk of objects; :mod:`dwarflib.simulate` drives it
+Everything here is vectorised numpy working on one chunk of objects; :mod:`dwarflib.sky.generate` drives it
 chunk by chunk and writes the sweep files. The numbers that set the model live in a
 :class:`SkyModel` (defaults below, overridden by the calibration file
-``dwarflib/data/simulated_sky_calibration.json`` written by :mod:`dwarflib.simulate_calibration`).
+``dwarflib/data/simulated_sky_calibration.json`` written by :mod:`dwarflib.sky.calibrate`).
 
 Galaxies
     * Stellar mass function: a double Schechter function starting from the GAMA fit of Baldry et al. (2012),

@@ -19,9 +19,9 @@ other files it would overwrite (a user's ``truth.fits``) or that would be read a
 ``sweep-*.fits``) is refused unless ``overwrite=True`` (``--overwrite``). The folder is locked for the run
 (:func:`dwarflib.paths.locked_dir`): a second run into it fails at once, naming the first.
 
-The physics is in :mod:`dwarflib.simulate_physics`, the observation (noise, Tractor) in
-:mod:`dwarflib.simulate_observe`, and the calibration on real catalogues in
-:mod:`dwarflib.simulate_calibration`. Same (n_sources, seed, area_deg2, chunk_size) -> identical files.
+The physics is in :mod:`dwarflib.sky.physics`, the observation (noise, Tractor) in
+:mod:`dwarflib.sky.observe`, and the calibration on real catalogues in
+:mod:`dwarflib.sky.calibrate`. Same (n_sources, seed, area_deg2, chunk_size) -> identical files.
 
 Only sources brighter than ``R_LIMIT`` (true, extinction-corrected r) are simulated: fainter ones never pass
 the dwarf-survey or catalogue preselection (r < 21) even after noise. The surface density at that limit
@@ -47,8 +47,8 @@ import numpy as np
 from dwarflib import datamodel, paths
 from dwarflib.cli import positive_float, positive_int
 from dwarflib.labels import assign_classes
-from dwarflib.simulate_observe import ObjidCounter, footprint, observe, random_positions
-from dwarflib.simulate_physics import (
+from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
+from dwarflib.sky.physics import (
     SkyModel,
     detection_probability,
     draw_galaxies,
@@ -278,7 +278,7 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     is_star = src["IS_POINT"]
     pop = cat(_POP_NAMES.take(g["POP"]), np.full(n_star, b"STAR", dtype="S4")).take(perm)
     ml = cat(g["ML"], np.full(n_star, np.nan)).take(perm)
-    from dwarflib.simulate_physics import M_SUN_R, ml_coefficients
+    from dwarflib.sky.physics import M_SUN_R, ml_coefficients
 
     a0, _ = ml_coefficients(0.0, model)
     a_z, _ = ml_coefficients(g["Z"], model)  # galaxies only

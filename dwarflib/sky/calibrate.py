@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dwarflib.simulate_physics import COLOURS, POPULATIONS, SkyModel, distmod
+from dwarflib.sky.physics import COLOURS, POPULATIONS, SkyModel, distmod
 from dwarflib.training_sample import EDR_Z_MIN
 
 #: Colour columns of the comparison tables, in model order.
@@ -135,8 +135,8 @@ def sweep_frame(sweep: dict, truth: dict) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------
 def mock_sky_chunk(model: SkyModel, n_sources: int, seed: int, r_limit: float, stars: bool = True):
     """One chunk of simulated sky (sweep dict, truth dict) brighter than r_limit, independent of any file."""
-    from dwarflib.simulate import generate_chunk, source_densities
-    from dwarflib.simulate_observe import ObjidCounter, footprint
+    from dwarflib.sky.generate import generate_chunk, source_densities
+    from dwarflib.sky.observe import ObjidCounter, footprint
 
     dens = dict(source_densities(model, r_limit=r_limit))
     if not stars:
@@ -147,7 +147,7 @@ def mock_sky_chunk(model: SkyModel, n_sources: int, seed: int, r_limit: float, s
 
 def mock_bgs_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 1) -> pd.DataFrame:
     """Simulated BGS-like selection (targets with z > 0.0104) as a colour frame."""
-    from dwarflib.simulate import bgs_like_targets
+    from dwarflib.sky.generate import bgs_like_targets
 
     sweep, truth = mock_sky_chunk(model, n_sources, seed, r_limit=19.9)
     sel = bgs_like_targets(sweep) & (truth["Z"] > BGS_Z_MIN) & ~truth["IS_STAR"]
@@ -229,7 +229,7 @@ def _fill_missing(delta: np.ndarray) -> np.ndarray:
 
 def _ml_of(df: pd.DataFrame) -> np.ndarray:
     """Observed-frame log(M/L_r) of a colour frame."""
-    from dwarflib.simulate_physics import M_SUN_R
+    from dwarflib.sky.physics import M_SUN_R
 
     return df.LOGMSTAR.to_numpy() + 0.4 * (df.r.to_numpy() - distmod(df.Z.to_numpy()) - M_SUN_R)
 
@@ -267,7 +267,7 @@ def _step_edr(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame, damp: floa
     d["colour_sigma"] = {p: sig[p].tolist() for p in POPULATIONS}
     # 2) quiescent fraction per mass node: galaxies redder than the midway between the two populations
     arr = model.arrays()
-    from dwarflib.simulate_physics import _frac_index, bilinear
+    from dwarflib.sky.physics import _frac_index, bilinear
 
     def red_fraction(df):
         fz, fm = _frac_index(df.Z.to_numpy(), zn), _frac_index(df.LOGMSTAR.to_numpy(), mn)
@@ -419,7 +419,7 @@ def node_completeness(model: SkyModel, r_limit: float, z_nodes, m_nodes) -> np.n
     """Fraction of galaxies brighter than r_limit at each (z, log M*) node (population-averaged)."""
     from scipy import special
 
-    from dwarflib.simulate_physics import M_SUN_R, _s_moments, quiescent_fraction
+    from dwarflib.sky.physics import M_SUN_R, _s_moments, quiescent_fraction
 
     Z, M = np.meshgrid(np.maximum(np.asarray(z_nodes, float), 1e-3), np.asarray(m_nodes, float), indexing="ij")
     out = np.zeros(Z.shape)
@@ -473,7 +473,7 @@ def fit_fibre_q_power(saga: pd.DataFrame | None = None) -> float:
     """
     from scipy.optimize import brentq
 
-    from dwarflib.simulate_physics import fibre_fraction
+    from dwarflib.sky.physics import fibre_fraction
 
     s = saga_frame() if saga is None else saga
     ok = np.isfinite(s.sb) & np.isfinite(s.fib_minus_tot) & (s.sb < 40) & (s.ba > 0)
@@ -517,7 +517,7 @@ def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: Sky
         if verbose:
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in diag.items()})
     model.provenance = {
-        "method": "forward-model iteration (dwarflib.simulate_calibration.calibrate)",
+        "method": "forward-model iteration (dwarflib.sky.calibrate.calibrate)",
         "data": ["DESI EDR BGS x PROVABGS (registry: desi_edr_bgs_provabgs), r < 19.5, z > 0.0104",
                  "SAGA DR3 satellites table C3, 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75"],
         "n_iter": n_iter, "n_mock": n_mock, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
@@ -528,9 +528,9 @@ def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: Sky
 
 def save_calibration(model: SkyModel, path: str | Path | None = None) -> Path:
     """Write the calibrated model as JSON (default: the package data file)."""
-    from dwarflib.simulate_physics import CALIBRATION_FILE
+    from dwarflib.sky.physics import CALIBRATION_FILE
 
-    path = Path(path) if path is not None else Path(__file__).parent / "data" / CALIBRATION_FILE
+    path = Path(path) if path is not None else Path(__file__).parents[1] / "data" / CALIBRATION_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def clean(o):
@@ -583,7 +583,7 @@ def read_sky_frame(sky_dir, where=None) -> pd.DataFrame:
     memory small, e.g. only local galaxies).
     """
     from dwarflib.datamodel import unique_id
-    from dwarflib.simulate import sweep_files
+    from dwarflib.sky.generate import sweep_files
     from dwarflib.survey_io import read_catalogue
 
     truth = read_truth(sky_dir)
@@ -692,7 +692,7 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
        surface brightness within 0.3 mag/arcsec^2, median g-r within 0.05 mag, median fibre-minus-total r
        within 0.3 mag.
     """
-    from dwarflib.simulate import SURVEY_BGS
+    from dwarflib.sky.generate import SURVEY_BGS
 
     edr = edr_frame() if edr is None else edr
     saga = saga_frame() if saga is None else saga
@@ -784,7 +784,7 @@ def local_volume_decomposition(sim, edr: pd.DataFrame | None = None) -> pd.DataF
     A deficit of the real shell at *all* masses points to the density of the real volume; a deficit of
     the class inside the shell points to the model.
     """
-    from dwarflib.simulate import SURVEY_BGS
+    from dwarflib.sky.generate import SURVEY_BGS
 
     edr = edr_frame() if edr is None else edr
     bgs = bgs_sample(sim if isinstance(sim, pd.DataFrame) else read_training_frame(sim, SURVEY_BGS))
@@ -811,7 +811,7 @@ def expected_class_fractions(model: SkyModel | None = None, n_sources: int = 1_0
     and returns (the :func:`class_fraction_table` of their union against DESI EDR, with ``sim_sd`` the
     seed-to-seed standard deviation of each fraction; the pooled mock frame, for further diagnostics).
     """
-    from dwarflib.simulate_physics import load_model
+    from dwarflib.sky.physics import load_model
 
     model = load_model() if model is None else model
     edr = edr_frame() if edr is None else edr
@@ -857,5 +857,5 @@ def saga_matched_medians(sky_dir, saga: pd.DataFrame | None = None,
     return pd.DataFrame(rows)
 
 
-if __name__ == "__main__":  # python -m dwarflib.simulate_calibration: refit and rewrite the package file
+if __name__ == "__main__":  # python -m dwarflib.sky.calibrate: refit and rewrite the package file
     print("wrote", save_calibration(calibrate()))
