@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from dwarflib.sky import generate  # noqa: E402
 from dwarflib.sky.observe import ObjidCounter, footprint  # noqa: E402
-from dwarflib.sky.physics import load_model  # noqa: E402
+from dwarflib.sky.physics import load_sky_model  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -50,7 +50,7 @@ def cpu_seconds() -> float:
 
 def generation_speed(chunk: int, repeats: int) -> tuple[float, float, float]:
     """Sources per second: wall-clock mean, CPU-time mean and CPU-time best chunk (robust on a shared machine)."""
-    model = load_model()
+    model = load_sky_model()
     dens = generate.source_densities(model)
     box = footprint(100.0)[0]
     counter = ObjidCounter()

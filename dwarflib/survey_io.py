@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Column, Table
+from astropy.units import UnitsWarning
 
 from dwarflib import datamodel
 
@@ -97,6 +98,7 @@ __all__ = [
     "quality_bits",
     "quality_flags",
     "read_catalogue",
+    "read_fits_table",
     "write_sweep",
 ]
 
@@ -567,6 +569,15 @@ def read_catalogue(path: str | Path, columns: Sequence[str] | None = None,
         out, to_read, _ = _plan(op, columns, required)
         t = _to_table(op.path, op.data, op.names, to_read)
         return _finish(op.path, t, out, flags)
+
+
+def read_fits_table(path: str | Path) -> Table:
+    """The whole first table of any FITS file (not only sweeps: truth tables, training samples) as an astropy
+    Table, NaN not masked, DR9 unit strings (``nanomaggy``) not warned about. No column checks: see
+    :func:`read_catalogue` for sweep and Tractor files."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnitsWarning)
+        return Table.read(path, mask_invalid=False)
 
 
 def iter_catalogue(path: str | Path, chunk_rows: int = 200_000, columns: Sequence[str] | None = None,

@@ -187,15 +187,15 @@ def test_weighted_quantiles_match_numpy():
 
 def test_sampling_is_exact_at_the_magnitude_limit():
     """Galaxies drawn with the conditioned Gaussian never exceed the r limit and fill it up to the edge."""
-    from dwarflib.sky.physics import draw_galaxies, load_model
+    from dwarflib.sky.physics import draw_galaxies, load_sky_model
 
-    g = draw_galaxies(np.random.default_rng(1), 50_000, load_model(), 20.0)
+    g = draw_galaxies(np.random.default_rng(1), 50_000, load_sky_model(), 20.0)
     assert g["R_TRUE"].max() <= 20.0 + 1e-9
     assert np.mean(g["R_TRUE"] > 19.5) > 0.2  # number counts rise towards the limit
 
 
 def test_realism_report_structure(sky):
-    from dwarflib.sky.calibrate import realism_report
+    from dwarflib.sky.diagnostics import realism_report
 
     out, _ = sky
     rep = realism_report(out)
@@ -228,7 +228,8 @@ def test_calibration_is_deterministic():
 
 
 def test_edr_rosette_variance_consistent_with_edr_frame():
-    from dwarflib.sky.calibrate import edr_frame, edr_rosette_variance
+    from dwarflib.sky.diagnostics import edr_rosette_variance
+    from dwarflib.sky.samples import edr_frame
 
     edr = edr_frame()
     tab = edr_rosette_variance(classes=range(7), n_boot=500, seed=3)
@@ -242,7 +243,8 @@ def test_edr_rosette_variance_consistent_with_edr_frame():
 
 
 def test_local_volume_decomposition_multiplies_to_class_fraction(sky):
-    from dwarflib.sky.calibrate import edr_frame, local_volume_decomposition
+    from dwarflib.sky.diagnostics import local_volume_decomposition
+    from dwarflib.sky.samples import edr_frame
 
     out, _ = sky
     edr = edr_frame()
@@ -254,9 +256,10 @@ def test_local_volume_decomposition_multiplies_to_class_fraction(sky):
 
 
 def test_saga_matched_medians_reweights_to_saga(monkeypatch):
-    from dwarflib.sky import calibrate as cal
+    from dwarflib.sky import diagnostics as diag
+    from dwarflib.sky import samples
 
-    saga = cal.saga_frame()
+    saga = samples.saga_frame()
     rng = np.random.default_rng(5)
     # a fake "simulated" sample: SAGA-like galaxies spread over the volume (p(z) ~ z^2), whose fibre-minus-total
     # magnitude falls with distance; the unweighted median is biased, the (z, log M*)-matched one is not
@@ -264,8 +267,8 @@ def test_saga_matched_medians_reweights_to_saga(monkeypatch):
     fake["Z"] = (rng.uniform(0.004**3, 0.011**3, len(fake))) ** (1 / 3)
     fake["fib_minus_tot"] = 3.8 - 100.0 * (fake.Z - 0.0078)
     fake["IS_STAR"] = False
-    monkeypatch.setattr(cal, "read_sky_frame", lambda sky_dir, where=None: fake)
-    tab = cal.saga_matched_medians("unused").set_index("quantity")
+    monkeypatch.setattr(diag, "read_sky_frame", lambda sky_dir, where=None: fake)
+    tab = diag.saga_matched_medians("unused").set_index("quantity")
     assert tab.loc["Z", "saga_weight_unmatched"] == 0.0
     assert abs(tab.loc["Z", "diff_matched"]) < 0.0005 < abs(tab.loc["Z", "diff"])
     assert abs(tab.loc["fib_minus_tot", "sim_matched"] - 3.8) < 0.06
@@ -273,7 +276,7 @@ def test_saga_matched_medians_reweights_to_saga(monkeypatch):
 
 
 def test_class_fraction_table_thresholds():
-    from dwarflib.sky.calibrate import class_fraction_table
+    from dwarflib.sky.diagnostics import class_fraction_table
 
     # 1000 real rows: class 0 has 150 members (> 100: 20% rule), class 1 has 50 (factor-of-two rule)
     real = pd.DataFrame({"CLASS": [0] * 150 + [1] * 50 + [6] * 800})
@@ -289,7 +292,8 @@ def test_class_fraction_table_thresholds():
 
 
 def test_expected_class_fractions_pool_and_spread():
-    from dwarflib.sky.calibrate import edr_frame, expected_class_fractions, local_volume_decomposition
+    from dwarflib.sky.diagnostics import expected_class_fractions, local_volume_decomposition
+    from dwarflib.sky.samples import edr_frame
 
     edr = edr_frame()
     tab, pooled = expected_class_fractions(n_sources=40_000, seeds=(1, 2), edr=edr)
@@ -305,10 +309,11 @@ def test_expected_class_fractions_pool_and_spread():
 
 def test_mass_function_slope_step_follows_the_dwarf_excess():
     """A mock with too many log M* < 8.5 galaxies at z < 0.1 makes the fitted low-mass slope shallower."""
-    from dwarflib.sky.calibrate import _step_edr, edr_frame
-    from dwarflib.sky.physics import load_model
+    from dwarflib.sky.calibrate import _step_edr
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.samples import edr_frame
 
-    model, edr = load_model(), edr_frame()
+    model, edr = load_sky_model(), edr_frame()
     same, _ = _step_edr(model, edr, edr.copy())
     assert np.isclose(same.smf_alpha2, model.smf_alpha2)
     extra = edr[(edr.Z < 0.1) & (edr.LOGMSTAR < 8.5)]
@@ -319,7 +324,7 @@ def test_mass_function_slope_step_follows_the_dwarf_excess():
 
 
 def test_interp_many_is_np_interp_bit_for_bit():
-    from dwarflib.sky.physics import interp, interp_many
+    from dwarflib.sky.grid import interp, interp_many
 
     rng = np.random.default_rng(11)
     xp = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.8, 1.0])
@@ -357,9 +362,9 @@ def test_local_density_scales_the_expected_counts_of_its_shell_only():
     """Halving the density of z < 0.02 halves the expected number of galaxies there and nowhere else."""
     from dataclasses import replace
 
-    from dwarflib.sky.physics import load_model, sampling_grid
+    from dwarflib.sky.physics import load_sky_model, sampling_grid
 
-    base = replace(load_model(), local_density=[1.0, 1.0])
+    base = replace(load_sky_model(), local_density=[1.0, 1.0])
     half = replace(base, local_density=[0.5, 1.0])
     g0, g1 = sampling_grid(base, 21.0), sampling_grid(half, 21.0)
     assert np.isclose(g0["z_edges"], 0.02).any() and np.isclose(g0["z_edges"], 0.05).any()
@@ -370,10 +375,11 @@ def test_local_density_scales_the_expected_counts_of_its_shell_only():
 
 
 def test_local_density_step_moves_towards_the_real_shell_share():
-    from dwarflib.sky.calibrate import _step_local_density, edr_frame
-    from dwarflib.sky.physics import load_model
+    from dwarflib.sky.calibrate import _step_local_density
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.samples import edr_frame
 
-    model, edr = load_model(), edr_frame()
+    model, edr = load_sky_model(), edr_frame()
     same, _ = _step_local_density(model, edr, edr.copy())
     assert np.allclose(same.local_density, model.local_density)
     shell = edr[(edr.Z > 0.0104) & (edr.Z < 0.02)]
@@ -386,11 +392,11 @@ def test_local_density_step_moves_towards_the_real_shell_share():
 
 
 def test_cli_mean_density_sky(tmp_path):
-    from dwarflib.sky.physics import load_model
+    from dwarflib.sky.physics import load_sky_model
 
     rc = cli_main(["simulate", "--n-sources", "3000", "--seed", "2", "--out", str(tmp_path), "--no-progress",
                    "--mean-density"])
     assert rc == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["local_density"]["density"] == [1.0, 1.0]
-    assert summary["model_version"] == generate.model_version(generate.mean_density_model(load_model()))
+    assert summary["model_version"] == generate.model_version(generate.mean_density_model(load_sky_model()))

@@ -17,8 +17,7 @@ import re
 import pytest
 
 from dwarflib import catalogue, paper, paths, training_sample
-from dwarflib.sky import calibrate as cal
-from dwarflib.sky import generate
+from dwarflib.sky import generate, samples
 
 REPO = paths.repo_root()
 SOURCES = sorted((REPO / "notebooks").glob("*.md")) + sorted((REPO / "book").glob("*.md"))
@@ -29,8 +28,8 @@ PACKAGE_CONSTANTS: dict[str, float] = {
     "sky.generate.R_LIMIT": generate.R_LIMIT,
     "sky.generate.BGS_R_LIMIT": generate.BGS_R_LIMIT,
     "sky.generate.DEFAULT_CHUNK_SIZE": generate.DEFAULT_CHUNK_SIZE,
-    "sky.calibrate.BGS_Z_MIN": cal.BGS_Z_MIN,
-    "sky.calibrate.SAGA_R_LIMIT": cal.SAGA_R_LIMIT,
+    "sky.samples.BGS_Z_MIN": samples.BGS_Z_MIN,
+    "sky.samples.SAGA_R_LIMIT": samples.SAGA_R_LIMIT,
     "training_sample.EDR_R_MAX": training_sample.EDR_R_MAX,
     "training_sample.EDR_Z_MIN": training_sample.EDR_Z_MIN,
     "catalogue.DEFAULT_CHUNK_ROWS": catalogue.DEFAULT_CHUNK_ROWS,

@@ -54,7 +54,7 @@ from dwarflib.sky.physics import (
     draw_galaxies,
     draw_stars,
     get_sampling_grid,
-    load_model,
+    load_sky_model,
     star_density,
 )
 
@@ -428,7 +428,7 @@ def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: floa
         raise ValueError(f"n_sources must be >= 1, got {n_sources}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     boxes, dens, _ = _plan(n_sources, area_deg2, model, seed)
     counter = ObjidCounter()
     for ib, box in enumerate(boxes):
@@ -517,7 +517,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     from dwarflib.survey_io import write_sweep
 
     t0 = time.perf_counter()
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     boxes, dens, area = _plan(n_sources, area_deg2, model, seed)
     # files this run may write, files it would remove (other sweep files would be read as part of this sky)
     own = _own_files(out_dir)
@@ -618,7 +618,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
 
 def sky_key(n_sources: int, seed: int, model: SkyModel | None = None) -> str:
     """Cache key of a sky: number of sources, seed and model version."""
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     return f"n{n_sources}-seed{seed}-v{SKY_VERSION}-{model_version(model)}"
 
 
@@ -649,6 +649,12 @@ def ensure_simulated_sky(n_sources: int = DEFAULT_N_SOURCES, seed: int = DEFAULT
     return target
 
 
+def training_sample_path(sky_dir=None) -> Path:
+    """Path of the labelled training sample (``training-sample.fits``) of a simulated sky directory; default:
+    the default sky of :func:`ensure_simulated_sky` (generated on first use, then cached)."""
+    return Path(ensure_simulated_sky() if sky_dir is None else sky_dir) / "training-sample.fits"
+
+
 def sweep_files(sky_dir) -> list[Path]:
     """The sweep files of a simulated sky directory, sorted by name."""
     return sorted(Path(sky_dir).glob("sweep-*.fits"))
@@ -677,7 +683,7 @@ def add_cli(subparsers) -> None:
 
 def mean_density_model(model: SkyModel | None = None) -> SkyModel:
     """The sky model with the cosmic-mean density everywhere (local shells at density 1)."""
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     return replace(model, local_density=[1.0] * len(model.local_density))
 
 
