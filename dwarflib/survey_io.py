@@ -77,6 +77,7 @@ from astropy.table import Column, Table
 from astropy.units import UnitsWarning
 
 from dwarflib import datamodel
+from dwarflib.conventions import ab_magnitude
 
 __all__ = [
     "CatalogueError",
@@ -161,7 +162,7 @@ def flux_to_mag(flux, mw_transmission=1.0) -> np.ndarray:
     t = np.asarray(mw_transmission, dtype=np.float64)
     ok = np.isfinite(f) & (f > 0) & np.isfinite(t) & (t > 0) & (t <= 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        m = 22.5 - 2.5 * np.log10(f / t)
+        m = ab_magnitude(f, t)
     return np.where(ok, m, np.nan)
 
 

@@ -46,6 +46,8 @@ import numpy as np
 
 from dwarflib import datamodel, paths
 from dwarflib.cli import positive_float, positive_int
+from dwarflib.conventions import ab_magnitude, mean_surface_brightness
+from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import assign_classes
 from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
 from dwarflib.sky.physics import (
@@ -302,7 +304,7 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
 # ---------------------------------------------------------------------------------------------------
 def _mag(flux, trans):
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(flux > 0, 22.5 - 2.5 * np.log10(np.maximum(flux, 1e-30) / trans), np.inf)
+        return np.where(flux > 0, ab_magnitude(np.maximum(flux, 1e-30), trans), np.inf)
 
 
 def _sweep_mag(sweep: dict, flux_col: str, trans_col: str | None, cache: dict | None) -> np.ndarray:
@@ -365,7 +367,7 @@ def dwarf_survey_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarr
         sig_g = 1.0857 / (np.abs(sweep["FLUX_G"]) * np.sqrt(sweep["FLUX_IVAR_G"]))
         sig_gr = np.hypot(sig_r, sig_g)
         re = sweep["SHAPE_R"].astype(float)
-        mu = r + 2.5 * np.log10(2 * np.pi * re**2)
+        mu = mean_surface_brightness(r, re)
         sig_mu = np.hypot(sig_r, 2.17 * np.sqrt(1.0 / np.maximum(sweep["SHAPE_R_IVAR"], 1e-30)) / np.maximum(re, 1e-3))
         sig_mu = np.minimum(sig_mu, 1.0)
         ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(gr)
@@ -378,7 +380,7 @@ def dwarf_redshift_success(sweep: dict, mag_cache: dict | None = None) -> np.nda
     """Probability of a successful redshift in the dwarf survey: lower for low surface brightness [0-1]."""
     r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu = r + 2.5 * np.log10(2 * np.pi * np.maximum(sweep["SHAPE_R"], 0.1) ** 2)
+        mu = mean_surface_brightness(r, np.maximum(sweep["SHAPE_R"], SHAPE_R_FLOOR_ARCSEC))
     return np.clip(0.95 - 0.2 * (np.nan_to_num(mu, nan=30.0) - 23.5).clip(0, None), 0.5, 0.95)
 
 

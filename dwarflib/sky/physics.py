@@ -49,6 +49,7 @@ from importlib import resources
 import numpy as np
 from scipy import special
 
+from dwarflib.conventions import mean_surface_brightness
 from dwarflib.sky.grid import (
     alias_draw,
     alias_table,
@@ -504,7 +505,7 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
     ba_q = np.clip(0.72 + 0.15 * rng.standard_normal(n), 0.3, 1.0)
     ba = np.where(q_pop, ba_q, ba_sf)
 
-    mu_eff = r_true + 2.5 * np.log10(2 * np.pi * re_arcsec**2 * ba)
+    mu_eff = mean_surface_brightness(r_true, re_arcsec, ba)
     return {"Z": z, "LOGMSTAR": logm, "POP": pop.astype(np.int8), "COLOURS": x, "R_TRUE": r_true, "ML": ml,
             "RE_KPC": re_kpc, "RE_ARCSEC": re_arcsec, "SERSIC_TRUE": sersic, "BA_TRUE": ba,
             "MU_EFF_R_TRUE": mu_eff}

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dwarflib.conventions import ab_magnitude, mean_surface_brightness
 from dwarflib.datamodel import unique_id
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_desi_edr, load_saga_satellites
@@ -36,7 +37,7 @@ SAGA_R_LIMIT = 20.75
 
 def _mags(flux, trans=1.0):
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.asarray(flux) > 0, 22.5 - 2.5 * np.log10(np.asarray(flux, float) / trans), np.nan)
+        return np.where(np.asarray(flux) > 0, ab_magnitude(np.asarray(flux, float), trans), np.nan)
 
 
 def colour_frame(flux: dict, z, logm, extra: dict | None = None) -> pd.DataFrame:
@@ -75,7 +76,7 @@ def sweep_frame(sweep: dict, truth: dict) -> pd.DataFrame:
     r = _mags(flux["R"])
     shape_r = np.asarray(sweep["SHAPE_R"], float)
     with np.errstate(divide="ignore"):
-        sb = r + 2.5 * np.log10(2 * np.pi * shape_r**2)
+        sb = mean_surface_brightness(r, shape_r)
     fib = _mags(np.asarray(sweep["FIBERFLUX_R"], float) / np.asarray(sweep["MW_TRANSMISSION_R"], float))
     typ = np.asarray(sweep["TYPE"])
     truth = {k: (np.asarray(v).astype(np.asarray(v).dtype.newbyteorder("="))
