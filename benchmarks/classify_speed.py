@@ -24,7 +24,7 @@ Usage::
     OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/classify_speed.py [--n-sources N --seed S]
         [--model-dir DIR] [--chunk-rows 200000] [--repeat 3] [--modes pipeline,forward,...] [--json OUT.json]
 
-Without ``--n-sources`` the default simulated sky (:func:`dwarflib.simulate.ensure_simulated_sky`, the
+Without ``--n-sources`` the default simulated sky (:func:`dwarflib.sky.generate.ensure_simulated_sky`, the
 footprint of notebook 07, 2 million sources) is used, so no new sky is generated. Without
 ``--model-dir`` the model of notebook 06 (``cache_dir("models", "final-7class")``) is used, trained first
 with the default settings if it does not exist.
@@ -260,7 +260,7 @@ def main(argv=None) -> int:
         return 0
 
     from dwarflib.paths import cache_dir
-    from dwarflib.simulate import ensure_simulated_sky
+    from dwarflib.sky.generate import ensure_simulated_sky
 
     if args.model_dir is None:
         args.model_dir = cache_dir("models", "final-7class")

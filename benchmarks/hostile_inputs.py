@@ -49,7 +49,7 @@ class Context:
         """A simulated sky of 80,000 sources (seed 11): sweep files, truth and training sample. Do not modify."""
         sky = self._shared / "sky"
         if not (sky / "summary.json").exists():
-            from dwarflib.simulate import write_simulated_sky
+            from dwarflib.sky.generate import write_simulated_sky
 
             write_simulated_sky(sky, n_sources=80_000, seed=11, progress=False)
         return sky

@@ -29,9 +29,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dwarflib import simulate  # noqa: E402
-from dwarflib.simulate_observe import ObjidCounter, footprint  # noqa: E402
-from dwarflib.simulate_physics import load_model  # noqa: E402
+from dwarflib.sky import generate  # noqa: E402
+from dwarflib.sky.observe import ObjidCounter, footprint  # noqa: E402
+from dwarflib.sky.physics import load_sky_model  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -50,18 +50,18 @@ def cpu_seconds() -> float:
 
 def generation_speed(chunk: int, repeats: int) -> tuple[float, float, float]:
     """Sources per second: wall-clock mean, CPU-time mean and CPU-time best chunk (robust on a shared machine)."""
-    model = load_model()
-    dens = simulate.source_densities(model)
+    model = load_sky_model()
+    dens = generate.source_densities(model)
     box = footprint(100.0)[0]
     counter = ObjidCounter()
     rng = np.random.default_rng(0)
-    simulate.generate_chunk(rng, 10_000, box, model, dens, counter)  # warm-up (tables, caches)
+    generate.generate_chunk(rng, 10_000, box, model, dens, counter)  # warm-up (tables, caches)
     walls, cpus = [], []
     for i in range(repeats):
         t_wall, t_cpu = time.perf_counter(), cpu_seconds()
         rng = np.random.default_rng([0, i])
-        sweep, _ = simulate.generate_chunk(rng, chunk, box, model, dens, counter)
-        simulate.select_training(rng, sweep)
+        sweep, _ = generate.generate_chunk(rng, chunk, box, model, dens, counter)
+        generate.select_training(rng, sweep)
         walls.append(time.perf_counter() - t_wall)
         cpus.append(cpu_seconds() - t_cpu)
     return chunk / np.mean(walls), chunk / np.mean(cpus), chunk / np.min(cpus)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=float, default=2e7, help="sources for the memory test (issue: 1e8)")
     p.add_argument("--n-write", type=float, default=1e6, help="sources for the timing with FITS writing")
-    p.add_argument("--chunk-size", type=int, default=simulate.DEFAULT_CHUNK_SIZE)
+    p.add_argument("--chunk-size", type=int, default=generate.DEFAULT_CHUNK_SIZE)
     p.add_argument("--repeats", type=int, default=8, help="chunks timed for the generation speed")
     args = p.parse_args(argv)
 
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     n_write = int(args.n_write)
     with tempfile.TemporaryDirectory() as tmp:
         t_wall, t_cpu = time.perf_counter(), cpu_seconds()
-        s = simulate.write_simulated_sky(tmp, n_write, seed=0, chunk_size=args.chunk_size, progress=False)
+        s = generate.write_simulated_sky(tmp, n_write, seed=0, chunk_size=args.chunk_size, progress=False)
         wall, cpu = time.perf_counter() - t_wall, cpu_seconds() - t_cpu
         size = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)) / 2**20
     print(f"[2] with FITS writing ({n_write:,} sources, {s['area_deg2']:.0f} deg^2, {size:,.0f} MB): "
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     print(f"[3] memory while generating {n:,} sources in chunks of {args.chunk_size:,} (nothing kept):")
     t0 = time.perf_counter()
     done, samples, next_report = 0, [], 0
-    for _, sweep, _, _ in simulate.iter_simulated_sky(n, seed=1, chunk_size=args.chunk_size):
+    for _, sweep, _, _ in generate.iter_simulated_sky(n, seed=1, chunk_size=args.chunk_size):
         done += len(sweep["RA"])
         if done >= next_report:
             samples.append((done, rss_mb()))

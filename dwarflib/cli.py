@@ -29,7 +29,7 @@ import traceback
 from dwarflib import __version__
 
 #: Stage modules that provide sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("simulate", "training", "catalogue", "explain",
+COMMAND_MODULES: tuple[str, ...] = ("sky.generate", "training", "catalogue", "explain",
                                      "footprint", "crossmatch", "cutouts")
 
 

@@ -38,10 +38,10 @@ from scipy.special import gamma, gammaincinv
 
 from dwarflib import survey_io
 from dwarflib.catalogue import expand_inputs, read_manifest
+from dwarflib.conventions import axis_ratio
 from dwarflib.crossmatch import read_table
 from dwarflib.datamodel import unique_id
 from dwarflib.large_galaxies import position_angle_deg
-from dwarflib.verification import axis_ratio
 
 #: DR9 pixel scale [arcsec/pixel].
 PIXSCALE = 0.262

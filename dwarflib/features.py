@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 
 from dwarflib import datamodel
+from dwarflib.conventions import ab_magnitude, mean_surface_brightness
 from dwarflib.survey_io import MissingColumnError
 
 __all__ = [
@@ -190,7 +191,7 @@ def _mag(c: _Columns, band: str, cache: dict) -> np.ndarray:
         if c.has(f"FLUX_IVAR_{band}"):
             ok &= c.f(f"FLUX_IVAR_{band}") > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            m = 22.5 - 2.5 * np.log10(flux / trans)
+            m = ab_magnitude(flux, trans)
         m[~ok] = np.nan
         cache[band] = m
     return cache[band]
@@ -283,9 +284,9 @@ def feature_array(table, groups: Sequence[str] | str | None = None, names: Seque
             out["w1"], out["w2"] = w1, w2
             out["z_w1"], out["w1_w2"] = z - w1, w1 - w2
         elif g == "surface_brightness":
-            area_term = 2.5 * np.log10(2.0 * np.pi * _radius(c) ** 2)
+            radius = _radius(c)
             for b in _OPT:
-                out[f"mu_eff_{b}"] = _mag(c, b.upper(), mags) + area_term
+                out[f"mu_eff_{b}"] = mean_surface_brightness(_mag(c, b.upper(), mags), radius)
         elif g == "fibre":
             for b in _OPT:
                 B = b.upper()
@@ -293,7 +294,7 @@ def feature_array(table, groups: Sequence[str] | str | None = None, names: Seque
                 total_ok = np.isfinite(_mag(c, B, mags))  # band measured, flux > 0
                 ok = total_ok & np.isfinite(fib) & (fib > 0)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    fmag = 22.5 - 2.5 * np.log10(fib / trans)
+                    fmag = ab_magnitude(fib, trans)
                     frac = fib / flux
                 fmag[~ok] = np.nan
                 frac[~(total_ok & np.isfinite(fib))] = np.nan

@@ -14,7 +14,7 @@ and gets a reason (:data:`RESOLVE_REASONS`); nothing is dropped silently.
 
 Differences from desitarget, both on sets of zero area: desitarget tests Dec >= 32.375 and finds the
 Galactic cap per ~1 deg^2 HEALPix pixel; here the Dec test is strict (as in the simulated sky,
-:data:`dwarflib.simulate_observe.NORTH_DEC`) and b is computed per object with astropy.
+:data:`dwarflib.sky.observe.NORTH_DEC`) and b is computed per object with astropy.
 
 The footprint as a plan
 -----------------------
@@ -42,7 +42,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
 from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, expand_inputs
-from dwarflib.simulate_observe import NORTH_DEC
+from dwarflib.sky.observe import NORTH_DEC
 from dwarflib.survey_io import file_nrows
 
 #: Dec boundary of the north area [deg] (desitarget's ``desitarget_resolve_dec``; the simulated sky's split).

@@ -23,7 +23,7 @@ Columns a bit needs that the table lacks (the simulated sky writes no FRACFLUX/F
 no MASKBITS) leave that bit unset and are reported in the second return value, never silently.
 
 Ellipse convention (Tractor ``EllipseE``): |e| = hypot(E1, E2), axis ratio b/a = (1 - |e|)/(1 + |e|)
-(:func:`dwarflib.verification.axis_ratio`) and position angle, East of North,
+(:func:`dwarflib.conventions.axis_ratio`) and position angle, East of North,
 PA = -1/2 atan2(E2, E1) (inverse of ``EllipseE.fromRAbPhi``); SHAPE_R is the semi-major half-light radius.
 """
 
@@ -33,8 +33,8 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord, search_around_sky
 
+from dwarflib.conventions import axis_ratio
 from dwarflib.datamodel import MASKBITS, OPTICAL_BANDS
-from dwarflib.verification import axis_ratio
 
 #: Bits of the LARGE_GALAXY flag (see the module docstring).
 LARGE_GALAXY_BITS: dict[str, int] = {

@@ -31,7 +31,6 @@ Citations are BibTeX keys of ``book/references.bib``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from astropy import units as u
 from astropy.table import Column, Table, vstack
 
 from dwarflib import paths
+from dwarflib.conventions import file_sha256
 from dwarflib.datamodel import decode_targetid
 
 __all__ = [
@@ -229,15 +229,6 @@ def _pooch(data_home: Path) -> pooch.Pooch:
 def _downloader():
     """The downloader handed to pooch (a hook so that tests can simulate a machine without network)."""
     return pooch.HTTPDownloader(progressbar=False, timeout=60)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch(name: str, download: bool = True) -> Path:

@@ -74,8 +74,10 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Column, Table
+from astropy.units import UnitsWarning
 
 from dwarflib import datamodel
+from dwarflib.conventions import ab_magnitude
 
 __all__ = [
     "CatalogueError",
@@ -97,6 +99,7 @@ __all__ = [
     "quality_bits",
     "quality_flags",
     "read_catalogue",
+    "read_fits_table",
     "write_sweep",
 ]
 
@@ -159,7 +162,7 @@ def flux_to_mag(flux, mw_transmission=1.0) -> np.ndarray:
     t = np.asarray(mw_transmission, dtype=np.float64)
     ok = np.isfinite(f) & (f > 0) & np.isfinite(t) & (t > 0) & (t <= 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        m = 22.5 - 2.5 * np.log10(f / t)
+        m = ab_magnitude(f, t)
     return np.where(ok, m, np.nan)
 
 
@@ -567,6 +570,15 @@ def read_catalogue(path: str | Path, columns: Sequence[str] | None = None,
         out, to_read, _ = _plan(op, columns, required)
         t = _to_table(op.path, op.data, op.names, to_read)
         return _finish(op.path, t, out, flags)
+
+
+def read_fits_table(path: str | Path) -> Table:
+    """The whole first table of any FITS file (not only sweeps: truth tables, training samples) as an astropy
+    Table, NaN not masked, DR9 unit strings (``nanomaggy``) not warned about. No column checks: see
+    :func:`read_catalogue` for sweep and Tractor files."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnitsWarning)
+        return Table.read(path, mask_invalid=False)
 
 
 def iter_catalogue(path: str | Path, chunk_rows: int = 200_000, columns: Sequence[str] | None = None,

@@ -49,6 +49,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from dwarflib.conventions import file_sha256
+
 from . import __version__
 from .models import as_feature_array, check_no_inf
 
@@ -99,14 +101,6 @@ def _torch_settings(n_threads: int | None, deterministic: bool):
             torch.set_num_threads(prev_threads)
         if deterministic:
             torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
@@ -591,7 +585,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
                 "class_weights": np.asarray(self.class_weights_, dtype=float).tolist(),
             },
             "weights_file": WEIGHTS_FILE,
-            "weights_sha256": _sha256(tmp_w),
+            "weights_sha256": file_sha256(tmp_w),
             "weights_shapes": {k: list(v.shape) for k, v in state.items()},
             "versions": {"torch": torch.__version__, "numpy": np.__version__, "dwarflib": __version__},
             "metadata": metadata if metadata is not None else {},
@@ -630,7 +624,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{jpath} has format_version {desc.get('format_version')}, expected {FORMAT_VERSION}"
             )
-        sha = _sha256(wpath)
+        sha = file_sha256(wpath)
         if sha != desc.get("weights_sha256"):
             raise ValueError(
                 f"{wpath} does not match the SHA-256 recorded in {jpath} (file modified or truncated): "

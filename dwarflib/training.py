@@ -46,6 +46,7 @@ import pandas as pd
 
 from dwarflib import __version__
 from dwarflib.cli import positive_int
+from dwarflib.conventions import file_sha256
 from dwarflib.labels import SIGNAL, ClassScheme
 
 MODEL_JSON = "model.json"
@@ -89,15 +90,6 @@ DEFAULT_SEARCH: tuple[dict, ...] = (
     {"hidden_layers": (128, 64), "class_weight": None, **_COMMON},
     {"hidden_layers": (256, 128, 64), "class_weight": None, **_COMMON},
 )
-
-
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while b := fh.read(chunk):
-            h.update(b)
-    return h.hexdigest()
 
 
 def feature_unit(feature: str) -> str:
@@ -656,7 +648,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     removed = pd.Series(np.asarray(sample.removed["REASON"]).astype(str)).value_counts()
     training_data = {
         "path": str(source_path) if source_path else None,
-        "sha256": sha256_file(source_path) if source_path else None,
+        "sha256": file_sha256(source_path) if source_path else None,
         "rows_in": int(sample.n_rows_in),
         "rows_kept": int(len(sample.table)),
         "rows_removed": {str(k): int(v) for k, v in removed.items()},

@@ -1,7 +1,7 @@
 """The labelled training sample: load, validate, preselect, label, featurise and split.
 
 The same code path serves the simulated spectroscopic surveys (``training-sample.fits`` written by
-:mod:`dwarflib.simulate`) and a user's own real labelled sample, provided it is in the DR9 sweep
+:mod:`dwarflib.sky.generate`) and a user's own real labelled sample, provided it is in the DR9 sweep
 format (Legacy Surveys column names, fluxes in nanomaggies) plus a spectroscopic redshift ``Z`` and a
 stellar mass ``LOGMSTAR`` (log10 Msun, dex).
 
@@ -94,15 +94,15 @@ def object_ids(table: Table) -> np.ndarray:
 EXTRA_LABEL_COLUMNS: tuple[str, ...] = ("CLASS", "IS_STAR", "SPECTYPE", "SURVEY")
 
 
-def load_labelled_table(path: str | PathLike | None = None) -> Table:
+def load_labelled_table(path: str | PathLike) -> Table:
     """Read a labelled table (FITS) with :func:`dwarflib.survey_io.read_catalogue` and validate it.
 
     Parameters
     ----------
-    path : path-like, optional
+    path : path-like
         A FITS table in sweep format plus ``Z`` and ``LOGMSTAR`` (and optionally ``TARGETID``, ``CLASS``,
-        ``IS_STAR`` or ``SPECTYPE``, ``SURVEY``). Default: the simulated ``training-sample.fits`` from
-        :func:`dwarflib.simulate.ensure_simulated_sky` (generated on first use, then cached).
+        ``IS_STAR`` or ``SPECTYPE``, ``SURVEY``). The simulated sky's is
+        :func:`dwarflib.sky.generate.training_sample_path`.
 
     Raises
     ------
@@ -112,9 +112,8 @@ def load_labelled_table(path: str | PathLike | None = None) -> Table:
     from dwarflib import survey_io
 
     if path is None:
-        from dwarflib.simulate import ensure_simulated_sky
-
-        path = Path(ensure_simulated_sky()) / "training-sample.fits"
+        raise TypeError("load_labelled_table needs the path of a labelled table (the simulated sky's: "
+                        "dwarflib.sky.generate.training_sample_path())")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"labelled table not found: {path}")
@@ -176,14 +175,14 @@ def _removal_report(n_in: int, reasons: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_training_sample(table: Table | str | PathLike | None = None, scheme: ClassScheme = DEFAULT_SCHEME,
+def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = DEFAULT_SCHEME,
                           preselection=None, groups: Sequence[str] | None = None) -> TrainingSample:
     """Preselect, label and featurise a labelled table.
 
     Parameters
     ----------
-    table : Table or path-like, optional
-        The labelled table, or a FITS path, or None for the simulated training sample.
+    table : Table or path-like
+        The labelled table, or a FITS path (the simulated sky's: :func:`dwarflib.sky.generate.training_sample_path`).
     scheme : ClassScheme
         Class boundaries in (z, log M*); ``CLASS`` is recomputed with it.
     preselection : dwarflib.preselection.Preselection, optional
@@ -200,7 +199,7 @@ def build_training_sample(table: Table | str | PathLike | None = None, scheme: C
     from dwarflib import features as _features
     from dwarflib import preselection as _pre
 
-    if table is None or isinstance(table, str | PathLike):
+    if table is None or isinstance(table, str | PathLike):  # None: TypeError from load_labelled_table
         table = load_labelled_table(table)
     else:
         validate_labelled_table(table)

@@ -62,6 +62,7 @@ from astropy.table import Table
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from dwarflib import paper
+from dwarflib.conventions import distance_modulus_of_distance, mean_surface_brightness
 from dwarflib.crossmatch import crossmatch
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
@@ -117,15 +118,8 @@ def mu_eff(mag, r_eff_arcsec):
     """
     mag = np.asarray(mag, dtype=float)
     r = np.asarray(r_eff_arcsec, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = mag + 2.5 * np.log10(2.0 * np.pi * r**2)
+    out = mean_surface_brightness(mag, r)
     return np.where(np.isfinite(r) & (r > 0), out, np.nan)
-
-
-def axis_ratio(e1, e2):
-    """Axis ratio b/a from the Tractor ellipticity components: ``(1 - |e|) / (1 + |e|)``, |e| = hypot(e1, e2)."""
-    e = np.hypot(np.asarray(e1, dtype=float), np.asarray(e2, dtype=float))
-    return (1.0 - e) / (1.0 + e)
 
 
 def angular_radius_arcsec(r_pc, distance_mpc):
@@ -164,14 +158,6 @@ def r_from_g_v(g, v, coeffs: tuple[float, float] = ELVES_V_COEFFS):
     a, b = coeffs
     g = np.asarray(g, dtype=float)
     return g - (g - np.asarray(v, dtype=float) - b) / a
-
-
-def distance_modulus(distance_mpc):
-    """Distance modulus [mag] of a distance [Mpc]; NaN for non-positive distances."""
-    d = np.asarray(distance_mpc, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dm = 5.0 * np.log10(d * 1e5)
-    return np.where(d > 0, dm, np.nan)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -331,7 +317,7 @@ def _elves_features(table: Table, hosts: Table, i_band: str, confirmed_only: boo
     filt = _str_col(table, "Filt")
     g = _col(table, "gmag")
     ri = _col(table, "rimag")
-    dm = distance_modulus(dist)
+    dm = distance_modulus_of_distance(dist)
     v_app = _col(table, "VMag") + dm
     is_gr = filt == "gr"
     is_gi = filt == "gi"
@@ -769,7 +755,7 @@ def satellites_around_hosts(sat_ra, sat_dec, host_ra, host_dec, host_dist_mpc,
 def physical_size_luminosity(r_mag, r_e_arcsec, distance_mpc) -> pd.DataFrame:
     """Absolute r magnitude [mag] and half-light radius [pc] from apparent r [mag], r_e [arcsec], D [Mpc]."""
     d = np.asarray(distance_mpc, float)
-    abs_r = np.asarray(r_mag, float) - distance_modulus(d)
+    abs_r = np.asarray(r_mag, float) - distance_modulus_of_distance(d)
     r_pc = (np.asarray(r_e_arcsec, float) * u.arcsec).to_value(u.rad) * d * 1e6
     return pd.DataFrame({"M_r": abs_r, "log_re_pc": np.log10(np.where(r_pc > 0, r_pc, np.nan))})
 

@@ -1,5 +1,5 @@
 """Small synthetic DR9-like tables for unit tests (not a physical model: the simulated sky lives in
-dwarflib.simulate). Every column of ``datamodel.SWEEP_COLUMNS`` is filled with plausible values (no units:
+dwarflib.sky.generate). Every column of ``datamodel.SWEEP_COLUMNS`` is filled with plausible values (no units:
 the writer adds them)."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import numpy as np
 from astropy.table import vstack
 
 from dwarflib import survey_io
-from dwarflib.simulate import write_simulated_sky
+from dwarflib.sky.generate import write_simulated_sky
 from dwarflib.training import train_final_model
 
 # The shared sky: 80,000 simulated sources (the smallest sky whose training sample trains a usable network).

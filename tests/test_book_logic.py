@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from dwarflib import evaluation as E
-from dwarflib import simulate_physics as phys
 from dwarflib import verification as V
+from dwarflib.sky import physics as phys
 
 # --- chapter 1: median mass-size relation -------------------------------------------------------------
 

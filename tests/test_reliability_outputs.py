@@ -16,9 +16,10 @@ import pytest
 from real_data import real_files
 from sky_fixtures import split_sweeps
 
-from dwarflib import catalogue, simulate, survey_io
+from dwarflib import catalogue, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 from dwarflib.datamodel import unique_id
+from dwarflib.sky import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,13 +60,13 @@ def test_simulate_refuses_to_remove_real_sweeps_and_a_users_truth(tmp_path):
     r = _cli("simulate", "--n-sources", "3000", "--seed", "1", "--out", tmp_path, "--no-progress", "--overwrite")
     assert r.returncode == 0, r.stderr
     s = json.loads((tmp_path / "summary.json").read_text())
-    assert [p.name for p in simulate.sweep_files(tmp_path)] == s["sweep_files"]
+    assert [p.name for p in generate.sweep_files(tmp_path)] == s["sweep_files"]
     assert (tmp_path / "truth.fits").read_bytes() != own["truth.fits"]
 
 
 def test_simulate_into_its_own_folder_again_is_identical_and_keeps_other_files(tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
-    simulate.write_simulated_sky(a, 3_000, seed=1, area_deg2=60.0, progress=False)
+    generate.write_simulated_sky(a, 3_000, seed=1, area_deg2=60.0, progress=False)
     (a / "notes.txt").write_text("mine")
     # a run killed after its first sweep file leaves only files it recorded as its own: the rerun may redo them
     calls = []
@@ -79,12 +80,12 @@ def test_simulate_into_its_own_folder_again_is_identical_and_keeps_other_files(t
     real = survey_io.write_sweep
     monkeypatch.setattr(survey_io, "write_sweep", dying_write_sweep)
     with pytest.raises(KeyboardInterrupt):
-        simulate.write_simulated_sky(a, 3_000, seed=2, area_deg2=60.0, progress=False)
+        generate.write_simulated_sky(a, 3_000, seed=2, area_deg2=60.0, progress=False)
     monkeypatch.setattr(survey_io, "write_sweep", real)
-    simulate.write_simulated_sky(a, 3_000, seed=1, area_deg2=60.0, progress=False)
-    simulate.write_simulated_sky(b, 3_000, seed=1, area_deg2=60.0, progress=False)
-    names = ["truth.fits", "training-sample.fits", *(p.name for p in simulate.sweep_files(b))]
-    assert [p.name for p in simulate.sweep_files(a)] == [p.name for p in simulate.sweep_files(b)]
+    generate.write_simulated_sky(a, 3_000, seed=1, area_deg2=60.0, progress=False)
+    generate.write_simulated_sky(b, 3_000, seed=1, area_deg2=60.0, progress=False)
+    names = ["truth.fits", "training-sample.fits", *(p.name for p in generate.sweep_files(b))]
+    assert [p.name for p in generate.sweep_files(a)] == [p.name for p in generate.sweep_files(b)]
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     assert (a / "notes.txt").read_text() == "mine"

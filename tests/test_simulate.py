@@ -10,9 +10,10 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from dwarflib import datamodel, simulate, survey_io
+from dwarflib import datamodel, survey_io
 from dwarflib.cli import main as cli_main
 from dwarflib.labels import assign_classes
+from dwarflib.sky import generate
 
 N_SMALL = 30_000
 
@@ -20,7 +21,7 @@ N_SMALL = 30_000
 @pytest.fixture(scope="module")
 def sky(tmp_path_factory):
     out = tmp_path_factory.mktemp("sky_a")
-    summary = simulate.write_simulated_sky(out, N_SMALL, seed=7, chunk_size=12_000, progress=False)
+    summary = generate.write_simulated_sky(out, N_SMALL, seed=7, chunk_size=12_000, progress=False)
     return out, summary
 
 
@@ -33,7 +34,7 @@ def _file_bytes(path):
 def test_products_exist(sky):
     out, summary = sky
     assert (out / "truth.fits").is_file() and (out / "training-sample.fits").is_file()
-    sweeps = simulate.sweep_files(out)
+    sweeps = generate.sweep_files(out)
     assert sweeps and [p.name for p in sweeps] == sorted(summary["sweep_files"])
     assert summary["n_sources"] == N_SMALL
     assert json.loads((out / "summary.json").read_text())["n_sources"] == N_SMALL
@@ -41,14 +42,14 @@ def test_products_exist(sky):
 
 def test_same_seed_identical_bitwise(sky, tmp_path):
     out, _ = sky
-    simulate.write_simulated_sky(tmp_path, N_SMALL, seed=7, chunk_size=12_000, progress=False)
-    for name in ["truth.fits", "training-sample.fits", *(p.name for p in simulate.sweep_files(out))]:
+    generate.write_simulated_sky(tmp_path, N_SMALL, seed=7, chunk_size=12_000, progress=False)
+    for name in ["truth.fits", "training-sample.fits", *(p.name for p in generate.sweep_files(out))]:
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_different_seed_differs(sky, tmp_path):
     out, _ = sky
-    simulate.write_simulated_sky(tmp_path, N_SMALL, seed=8, chunk_size=12_000, progress=False)
+    generate.write_simulated_sky(tmp_path, N_SMALL, seed=8, chunk_size=12_000, progress=False)
     a = Table.read(out / "truth.fits", mask_invalid=False)
     b = Table.read(tmp_path / "truth.fits", mask_invalid=False)
     assert len(a) == len(b)
@@ -58,7 +59,7 @@ def test_different_seed_differs(sky, tmp_path):
 def test_sweep_format_readable_with_dr9_dtypes(sky):
     out, _ = sky
     n_total = 0
-    for path in simulate.sweep_files(out):
+    for path in generate.sweep_files(out):
         with fits.open(path) as h:
             data = h[1].data
             assert list(data.columns.names) == list(datamodel.SWEEP_COLUMNS)
@@ -82,7 +83,7 @@ def test_sweep_format_readable_with_dr9_dtypes(sky):
 def test_ids_unique_and_truth_matches_sweeps(sky):
     out, _ = sky
     ids = []
-    for path in simulate.sweep_files(out):
+    for path in generate.sweep_files(out):
         t = survey_io.read_catalogue(path, columns=["RELEASE", "BRICKID", "OBJID"], required=())
         ids.append(datamodel.unique_id(t["RELEASE"], t["BRICKID"], t["OBJID"]))
     ids = np.concatenate(ids)
@@ -115,17 +116,17 @@ def test_training_sample_subset_of_sweeps(sky):
     assert np.array_equal(np.asarray(train["CLASS"]), np.asarray(truth["CLASS"])[rows])
     assert np.allclose(np.asarray(train["Z"]), np.asarray(truth["Z"])[rows])
     surveys = {s.strip() for s in np.char.decode(np.asarray(train["SURVEY"]).astype("S"), "ascii")}
-    assert surveys <= {simulate.SURVEY_BGS, simulate.SURVEY_DWARF}
+    assert surveys <= {generate.SURVEY_BGS, generate.SURVEY_DWARF}
     r = survey_io.flux_to_mag(train["FLUX_R"], train["MW_TRANSMISSION_R"])
-    bgs = np.char.strip(np.asarray(train["SURVEY"]).astype(str)) == simulate.SURVEY_BGS
-    assert np.all(r[bgs] < simulate.BGS_R_LIMIT + 0.04)  # north (BASS) limit is 0.04 mag fainter
-    assert np.all(r[~bgs] < simulate.DWARF_R_LIMIT)
+    bgs = np.char.strip(np.asarray(train["SURVEY"]).astype(str)) == generate.SURVEY_BGS
+    assert np.all(r[bgs] < generate.BGS_R_LIMIT + 0.04)  # north (BASS) limit is 0.04 mag fainter
+    assert np.all(r[~bgs] < generate.DWARF_R_LIMIT)
 
 
 def test_chunks_do_not_change_distributions(tmp_path):
     """Smaller chunks give different random streams, but the same populations (loose statistical check)."""
-    a = simulate.write_simulated_sky(tmp_path / "a", 20_000, seed=3, chunk_size=20_000, progress=False)
-    b = simulate.write_simulated_sky(tmp_path / "b", 20_000, seed=3, chunk_size=5_000, progress=False)
+    a = generate.write_simulated_sky(tmp_path / "a", 20_000, seed=3, chunk_size=20_000, progress=False)
+    b = generate.write_simulated_sky(tmp_path / "b", 20_000, seed=3, chunk_size=5_000, progress=False)
     fa = np.array(a["class_counts"]) / a["n_sources"]
     fb = np.array(b["class_counts"]) / b["n_sources"]
     assert np.allclose(fa, fb, atol=0.01)
@@ -136,32 +137,32 @@ def test_cli_writes_three_products(tmp_path):
     rc = cli_main(["simulate", "--n-sources", "5000", "--seed", "2", "--out", str(out), "--no-progress"])
     assert rc == 0
     assert (out / "truth.fits").is_file() and (out / "training-sample.fits").is_file()
-    assert simulate.sweep_files(out)
+    assert generate.sweep_files(out)
 
 
 def test_rewriting_a_directory_leaves_only_the_new_sky(tmp_path):
-    simulate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
-    assert len(simulate.sweep_files(tmp_path)) == 2
+    generate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
+    assert len(generate.sweep_files(tmp_path)) == 2
     with pytest.warns(UserWarning, match="earlier sky"):
-        s = simulate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=20.0, progress=False)
-    assert [p.name for p in simulate.sweep_files(tmp_path)] == s["sweep_files"]
+        s = generate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=20.0, progress=False)
+    assert [p.name for p in generate.sweep_files(tmp_path)] == s["sweep_files"]
 
 
 def test_explicit_area_and_bad_input(tmp_path):
-    s = simulate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
+    s = generate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
     assert s["area_deg2"] == pytest.approx(60.0)
     assert len(s["sweep_files"]) == 2  # 60 deg^2 spans two 10x5 deg boxes
     with pytest.raises(ValueError, match="n_sources"):
-        list(simulate.iter_simulated_sky(0))
+        list(generate.iter_simulated_sky(0))
     with pytest.raises(ValueError, match="area_deg2"):
-        simulate.write_simulated_sky(tmp_path / "x", 10, area_deg2=-1.0, progress=False)
+        generate.write_simulated_sky(tmp_path / "x", 10, area_deg2=-1.0, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Physics pieces and calibration
 # ---------------------------------------------------------------------------------------------------
 def test_fibre_fraction_limits():
-    from dwarflib.simulate_physics import fibre_fraction
+    from dwarflib.sky.physics import fibre_fraction
 
     # point source: 1 - exp(-R^2 / 2 sigma^2) for a Gaussian PSF of FWHM 1" and a 0.75" radius fibre
     sigma = 1.0 / 2.3548
@@ -177,7 +178,7 @@ def test_fibre_fraction_limits():
 
 
 def test_weighted_quantiles_match_numpy():
-    from dwarflib.simulate_calibration import weighted_quantiles
+    from dwarflib.sky.calibrate import weighted_quantiles
 
     x = np.random.default_rng(0).normal(size=20001)
     q = weighted_quantiles(x, np.ones_like(x), (0.16, 0.5, 0.84))
@@ -186,15 +187,15 @@ def test_weighted_quantiles_match_numpy():
 
 def test_sampling_is_exact_at_the_magnitude_limit():
     """Galaxies drawn with the conditioned Gaussian never exceed the r limit and fill it up to the edge."""
-    from dwarflib.simulate_physics import draw_galaxies, load_model
+    from dwarflib.sky.physics import draw_galaxies, load_sky_model
 
-    g = draw_galaxies(np.random.default_rng(1), 50_000, load_model(), 20.0)
+    g = draw_galaxies(np.random.default_rng(1), 50_000, load_sky_model(), 20.0)
     assert g["R_TRUE"].max() <= 20.0 + 1e-9
     assert np.mean(g["R_TRUE"] > 19.5) > 0.2  # number counts rise towards the limit
 
 
 def test_realism_report_structure(sky):
-    from dwarflib.simulate_calibration import realism_report
+    from dwarflib.sky.diagnostics import realism_report
 
     out, _ = sky
     rep = realism_report(out)
@@ -208,7 +209,7 @@ def test_realism_report_structure(sky):
 
 
 def test_fibre_radius_power_from_saga():
-    from dwarflib.simulate_calibration import fit_fibre_q_power
+    from dwarflib.sky.calibrate import fit_fibre_q_power
 
     alpha = fit_fibre_q_power()
     assert 0.0 <= alpha <= 1.0
@@ -216,7 +217,7 @@ def test_fibre_radius_power_from_saga():
 
 @pytest.mark.slow
 def test_calibration_is_deterministic():
-    from dwarflib.simulate_calibration import calibrate
+    from dwarflib.sky.calibrate import calibrate
 
     a = calibrate(n_iter=1, n_mock=30_000, verbose=False)
     b = calibrate(n_iter=1, n_mock=30_000, verbose=False)
@@ -227,7 +228,8 @@ def test_calibration_is_deterministic():
 
 
 def test_edr_rosette_variance_consistent_with_edr_frame():
-    from dwarflib.simulate_calibration import edr_frame, edr_rosette_variance
+    from dwarflib.sky.diagnostics import edr_rosette_variance
+    from dwarflib.sky.samples import edr_frame
 
     edr = edr_frame()
     tab = edr_rosette_variance(classes=range(7), n_boot=500, seed=3)
@@ -241,7 +243,8 @@ def test_edr_rosette_variance_consistent_with_edr_frame():
 
 
 def test_local_volume_decomposition_multiplies_to_class_fraction(sky):
-    from dwarflib.simulate_calibration import edr_frame, local_volume_decomposition
+    from dwarflib.sky.diagnostics import local_volume_decomposition
+    from dwarflib.sky.samples import edr_frame
 
     out, _ = sky
     edr = edr_frame()
@@ -253,9 +256,10 @@ def test_local_volume_decomposition_multiplies_to_class_fraction(sky):
 
 
 def test_saga_matched_medians_reweights_to_saga(monkeypatch):
-    from dwarflib import simulate_calibration as cal
+    from dwarflib.sky import diagnostics as diag
+    from dwarflib.sky import samples
 
-    saga = cal.saga_frame()
+    saga = samples.saga_frame()
     rng = np.random.default_rng(5)
     # a fake "simulated" sample: SAGA-like galaxies spread over the volume (p(z) ~ z^2), whose fibre-minus-total
     # magnitude falls with distance; the unweighted median is biased, the (z, log M*)-matched one is not
@@ -263,8 +267,8 @@ def test_saga_matched_medians_reweights_to_saga(monkeypatch):
     fake["Z"] = (rng.uniform(0.004**3, 0.011**3, len(fake))) ** (1 / 3)
     fake["fib_minus_tot"] = 3.8 - 100.0 * (fake.Z - 0.0078)
     fake["IS_STAR"] = False
-    monkeypatch.setattr(cal, "read_sky_frame", lambda sky_dir, where=None: fake)
-    tab = cal.saga_matched_medians("unused").set_index("quantity")
+    monkeypatch.setattr(diag, "read_sky_frame", lambda sky_dir, where=None: fake)
+    tab = diag.saga_matched_medians("unused").set_index("quantity")
     assert tab.loc["Z", "saga_weight_unmatched"] == 0.0
     assert abs(tab.loc["Z", "diff_matched"]) < 0.0005 < abs(tab.loc["Z", "diff"])
     assert abs(tab.loc["fib_minus_tot", "sim_matched"] - 3.8) < 0.06
@@ -272,7 +276,7 @@ def test_saga_matched_medians_reweights_to_saga(monkeypatch):
 
 
 def test_class_fraction_table_thresholds():
-    from dwarflib.simulate_calibration import class_fraction_table
+    from dwarflib.sky.diagnostics import class_fraction_table
 
     # 1000 real rows: class 0 has 150 members (> 100: 20% rule), class 1 has 50 (factor-of-two rule)
     real = pd.DataFrame({"CLASS": [0] * 150 + [1] * 50 + [6] * 800})
@@ -288,7 +292,8 @@ def test_class_fraction_table_thresholds():
 
 
 def test_expected_class_fractions_pool_and_spread():
-    from dwarflib.simulate_calibration import edr_frame, expected_class_fractions, local_volume_decomposition
+    from dwarflib.sky.diagnostics import expected_class_fractions, local_volume_decomposition
+    from dwarflib.sky.samples import edr_frame
 
     edr = edr_frame()
     tab, pooled = expected_class_fractions(n_sources=40_000, seeds=(1, 2), edr=edr)
@@ -305,10 +310,11 @@ def test_expected_class_fractions_pool_and_spread():
 @pytest.mark.slow
 def test_mass_function_slope_step_follows_the_dwarf_excess():
     """A mock with too many log M* < 8.5 galaxies at z < 0.1 makes the fitted low-mass slope shallower."""
-    from dwarflib.simulate_calibration import _step_edr, edr_frame
-    from dwarflib.simulate_physics import load_model
+    from dwarflib.sky.calibrate import _step_edr
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.samples import edr_frame
 
-    model, edr = load_model(), edr_frame()
+    model, edr = load_sky_model(), edr_frame()
     same, _ = _step_edr(model, edr, edr.copy())
     assert np.isclose(same.smf_alpha2, model.smf_alpha2)
     extra = edr[(edr.Z < 0.1) & (edr.LOGMSTAR < 8.5)]
@@ -319,7 +325,7 @@ def test_mass_function_slope_step_follows_the_dwarf_excess():
 
 
 def test_interp_many_is_np_interp_bit_for_bit():
-    from dwarflib.simulate_physics import interp, interp_many
+    from dwarflib.sky.grid import interp, interp_many
 
     rng = np.random.default_rng(11)
     xp = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.8, 1.0])
@@ -343,7 +349,7 @@ def test_interp_many_is_np_interp_bit_for_bit():
 def test_radial_density_is_a_step_function_and_rejects_bad_shells():
     from dataclasses import replace
 
-    from dwarflib.simulate_physics import SkyModel, radial_density
+    from dwarflib.sky.physics import SkyModel, radial_density
 
     model = replace(SkyModel(), local_density_z_edges=[0.0, 0.02, 0.05], local_density=[0.7, 1.2])
     z = np.array([0.0, 0.01, 0.0199, 0.02, 0.049, 0.05, 0.3])
@@ -357,9 +363,9 @@ def test_local_density_scales_the_expected_counts_of_its_shell_only():
     """Halving the density of z < 0.02 halves the expected number of galaxies there and nowhere else."""
     from dataclasses import replace
 
-    from dwarflib.simulate_physics import load_model, sampling_grid
+    from dwarflib.sky.physics import load_sky_model, sampling_grid
 
-    base = replace(load_model(), local_density=[1.0, 1.0])
+    base = replace(load_sky_model(), local_density=[1.0, 1.0])
     half = replace(base, local_density=[0.5, 1.0])
     g0, g1 = sampling_grid(base, 21.0), sampling_grid(half, 21.0)
     assert np.isclose(g0["z_edges"], 0.02).any() and np.isclose(g0["z_edges"], 0.05).any()
@@ -370,10 +376,11 @@ def test_local_density_scales_the_expected_counts_of_its_shell_only():
 
 
 def test_local_density_step_moves_towards_the_real_shell_share():
-    from dwarflib.simulate_calibration import _step_local_density, edr_frame
-    from dwarflib.simulate_physics import load_model
+    from dwarflib.sky.calibrate import _step_local_density
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.samples import edr_frame
 
-    model, edr = load_model(), edr_frame()
+    model, edr = load_sky_model(), edr_frame()
     same, _ = _step_local_density(model, edr, edr.copy())
     assert np.allclose(same.local_density, model.local_density)
     shell = edr[(edr.Z > 0.0104) & (edr.Z < 0.02)]
@@ -386,11 +393,11 @@ def test_local_density_step_moves_towards_the_real_shell_share():
 
 
 def test_cli_mean_density_sky(tmp_path):
-    from dwarflib.simulate_physics import load_model
+    from dwarflib.sky.physics import load_sky_model
 
     rc = cli_main(["simulate", "--n-sources", "3000", "--seed", "2", "--out", str(tmp_path), "--no-progress",
                    "--mean-density"])
     assert rc == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["local_density"]["density"] == [1.0, 1.0]
-    assert summary["model_version"] == simulate.model_version(simulate.mean_density_model(load_model()))
+    assert summary["model_version"] == generate.model_version(generate.mean_density_model(load_sky_model()))

@@ -16,8 +16,8 @@ import re
 
 import pytest
 
-from dwarflib import catalogue, paper, paths, simulate, training_sample
-from dwarflib import simulate_calibration as cal
+from dwarflib import catalogue, paper, paths, training_sample
+from dwarflib.sky import generate, samples
 
 REPO = paths.repo_root()
 SOURCES = sorted((REPO / "notebooks").glob("*.md")) + sorted((REPO / "book").glob("*.md"))
@@ -25,11 +25,11 @@ CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.md"))
 
 #: Package constants a chapter must not retype (name -> value).
 PACKAGE_CONSTANTS: dict[str, float] = {
-    "simulate.R_LIMIT": simulate.R_LIMIT,
-    "simulate.BGS_R_LIMIT": simulate.BGS_R_LIMIT,
-    "simulate.DEFAULT_CHUNK_SIZE": simulate.DEFAULT_CHUNK_SIZE,
-    "simulate_calibration.BGS_Z_MIN": cal.BGS_Z_MIN,
-    "simulate_calibration.SAGA_R_LIMIT": cal.SAGA_R_LIMIT,
+    "sky.generate.R_LIMIT": generate.R_LIMIT,
+    "sky.generate.BGS_R_LIMIT": generate.BGS_R_LIMIT,
+    "sky.generate.DEFAULT_CHUNK_SIZE": generate.DEFAULT_CHUNK_SIZE,
+    "sky.samples.BGS_Z_MIN": samples.BGS_Z_MIN,
+    "sky.samples.SAGA_R_LIMIT": samples.SAGA_R_LIMIT,
     "training_sample.EDR_R_MAX": training_sample.EDR_R_MAX,
     "training_sample.EDR_Z_MIN": training_sample.EDR_Z_MIN,
     "catalogue.DEFAULT_CHUNK_ROWS": catalogue.DEFAULT_CHUNK_ROWS,

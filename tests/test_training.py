@@ -64,9 +64,9 @@ def test_model_folder_is_complete_and_pickle_free(trained):
                 "temperature", "search", "test_metrics", "feature_percentiles", "input_columns"):
         assert key in meta, key
     td = meta["training_data"]
-    from dwarflib.training import sha256_file
+    from dwarflib.conventions import file_sha256
 
-    assert td["sha256"] == sha256_file(sky / "training-sample.fits")
+    assert td["sha256"] == file_sha256(sky / "training-sample.fits")
     assert td["seed"] == 3 and td["rows_in"] == td["rows_kept"] + sum(td["rows_removed"].values())
     assert set(meta["thresholds"]) == {"catalogue", "high_purity", "paper"}
     assert meta["thresholds"]["catalogue"] == 0.5 and meta["thresholds"]["paper"] == 0.95

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from dwarflib import datamodel
-from dwarflib.simulate_physics import EXTINCTION_COEFFS, SkyModel, fibre_fraction
+from dwarflib.sky.physics import EXTINCTION_COEFFS, SkyModel, fibre_fraction
 
 #: Sweep boxes: 10 deg in RA by 5 deg in Dec, like the DR9 sweep files.
 SWEEP_RA_STEP = 10.0

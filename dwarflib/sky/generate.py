@@ -19,9 +19,9 @@ other files it would overwrite (a user's ``truth.fits``) or that would be read a
 ``sweep-*.fits``) is refused unless ``overwrite=True`` (``--overwrite``). The folder is locked for the run
 (:func:`dwarflib.paths.locked_dir`): a second run into it fails at once, naming the first.
 
-The physics is in :mod:`dwarflib.simulate_physics`, the observation (noise, Tractor) in
-:mod:`dwarflib.simulate_observe`, and the calibration on real catalogues in
-:mod:`dwarflib.simulate_calibration`. Same (n_sources, seed, area_deg2, chunk_size) -> identical files.
+The physics is in :mod:`dwarflib.sky.physics`, the observation (noise, Tractor) in
+:mod:`dwarflib.sky.observe`, and the calibration on real catalogues in
+:mod:`dwarflib.sky.calibrate`. Same (n_sources, seed, area_deg2, chunk_size) -> identical files.
 
 Only sources brighter than ``R_LIMIT`` (true, extinction-corrected r) are simulated: fainter ones never pass
 the dwarf-survey or catalogue preselection (r < 21) even after noise. The surface density at that limit
@@ -46,15 +46,17 @@ import numpy as np
 
 from dwarflib import datamodel, paths
 from dwarflib.cli import positive_float, positive_int
+from dwarflib.conventions import ab_magnitude, mean_surface_brightness
+from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import assign_classes
-from dwarflib.simulate_observe import ObjidCounter, footprint, observe, random_positions
-from dwarflib.simulate_physics import (
+from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
+from dwarflib.sky.physics import (
     SkyModel,
     detection_probability,
     draw_galaxies,
     draw_stars,
     get_sampling_grid,
-    load_model,
+    load_sky_model,
     star_density,
 )
 
@@ -278,7 +280,7 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     is_star = src["IS_POINT"]
     pop = cat(_POP_NAMES.take(g["POP"]), np.full(n_star, b"STAR", dtype="S4")).take(perm)
     ml = cat(g["ML"], np.full(n_star, np.nan)).take(perm)
-    from dwarflib.simulate_physics import M_SUN_R, ml_coefficients
+    from dwarflib.sky.physics import M_SUN_R, ml_coefficients
 
     a0, _ = ml_coefficients(0.0, model)
     a_z, _ = ml_coefficients(g["Z"], model)  # galaxies only
@@ -302,7 +304,7 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
 # ---------------------------------------------------------------------------------------------------
 def _mag(flux, trans):
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(flux > 0, 22.5 - 2.5 * np.log10(np.maximum(flux, 1e-30) / trans), np.inf)
+        return np.where(flux > 0, ab_magnitude(np.maximum(flux, 1e-30), trans), np.inf)
 
 
 def _sweep_mag(sweep: dict, flux_col: str, trans_col: str | None, cache: dict | None) -> np.ndarray:
@@ -365,7 +367,7 @@ def dwarf_survey_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarr
         sig_g = 1.0857 / (np.abs(sweep["FLUX_G"]) * np.sqrt(sweep["FLUX_IVAR_G"]))
         sig_gr = np.hypot(sig_r, sig_g)
         re = sweep["SHAPE_R"].astype(float)
-        mu = r + 2.5 * np.log10(2 * np.pi * re**2)
+        mu = mean_surface_brightness(r, re)
         sig_mu = np.hypot(sig_r, 2.17 * np.sqrt(1.0 / np.maximum(sweep["SHAPE_R_IVAR"], 1e-30)) / np.maximum(re, 1e-3))
         sig_mu = np.minimum(sig_mu, 1.0)
         ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(gr)
@@ -378,7 +380,7 @@ def dwarf_redshift_success(sweep: dict, mag_cache: dict | None = None) -> np.nda
     """Probability of a successful redshift in the dwarf survey: lower for low surface brightness [0-1]."""
     r = _sweep_mag(sweep, "FLUX_R", "MW_TRANSMISSION_R", mag_cache)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu = r + 2.5 * np.log10(2 * np.pi * np.maximum(sweep["SHAPE_R"], 0.1) ** 2)
+        mu = mean_surface_brightness(r, np.maximum(sweep["SHAPE_R"], SHAPE_R_FLOOR_ARCSEC))
     return np.clip(0.95 - 0.2 * (np.nan_to_num(mu, nan=30.0) - 23.5).clip(0, None), 0.5, 0.95)
 
 
@@ -428,7 +430,7 @@ def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: floa
         raise ValueError(f"n_sources must be >= 1, got {n_sources}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     boxes, dens, _ = _plan(n_sources, area_deg2, model, seed)
     counter = ObjidCounter()
     for ib, box in enumerate(boxes):
@@ -517,7 +519,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     from dwarflib.survey_io import write_sweep
 
     t0 = time.perf_counter()
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     boxes, dens, area = _plan(n_sources, area_deg2, model, seed)
     # files this run may write, files it would remove (other sweep files would be read as part of this sky)
     own = _own_files(out_dir)
@@ -618,7 +620,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
 
 def sky_key(n_sources: int, seed: int, model: SkyModel | None = None) -> str:
     """Cache key of a sky: number of sources, seed and model version."""
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     return f"n{n_sources}-seed{seed}-v{SKY_VERSION}-{model_version(model)}"
 
 
@@ -649,6 +651,12 @@ def ensure_simulated_sky(n_sources: int = DEFAULT_N_SOURCES, seed: int = DEFAULT
     return target
 
 
+def training_sample_path(sky_dir=None) -> Path:
+    """Path of the labelled training sample (``training-sample.fits``) of a simulated sky directory; default:
+    the default sky of :func:`ensure_simulated_sky` (generated on first use, then cached)."""
+    return Path(ensure_simulated_sky() if sky_dir is None else sky_dir) / "training-sample.fits"
+
+
 def sweep_files(sky_dir) -> list[Path]:
     """The sweep files of a simulated sky directory, sorted by name."""
     return sorted(Path(sky_dir).glob("sweep-*.fits"))
@@ -677,7 +685,7 @@ def add_cli(subparsers) -> None:
 
 def mean_density_model(model: SkyModel | None = None) -> SkyModel:
     """The sky model with the cosmic-mean density everywhere (local shells at density 1)."""
-    model = load_model() if model is None else model
+    model = load_sky_model() if model is None else model
     return replace(model, local_density=[1.0] * len(model.local_density))
 
 

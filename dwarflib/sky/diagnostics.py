@@ -1,0 +1,261 @@
+"""Chapter 01's analyses of the simulated sky against real catalogues: the realism report and its diagnostics.
+
+:func:`realism_report` measures the realism criteria on a simulated sky directory (class fractions of the
+BGS-like selection vs DESI EDR, colour medians per (z, log M*) bin, local dwarfs vs SAGA DR3);
+:func:`edr_rosette_variance`, :func:`local_volume_decomposition`, :func:`expected_class_fractions` and
+:func:`saga_matched_medians` explain the criteria that fail. Magnitudes in mag, surface brightness in
+mag/arcsec^2, masses log10 Msun.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dwarflib.labels import assign_classes
+from dwarflib.registry import load_desi_edr
+from dwarflib.sky.calibrate import weighted_quantiles
+from dwarflib.sky.generate import SURVEY_BGS
+from dwarflib.sky.physics import SkyModel, load_sky_model
+from dwarflib.sky.samples import (
+    BGS_Z_MIN,
+    COLOUR_COLUMNS,
+    SAGA_LOGM,
+    SAGA_R_LIMIT,
+    SAGA_Z,
+    bgs_sample,
+    colour_frame,
+    edr_frame,
+    mock_bgs_frame,
+    read_sky_frame,
+    read_training_frame,
+    saga_frame,
+)
+
+#: Redshift and mass bins of the realism report (bins with >= MIN_REAL real galaxies are scored).
+REPORT_Z_EDGES = (BGS_Z_MIN, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6)
+REPORT_M_EDGES = (6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 13.0)
+MIN_REAL = 50
+
+
+def _spread(x) -> float:
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    return float(0.5 * (np.percentile(x, 84) - np.percentile(x, 16))) if x.size else np.nan
+
+
+def colour_bin_table(real: pd.DataFrame, mock: pd.DataFrame, z_edges=REPORT_Z_EDGES, m_edges=REPORT_M_EDGES,
+                     min_real: int = MIN_REAL) -> pd.DataFrame:
+    """Median and spread of each colour per (z, log M*) bin, real vs simulated, for bins with >= min_real."""
+    rows = []
+    zr = pd.cut(real.Z, z_edges)
+    mr = pd.cut(real.LOGMSTAR, m_edges)
+    zm = pd.cut(mock.Z, z_edges)
+    mm = pd.cut(mock.LOGMSTAR, m_edges)
+    gr_real = real.groupby([zr, mr], observed=True)
+    gr_mock = {k: v for k, v in mock.groupby([zm, mm], observed=True)}
+    for (zb, mb), rs in gr_real:
+        if len(rs) < min_real:
+            continue
+        ms = gr_mock.get((zb, mb))
+        for col in COLOUR_COLUMNS:
+            real_med = float(np.nanmedian(rs[col]))
+            mock_med = float(np.nanmedian(ms[col])) if ms is not None and len(ms) else np.nan
+            rows.append({"z_bin": str(zb), "logm_bin": str(mb), "colour": col, "n_real": len(rs),
+                         "n_sim": 0 if ms is None else len(ms), "median_real": real_med, "median_sim": mock_med,
+                         "spread_real": _spread(rs[col]), "spread_sim": _spread(ms[col]) if ms is not None else np.nan,
+                         "median_diff": mock_med - real_med})
+    return pd.DataFrame(rows)
+
+
+def class_fraction_table(real: pd.DataFrame, sim: pd.DataFrame, n_classes: int = 7) -> pd.DataFrame:
+    """Class fractions of two colour frames with a ``CLASS`` column, and the realism criterion on them.
+
+    One row per class: ``real``, ``simulated`` fraction, ``difference`` (simulated / real - 1), counts,
+    ``threshold`` (|difference| <= 0.2 for classes with more than 100 real members, else a factor of two)
+    and ``passed``.
+    """
+    n_real = np.bincount(np.asarray(real.CLASS, int), minlength=n_classes)
+    n_sim = np.bincount(np.asarray(sim.CLASS, int), minlength=n_classes)
+    rows = []
+    for k in range(n_classes):
+        fr, fs = n_real[k] / n_real.sum(), n_sim[k] / max(n_sim.sum(), 1)
+        big = n_real[k] > 100
+        rel = fs / fr - 1 if fr > 0 else np.nan
+        ok = abs(rel) <= 0.2 if big else (0.5 <= fs / fr <= 2.0 if fr > 0 else False)
+        rows.append({"class": k, "real": fr, "simulated": fs, "difference": rel, "n_real": int(n_real[k]),
+                     "n_sim": int(n_sim[k]), "threshold": "|rel| <= 0.2" if big else "factor 2", "passed": bool(ok)})
+    return pd.DataFrame(rows)
+
+
+def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame | None = None,
+                   colour_tol: float = 0.05) -> pd.DataFrame:
+    """The issue's "done when" realism criteria measured on a simulated sky directory.
+
+    Returns one row per measured quantity: ``criterion``, ``quantity``, ``real`` (DESI EDR or SAGA DR3
+    value), ``simulated``, ``difference`` (simulated - real; relative for fractions), ``threshold``,
+    ``passed``. Criteria:
+
+    1. class fractions of the BGS-like selection (r < 19.5, z > 0.0104) vs DESI EDR: within 20% (relative)
+       for classes with > 100 real members, within a factor of two otherwise;
+    2. median g-r, r-z, z-W1, W1-W2 within ``colour_tol`` of DESI EDR in >= 80% of the (z, log M*) bins
+       holding >= 50 real galaxies (per colour, and all four together);
+    3. galaxies at 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75 vs SAGA DR3 satellites: median effective
+       surface brightness within 0.3 mag/arcsec^2, median g-r within 0.05 mag, median fibre-minus-total r
+       within 0.3 mag.
+    """
+    edr = edr_frame() if edr is None else edr
+    saga = saga_frame() if saga is None else saga
+    rows = []
+    bgs = bgs_sample(read_training_frame(sky_dir, SURVEY_BGS))
+    for _, row in class_fraction_table(edr, bgs).iterrows():
+        rows.append({"criterion": "1 class fractions (BGS-like vs DESI EDR)", "quantity": f"fraction class {row['class']}",
+                     "real": row.real, "simulated": row.simulated, "difference": row.difference,
+                     "n_real": int(row.n_real), "n_sim": int(row.n_sim), "threshold": row.threshold,
+                     "passed": bool(row.passed)})
+    tab = colour_bin_table(edr, bgs)
+    for col in COLOUR_COLUMNS:
+        t = tab[tab.colour == col]
+        good = (t.median_diff.abs() <= colour_tol).mean() if len(t) else np.nan
+        rows.append({"criterion": "2 colour medians in (z, log M*) bins", "quantity": f"fraction of bins within "
+                     f"{colour_tol} mag: {col}", "real": np.nan, "simulated": float(good),
+                     "difference": float(t.median_diff.abs().median()), "n_real": int(t.n_real.sum()),
+                     "n_sim": int(t.n_sim.sum()), "threshold": ">= 0.8", "passed": bool(good >= 0.8)})
+        rows.append({"criterion": "2 colour spreads (information)", "quantity": f"median spread ratio sim/real: {col}",
+                     "real": float(t.spread_real.median()), "simulated": float(t.spread_sim.median()),
+                     "difference": float((t.spread_sim / t.spread_real).median()), "n_real": int(t.n_real.sum()),
+                     "n_sim": int(t.n_sim.sum()), "threshold": "", "passed": None})
+    good_all = (tab.median_diff.abs() <= colour_tol).mean()
+    rows.append({"criterion": "2 colour medians in (z, log M*) bins", "quantity": "fraction of bins within "
+                 f"{colour_tol} mag: all four colours", "real": np.nan, "simulated": float(good_all),
+                 "difference": float(tab.median_diff.abs().median()), "n_real": int(tab.n_real.sum() / 4),
+                 "n_sim": int(tab.n_sim.sum() / 4), "threshold": ">= 0.8", "passed": bool(good_all >= 0.8)})
+    sim = read_sky_frame(sky_dir, where=lambda t: (t.Z > SAGA_Z[0]) & (t.Z < SAGA_Z[1]) & ~t.IS_STAR)
+    sim = sim[(sim.LOGMSTAR > SAGA_LOGM[0]) & (sim.LOGMSTAR < SAGA_LOGM[1]) & (sim.r < SAGA_R_LIMIT)]
+    sg = saga[(saga.LOGMSTAR > SAGA_LOGM[0]) & (saga.LOGMSTAR < SAGA_LOGM[1])]
+    for q, tol, unit in (("sb", 0.3, "mag/arcsec^2"), ("gr", 0.05, "mag"), ("fib_minus_tot", 0.3, "mag")):
+        real_med, sim_med = float(np.nanmedian(sg[q])), float(np.nanmedian(sim[q])) if len(sim) else np.nan
+        rows.append({"criterion": "3 local dwarfs vs SAGA DR3 satellites", "quantity": f"median {q} [{unit}]",
+                     "real": real_med, "simulated": sim_med, "difference": sim_med - real_med,
+                     "n_real": len(sg), "n_sim": len(sim), "threshold": f"|diff| <= {tol}",
+                     "passed": bool(abs(sim_med - real_med) <= tol)})
+        rows.append({"criterion": "3 local dwarfs spreads (information)", "quantity": f"spread {q} [{unit}]",
+                     "real": _spread(sg[q]), "simulated": _spread(sim[q]), "difference": _spread(sim[q]) - _spread(sg[q]),
+                     "n_real": len(sg), "n_sim": len(sim), "threshold": "", "passed": None})
+    return pd.DataFrame(rows)
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# Diagnostics of the failing criteria: sample variance of the EDR rosettes, and matched SAGA comparison
+# ---------------------------------------------------------------------------------------------------
+def edr_rosette_variance(classes=(0, 1, 2, 3), n_boot: int = 4000, seed: int = 0) -> pd.DataFrame:
+    """Sample (cosmic) variance of the real DESI EDR BGS class fractions, from the 10 SV3 rosettes.
+
+    Uses the same selection as :func:`edr_frame` (r < 19.5, z > 0.0104). For each class: the fraction,
+    its relative standard deviation from a bootstrap over whole rosettes (``n_boot`` resamples), the
+    68% and 95% bootstrap intervals, the pure Poisson relative error, and chi^2 / dof of the per-rosette
+    counts about the pooled fraction (>> 1 means clustering, not counting noise, dominates).
+    """
+    t = load_desi_edr()
+    df = colour_frame({b: np.asarray(t[f"FLUX_{b}"]) for b in ("G", "R", "Z", "W1", "W2")}, t["Z"], t["LOGMSTAR"],
+                      {"ROSETTE": np.asarray(t["ROSETTE"])})
+    df = df[(df.r < 19.5) & (df.Z > BGS_Z_MIN)].reset_index(drop=True)
+    df["CLASS"] = assign_classes(df.Z, df.LOGMSTAR)
+    ros = np.unique(df.ROSETTE)
+    n_tot = np.array([(df.ROSETTE == r).sum() for r in ros])
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ros), size=(n_boot, len(ros)))
+    rows = []
+    for k in classes:
+        n_k = np.array([((df.ROSETTE == r) & (df.CLASS == k)).sum() for r in ros])
+        f = n_k.sum() / n_tot.sum()
+        boot = n_k[picks].sum(axis=1) / n_tot[picks].sum(axis=1)
+        expected = n_tot * f
+        chi2 = float(np.sum((n_k - expected) ** 2 / np.maximum(expected, 1e-12)))
+        q = np.percentile(boot, [2.5, 16, 84, 97.5])
+        rows.append({"class": int(k), "n_real": int(n_k.sum()), "fraction": f, "rel_sd_rosette_bootstrap":
+                     float(boot.std() / f) if f > 0 else np.nan, "lo95": q[0], "lo68": q[1], "hi68": q[2],
+                     "hi95": q[3], "rel_sd_poisson": float(1 / np.sqrt(n_k.sum())) if n_k.sum() else np.nan,
+                     "chi2_per_dof": chi2 / (len(ros) - 1), "n_rosettes": len(ros)})
+    return pd.DataFrame(rows)
+
+
+def local_volume_decomposition(sim, edr: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Split the BGS-like class-0 and class-3 fractions into (shell share) x (class share inside the shell).
+
+    ``sim`` is a simulated sky directory (its BGS-like training sample is used) or a BGS-like colour frame
+    such as :func:`mock_bgs_frame`. Class 0 lives in the shell 0.0104 < z < 0.02, class 3 in
+    0.02 <= z < 0.05. For real DESI EDR and the simulated BGS-like selection (r < 19.5, z > 0.0104): the
+    fraction of all selected galaxies in the shell, and the fraction of the shell's galaxies in the class.
+    A deficit of the real shell at *all* masses points to the density of the real volume; a deficit of
+    the class inside the shell points to the model.
+    """
+    edr = edr_frame() if edr is None else edr
+    bgs = bgs_sample(sim if isinstance(sim, pd.DataFrame) else read_training_frame(sim, SURVEY_BGS))
+    rows = []
+    for k, (zlo, zhi) in ((0, (BGS_Z_MIN, 0.02)), (3, (0.02, 0.05))):
+        row = {"class": k, "shell": f"{zlo} <= z < {zhi}"}
+        for lab, d in (("real", edr), ("sim", bgs)):
+            shell = (d.Z >= zlo) & (d.Z < zhi)
+            row[f"shell_share_{lab}"] = float(shell.mean())
+            row[f"class_share_in_shell_{lab}"] = float((d.CLASS[shell] == k).mean())
+            row[f"n_shell_{lab}"] = int(shell.sum())
+        row["shell_ratio_sim_real"] = row["shell_share_sim"] / row["shell_share_real"]
+        row["class_in_shell_ratio_sim_real"] = row["class_share_in_shell_sim"] / row["class_share_in_shell_real"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def expected_class_fractions(model: SkyModel | None = None, n_sources: int = 1_000_000, seeds=(101, 102, 103),
+                             edr: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Class fractions the sky model predicts for the BGS-like selection, free of the default sky's counting noise.
+
+    Draws ``len(seeds)`` independent mocks of ``n_sources`` galaxies brighter than r = 19.9 (every one a
+    potential BGS target, so a million sources hold ~30 times the BGS-like galaxies of the default sky)
+    and returns (the :func:`class_fraction_table` of their union against DESI EDR, with ``sim_sd`` the
+    seed-to-seed standard deviation of each fraction; the pooled mock frame, for further diagnostics).
+    """
+    model = load_sky_model() if model is None else model
+    edr = edr_frame() if edr is None else edr
+    mocks = [bgs_sample(mock_bgs_frame(model, n_sources, seed)) for seed in seeds]
+    pooled = pd.concat(mocks, ignore_index=True)
+    tab = class_fraction_table(edr, pooled)
+    per_seed = np.array([np.bincount(np.asarray(m.CLASS, int), minlength=len(tab)) / len(m) for m in mocks])
+    tab["sim_sd"] = per_seed.std(axis=0, ddof=1) if len(mocks) > 1 else np.nan
+    return tab, pooled
+
+
+def saga_matched_medians(sky_dir, saga: pd.DataFrame | None = None,
+                         z_edges=None, m_edges=(7.0, 7.4, 7.8, 8.2, 8.6, 9.0)) -> pd.DataFrame:
+    """Medians of SB [mag/arcsec^2], g-r and fibre-minus-total r [mag]: SAGA DR3, simulated, and simulated
+    re-weighted to SAGA's joint (z, log M*) distribution.
+
+    The simulated sample (criterion 3 of :func:`realism_report`) is volume-weighted, so it piles up near
+    z = 0.011, while SAGA's hosts sit at 25-40 Mpc; at fixed physical size the angular size, hence the
+    fibre fraction, depends on distance, while the surface brightness does not. Weights are the ratio of
+    the SAGA and simulated histograms in ``z_edges`` x ``m_edges``; ``saga_weight_unmatched`` is the SAGA
+    fraction in cells with no simulated galaxy. Default ``z_edges``: 7 equal bins over the SAGA z range.
+    """
+    saga = saga_frame() if saga is None else saga
+    z_edges = np.linspace(SAGA_Z[0], SAGA_Z[1], 8) if z_edges is None else z_edges
+    sg = saga[(saga.LOGMSTAR > SAGA_LOGM[0]) & (saga.LOGMSTAR < SAGA_LOGM[1])]
+    sim = read_sky_frame(sky_dir, where=lambda t: (t.Z > SAGA_Z[0]) & (t.Z < SAGA_Z[1]) & ~t.IS_STAR)
+    sim = sim[(sim.LOGMSTAR > SAGA_LOGM[0]) & (sim.LOGMSTAR < SAGA_LOGM[1]) & (sim.r < SAGA_R_LIMIT)]
+    ze, me = np.asarray(z_edges), np.asarray(m_edges)
+    h_s = np.histogram2d(sg.Z, sg.LOGMSTAR, [ze, me])[0]
+    h_m = np.histogram2d(sim.Z, sim.LOGMSTAR, [ze, me])[0]
+    h_s, h_m = h_s / h_s.sum(), h_m / max(h_m.sum(), 1)
+    iz = np.clip(np.digitize(sim.Z, ze) - 1, 0, len(ze) - 2)
+    im = np.clip(np.digitize(sim.LOGMSTAR, me) - 1, 0, len(me) - 2)
+    w = np.where(h_m[iz, im] > 0, h_s[iz, im] / np.where(h_m[iz, im] > 0, h_m[iz, im], 1.0), 0.0)
+    rows = []
+    for q in ("sb", "gr", "fib_minus_tot", "Z", "LOGMSTAR", "r"):
+        real = float(np.nanmedian(sg[q]))
+        plain = float(np.nanmedian(sim[q]))
+        matched = float(weighted_quantiles(sim[q].to_numpy(float), w, (0.5,))[0])
+        rows.append({"quantity": q, "saga": real, "sim": plain, "sim_matched": matched, "diff": plain - real,
+                     "diff_matched": matched - real, "n_saga": len(sg), "n_sim": len(sim),
+                     "saga_weight_unmatched": float(h_s[h_m == 0].sum())})
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,183 @@
+"""The comparison samples of the simulated sky as colour frames (r, g-r, r-z, z-W1, W1-W2 [mag], Z, LOGMSTAR [dex]).
+
+Real: the DESI EDR BGS galaxies (:func:`edr_frame`) and the SAGA DR3 satellites (:func:`saga_frame`).
+Simulated: a sky directory read back (:func:`read_truth`, :func:`read_sky_frame`, :func:`read_training_frame`)
+and forward-modelled mocks drawn without writing files (:func:`mock_bgs_frame`, :func:`mock_dwarf_frame`).
+Used by the fit (:mod:`dwarflib.sky.calibrate`) and by chapter 01's analyses (:mod:`dwarflib.sky.diagnostics`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dwarflib.conventions import ab_magnitude, mean_surface_brightness
+from dwarflib.datamodel import unique_id
+from dwarflib.labels import assign_classes
+from dwarflib.registry import load_desi_edr, load_saga_satellites
+from dwarflib.sky.generate import bgs_like_targets, generate_chunk, source_densities, sweep_files
+from dwarflib.sky.observe import ObjidCounter, footprint
+from dwarflib.sky.physics import SkyModel
+from dwarflib.survey_io import read_catalogue, read_fits_table
+from dwarflib.training_sample import EDR_Z_MIN
+
+#: Colour columns of the comparison tables, in model order.
+COLOUR_COLUMNS = ("gr", "rz", "zw1", "w1w2")
+#: Lower redshift limit of the DESI EDR table and of every BGS-like comparison sample (the EDR table's own cut,
+#: defined once in :mod:`dwarflib.training_sample`).
+BGS_Z_MIN = EDR_Z_MIN
+#: The SAGA comparison sample.
+SAGA_Z = (0.004, 0.011)
+SAGA_LOGM = (7.0, 9.0)
+SAGA_R_LIMIT = 20.75
+
+
+def _mags(flux, trans=1.0):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.asarray(flux) > 0, ab_magnitude(np.asarray(flux, float), trans), np.nan)
+
+
+def colour_frame(flux: dict, z, logm, extra: dict | None = None) -> pd.DataFrame:
+    """DataFrame of r and the four colours from extinction-corrected fluxes [nanomaggy]; NaN for flux <= 0."""
+    m = {b: _mags(flux[b]) for b in ("G", "R", "Z", "W1", "W2")}
+    df = pd.DataFrame({"r": m["R"], "gr": m["G"] - m["R"], "rz": m["R"] - m["Z"], "zw1": m["Z"] - m["W1"],
+                       "w1w2": m["W1"] - m["W2"], "Z": np.asarray(z, float), "LOGMSTAR": np.asarray(logm, float)})
+    for k, v in (extra or {}).items():
+        df[k] = v
+    return df
+
+
+def edr_frame(r_limit: float = 19.5) -> pd.DataFrame:
+    """The real DESI EDR BGS galaxies with r < r_limit as a colour frame (plus CLASS)."""
+    t = load_desi_edr()
+    df = colour_frame({b: np.asarray(t[f"FLUX_{b}"]) for b in ("G", "R", "Z", "W1", "W2")}, t["Z"], t["LOGMSTAR"])
+    df = df[(df.r < r_limit) & (df.Z > BGS_Z_MIN)].reset_index(drop=True)
+    df["CLASS"] = assign_classes(df.Z, df.LOGMSTAR)
+    return df
+
+
+def saga_frame() -> pd.DataFrame:
+    """SAGA DR3 satellites: r, g-r, fibre-minus-total r, effective SB, Sersic, b/a, z, log M*."""
+    t = load_saga_satellites()
+    return pd.DataFrame({"r": np.asarray(t["rmag"], float), "gr": np.asarray(t["gr"], float),
+                         "fib_minus_tot": np.asarray(t["rmag-fiber"], float) - np.asarray(t["rmag"], float),
+                         "sb": np.asarray(t["sb"], float), "sersic": np.asarray(t["Sersic"], float),
+                         "ba": np.asarray(t["ba"], float), "Z": np.asarray(t["z"], float),
+                         "LOGMSTAR": np.asarray(t["log(M*)"], float)})
+
+
+def sweep_frame(sweep: dict, truth: dict) -> pd.DataFrame:
+    """Colour frame of simulated sweep rows (observed, dereddened) with truth, SB, fibre and Tractor columns."""
+    flux = {b: np.asarray(sweep[f"FLUX_{b}"], float) / np.asarray(sweep[f"MW_TRANSMISSION_{b}"], float)
+            for b in ("G", "R", "Z", "W1", "W2")}
+    r = _mags(flux["R"])
+    shape_r = np.asarray(sweep["SHAPE_R"], float)
+    with np.errstate(divide="ignore"):
+        sb = mean_surface_brightness(r, shape_r)
+    fib = _mags(np.asarray(sweep["FIBERFLUX_R"], float) / np.asarray(sweep["MW_TRANSMISSION_R"], float))
+    typ = np.asarray(sweep["TYPE"])
+    truth = {k: (np.asarray(v).astype(np.asarray(v).dtype.newbyteorder("="))
+                 if np.asarray(v).dtype.kind in "biuf" else np.asarray(v)) for k, v in truth.items()}
+    typ = np.char.strip(typ.astype("S3").astype(str)) if typ.dtype.kind in "SU" else typ
+    extra = {"sb": sb, "fib_minus_tot": fib - r, "SHAPE_R": shape_r, "TYPE": typ,
+             "SERSIC": np.asarray(sweep["SERSIC"], float), "CLASS": np.asarray(truth["CLASS"]),
+             "IS_STAR": np.asarray(truth["IS_STAR"], bool), "RE_KPC": np.asarray(truth["RE_KPC"], float)}
+    return colour_frame(flux, truth["Z"], truth["LOGMSTAR"], extra)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Forward-modelled mock samples
+# ---------------------------------------------------------------------------------------------------
+def mock_sky_chunk(model: SkyModel, n_sources: int, seed: int, r_limit: float, stars: bool = True):
+    """One chunk of simulated sky (sweep dict, truth dict) brighter than r_limit, independent of any file."""
+    dens = dict(source_densities(model, r_limit=r_limit))
+    if not stars:
+        dens["stars"], dens["total"] = 0.0, dens["galaxies"]
+    rng = np.random.default_rng([seed, 99])
+    return generate_chunk(rng, n_sources, footprint(1000.0)[0], model, dens, ObjidCounter(), r_limit=r_limit)
+
+
+def mock_bgs_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 1) -> pd.DataFrame:
+    """Simulated BGS-like selection (targets with z > 0.0104) as a colour frame."""
+    sweep, truth = mock_sky_chunk(model, n_sources, seed, r_limit=19.9)
+    sel = bgs_like_targets(sweep) & (truth["Z"] > BGS_Z_MIN) & ~truth["IS_STAR"]
+    df = sweep_frame({k: v[sel] for k, v in sweep.items()}, {k: v[sel] for k, v in truth.items()})
+    return df
+
+
+def mock_dwarf_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 2) -> pd.DataFrame:
+    """Simulated galaxies in the SAGA comparison volume (0.004 < z < 0.011, 6 < log M* < 10, r < 20.75).
+
+    Uses a sky of sources brighter than r = 21 in which galaxies at z < 0.011 are drawn directly (the rest of
+    the sky does not matter here): the sampling grid is restricted by setting z_max.
+    """
+    local = replace(model, z_max=SAGA_Z[1] + 1e-4)
+    local.__dict__["_arrays"] = None
+    sweep, truth = mock_sky_chunk(local, n_sources, seed, r_limit=21.0, stars=False)
+    keep = ~truth["IS_STAR"]
+    df = sweep_frame({k: v[keep] for k, v in sweep.items()}, {k: v[keep] for k, v in truth.items()})
+    return df[(df.Z > SAGA_Z[0]) & (df.Z < SAGA_Z[1]) & (df.r < SAGA_R_LIMIT)].reset_index(drop=True)
+
+
+def bgs_sample(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a BGS-like colour frame that the class-fraction criterion uses: z > 0.0104, r < 19.5."""
+    return df[(df.Z > BGS_Z_MIN) & (df.r < 19.5)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading a simulated sky back, and the realism report
+# ---------------------------------------------------------------------------------------------------
+_SKY_COLUMNS = ("RELEASE", "BRICKID", "OBJID", "TYPE", "SHAPE_R", "SERSIC", "FIBERFLUX_R",
+                *(f"FLUX_{b}" for b in ("G", "R", "Z", "W1", "W2")),
+                *(f"MW_TRANSMISSION_{b}" for b in ("G", "R", "Z", "W1", "W2")))
+
+
+def read_truth(sky_dir) -> pd.DataFrame:
+    """The truth table of a simulated sky as a DataFrame (NaN kept, not masked)."""
+    t = read_fits_table(Path(sky_dir) / "truth.fits")
+    return pd.DataFrame({c: np.asarray(t[c]).astype(np.asarray(t[c]).dtype.newbyteorder("="))
+                         for c in t.colnames if t[c].ndim == 1})
+
+
+def read_sky_frame(sky_dir, where=None) -> pd.DataFrame:
+    """Simulated sweep rows joined with their truth, as a colour frame (see :func:`sweep_frame`).
+
+    ``where`` is an optional function truth-DataFrame -> boolean mask applied before the join (to keep
+    memory small, e.g. only local galaxies).
+    """
+    truth = read_truth(sky_dir)
+    if where is not None:
+        truth = truth[where(truth)]
+    truth = truth.set_index("TARGETID")
+    parts = []
+    for path in sweep_files(sky_dir):
+        t = read_catalogue(path, columns=list(_SKY_COLUMNS), required=(), flags=False)
+        tid = unique_id(t["RELEASE"], t["BRICKID"], t["OBJID"])
+        keep = np.isin(tid, truth.index.to_numpy())
+        if not keep.any():
+            continue
+        sw = {c: np.asarray(t[c])[keep] for c in _SKY_COLUMNS}
+        tr = truth.loc[tid[keep]]
+        tr_d = {c: tr[c].to_numpy() for c in tr.columns}
+        df = sweep_frame(sw, tr_d)
+        df["TARGETID"] = tid[keep]
+        df["POP"] = tr["POP"].to_numpy()
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def read_training_frame(sky_dir, survey: str | None = None) -> pd.DataFrame:
+    """The simulated training sample as a colour frame (observed, dereddened) with SURVEY and CLASS."""
+    t = read_fits_table(Path(sky_dir) / "training-sample.fits")
+    sw = {c: np.asarray(t[c]) for c in _SKY_COLUMNS}
+    truth = {"Z": np.asarray(t["Z"], float), "LOGMSTAR": np.asarray(t["LOGMSTAR"], float),
+             "CLASS": np.asarray(t["CLASS"]), "IS_STAR": np.asarray(t["IS_STAR"], bool),
+             "RE_KPC": np.full(len(t), np.nan)}
+    df = sweep_frame(sw, truth)
+    df["SURVEY"] = np.char.strip(np.asarray(t["SURVEY"]).astype("S12").astype(str))
+    if survey is not None:
+        df = df[df.SURVEY == survey].reset_index(drop=True)
+    return df

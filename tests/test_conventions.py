@@ -1,0 +1,38 @@
+"""Issue #15: the conventions written once keep the bits (and the dtype) of the copies they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dwarflib import conventions
+
+
+def test_ab_magnitude_keeps_dtype_and_bits():
+    rng = np.random.default_rng(0)
+    flux = rng.lognormal(0.0, 2.0, 1000).astype(np.float32)
+    trans = rng.uniform(0.5, 1.0, 1000).astype(np.float32)
+    got = conventions.ab_magnitude(flux, trans)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, 22.5 - 2.5 * np.log10(flux / trans))
+    f64 = flux.astype(float)
+    assert np.array_equal(conventions.ab_magnitude(f64, 1.0), 22.5 - 2.5 * np.log10(f64 / 1.0))
+
+
+def test_mean_surface_brightness_matches_the_formula():
+    rng = np.random.default_rng(1)
+    m, r, ba = rng.uniform(15, 25, 500), rng.uniform(0.1, 10, 500), rng.uniform(0.1, 1, 500)
+    assert np.array_equal(conventions.mean_surface_brightness(m, r), m + 2.5 * np.log10(2.0 * np.pi * r**2))
+    assert np.array_equal(conventions.mean_surface_brightness(m, r, ba), m + 2.5 * np.log10(2 * np.pi * r**2 * ba))
+    # 1 arcsec: mu = m + 2.5 log10(2 pi)
+    assert np.isclose(conventions.mean_surface_brightness(20.0, 1.0), 20.0 + 2.5 * np.log10(2 * np.pi))
+
+
+def test_axis_ratio_distance_modulus_sha256(tmp_path):
+    assert conventions.axis_ratio(0.6, 0.0) == 0.25
+    assert conventions.distance_modulus_of_distance(10.0) == 30.0
+    assert np.isnan(conventions.distance_modulus_of_distance(0.0))
+    p = tmp_path / "x.bin"
+    p.write_bytes(b"abc" * 1_000_000)
+    import hashlib
+
+    assert conventions.file_sha256(p, chunk=4096) == hashlib.sha256(p.read_bytes()).hexdigest()
