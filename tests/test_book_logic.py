@@ -19,7 +19,7 @@ from dwarflib.sky import physics as phys
 
 @pytest.mark.parametrize("dwarf_offset", [0.0, 0.3])
 def test_median_log_re_is_the_median_of_drawn_sizes(dwarf_offset):
-    model = dataclasses.replace(phys.load_model(), size_dwarf_offset=dwarf_offset)
+    model = dataclasses.replace(phys.load_sky_model(), size_dwarf_offset=dwarf_offset)
     g = phys.draw_galaxies(np.random.default_rng(1), 60_000, model, r_limit=21.0)
     sf, q = phys.median_log_re(g["LOGMSTAR"], model, g["Z"])
     median = np.where(g["POP"] == 1, q, sf)
@@ -34,7 +34,7 @@ def test_median_log_re_is_the_median_of_drawn_sizes(dwarf_offset):
 
 
 def test_median_log_re_has_every_term():
-    model = dataclasses.replace(phys.load_model(), size_dwarf_offset=0.3, size_dwarf_zero=-0.2)
+    model = dataclasses.replace(phys.load_sky_model(), size_dwarf_offset=0.3, size_dwarf_zero=-0.2)
     sf, q = phys.median_log_re(np.array([7.0, 8.75, 10.0]), model)
     expected = model.size_sf_a + model.size_sf_b * np.array([7.0, 8.75, 10.0]) + np.array(
         [0.3 * 2 - 0.2, 0.3 * 0.25 - 0.1, 0.0])
