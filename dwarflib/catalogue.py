@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import glob
 import hashlib
 import json
@@ -69,7 +68,12 @@ from pathlib import Path
 import numpy as np
 
 from dwarflib import paths as dw_paths
-from dwarflib.cli import positive_int
+from dwarflib import survey_io
+from dwarflib.datamodel import unique_id
+from dwarflib.options import positive_int
+from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
+from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter, RejectedRowsWriter
+from dwarflib.survey_io import quality_bits
 
 MANIFEST_NAME = "manifest.jsonl"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -85,187 +89,6 @@ ROWS_PER_WORKER = 1_000_000
 
 #: Seconds between a local worker's checks that the calling process is still alive.
 PARENT_POLL_S = 1.0
-
-#: Bits of the FLAG column of the catalogue.
-FLAG_BITS: dict[str, int] = {
-    "FEATURE_IMPUTED": 0,  # at least one feature was not finite and was imputed by the model
-    "NO_WISE": 1,  # FLUX_IVAR_W1 or FLUX_IVAR_W2 is 0 (no unWISE measurement)
-    "NEGATIVE_FLUX": 2,  # a g, r, z, W1 or W2 flux is <= 0
-    "HIGH_PURITY": 3,  # P_SIGNAL above the model's high-purity threshold
-    "QUALITY": 4,  # a survey_io quality flag is set (details in QUALITY_FLAGS, bits of survey_io.QUALITY_BITS)
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# writers: FITS (streamed, header rewritten at the end) and Parquet (row groups)
-# ---------------------------------------------------------------------------------------------
-class FitsStreamWriter:
-    """Write a FITS file with a primary HDU and one binary table, row chunk by row chunk.
-
-    The table header is written first with NAXIS2 = 0, rows are appended as big-endian bytes, and
-    on :meth:`close` the header is rewritten in place with the final row count (the header has the
-    same length) and the data are padded to a multiple of 2880 bytes. Memory use is one chunk.
-    """
-
-    def __init__(self, path, dtype: np.dtype, units: dict[str, str] | None = None,
-                 primary_cards: Sequence[tuple] = (), table_cards: Sequence[tuple] = (),
-                 extname: str = "CATALOGUE"):
-        from astropy.io import fits
-
-        self.path = Path(path)
-        dtype = np.dtype(dtype)
-        self.dtype = np.dtype([(n, dtype[n].newbyteorder(">")) for n in dtype.names])
-        self.nrows = 0
-        units = units or {}
-        header = _table_header_template(dtype, tuple((n, units.get(n) or None) for n in dtype.names),
-                                        extname).copy()
-        primary = fits.PrimaryHDU()
-        for card in table_cards:
-            header.append(_short_card(*card), end=True)
-        for card in primary_cards:
-            primary.header.append(_short_card(*card), end=True)
-        self._table_header = header
-        self._fh = open(self.path, "wb")
-        self._fh.write(primary.header.tostring().encode("ascii"))
-        self._header_offset = self._fh.tell()
-        self._header_bytes = self._table_header.tostring().encode("ascii")
-        self._fh.write(self._header_bytes)
-
-    def write(self, rows: np.ndarray) -> None:
-        """Append a structured array with the writer's field names."""
-        if len(rows) == 0:
-            return
-        out = np.empty(len(rows), dtype=self.dtype)
-        for name in self.dtype.names:
-            out[name] = rows[name]
-        self._fh.write(out.tobytes())
-        self.nrows += len(rows)
-
-    def close(self) -> None:
-        size = self.nrows * self.dtype.itemsize
-        pad = (-size) % 2880
-        self._fh.write(b"\0" * pad)
-        self._table_header["NAXIS2"] = self.nrows
-        new = self._table_header.tostring().encode("ascii")
-        if len(new) != len(self._header_bytes):  # pragma: no cover - cards have fixed width
-            raise RuntimeError(f"{self.path}: FITS header length changed while finalising")
-        self._fh.seek(self._header_offset)
-        self._fh.write(new)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._fh.close()
-
-
-@functools.lru_cache(maxsize=8)
-def _table_header_template(dtype: np.dtype, units: tuple, extname: str):
-    """The empty binary-table header of a catalogue dtype (built once per process: astropy's column
-    machinery costs ~0.1 s per header); ``units`` are (name, unit or None) pairs. Callers copy it."""
-    from astropy.io import fits
-
-    empty = np.zeros(0, dtype=dtype)
-    cols = [fits.Column(name=name, format=_fits_format(dtype[name]), unit=unit, array=empty[name])
-            for name, unit in units]
-    return fits.BinTableHDU.from_columns(cols, name=extname).header
-
-
-def _short_card(key: str, value, comment: str = ""):
-    """A FITS card whose comment is shortened so that the card fits in 80 characters."""
-    from astropy.io import fits
-
-    value_len = len(fits.Card(key, value).image.rstrip())
-    room = max(80 - value_len - 3, 0)  # " / " separator
-    return fits.Card(key, value, comment[:room] if room >= 12 else "")
-
-
-def _fits_format(dt: np.dtype) -> str:
-    dt = np.dtype(dt)
-    table = {"i1": "B", "u1": "B", "i2": "I", "i4": "J", "i8": "K", "f4": "E", "f8": "D", "b1": "L"}
-    key = dt.kind + str(dt.itemsize)
-    if key not in table:
-        raise TypeError(f"no FITS format for dtype {dt}")
-    return table[key]
-
-
-class ParquetStreamWriter:
-    """Append structured-array chunks to a Parquet file as row groups (schema metadata attached)."""
-
-    def __init__(self, path, dtype: np.dtype, metadata: dict[str, str]):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.path = Path(path)
-        fields = [pa.field(n, pa.from_numpy_dtype(np.dtype(dtype[n]).newbyteorder("="))) for n in dtype.names]
-        self.schema = pa.schema(fields, metadata={k: v.encode() for k, v in metadata.items()})
-        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
-        self.nrows = 0
-
-    def write(self, rows: np.ndarray) -> None:
-        import pyarrow as pa
-
-        arrays = [pa.array(np.ascontiguousarray(rows[n]).astype(self.schema.field(n).type.to_pandas_dtype(),
-                                                                  copy=False))
-                  for n in self.schema.names]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.nrows += len(rows)
-
-    def close(self) -> None:
-        if self.nrows == 0:  # an empty file still gets its schema
-            import pyarrow as pa
-
-            self._writer.write_table(pa.Table.from_arrays(
-                [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
-        self._writer.close()
-        with open(self.path, "rb") as fh:
-            os.fsync(fh.fileno())
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._writer.close()
-
-
-class RejectedRowsWriter:
-    """Append the rejected rows of a file (ROW, TARGETID, REASON) to a Parquet file, chunk by chunk."""
-
-    def __init__(self, path, metadata: dict[str, str]):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.path = Path(path)
-        self.schema = pa.schema([pa.field("ROW", pa.int64()), pa.field("TARGETID", pa.int64()),
-                                 pa.field("REASON", pa.string())],
-                                metadata={k: v.encode() for k, v in metadata.items()})
-        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
-        self.nrows = 0
-
-    def write(self, row: np.ndarray, targetid: np.ndarray, reason: np.ndarray) -> None:
-        """Append rows: file row index, TARGETID and reason (strings) of each rejected row."""
-        import pyarrow as pa
-
-        if len(row) == 0:
-            return
-        self._writer.write_table(pa.Table.from_arrays(
-            [pa.array(np.asarray(row, np.int64)), pa.array(np.asarray(targetid, np.int64)),
-             pa.array(np.asarray(reason, dtype=object), type=pa.string())], schema=self.schema))
-        self.nrows += len(row)
-
-    def close(self) -> None:
-        if self.nrows == 0:
-            import pyarrow as pa
-
-            self._writer.write_table(pa.Table.from_arrays(
-                [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
-        self._writer.close()
-        with open(self.path, "rb") as fh:
-            os.fsync(fh.fileno())
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._writer.close()
-
 
 def _atomic_tmp(final: Path) -> Path:
     return final.with_name(f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{final.name}")
@@ -285,142 +108,33 @@ def catalogue_dtype(model) -> np.dtype:
     return np.dtype(fields)
 
 
-class _Arrays:
-    """A chunk as a dict of plain numpy columns with the bits of the astropy Table API that
-    preselection, features and quality flags use (``colnames``, ``meta``, ``len``, ``t[name]``).
-    Row selection (``t[mask]``) indexes each array once, without astropy's Table/Column overhead."""
-
-    __slots__ = ("cols", "meta", "n")
-
-    def __init__(self, cols: dict[str, np.ndarray], meta: dict, n: int):
-        self.cols, self.meta, self.n = cols, meta, n
-
-    @classmethod
-    def from_table(cls, table) -> _Arrays:
-        if isinstance(table, _Arrays):
-            return table
-        if hasattr(table, "colnames"):  # astropy Table: views of the column data, masks kept
-            cols = {}
-            for name in table.colnames:
-                col = table[name]
-                cols[name] = col if isinstance(col, np.ma.MaskedArray) else col.view(np.ndarray)
-            return cls(cols, dict(getattr(table, "meta", {})), len(table))
-        return cls({str(c): np.asarray(table[c]) for c in table.columns}, {}, len(table))
-
-    @property
-    def colnames(self) -> list[str]:
-        return list(self.cols)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            return self.cols[key]
-        idx = np.asarray(key)
-        if idx.dtype == bool:  # one nonzero() for all columns, then integer takes
-            idx = np.flatnonzero(idx)
-        return _Arrays({k: v[idx] for k, v in self.cols.items()}, self.meta, len(idx))
-
-
-class SeenIds:
-    """The TARGETIDs already classified from one input file (sorted int64), to reject repeated ids
-    across the chunks of a file (see :func:`classify_table`)."""
-
-    def __init__(self):
-        self.ids = np.zeros(0, np.int64)
-
-    def repeated(self, tid: np.ndarray) -> np.ndarray:
-        """Per id: True when it was seen before (in an earlier call, or earlier in ``tid``); records ``tid``."""
-        rep = np.ones(len(tid), bool)
-        rep[np.unique(tid, return_index=True)[1]] = False  # the first copy within tid
-        if len(self.ids):
-            rep |= np.isin(tid, self.ids, assume_unique=False)
-        self.ids = np.union1d(self.ids, tid)
-        return rep
-
-
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
                    seen: SeenIds | None = None, rejects: list | None = None):
-    """Classify one chunk (an astropy Table in sweep format).
+    """Classify one chunk (an astropy Table in sweep format) with :meth:`CatalogueModel.apply_chunk
+    <dwarflib.pipeline.CatalogueModel.apply_chunk>` and assemble its catalogue rows.
 
     Returns ``(rows, counts, rejected)``: the catalogue rows (structured array, see
-    :func:`catalogue_dtype`), the counts ``read / preselected / classified / candidates /
-    high_purity / written`` and a Counter of rejected rows per reason. Every input row is either
-    classified or counted under exactly one rejection reason, the first that applies:
-
-    1. the row checks of :func:`dwarflib.preselection.row_checks` (``invalid_id``, ``invalid_radec``,
-       ``unknown_type``, ``absurd_flux``): rows that cannot be classified whatever the model;
-    2. the model's preselection cuts (``type``, ``nobs``, ``maskbits``, ``r_mag``, ...);
-    3. ``duplicate_targetid``: a later copy of a TARGETID already classified in this chunk or, with
-       ``seen`` (one :class:`SeenIds` per input file), in an earlier chunk of the file; the first copy is kept;
-    4. ``nonfinite_feature``: a feature is +-inf (e.g. FIBERFLUX_G / FLUX_G beyond the float32 range for
-       FLUX_G = 1e-39); NaN features are missing values, imputed by the model and flagged FEATURE_IMPUTED.
-
-    ``counts["preselected"]`` and ``counts["classified"]`` are the rows that pass all four.
-    ``timings``, if given, gets the seconds spent in each stage added (``preselect``, ``features``,
-    ``network``, ``assemble``). ``rejects``, if given, gets ``(index, targetid, reason)`` of the
-    rejected rows appended: their 0-based rows in the chunk, their TARGETID (-1 for ``invalid_id`` rows,
-    whose fields do not make one) and their reason (object array of str); one row per counted rejection.
-
-    The chunk is handled as plain numpy columns (no astropy Table slicing), the preselection as
-    reason codes (:meth:`~dwarflib.preselection.Preselection.reason_codes`) and the features as one
-    float32 array (:func:`dwarflib.features.feature_array`); the results are those of
-    ``model.preselect``, ``model.feature_matrix`` and ``model.predict_proba``, bit for bit.
+    :func:`catalogue_dtype`; every classified row with ``keep_all``, else the candidates), the counts
+    ``read / preselected / classified / candidates / high_purity / written`` and a Counter of rejected
+    rows per reason (the reasons of ``apply_chunk``: every input row is either classified or counted
+    under exactly one reason). ``seen`` (one :class:`~dwarflib.pipeline.SeenIds` per input file) rejects
+    a TARGETID already classified in an earlier chunk of the file. ``timings``, if given, gets the
+    seconds spent in each stage added (``preselect``, ``features``, ``network``, ``assemble``).
+    ``rejects``, if given, gets ``(index, targetid, reason)`` of the rejected rows appended: their
+    0-based rows in the chunk, their TARGETID (-1 for ``invalid_id`` rows, whose fields do not make one)
+    and their reason (object array of str); one row per counted rejection.
     """
-    from dwarflib.datamodel import unique_id
-    from dwarflib.features import feature_array
-    from dwarflib.preselection import CUT_ORDER, ROW_CHECK_ORDER, Preselection, row_checks
-    from dwarflib.survey_io import quality_bits
-
-    clock = time.perf_counter
-    t0 = clock()
-    n = len(table)
-    arrays = _Arrays.from_table(table)
-    ok, check = row_checks(arrays)
-    per_check = np.bincount(check, minlength=len(ROW_CHECK_ORDER) + 1)
-    rejected = Counter({c: int(per_check[k]) for k, c in enumerate(ROW_CHECK_ORDER, start=1) if per_check[k]})
-    presel = getattr(model, "preselection", None)
-    if isinstance(presel, Preselection):
-        mask, code = presel.reason_codes(arrays)
-        per_code = np.bincount(code[ok], minlength=len(CUT_ORDER) + 1)
-        rejected.update({cut: int(per_code[k]) for k, cut in enumerate(CUT_ORDER, start=1) if per_code[k]})
-        cut_reason = np.array(("", *CUT_ORDER), dtype=object)[code] if rejects is not None else None
-    else:  # a model with its own preselection object
-        mask, reasons = model.preselect(table)
-        rejected.update(np.asarray(reasons)[ok & ~mask].tolist())
-        cut_reason = np.asarray(reasons, dtype=object) if rejects is not None else None
-    if rejects is not None:  # the reason of every rejected row, by stage (row checks first)
-        why = np.where(ok, cut_reason, np.array(("", *ROW_CHECK_ORDER), dtype=object)[check])
-        why[ok & mask] = ""
-    mask = mask & ok
-    rows_idx = np.flatnonzero(mask)  # chunk rows of `sel`
-    sel = arrays[mask] if not mask.all() else arrays
-    tid = unique_id(sel["RELEASE"], sel["BRICKID"], sel["OBJID"])
-    repeated = (seen or SeenIds()).repeated(tid)
-    if repeated.any():
-        rejected["duplicate_targetid"] += int(repeated.sum())
-        if rejects is not None:
-            why[rows_idx[repeated]] = "duplicate_targetid"
-        sel, tid, rows_idx = sel[~repeated], tid[~repeated], rows_idx[~repeated]
-    t1 = clock()
-    if len(sel):
-        X = feature_array(sel, model.feature_groups, model.features, dtype=np.float32)
-        inf = np.isinf(X).any(axis=1)
-        if inf.any():  # overflow of a feature (inf in float32): the network cannot take the row
-            rejected["nonfinite_feature"] += int(inf.sum())
-            if rejects is not None:
-                why[rows_idx[inf]] = "nonfinite_feature"
-            sel, tid, X = sel[~inf], tid[~inf], X[~inf]
-    else:
-        X = np.zeros((0, len(model.features)), np.float32)
-    t2 = clock()
-    proba = model.predict_proba(X) if len(sel) else np.zeros((0, model.scheme.n_classes), np.float32)
-    t3 = clock()
+    arrays = ChunkArrays.from_table(table)
+    kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen, timings=timings)
+    t3 = time.perf_counter()
+    bad = np.flatnonzero(~kept)
+    reasons, n_reason = np.unique(why[bad].astype(str), return_counts=True)
+    rejected = Counter(dict(zip(reasons.tolist(), n_reason.tolist(), strict=True)))
+    sel = arrays[kept] if len(bad) else arrays
     p_signal = proba[:, model.signal_index]
     keep = np.ones(len(sel), bool) if keep_all else p_signal >= model.catalogue_threshold
     counts = {
-        "read": n,
+        "read": len(arrays),
         "preselected": int(len(sel)),
         "classified": int(len(sel)),
         "candidates": int((p_signal >= model.catalogue_threshold).sum()),
@@ -432,7 +146,7 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     rows = np.zeros(len(k), dtype=catalogue_dtype(model))
     for name in ("RELEASE", "BRICKID", "OBJID", "RA", "DEC"):
         rows[name] = np.asarray(sub[name])
-    rows["TARGETID"] = tid[k] if len(k) < len(tid) else tid
+    rows["TARGETID"] = unique_id(sub["RELEASE"], sub["BRICKID"], sub["OBJID"])
     pk = proba[k] if len(k) < len(proba) else proba
     for j in range(proba.shape[1]):
         rows[f"P_CLASS{j}"] = pk[:, j]
@@ -440,30 +154,15 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     Xk = X[k] if len(k) < len(X) else X
     for j, c in enumerate(model.feature_columns):
         rows[c] = Xk[:, j]
-    flag = np.zeros(len(k), np.int16)
-    flag |= (~np.isfinite(Xk).all(axis=1)).astype(np.int16) << FLAG_BITS["FEATURE_IMPUTED"]
-    colnames = set(sub.colnames)
-    if {"FLUX_IVAR_W1", "FLUX_IVAR_W2"} <= colnames:
-        nowise = (np.asarray(sub["FLUX_IVAR_W1"]) <= 0) | (np.asarray(sub["FLUX_IVAR_W2"]) <= 0)
-        flag |= nowise.astype(np.int16) << FLAG_BITS["NO_WISE"]
-    neg = np.zeros(len(k), bool)
-    for b in ("G", "R", "Z", "W1", "W2"):
-        if f"FLUX_{b}" in colnames:
-            neg |= np.asarray(sub[f"FLUX_{b}"]) <= 0
-    flag |= neg.astype(np.int16) << FLAG_BITS["NEGATIVE_FLUX"]
-    flag |= (pk[:, model.signal_index] >= model.high_purity_threshold).astype(np.int16) << FLAG_BITS["HIGH_PURITY"]
     qual = quality_bits(sub) if len(k) else np.zeros(0, np.int32)
-    flag |= (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"]
-    rows["FLAG"] = flag
+    rows["FLAG"] = (flags[k] if len(k) < len(flags) else flags) | (
+        (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"])
     rows["QUALITY_FLAGS"] = qual
     if timings is not None:
-        for key, dt in (("preselect", t1 - t0), ("features", t2 - t1), ("network", t3 - t2),
-                        ("assemble", clock() - t3)):
-            timings[key] = timings.get(key, 0.0) + dt
+        timings["assemble"] = timings.get("assemble", 0.0) + time.perf_counter() - t3
     if rejects is not None:
-        bad = np.flatnonzero(why != "")
         rejected_tid = np.full(len(bad), -1, np.int64)  # invalid_id rows have no TARGETID
-        has_id = check[bad] != 1 + ROW_CHECK_ORDER.index("invalid_id")
+        has_id = why[bad] != "invalid_id"
         rejected_tid[has_id] = unique_id(arrays["RELEASE"][bad[has_id]], arrays["BRICKID"][bad[has_id]],
                                          arrays["OBJID"][bad[has_id]])
         rejects.append((bad, rejected_tid, why[bad]))
@@ -474,8 +173,6 @@ _MODEL_CACHE: dict = {}
 
 
 def _cached_model(model_dir):
-    from dwarflib.training import load_model
-
     key = str(Path(model_dir).resolve())
     stamp = (Path(key) / "model.json").stat().st_mtime_ns
     if _MODEL_CACHE.get(key, (None, None))[0] != stamp:
@@ -573,8 +270,6 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     With ``prefetch`` (default) the next chunk is read in a thread while the current one is classified
     (same output, see :func:`_prefetched`).
     """
-    from dwarflib import survey_io
-
     t0 = time.perf_counter()
     model = _cached_model(model_dir)
     path = Path(path).resolve()
@@ -595,9 +290,9 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {"dwarflib.model": json.dumps(meta)}))
         writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
                                         primary_cards=model.provenance_cards(),
-                                        table_cards=_table_cards(model, path, keep_all)))
+                                        table_cards=_table_cards(model, path, keep_all), extname="CATALOGUE"))
         rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
-            {"input": str(path), "model_sha256": model.sha256})})
+            {"input": str(path), "model_sha256": model.model_sha256})})
         chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
         with _torch_threads(torch_threads), _prefetched(chunks, prefetch) as chunks:
             for chunk in chunks:
@@ -630,7 +325,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         "input": str(path),
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
-        "model_sha256": model.sha256,
+        "model_sha256": model.model_sha256,
         "keep_all": bool(keep_all),
         "rows_read": counts["read"],
         "rows_preselected": counts["preselected"],
@@ -959,7 +654,7 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     todo, records = [], {}
     for p, s in zip(paths, stems, strict=True):
         rec = done.get(str(p))
-        if _is_done(rec, p, model.sha256, keep_all):
+        if _is_done(rec, p, model.model_sha256, keep_all):
             records[str(p)] = {**rec, "skipped": True}
         else:
             todo.append((p, s))
@@ -1077,10 +772,8 @@ def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
 
 
 def _n_rows(path: Path) -> int:
-    from dwarflib.survey_io import file_nrows
-
     try:
-        return file_nrows(path)
+        return survey_io.file_nrows(path)
     except Exception:  # noqa: BLE001 - only used for the progress bar total; reading reports the error
         return 0
 

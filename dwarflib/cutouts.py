@@ -41,6 +41,7 @@ from dwarflib.catalogue import expand_inputs, read_manifest
 from dwarflib.crossmatch import read_table
 from dwarflib.datamodel import unique_id
 from dwarflib.large_galaxies import position_angle_deg
+from dwarflib.pipeline import load_model
 from dwarflib.verification import axis_ratio
 
 #: DR9 pixel scale [arcsec/pixel].
@@ -278,8 +279,6 @@ def write_cutouts(catalogue, out_html, *, top: int | None = 50, ids: Sequence[in
     explanations: dict = {}
     model = None
     if model_dir is not None:
-        from dwarflib.training import load_model
-
         model = load_model(model_dir)
         names = list(model.scheme.names)
     if sweep_files is not None:

@@ -66,7 +66,7 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_rows_in_equal_rows_out_plus_rejected(setup, tmp_path):
-    from dwarflib.training import load_model
+    from dwarflib.pipeline import load_model
 
     model_dir, files = setup
     s = classify_files(model_dir, files, tmp_path / "all", keep_all=True, workers=1, progress=False,
@@ -86,7 +86,7 @@ def test_rows_in_equal_rows_out_plus_rejected(setup, tmp_path):
     expected = []
     for f in files:
         t = survey_io.read_catalogue(f, flags=False)
-        mask, _ = model.preselect(t)
+        mask = np.asarray(model.preselection.apply(t).mask, bool)
         expected.append(np.asarray(t["RELEASE"], np.int64)[mask] << 42 | np.asarray(t["BRICKID"], np.int64)[mask]
                         << 22 | np.asarray(t["OBJID"], np.int64)[mask])
     assert sorted(np.concatenate(expected).tolist()) == sorted(cat["TARGETID"].tolist())
@@ -117,7 +117,7 @@ def test_fits_and_parquet_agree_and_carry_provenance(setup, tmp_path):
 
 
 def test_candidates_are_the_all_rows_above_threshold(setup, tmp_path):
-    from dwarflib.training import load_model
+    from dwarflib.pipeline import load_model
 
     model_dir, files = setup
     thr = load_model(model_dir).catalogue_threshold
@@ -334,19 +334,21 @@ def test_objects_with_truth(setup, tmp_path):
 
 def test_fast_chunk_path_equals_the_model_reference(setup):
     """classify_table (plain arrays, reason codes, feature_array) gives exactly the model's own
-    preselect / feature_matrix / predict_proba results, bit for bit, and the same rejection counts."""
+    reference: Preselection.apply, build_features and predict_proba, bit for bit, and the same rejection counts."""
     from collections import Counter
 
-    from dwarflib.training import load_model
+    from dwarflib.features import build_features
+    from dwarflib.pipeline import load_model
 
     model_dir, files = setup
     model = load_model(model_dir)
     chunk = survey_io.read_catalogue(files[0], columns=model.input_columns, flags=False)
     rows, counts, rejected = catalogue.classify_table(model, chunk, keep_all=True)
-    mask, reasons = model.preselect(chunk)
+    res = model.preselection.apply(chunk)
+    mask, reasons = np.asarray(res.mask, bool), np.asarray(res.reason).astype(str)
     assert rejected == Counter(reasons[~mask].tolist())
     assert counts["read"] == len(chunk) and counts["preselected"] == int(mask.sum()) == len(rows)
-    X = model.feature_matrix(chunk[mask])
+    X = build_features(chunk[mask], groups=model.feature_groups)[model.features].to_numpy(dtype=np.float32)
     P = model.predict_proba(X)
     for j, c in enumerate(model.feature_columns):
         assert rows[c].tobytes() == X[:, j].tobytes(), c

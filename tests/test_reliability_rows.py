@@ -19,7 +19,7 @@ from dwarflib import datamodel, registry, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue
 from dwarflib.explain import find_objects
 from dwarflib.features import build_features
-from dwarflib.training import load_model
+from dwarflib.pipeline import load_model
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 if not DATA.is_dir():
@@ -40,7 +40,7 @@ def small(tmp_path_factory):
     train_final_model(sky / "training-sample.fits", model_dir, seed=0, max_epochs=3,
                       search=[{"hidden_layers": (16,)}])
     t = survey_io.read_catalogue(sorted(sky.glob("sweep-*.fits"))[0], flags=False)[:4000]
-    mask, _ = load_model(model_dir).preselect(t)
+    mask = np.asarray(load_model(model_dir).preselection.apply(t).mask, bool)
     return t, model_dir, np.flatnonzero(mask)
 
 
