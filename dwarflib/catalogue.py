@@ -3,7 +3,7 @@
 ``classify_files(model_dir, sweep_files, out_dir)`` reads each sweep-format FITS file (the real DR9
 layout, or the simulated sky's) in chunks of ``chunk_rows`` rows, reading only the columns the model
 needs, and for every chunk applies the model's preselection, builds its features and evaluates the
-network (see :meth:`dwarflib.training.CatalogueModel.classify_table`). Memory is flat in the size of
+network (:meth:`dwarflib.pipeline.CatalogueModel.apply_chunk`). Memory is flat in the size of
 the input file: a chunk is read, classified, appended to the outputs and dropped.
 
 Outputs, per input file ``<name>.fits``, in ``out_dir``:
@@ -20,12 +20,9 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
 * ``manifest.jsonl``: one JSON line per completed input file (path, size, mtime, rows read /
   preselected / classified / written, rejected rows per reason, output stem and paths, model sha256).
 
-Output names: ``<name>`` is the input's file name without ``.fits``, unless another input path with the
-same name is classified in this run or is listed in the manifest of an earlier run into ``out_dir``
-(DR9 ``north/`` and ``south/`` sweeps share names): then ``<name>-<hash of the input path>``. An input
-listed in the manifest keeps its names. No output may be an input (refused before anything is written),
-and folders and globs never yield the package's own outputs as inputs. :func:`load_catalogue` refuses a
-manifest in which two inputs share an output.
+Output names, the manifest, input expansion and the readers (:func:`load_catalogue`,
+:func:`load_rejected`) are in :mod:`dwarflib.catalogue_files`; completeness against a simulated truth in
+:mod:`dwarflib.completeness`; the writers in :mod:`dwarflib.stream_writers`.
 
 Concurrency: a run holds an exclusive lock on ``out_dir`` (:func:`dwarflib.paths.locked_dir`); a second
 run into the same folder fails at once, naming the first.
@@ -51,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import glob
 import hashlib
 import json
 import os
@@ -60,8 +56,8 @@ import signal
 import sys
 import time
 import traceback
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -69,19 +65,28 @@ import numpy as np
 
 from dwarflib import paths as dw_paths
 from dwarflib import survey_io
+from dwarflib.catalogue_files import (
+    MANIFEST_NAME,
+    TMP_PREFIX,
+    append_manifest,
+    check_outputs,
+    default_stem,
+    expand_inputs,
+    is_done,
+    load_catalogue,  # noqa: F401 - re-exported: the catalogue's readers are part of its API
+    load_rejected,  # noqa: F401 - re-exported
+    output_paths,
+    output_stems,
+    read_manifest,
+)
 from dwarflib.datamodel import unique_id
 from dwarflib.options import positive_int
 from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
 from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter, RejectedRowsWriter
 from dwarflib.survey_io import quality_bits
 
-MANIFEST_NAME = "manifest.jsonl"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DEFAULT_CHUNK_ROWS = 200_000
-TMP_PREFIX = ".tmp-"
-#: Output kinds and their file-name suffixes (after the stem); FITS outputs end in ``-<kind>.fits``.
-OUTPUT_KINDS = ("candidates", "all")
-REJECTED_SUFFIX = "-rejected.parquet"
 
 #: Input rows per local worker process in the default worker count (:func:`default_workers`): starting a
 #: worker (torch import, model load) costs about as much as classifying ~1 M rows on one core.
@@ -195,14 +200,6 @@ def _torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def output_paths(out_dir, stem: str, keep_all: bool) -> dict[str, Path]:
-    """Final output paths of one input file: ``{'parquet': ..., 'fits': ..., 'rejected': ...}``."""
-    kind = OUTPUT_KINDS[1] if keep_all else OUTPUT_KINDS[0]
-    out_dir = Path(out_dir)
-    return {"parquet": out_dir / f"{stem}-{kind}.parquet", "fits": out_dir / f"{stem}-{kind}.fits",
-            "rejected": out_dir / f"{stem}{REJECTED_SUFFIX}"}
-
-
 @contextlib.contextmanager
 def _prefetched(iterator, enabled: bool = True):
     """Iterate ``iterator`` one item ahead in a reader thread (a bounded queue of one item).
@@ -274,7 +271,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     model = _cached_model(model_dir)
     path = Path(path).resolve()
     st = path.stat()
-    stem = stem or _default_stem(path)
+    stem = stem or default_stem(path)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     finals = output_paths(out_dir, stem, keep_all)
     tmps = {k: _atomic_tmp(v) for k, v in finals.items()}
@@ -351,180 +348,6 @@ def _table_cards(model, path: Path, keep_all: bool) -> list[tuple]:
     for name, bit in FLAG_BITS.items():
         cards.append((f"FLAGBIT{bit}", name, "FLAG bit"))
     return cards
-
-
-def _default_stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".fz", ".fits", ".fit"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name
-
-
-def _path_stem(path: Path) -> str:
-    """The stem of an input whose name is shared by another input path: name stem + hash of the path."""
-    return f"{_default_stem(path)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-
-
-def _record_stem(rec: dict) -> str:
-    """Output stem of a manifest record (older records have no ``stem``: read it off the Parquet name)."""
-    if rec.get("stem"):
-        return rec["stem"]
-    name = Path(rec["outputs"]["parquet"]).name
-    for kind in OUTPUT_KINDS:
-        if name.endswith(f"-{kind}.parquet"):
-            return name[: -len(f"-{kind}.parquet")]
-    raise ValueError(f"manifest record of {rec['input']}: cannot tell the output stem of {name}")
-
-
-def _stems(paths: Sequence[Path], records: dict[str, dict] | None = None) -> list[str]:
-    """Output stems of resolved input ``paths``, unique per input path across runs.
-
-    ``records`` are the manifest records (input path -> record) of earlier runs that stay in the
-    manifest. An input with a record keeps its stem. Otherwise the stem is the file name's
-    (:func:`_default_stem`) when no other input path, in ``paths`` or in ``records``, has the same name
-    stem and no record uses it; else the name stem plus a hash of the path (DR9 north/south share names).
-    """
-    records = records or {}
-    users: dict[str, set[str]] = defaultdict(set)
-    for p in paths:
-        users[_default_stem(p)].add(str(p))
-    for inp in records:
-        users[_default_stem(Path(inp))].add(inp)
-    taken = {_record_stem(rec) for inp, rec in records.items()}
-    out = []
-    for p in paths:
-        if str(p) in records:
-            out.append(_record_stem(records[str(p)]))
-            continue
-        s = _default_stem(p)
-        out.append(s if users[s] == {str(p)} and s not in taken else _path_stem(p))
-    return out
-
-
-def _check_outputs(planned: dict[str, dict[str, Path]], inputs: Iterable[str]) -> None:
-    """Refuse (ValueError) an output path that is an input path or the output of another input.
-
-    ``planned`` maps each input path to its outputs (kind -> path); ``inputs`` are every input path of
-    the catalogue (this run's and the manifest's).
-    """
-    inputs = {str(Path(p).resolve()) for p in inputs}
-    owner: dict[str, str] = {}
-    for inp, outs in planned.items():
-        for out in outs.values():
-            out = str(Path(out).resolve())
-            if out in inputs:
-                raise ValueError(f"the output {out} of {inp} is an input file and would be overwritten; "
-                                 f"write the catalogue into another folder (--out)")
-            if owner.setdefault(out, inp) != inp:
-                raise ValueError(f"inputs {owner[out]} and {inp} would both write {out}")
-
-
-# ---------------------------------------------------------------------------------------------
-# manifest
-# ---------------------------------------------------------------------------------------------
-def read_manifest(out_dir) -> dict[str, dict]:
-    """Completed files of a run: input path -> its (last) manifest record.
-
-    A truncated last line (a run killed while appending) is ignored: that file counts as not done.
-    """
-    path = Path(out_dir) / MANIFEST_NAME
-    out: dict[str, dict] = {}
-    if not path.exists():
-        return out
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("kind") == "file":
-                out[rec["input"]] = rec
-    return out
-
-
-def _append_manifest(fh, record: dict) -> None:
-    fh.write(json.dumps(record, sort_keys=True) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
-
-
-def _is_done(rec: dict | None, path: Path, model_sha: str, keep_all: bool) -> bool:
-    if rec is None:
-        return False
-    st = path.stat()
-    return (rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns
-            and rec.get("model_sha256") == model_sha and rec.get("keep_all") == bool(keep_all)
-            and all(Path(p).exists() for p in rec.get("outputs", {}).values()))
-
-
-def _listed_outputs(folder: Path) -> set[str]:
-    """The output files (resolved paths) listed in ``folder``'s manifest, if it has one."""
-    return {str(Path(o).resolve()) for rec in read_manifest(folder).values() for o in rec.get("outputs", {}).values()}
-
-
-def is_catalogue_output(path, listed: set[str] | None = None) -> bool:
-    """Whether ``path`` is an output of :func:`classify_files`, not a sweep file.
-
-    True when the manifest of its folder (or ``listed``, resolved paths) lists it, or when its name ends in
-    ``-candidates.fits`` / ``-all.fits`` and its first extension is a dwarflib catalogue (EXTNAME
-    CATALOGUE with the PTHRESH card), which also catches the unlisted output of a killed run.
-    """
-    from astropy.io import fits
-
-    path = Path(path)
-    listed = _listed_outputs(path.parent) if listed is None else listed
-    if str(path.resolve()) in listed:
-        return True
-    if not any(path.name.endswith(f"-{kind}.fits") for kind in OUTPUT_KINDS):
-        return False
-    try:
-        header = fits.getheader(path, 1)
-    except Exception:  # noqa: BLE001 - not a readable FITS table: not ours; the reader names the problem
-        return False
-    return header.get("EXTNAME") == "CATALOGUE" and "PTHRESH" in header
-
-
-def expand_inputs(sweep_files: Iterable) -> list[Path]:
-    """Input files: paths, glob patterns, or folders (all ``sweep-*.fits`` inside). Raises if one is missing.
-
-    Folders and glob patterns skip the outputs of :func:`classify_files` (:func:`is_catalogue_output`);
-    an output named explicitly is refused (ValueError).
-    """
-    out: list[Path] = []
-    listed: dict[Path, set[str]] = {}
-
-    def ours(f: Path) -> bool:
-        if f.parent not in listed:
-            listed[f.parent] = _listed_outputs(f.parent)
-        return is_catalogue_output(f, listed[f.parent])
-
-    for item in ([sweep_files] if isinstance(sweep_files, str | os.PathLike) else sweep_files):
-        p = Path(item)
-        if p.is_dir():
-            found = [f for f in sorted(p.glob("sweep-*.fits")) + sorted(p.glob("sweep-*.fits.gz")) if not ours(f)]
-            if not found:
-                raise FileNotFoundError(f"{p}: folder holds no sweep-*.fits file (other than dwarflib outputs)")
-            out.extend(found)
-        elif p.exists():
-            if ours(p):
-                raise ValueError(f"{p} is a dwarflib catalogue (an output of `dwarflib classify`), not a sweep file")
-            out.append(p)
-        elif any(ch in str(item) for ch in "*?["):
-            found = [f for f in sorted(Path(x) for x in glob.glob(str(item))) if not ours(f)]
-            if not found:
-                raise FileNotFoundError(f"{item}: pattern matches no file (other than dwarflib outputs)")
-            out.extend(found)
-        else:
-            raise FileNotFoundError(f"{p}: no such sweep file")
-    resolved = [p.resolve() for p in out]
-    dups = [p for p, n in Counter(resolved).items() if n > 1]
-    if dups:
-        raise ValueError(f"input files given more than once: {[str(p) for p in dups[:5]]}")
-    return resolved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,10 +465,10 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     paths = expand_inputs(sweep_files)
     manifest_path = out_dir / MANIFEST_NAME
     done = read_manifest(out_dir) if resume else {}
-    stems = _stems(paths, done)
+    stems = output_stems(paths, done)
     planned = {str(p): output_paths(out_dir, s, keep_all) for p, s in zip(paths, stems, strict=True)}
     kept = {inp: {k: Path(v) for k, v in rec["outputs"].items()} for inp, rec in done.items() if inp not in planned}
-    _check_outputs({**kept, **planned}, [*planned, *done])  # before anything is written or removed
+    check_outputs({**kept, **planned}, [*planned, *done])  # before anything is written or removed
     for stale in out_dir.glob(f"{TMP_PREFIX}*"):  # leftovers of a killed run; never listed anywhere
         stale.unlink()
     if not resume and manifest_path.exists():
@@ -654,7 +477,7 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     todo, records = [], {}
     for p, s in zip(paths, stems, strict=True):
         rec = done.get(str(p))
-        if _is_done(rec, p, model.model_sha256, keep_all):
+        if is_done(rec, p, model.model_sha256, keep_all):
             records[str(p)] = {**rec, "skipped": True}
         else:
             todo.append((p, s))
@@ -671,7 +494,7 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     with open(manifest_path, "a") as mf:
         # keep the manifest complete: records of skipped files stay, completed ones are appended
         def finish(rec):
-            _append_manifest(mf, rec)
+            append_manifest(mf, rec)
             records[rec["input"]] = rec
             bar.update(rec["rows_read"])
             bar.set_postfix(files=f"{len(records)}/{len(paths)}", cand=rec["rows_candidates"])
@@ -778,26 +601,6 @@ def _n_rows(path: Path) -> int:
         return 0
 
 
-def load_rejected(out_dir):
-    """The rejected rows of every input in ``out_dir``'s manifest (pandas DataFrame): INPUT (path), ROW
-    (0-based row of the input file), TARGETID, REASON (the preselection cut that removed the row)."""
-    import pandas as pd
-
-    recs = read_manifest(out_dir)
-    if not recs:
-        raise FileNotFoundError(f"{out_dir}: no completed file in {MANIFEST_NAME}")
-    _check_shared_outputs(out_dir, recs)
-    frames = []
-    for k in sorted(recs):
-        if "rejected" not in recs[k]["outputs"]:
-            raise ValueError(f"{out_dir}: the record of {k} lists no rejected rows (written by an older version; "
-                             f"classify again)")
-        df = pd.read_parquet(recs[k]["outputs"]["rejected"])
-        df.insert(0, "INPUT", k)
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
-
-
 def summarise(records: Sequence[dict]) -> dict:
     """Totals over manifest records (rows read / preselected / classified / written, rejected per reason)."""
     keys = ("rows_read", "rows_preselected", "rows_classified", "rows_candidates", "rows_high_purity",
@@ -836,156 +639,6 @@ def format_summary(summary: dict) -> str:
     for f in summary["failed"]:
         lines.append(f"FAILED {f['input']}: {f['error']}")
     return "\n".join(lines)
-
-
-def _check_shared_outputs(out_dir, recs: dict[str, dict]) -> None:
-    """Raise ValueError when two manifest records list the same output file (one input's rows would be lost
-    and the other's counted twice)."""
-    owner: dict[str, str] = {}
-    for inp, rec in recs.items():
-        for out in rec.get("outputs", {}).values():
-            key = str(Path(out).resolve())
-            if owner.setdefault(key, inp) != inp:
-                raise ValueError(f"{Path(out_dir) / MANIFEST_NAME}: inputs {owner[key]} and {inp} both list the "
-                                 f"output {out}; one input's rows were overwritten: classify them again "
-                                 f"into a new folder")
-
-
-def load_catalogue(out_dir, columns: Sequence[str] | None = None):
-    """Concatenate the Parquet outputs listed in ``out_dir``'s manifest (pandas DataFrame, input order).
-
-    Raises ValueError when two inputs of the manifest share an output file."""
-    import pandas as pd
-
-    recs = read_manifest(out_dir)
-    if not recs:
-        raise FileNotFoundError(f"{out_dir}: no completed file in {MANIFEST_NAME}")
-    _check_shared_outputs(out_dir, recs)
-    frames = [pd.read_parquet(recs[k]["outputs"]["parquet"], columns=list(columns) if columns else None)
-              for k in sorted(recs)]
-    return pd.concat(frames, ignore_index=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# completeness and purity against a truth table (simulated sky)
-# ---------------------------------------------------------------------------------------------
-def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
-                       feature_groups=("magnitudes", "surface_brightness"), chunk_rows: int = DEFAULT_CHUNK_ROWS):
-    """Every object of a simulated footprint with its truth and its catalogue outcome (pandas DataFrame).
-
-    Parameters
-    ----------
-    out_dir : path
-        A :func:`classify_files` output folder made with ``keep_all=True`` (every preselected row).
-    sweep_files : paths
-        The footprint's sweep files (the catalogue's inputs).
-    truth_path : path
-        The simulation's ``truth.fits`` (TARGETID, Z, LOGMSTAR, IS_STAR).
-    scheme : ClassScheme, optional
-        Class scheme for the true class (default: the package default); use the model's.
-    feature_groups : sequence of str
-        Feature groups computed for *every* object from the sweeps (so that objects rejected by the
-        preselection get magnitudes and surface brightnesses too).
-
-    Returns
-    -------
-    DataFrame
-        TARGETID, the features, TRUE_CLASS, IS_SIGNAL, PRESELECTED, P_SIGNAL (NaN if not preselected).
-
-    Raises
-    ------
-    ValueError
-        When the catalogue was not made with ``keep_all`` or a sweep object is missing from the truth.
-    """
-    import pandas as pd
-    from astropy.table import Table
-
-    from dwarflib import survey_io
-    from dwarflib.datamodel import unique_id
-    from dwarflib.features import build_features, required_columns
-    from dwarflib.labels import DEFAULT_SCHEME
-
-    scheme = DEFAULT_SCHEME if scheme is None else scheme
-    recs = read_manifest(out_dir)
-    if not recs or not all(r["keep_all"] for r in recs.values()):
-        raise ValueError(f"{out_dir}: completeness needs a catalogue made with keep_all=True (--all)")
-    cat = load_catalogue(out_dir, columns=["TARGETID", "P_SIGNAL"])
-    cols = list(dict.fromkeys(["RELEASE", "BRICKID", "OBJID", *required_columns(feature_groups)]))
-    parts = []
-    for path in expand_inputs(sweep_files):
-        for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=cols, required=(), flags=False):
-            f = build_features(chunk, groups=list(feature_groups)).astype(np.float32)
-            f.insert(0, "TARGETID", unique_id(chunk["RELEASE"], chunk["BRICKID"], chunk["OBJID"]))
-            parts.append(f)
-    obj = pd.concat(parts, ignore_index=True)
-    truth = Table.read(truth_path)
-    truth = pd.DataFrame({"TARGETID": np.asarray(truth["TARGETID"], np.int64),
-                          "TRUE_CLASS": scheme.assign(truth["Z"], truth["LOGMSTAR"], truth["IS_STAR"])})
-    obj = obj.merge(truth, on="TARGETID", how="left", validate="one_to_one")
-    if obj["TRUE_CLASS"].isna().any():
-        n = int(obj["TRUE_CLASS"].isna().sum())
-        raise ValueError(f"{n} sweep objects of {out_dir} have no row in {truth_path}")
-    obj["TRUE_CLASS"] = obj["TRUE_CLASS"].astype(np.int8)
-    obj["IS_SIGNAL"] = obj["TRUE_CLASS"] == 0
-    obj = obj.merge(cat, on="TARGETID", how="left", validate="one_to_one")
-    obj["PRESELECTED"] = obj["P_SIGNAL"].notna()
-    return obj
-
-
-def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = 0.6827):
-    """Completeness and purity of ``P_SIGNAL >= threshold`` in bins of one quantity.
-
-    Parameters
-    ----------
-    objects : pandas.DataFrame
-        One row per object of the footprint with ``IS_SIGNAL`` (bool, the truth), ``PRESELECTED``
-        (bool), ``P_SIGNAL`` (NaN where not preselected) and the column ``by``.
-    by : str
-        Column to bin in (e.g. ``r`` [mag] or ``mu_eff_r`` [mag/arcsec^2]).
-    bins : array_like
-        Bin edges; objects outside or with NaN ``by`` are not counted.
-    thresholds : sequence of float
-        Cuts on P_SIGNAL.
-    cl : float
-        Confidence level of the Wilson intervals (:func:`dwarflib.metrics.binomial_interval`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Per threshold and bin: ``n_signal`` (true signal), ``n_signal_preselected``, ``n_recovered``
-        (true signal selected), ``completeness`` = n_recovered / n_signal (all true signal in the
-        footprint), ``completeness_preselected`` = n_recovered / n_signal_preselected, ``n_selected``,
-        ``purity`` = n_recovered / n_selected, each with ``_lo`` / ``_hi`` interval bounds.
-    """
-    import pandas as pd
-
-    from dwarflib.metrics import binomial_interval
-
-    bins = np.asarray(bins, float)
-    x = objects[by].to_numpy(float)
-    sig = objects["IS_SIGNAL"].to_numpy(bool)
-    pre = objects["PRESELECTED"].to_numpy(bool)
-    p = objects["P_SIGNAL"].to_numpy(float)
-    idx = np.digitize(x, bins) - 1
-    inside = np.isfinite(x) & (idx >= 0) & (idx < len(bins) - 1)
-    rows = []
-    for thr in thresholds:
-        sel = pre & (np.nan_to_num(p, nan=-1.0) >= thr)
-        for b in range(len(bins) - 1):
-            m = inside & (idx == b)
-            n_sig = int((m & sig).sum())
-            n_sig_pre = int((m & sig & pre).sum())
-            n_rec = int((m & sig & sel).sum())
-            n_sel = int((m & sel).sum())
-            row = {"threshold": float(thr), "quantity": by, "bin_lo": bins[b], "bin_hi": bins[b + 1],
-                   "n_objects": int(m.sum()), "n_signal": n_sig, "n_signal_preselected": n_sig_pre,
-                   "n_recovered": n_rec, "n_selected": n_sel}
-            for name, k, n in (("completeness", n_rec, n_sig), ("completeness_preselected", n_rec, n_sig_pre),
-                               ("purity", n_rec, n_sel)):
-                row[name] = k / n if n else float("nan")
-                row[f"{name}_lo"], row[f"{name}_hi"] = binomial_interval(k, n, cl=cl)
-            rows.append(row)
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------

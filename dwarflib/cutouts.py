@@ -37,7 +37,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import gamma, gammaincinv
 
 from dwarflib import survey_io
-from dwarflib.catalogue import expand_inputs, read_manifest
+from dwarflib.catalogue_files import expand_inputs, read_manifest
 from dwarflib.crossmatch import read_table
 from dwarflib.datamodel import unique_id
 from dwarflib.large_galaxies import position_angle_deg

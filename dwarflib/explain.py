@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dwarflib import survey_io
-from dwarflib.catalogue import expand_inputs
+from dwarflib.catalogue_files import expand_inputs
 from dwarflib.datamodel import decode_targetid, unique_id
 from dwarflib.options import positive_float
 from dwarflib.pipeline import CatalogueModel, load_model

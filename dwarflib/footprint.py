@@ -41,7 +41,8 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, catalogue_dtype, classify_file, expand_inputs
+from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, catalogue_dtype, classify_file
+from dwarflib.catalogue_files import expand_inputs
 from dwarflib.pipeline import load_model
 from dwarflib.simulate_observe import NORTH_DEC
 from dwarflib.survey_io import file_nrows

@@ -17,7 +17,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table, vstack
 
-from dwarflib import catalogue, survey_io
+from dwarflib import catalogue, completeness, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 
 N_FILES = 5
@@ -302,7 +302,7 @@ def test_completeness_purity_counts():
         "P_SIGNAL":    [0.9, 0.4, np.nan, 0.7, 0.2, 0.99, 0.96, np.nan],
         "r":           [17.0, 17.5, 17.2, 17.9, 18.5, 18.2, 18.9, 25.0],
     }).astype({"IS_SIGNAL": bool, "PRESELECTED": bool})
-    t = catalogue.completeness_purity(df, "r", [17, 18, 19], thresholds=(0.5, 0.95))
+    t = completeness.completeness_purity(df, "r", [17, 18, 19], thresholds=(0.5, 0.95))
     a = t[(t.threshold == 0.5) & (t.bin_lo == 17)].iloc[0]
     assert (a.n_signal, a.n_signal_preselected, a.n_recovered, a.n_selected) == (3, 2, 1, 2)
     assert a.completeness == pytest.approx(1 / 3) and a.purity == pytest.approx(0.5)
@@ -320,9 +320,9 @@ def test_objects_with_truth(setup, tmp_path):
     model_dir, files = setup
     with pytest.raises(ValueError, match="keep_all"):
         classify_files(model_dir, files[:2], tmp_path / "cand", workers=1, progress=False)
-        catalogue.objects_with_truth(tmp_path / "cand", files[:2], SKY["dir"] / "truth.fits")
+        completeness.objects_with_truth(tmp_path / "cand", files[:2], SKY["dir"] / "truth.fits")
     s = classify_files(model_dir, files[:2], tmp_path / "all", keep_all=True, workers=1, progress=False)
-    obj = catalogue.objects_with_truth(tmp_path / "all", files[:2], SKY["dir"] / "truth.fits")
+    obj = completeness.objects_with_truth(tmp_path / "all", files[:2], SKY["dir"] / "truth.fits")
     assert len(obj) == s["rows_read"] and obj["TARGETID"].is_unique
     assert int(obj["PRESELECTED"].sum()) == s["rows_preselected"]
     truth = Table.read(SKY["dir"] / "truth.fits")
