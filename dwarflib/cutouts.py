@@ -40,6 +40,7 @@ from dwarflib import survey_io
 from dwarflib.catalogue_files import expand_inputs, read_manifest
 from dwarflib.crossmatch import read_table
 from dwarflib.datamodel import unique_id
+from dwarflib.explain import explain_row
 from dwarflib.large_galaxies import position_angle_deg
 from dwarflib.pipeline import load_model
 from dwarflib.verification import axis_ratio
@@ -265,8 +266,6 @@ def write_cutouts(catalogue, out_html, *, top: int | None = 50, ids: Sequence[in
     ``sweep_files`` (the catalogue's inputs) are read once for the shown rows: needed to render the
     simulated sky and, with ``model_dir``, to call :func:`dwarflib.explain.explain_row` (``explain``).
     """
-    from dwarflib.explain import explain_row
-
     cat = read_table(catalogue)
     for col in ("TARGETID", "RA", "DEC", "P_SIGNAL"):
         if col not in cat.columns:

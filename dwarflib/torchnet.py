@@ -50,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from . import __version__
-from .models import as_feature_array, check_no_inf
+from .feature_checks import as_feature_array, check_no_inf
 
 __all__ = ["ACTIVATIONS", "FORMAT", "FORMAT_VERSION", "TorchMLPClassifier"]
 

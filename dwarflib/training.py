@@ -44,7 +44,11 @@ import numpy as np
 import pandas as pd
 
 from dwarflib import __version__
-from dwarflib.labels import SIGNAL, ClassScheme
+from dwarflib import training_sample as ts
+from dwarflib.datamodel import REQUIRED_COLUMNS
+from dwarflib.features import required_columns
+from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
+from dwarflib.metrics import binomial_interval
 from dwarflib.options import positive_int
 from dwarflib.pipeline import (
     FORMAT_VERSION,
@@ -56,6 +60,7 @@ from dwarflib.pipeline import (
     compute_model_sha256,
     load_model,
 )
+from dwarflib.preselection import DEFAULT_PRESELECTION
 
 #: Validation precision that defines the ``high_purity`` threshold.
 HIGH_PURITY_TARGET = 0.95
@@ -126,8 +131,6 @@ class TrainingResult:
 def signal_precision_recall(y_true, p_signal, threshold: float) -> dict:
     """Signal precision and recall of the cut ``p_signal >= threshold`` (the convention of
     :mod:`dwarflib.metrics`), with Wilson 68 % intervals (:func:`dwarflib.metrics.binomial_interval`)."""
-    from dwarflib.metrics import binomial_interval
-
     y_true = np.asarray(y_true)
     sel = np.asarray(p_signal) >= threshold
     sig = y_true == SIGNAL
@@ -273,9 +276,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     -------
     TrainingResult
     """
-    from dwarflib import training_sample as ts
-    from dwarflib.labels import DEFAULT_SCHEME
-    from dwarflib.torchnet import TorchMLPClassifier
+    from dwarflib.torchnet import TorchMLPClassifier  # lazy: imports torch (seconds)
 
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int | np.integer) or max_epochs < 1:
         raise ValueError(f"max_epochs must be an integer >= 1 (0 epochs is an untrained network), got {max_epochs!r}")
@@ -290,8 +291,6 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         sample = ts.build_training_sample(training_sample, scheme=scheme, preselection=preselection,
                                           groups=feature_groups)
     if preselection is None:
-        from dwarflib.preselection import DEFAULT_PRESELECTION
-
         preselection = DEFAULT_PRESELECTION
     split = ts.split_sample(sample, fractions=fractions, seed=seed)
     features = list(sample.X.columns)
@@ -404,9 +403,6 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
 
 def _input_columns(preselection, feature_groups) -> list[str]:
     """Sweep columns that the preselection and the features read (the catalogue reads only these)."""
-    from dwarflib.datamodel import REQUIRED_COLUMNS
-    from dwarflib.features import required_columns
-
     cols = list(REQUIRED_COLUMNS)
     extra = list(getattr(preselection, "required_columns", lambda: [])())
     extra += list(required_columns(feature_groups))
