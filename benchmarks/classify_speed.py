@@ -85,8 +85,9 @@ def mode_stages(args) -> dict:
     import torch
 
     from dwarflib import survey_io
-    from dwarflib.catalogue import FitsStreamWriter, ParquetStreamWriter, catalogue_dtype, classify_table
-    from dwarflib.training import load_model
+    from dwarflib.catalogue import catalogue_dtype, classify_table
+    from dwarflib.pipeline import load_model
+    from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter
 
     torch.set_num_threads(1)
     model = load_model(args.model_dir)
@@ -123,7 +124,7 @@ def mode_forward(args) -> dict:
     import torch
 
     from dwarflib import survey_io
-    from dwarflib.training import load_model
+    from dwarflib.pipeline import load_model
 
     torch.set_num_threads(1)
     model = load_model(args.model_dir)
@@ -132,8 +133,8 @@ def mode_forward(args) -> dict:
         for chunk in survey_io.iter_catalogue(f, chunk_rows=args.chunk_rows, columns=model.input_columns,
                                               flags=False):
             n_read += len(chunk)
-            mask, _ = model.preselect(chunk)
-            Xs.append(model.feature_matrix(chunk[mask]))
+            _, _, X, _, _ = model.apply_chunk(chunk)  # the classified rows' features
+            Xs.append(X)
     Xsel = np.concatenate(Xs)
     # as many rows as the pipeline read: the preselected rows repeated
     reps = int(np.ceil(n_read / max(len(Xsel), 1)))
@@ -170,7 +171,7 @@ def mode_naive(args) -> dict:
 
     from dwarflib import training_sample as ts
     from dwarflib.features import build_features
-    from dwarflib.training import load_model
+    from dwarflib.pipeline import load_model
 
     model = load_model(args.model_dir)
     # an sklearn network of the same architecture, fitted briefly on the training features (speed only)

@@ -28,9 +28,10 @@ import pandas as pd
 from dwarflib import metrics, paths
 from dwarflib import training_sample as ts
 from dwarflib.labels import SIGNAL
+from dwarflib.pipeline import MODEL_JSON, load_model
 from dwarflib.priors import estimate_priors_em
 from dwarflib.sky.generate import ensure_simulated_sky
-from dwarflib.training import CL_68, MODEL_JSON, load_model, train_final_model
+from dwarflib.training import CL_68, train_final_model
 from dwarflib.verification import PAPER_TEST_SET
 
 

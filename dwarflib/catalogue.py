@@ -3,7 +3,7 @@
 ``classify_files(model_dir, sweep_files, out_dir)`` reads each sweep-format FITS file (the real DR9
 layout, or the simulated sky's) in chunks of ``chunk_rows`` rows, reading only the columns the model
 needs, and for every chunk applies the model's preselection, builds its features and evaluates the
-network (see :meth:`dwarflib.training.CatalogueModel.classify_table`). Memory is flat in the size of
+network (:meth:`dwarflib.pipeline.CatalogueModel.apply_chunk`). Memory is flat in the size of
 the input file: a chunk is read, classified, appended to the outputs and dropped.
 
 Outputs, per input file ``<name>.fits``, in ``out_dir``:
@@ -20,12 +20,9 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
 * ``manifest.jsonl``: one JSON line per completed input file (path, size, mtime, rows read /
   preselected / classified / written, rejected rows per reason, output stem and paths, model sha256).
 
-Output names: ``<name>`` is the input's file name without ``.fits``, unless another input path with the
-same name is classified in this run or is listed in the manifest of an earlier run into ``out_dir``
-(DR9 ``north/`` and ``south/`` sweeps share names): then ``<name>-<hash of the input path>``. An input
-listed in the manifest keeps its names. No output may be an input (refused before anything is written),
-and folders and globs never yield the package's own outputs as inputs. :func:`load_catalogue` refuses a
-manifest in which two inputs share an output.
+Output names, the manifest, input expansion and the readers (:func:`load_catalogue`,
+:func:`load_rejected`) are in :mod:`dwarflib.catalogue_files`; completeness against a simulated truth in
+:mod:`dwarflib.completeness`; the writers in :mod:`dwarflib.stream_writers`.
 
 Concurrency: a run holds an exclusive lock on ``out_dir`` (:func:`dwarflib.paths.locked_dir`); a second
 run into the same folder fails at once, naming the first.
@@ -51,8 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
-import glob
 import hashlib
 import json
 import os
@@ -61,23 +56,37 @@ import signal
 import sys
 import time
 import traceback
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
 from dwarflib import paths as dw_paths
-from dwarflib.cli import positive_int
+from dwarflib import survey_io
+from dwarflib.catalogue_files import (
+    MANIFEST_NAME,
+    TMP_PREFIX,
+    append_manifest,
+    check_outputs,
+    default_stem,
+    expand_inputs,
+    is_done,
+    load_catalogue,  # noqa: F401 - re-exported: the catalogue's readers are part of its API
+    load_rejected,  # noqa: F401 - re-exported
+    output_paths,
+    output_stems,
+    read_manifest,
+)
+from dwarflib.datamodel import unique_id
+from dwarflib.options import positive_int
+from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
+from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter, RejectedRowsWriter
+from dwarflib.survey_io import quality_bits
 
-MANIFEST_NAME = "manifest.jsonl"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DEFAULT_CHUNK_ROWS = 200_000
-TMP_PREFIX = ".tmp-"
-#: Output kinds and their file-name suffixes (after the stem); FITS outputs end in ``-<kind>.fits``.
-OUTPUT_KINDS = ("candidates", "all")
-REJECTED_SUFFIX = "-rejected.parquet"
 
 #: Input rows per local worker process in the default worker count (:func:`default_workers`): starting a
 #: worker (torch import, model load) costs about as much as classifying ~1 M rows on one core.
@@ -85,187 +94,6 @@ ROWS_PER_WORKER = 1_000_000
 
 #: Seconds between a local worker's checks that the calling process is still alive.
 PARENT_POLL_S = 1.0
-
-#: Bits of the FLAG column of the catalogue.
-FLAG_BITS: dict[str, int] = {
-    "FEATURE_IMPUTED": 0,  # at least one feature was not finite and was imputed by the model
-    "NO_WISE": 1,  # FLUX_IVAR_W1 or FLUX_IVAR_W2 is 0 (no unWISE measurement)
-    "NEGATIVE_FLUX": 2,  # a g, r, z, W1 or W2 flux is <= 0
-    "HIGH_PURITY": 3,  # P_SIGNAL above the model's high-purity threshold
-    "QUALITY": 4,  # a survey_io quality flag is set (details in QUALITY_FLAGS, bits of survey_io.QUALITY_BITS)
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# writers: FITS (streamed, header rewritten at the end) and Parquet (row groups)
-# ---------------------------------------------------------------------------------------------
-class FitsStreamWriter:
-    """Write a FITS file with a primary HDU and one binary table, row chunk by row chunk.
-
-    The table header is written first with NAXIS2 = 0, rows are appended as big-endian bytes, and
-    on :meth:`close` the header is rewritten in place with the final row count (the header has the
-    same length) and the data are padded to a multiple of 2880 bytes. Memory use is one chunk.
-    """
-
-    def __init__(self, path, dtype: np.dtype, units: dict[str, str] | None = None,
-                 primary_cards: Sequence[tuple] = (), table_cards: Sequence[tuple] = (),
-                 extname: str = "CATALOGUE"):
-        from astropy.io import fits
-
-        self.path = Path(path)
-        dtype = np.dtype(dtype)
-        self.dtype = np.dtype([(n, dtype[n].newbyteorder(">")) for n in dtype.names])
-        self.nrows = 0
-        units = units or {}
-        header = _table_header_template(dtype, tuple((n, units.get(n) or None) for n in dtype.names),
-                                        extname).copy()
-        primary = fits.PrimaryHDU()
-        for card in table_cards:
-            header.append(_short_card(*card), end=True)
-        for card in primary_cards:
-            primary.header.append(_short_card(*card), end=True)
-        self._table_header = header
-        self._fh = open(self.path, "wb")
-        self._fh.write(primary.header.tostring().encode("ascii"))
-        self._header_offset = self._fh.tell()
-        self._header_bytes = self._table_header.tostring().encode("ascii")
-        self._fh.write(self._header_bytes)
-
-    def write(self, rows: np.ndarray) -> None:
-        """Append a structured array with the writer's field names."""
-        if len(rows) == 0:
-            return
-        out = np.empty(len(rows), dtype=self.dtype)
-        for name in self.dtype.names:
-            out[name] = rows[name]
-        self._fh.write(out.tobytes())
-        self.nrows += len(rows)
-
-    def close(self) -> None:
-        size = self.nrows * self.dtype.itemsize
-        pad = (-size) % 2880
-        self._fh.write(b"\0" * pad)
-        self._table_header["NAXIS2"] = self.nrows
-        new = self._table_header.tostring().encode("ascii")
-        if len(new) != len(self._header_bytes):  # pragma: no cover - cards have fixed width
-            raise RuntimeError(f"{self.path}: FITS header length changed while finalising")
-        self._fh.seek(self._header_offset)
-        self._fh.write(new)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._fh.close()
-
-
-@functools.lru_cache(maxsize=8)
-def _table_header_template(dtype: np.dtype, units: tuple, extname: str):
-    """The empty binary-table header of a catalogue dtype (built once per process: astropy's column
-    machinery costs ~0.1 s per header); ``units`` are (name, unit or None) pairs. Callers copy it."""
-    from astropy.io import fits
-
-    empty = np.zeros(0, dtype=dtype)
-    cols = [fits.Column(name=name, format=_fits_format(dtype[name]), unit=unit, array=empty[name])
-            for name, unit in units]
-    return fits.BinTableHDU.from_columns(cols, name=extname).header
-
-
-def _short_card(key: str, value, comment: str = ""):
-    """A FITS card whose comment is shortened so that the card fits in 80 characters."""
-    from astropy.io import fits
-
-    value_len = len(fits.Card(key, value).image.rstrip())
-    room = max(80 - value_len - 3, 0)  # " / " separator
-    return fits.Card(key, value, comment[:room] if room >= 12 else "")
-
-
-def _fits_format(dt: np.dtype) -> str:
-    dt = np.dtype(dt)
-    table = {"i1": "B", "u1": "B", "i2": "I", "i4": "J", "i8": "K", "f4": "E", "f8": "D", "b1": "L"}
-    key = dt.kind + str(dt.itemsize)
-    if key not in table:
-        raise TypeError(f"no FITS format for dtype {dt}")
-    return table[key]
-
-
-class ParquetStreamWriter:
-    """Append structured-array chunks to a Parquet file as row groups (schema metadata attached)."""
-
-    def __init__(self, path, dtype: np.dtype, metadata: dict[str, str]):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.path = Path(path)
-        fields = [pa.field(n, pa.from_numpy_dtype(np.dtype(dtype[n]).newbyteorder("="))) for n in dtype.names]
-        self.schema = pa.schema(fields, metadata={k: v.encode() for k, v in metadata.items()})
-        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
-        self.nrows = 0
-
-    def write(self, rows: np.ndarray) -> None:
-        import pyarrow as pa
-
-        arrays = [pa.array(np.ascontiguousarray(rows[n]).astype(self.schema.field(n).type.to_pandas_dtype(),
-                                                                  copy=False))
-                  for n in self.schema.names]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.nrows += len(rows)
-
-    def close(self) -> None:
-        if self.nrows == 0:  # an empty file still gets its schema
-            import pyarrow as pa
-
-            self._writer.write_table(pa.Table.from_arrays(
-                [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
-        self._writer.close()
-        with open(self.path, "rb") as fh:
-            os.fsync(fh.fileno())
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._writer.close()
-
-
-class RejectedRowsWriter:
-    """Append the rejected rows of a file (ROW, TARGETID, REASON) to a Parquet file, chunk by chunk."""
-
-    def __init__(self, path, metadata: dict[str, str]):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.path = Path(path)
-        self.schema = pa.schema([pa.field("ROW", pa.int64()), pa.field("TARGETID", pa.int64()),
-                                 pa.field("REASON", pa.string())],
-                                metadata={k: v.encode() for k, v in metadata.items()})
-        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
-        self.nrows = 0
-
-    def write(self, row: np.ndarray, targetid: np.ndarray, reason: np.ndarray) -> None:
-        """Append rows: file row index, TARGETID and reason (strings) of each rejected row."""
-        import pyarrow as pa
-
-        if len(row) == 0:
-            return
-        self._writer.write_table(pa.Table.from_arrays(
-            [pa.array(np.asarray(row, np.int64)), pa.array(np.asarray(targetid, np.int64)),
-             pa.array(np.asarray(reason, dtype=object), type=pa.string())], schema=self.schema))
-        self.nrows += len(row)
-
-    def close(self) -> None:
-        if self.nrows == 0:
-            import pyarrow as pa
-
-            self._writer.write_table(pa.Table.from_arrays(
-                [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
-        self._writer.close()
-        with open(self.path, "rb") as fh:
-            os.fsync(fh.fileno())
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._writer.close()
-
 
 def _atomic_tmp(final: Path) -> Path:
     return final.with_name(f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{final.name}")
@@ -285,142 +113,33 @@ def catalogue_dtype(model) -> np.dtype:
     return np.dtype(fields)
 
 
-class _Arrays:
-    """A chunk as a dict of plain numpy columns with the bits of the astropy Table API that
-    preselection, features and quality flags use (``colnames``, ``meta``, ``len``, ``t[name]``).
-    Row selection (``t[mask]``) indexes each array once, without astropy's Table/Column overhead."""
-
-    __slots__ = ("cols", "meta", "n")
-
-    def __init__(self, cols: dict[str, np.ndarray], meta: dict, n: int):
-        self.cols, self.meta, self.n = cols, meta, n
-
-    @classmethod
-    def from_table(cls, table) -> _Arrays:
-        if isinstance(table, _Arrays):
-            return table
-        if hasattr(table, "colnames"):  # astropy Table: views of the column data, masks kept
-            cols = {}
-            for name in table.colnames:
-                col = table[name]
-                cols[name] = col if isinstance(col, np.ma.MaskedArray) else col.view(np.ndarray)
-            return cls(cols, dict(getattr(table, "meta", {})), len(table))
-        return cls({str(c): np.asarray(table[c]) for c in table.columns}, {}, len(table))
-
-    @property
-    def colnames(self) -> list[str]:
-        return list(self.cols)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            return self.cols[key]
-        idx = np.asarray(key)
-        if idx.dtype == bool:  # one nonzero() for all columns, then integer takes
-            idx = np.flatnonzero(idx)
-        return _Arrays({k: v[idx] for k, v in self.cols.items()}, self.meta, len(idx))
-
-
-class SeenIds:
-    """The TARGETIDs already classified from one input file (sorted int64), to reject repeated ids
-    across the chunks of a file (see :func:`classify_table`)."""
-
-    def __init__(self):
-        self.ids = np.zeros(0, np.int64)
-
-    def repeated(self, tid: np.ndarray) -> np.ndarray:
-        """Per id: True when it was seen before (in an earlier call, or earlier in ``tid``); records ``tid``."""
-        rep = np.ones(len(tid), bool)
-        rep[np.unique(tid, return_index=True)[1]] = False  # the first copy within tid
-        if len(self.ids):
-            rep |= np.isin(tid, self.ids, assume_unique=False)
-        self.ids = np.union1d(self.ids, tid)
-        return rep
-
-
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
                    seen: SeenIds | None = None, rejects: list | None = None):
-    """Classify one chunk (an astropy Table in sweep format).
+    """Classify one chunk (an astropy Table in sweep format) with :meth:`CatalogueModel.apply_chunk
+    <dwarflib.pipeline.CatalogueModel.apply_chunk>` and assemble its catalogue rows.
 
     Returns ``(rows, counts, rejected)``: the catalogue rows (structured array, see
-    :func:`catalogue_dtype`), the counts ``read / preselected / classified / candidates /
-    high_purity / written`` and a Counter of rejected rows per reason. Every input row is either
-    classified or counted under exactly one rejection reason, the first that applies:
-
-    1. the row checks of :func:`dwarflib.preselection.row_checks` (``invalid_id``, ``invalid_radec``,
-       ``unknown_type``, ``absurd_flux``): rows that cannot be classified whatever the model;
-    2. the model's preselection cuts (``type``, ``nobs``, ``maskbits``, ``r_mag``, ...);
-    3. ``duplicate_targetid``: a later copy of a TARGETID already classified in this chunk or, with
-       ``seen`` (one :class:`SeenIds` per input file), in an earlier chunk of the file; the first copy is kept;
-    4. ``nonfinite_feature``: a feature is +-inf (e.g. FIBERFLUX_G / FLUX_G beyond the float32 range for
-       FLUX_G = 1e-39); NaN features are missing values, imputed by the model and flagged FEATURE_IMPUTED.
-
-    ``counts["preselected"]`` and ``counts["classified"]`` are the rows that pass all four.
-    ``timings``, if given, gets the seconds spent in each stage added (``preselect``, ``features``,
-    ``network``, ``assemble``). ``rejects``, if given, gets ``(index, targetid, reason)`` of the
-    rejected rows appended: their 0-based rows in the chunk, their TARGETID (-1 for ``invalid_id`` rows,
-    whose fields do not make one) and their reason (object array of str); one row per counted rejection.
-
-    The chunk is handled as plain numpy columns (no astropy Table slicing), the preselection as
-    reason codes (:meth:`~dwarflib.preselection.Preselection.reason_codes`) and the features as one
-    float32 array (:func:`dwarflib.features.feature_array`); the results are those of
-    ``model.preselect``, ``model.feature_matrix`` and ``model.predict_proba``, bit for bit.
+    :func:`catalogue_dtype`; every classified row with ``keep_all``, else the candidates), the counts
+    ``read / preselected / classified / candidates / high_purity / written`` and a Counter of rejected
+    rows per reason (the reasons of ``apply_chunk``: every input row is either classified or counted
+    under exactly one reason). ``seen`` (one :class:`~dwarflib.pipeline.SeenIds` per input file) rejects
+    a TARGETID already classified in an earlier chunk of the file. ``timings``, if given, gets the
+    seconds spent in each stage added (``preselect``, ``features``, ``network``, ``assemble``).
+    ``rejects``, if given, gets ``(index, targetid, reason)`` of the rejected rows appended: their
+    0-based rows in the chunk, their TARGETID (-1 for ``invalid_id`` rows, whose fields do not make one)
+    and their reason (object array of str); one row per counted rejection.
     """
-    from dwarflib.datamodel import unique_id
-    from dwarflib.features import feature_array
-    from dwarflib.preselection import CUT_ORDER, ROW_CHECK_ORDER, Preselection, row_checks
-    from dwarflib.survey_io import quality_bits
-
-    clock = time.perf_counter
-    t0 = clock()
-    n = len(table)
-    arrays = _Arrays.from_table(table)
-    ok, check = row_checks(arrays)
-    per_check = np.bincount(check, minlength=len(ROW_CHECK_ORDER) + 1)
-    rejected = Counter({c: int(per_check[k]) for k, c in enumerate(ROW_CHECK_ORDER, start=1) if per_check[k]})
-    presel = getattr(model, "preselection", None)
-    if isinstance(presel, Preselection):
-        mask, code = presel.reason_codes(arrays)
-        per_code = np.bincount(code[ok], minlength=len(CUT_ORDER) + 1)
-        rejected.update({cut: int(per_code[k]) for k, cut in enumerate(CUT_ORDER, start=1) if per_code[k]})
-        cut_reason = np.array(("", *CUT_ORDER), dtype=object)[code] if rejects is not None else None
-    else:  # a model with its own preselection object
-        mask, reasons = model.preselect(table)
-        rejected.update(np.asarray(reasons)[ok & ~mask].tolist())
-        cut_reason = np.asarray(reasons, dtype=object) if rejects is not None else None
-    if rejects is not None:  # the reason of every rejected row, by stage (row checks first)
-        why = np.where(ok, cut_reason, np.array(("", *ROW_CHECK_ORDER), dtype=object)[check])
-        why[ok & mask] = ""
-    mask = mask & ok
-    rows_idx = np.flatnonzero(mask)  # chunk rows of `sel`
-    sel = arrays[mask] if not mask.all() else arrays
-    tid = unique_id(sel["RELEASE"], sel["BRICKID"], sel["OBJID"])
-    repeated = (seen or SeenIds()).repeated(tid)
-    if repeated.any():
-        rejected["duplicate_targetid"] += int(repeated.sum())
-        if rejects is not None:
-            why[rows_idx[repeated]] = "duplicate_targetid"
-        sel, tid, rows_idx = sel[~repeated], tid[~repeated], rows_idx[~repeated]
-    t1 = clock()
-    if len(sel):
-        X = feature_array(sel, model.feature_groups, model.features, dtype=np.float32)
-        inf = np.isinf(X).any(axis=1)
-        if inf.any():  # overflow of a feature (inf in float32): the network cannot take the row
-            rejected["nonfinite_feature"] += int(inf.sum())
-            if rejects is not None:
-                why[rows_idx[inf]] = "nonfinite_feature"
-            sel, tid, X = sel[~inf], tid[~inf], X[~inf]
-    else:
-        X = np.zeros((0, len(model.features)), np.float32)
-    t2 = clock()
-    proba = model.predict_proba(X) if len(sel) else np.zeros((0, model.scheme.n_classes), np.float32)
-    t3 = clock()
+    arrays = ChunkArrays.from_table(table)
+    kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen, timings=timings)
+    t3 = time.perf_counter()
+    bad = np.flatnonzero(~kept)
+    reasons, n_reason = np.unique(why[bad].astype(str), return_counts=True)
+    rejected = Counter(dict(zip(reasons.tolist(), n_reason.tolist(), strict=True)))
+    sel = arrays[kept] if len(bad) else arrays
     p_signal = proba[:, model.signal_index]
     keep = np.ones(len(sel), bool) if keep_all else p_signal >= model.catalogue_threshold
     counts = {
-        "read": n,
+        "read": len(arrays),
         "preselected": int(len(sel)),
         "classified": int(len(sel)),
         "candidates": int((p_signal >= model.catalogue_threshold).sum()),
@@ -432,7 +151,7 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     rows = np.zeros(len(k), dtype=catalogue_dtype(model))
     for name in ("RELEASE", "BRICKID", "OBJID", "RA", "DEC"):
         rows[name] = np.asarray(sub[name])
-    rows["TARGETID"] = tid[k] if len(k) < len(tid) else tid
+    rows["TARGETID"] = unique_id(sub["RELEASE"], sub["BRICKID"], sub["OBJID"])
     pk = proba[k] if len(k) < len(proba) else proba
     for j in range(proba.shape[1]):
         rows[f"P_CLASS{j}"] = pk[:, j]
@@ -440,30 +159,15 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     Xk = X[k] if len(k) < len(X) else X
     for j, c in enumerate(model.feature_columns):
         rows[c] = Xk[:, j]
-    flag = np.zeros(len(k), np.int16)
-    flag |= (~np.isfinite(Xk).all(axis=1)).astype(np.int16) << FLAG_BITS["FEATURE_IMPUTED"]
-    colnames = set(sub.colnames)
-    if {"FLUX_IVAR_W1", "FLUX_IVAR_W2"} <= colnames:
-        nowise = (np.asarray(sub["FLUX_IVAR_W1"]) <= 0) | (np.asarray(sub["FLUX_IVAR_W2"]) <= 0)
-        flag |= nowise.astype(np.int16) << FLAG_BITS["NO_WISE"]
-    neg = np.zeros(len(k), bool)
-    for b in ("G", "R", "Z", "W1", "W2"):
-        if f"FLUX_{b}" in colnames:
-            neg |= np.asarray(sub[f"FLUX_{b}"]) <= 0
-    flag |= neg.astype(np.int16) << FLAG_BITS["NEGATIVE_FLUX"]
-    flag |= (pk[:, model.signal_index] >= model.high_purity_threshold).astype(np.int16) << FLAG_BITS["HIGH_PURITY"]
     qual = quality_bits(sub) if len(k) else np.zeros(0, np.int32)
-    flag |= (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"]
-    rows["FLAG"] = flag
+    rows["FLAG"] = (flags[k] if len(k) < len(flags) else flags) | (
+        (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"])
     rows["QUALITY_FLAGS"] = qual
     if timings is not None:
-        for key, dt in (("preselect", t1 - t0), ("features", t2 - t1), ("network", t3 - t2),
-                        ("assemble", clock() - t3)):
-            timings[key] = timings.get(key, 0.0) + dt
+        timings["assemble"] = timings.get("assemble", 0.0) + time.perf_counter() - t3
     if rejects is not None:
-        bad = np.flatnonzero(why != "")
         rejected_tid = np.full(len(bad), -1, np.int64)  # invalid_id rows have no TARGETID
-        has_id = check[bad] != 1 + ROW_CHECK_ORDER.index("invalid_id")
+        has_id = why[bad] != "invalid_id"
         rejected_tid[has_id] = unique_id(arrays["RELEASE"][bad[has_id]], arrays["BRICKID"][bad[has_id]],
                                          arrays["OBJID"][bad[has_id]])
         rejects.append((bad, rejected_tid, why[bad]))
@@ -474,8 +178,6 @@ _MODEL_CACHE: dict = {}
 
 
 def _cached_model(model_dir):
-    from dwarflib.training import load_model
-
     key = str(Path(model_dir).resolve())
     stamp = (Path(key) / "model.json").stat().st_mtime_ns
     if _MODEL_CACHE.get(key, (None, None))[0] != stamp:
@@ -496,14 +198,6 @@ def _torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def output_paths(out_dir, stem: str, keep_all: bool) -> dict[str, Path]:
-    """Final output paths of one input file: ``{'parquet': ..., 'fits': ..., 'rejected': ...}``."""
-    kind = OUTPUT_KINDS[1] if keep_all else OUTPUT_KINDS[0]
-    out_dir = Path(out_dir)
-    return {"parquet": out_dir / f"{stem}-{kind}.parquet", "fits": out_dir / f"{stem}-{kind}.fits",
-            "rejected": out_dir / f"{stem}{REJECTED_SUFFIX}"}
 
 
 @contextlib.contextmanager
@@ -573,13 +267,11 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     With ``prefetch`` (default) the next chunk is read in a thread while the current one is classified
     (same output, see :func:`_prefetched`).
     """
-    from dwarflib import survey_io
-
     t0 = time.perf_counter()
     model = _cached_model(model_dir)
     path = Path(path).resolve()
     st = path.stat()
-    stem = stem or _default_stem(path)
+    stem = stem or default_stem(path)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     finals = output_paths(out_dir, stem, keep_all)
     tmps = {k: _atomic_tmp(v) for k, v in finals.items()}
@@ -595,9 +287,9 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {"dwarflib.model": json.dumps(meta)}))
         writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
                                         primary_cards=model.provenance_cards(),
-                                        table_cards=_table_cards(model, path, keep_all)))
+                                        table_cards=_table_cards(model, path, keep_all), extname="CATALOGUE"))
         rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
-            {"input": str(path), "model_sha256": model.sha256})})
+            {"input": str(path), "model_sha256": model.model_sha256})})
         chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
         with _torch_threads(torch_threads), _prefetched(chunks, prefetch) as chunks:
             for chunk in chunks:
@@ -630,7 +322,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         "input": str(path),
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
-        "model_sha256": model.sha256,
+        "model_sha256": model.model_sha256,
         "keep_all": bool(keep_all),
         "rows_read": counts["read"],
         "rows_preselected": counts["preselected"],
@@ -656,180 +348,6 @@ def _table_cards(model, path: Path, keep_all: bool) -> list[tuple]:
     for name, bit in FLAG_BITS.items():
         cards.append((f"FLAGBIT{bit}", name, "FLAG bit"))
     return cards
-
-
-def _default_stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".fz", ".fits", ".fit"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name
-
-
-def _path_stem(path: Path) -> str:
-    """The stem of an input whose name is shared by another input path: name stem + hash of the path."""
-    return f"{_default_stem(path)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-
-
-def _record_stem(rec: dict) -> str:
-    """Output stem of a manifest record (older records have no ``stem``: read it off the Parquet name)."""
-    if rec.get("stem"):
-        return rec["stem"]
-    name = Path(rec["outputs"]["parquet"]).name
-    for kind in OUTPUT_KINDS:
-        if name.endswith(f"-{kind}.parquet"):
-            return name[: -len(f"-{kind}.parquet")]
-    raise ValueError(f"manifest record of {rec['input']}: cannot tell the output stem of {name}")
-
-
-def _stems(paths: Sequence[Path], records: dict[str, dict] | None = None) -> list[str]:
-    """Output stems of resolved input ``paths``, unique per input path across runs.
-
-    ``records`` are the manifest records (input path -> record) of earlier runs that stay in the
-    manifest. An input with a record keeps its stem. Otherwise the stem is the file name's
-    (:func:`_default_stem`) when no other input path, in ``paths`` or in ``records``, has the same name
-    stem and no record uses it; else the name stem plus a hash of the path (DR9 north/south share names).
-    """
-    records = records or {}
-    users: dict[str, set[str]] = defaultdict(set)
-    for p in paths:
-        users[_default_stem(p)].add(str(p))
-    for inp in records:
-        users[_default_stem(Path(inp))].add(inp)
-    taken = {_record_stem(rec) for inp, rec in records.items()}
-    out = []
-    for p in paths:
-        if str(p) in records:
-            out.append(_record_stem(records[str(p)]))
-            continue
-        s = _default_stem(p)
-        out.append(s if users[s] == {str(p)} and s not in taken else _path_stem(p))
-    return out
-
-
-def _check_outputs(planned: dict[str, dict[str, Path]], inputs: Iterable[str]) -> None:
-    """Refuse (ValueError) an output path that is an input path or the output of another input.
-
-    ``planned`` maps each input path to its outputs (kind -> path); ``inputs`` are every input path of
-    the catalogue (this run's and the manifest's).
-    """
-    inputs = {str(Path(p).resolve()) for p in inputs}
-    owner: dict[str, str] = {}
-    for inp, outs in planned.items():
-        for out in outs.values():
-            out = str(Path(out).resolve())
-            if out in inputs:
-                raise ValueError(f"the output {out} of {inp} is an input file and would be overwritten; "
-                                 f"write the catalogue into another folder (--out)")
-            if owner.setdefault(out, inp) != inp:
-                raise ValueError(f"inputs {owner[out]} and {inp} would both write {out}")
-
-
-# ---------------------------------------------------------------------------------------------
-# manifest
-# ---------------------------------------------------------------------------------------------
-def read_manifest(out_dir) -> dict[str, dict]:
-    """Completed files of a run: input path -> its (last) manifest record.
-
-    A truncated last line (a run killed while appending) is ignored: that file counts as not done.
-    """
-    path = Path(out_dir) / MANIFEST_NAME
-    out: dict[str, dict] = {}
-    if not path.exists():
-        return out
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("kind") == "file":
-                out[rec["input"]] = rec
-    return out
-
-
-def _append_manifest(fh, record: dict) -> None:
-    fh.write(json.dumps(record, sort_keys=True) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
-
-
-def _is_done(rec: dict | None, path: Path, model_sha: str, keep_all: bool) -> bool:
-    if rec is None:
-        return False
-    st = path.stat()
-    return (rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns
-            and rec.get("model_sha256") == model_sha and rec.get("keep_all") == bool(keep_all)
-            and all(Path(p).exists() for p in rec.get("outputs", {}).values()))
-
-
-def _listed_outputs(folder: Path) -> set[str]:
-    """The output files (resolved paths) listed in ``folder``'s manifest, if it has one."""
-    return {str(Path(o).resolve()) for rec in read_manifest(folder).values() for o in rec.get("outputs", {}).values()}
-
-
-def is_catalogue_output(path, listed: set[str] | None = None) -> bool:
-    """Whether ``path`` is an output of :func:`classify_files`, not a sweep file.
-
-    True when the manifest of its folder (or ``listed``, resolved paths) lists it, or when its name ends in
-    ``-candidates.fits`` / ``-all.fits`` and its first extension is a dwarflib catalogue (EXTNAME
-    CATALOGUE with the PTHRESH card), which also catches the unlisted output of a killed run.
-    """
-    from astropy.io import fits
-
-    path = Path(path)
-    listed = _listed_outputs(path.parent) if listed is None else listed
-    if str(path.resolve()) in listed:
-        return True
-    if not any(path.name.endswith(f"-{kind}.fits") for kind in OUTPUT_KINDS):
-        return False
-    try:
-        header = fits.getheader(path, 1)
-    except Exception:  # noqa: BLE001 - not a readable FITS table: not ours; the reader names the problem
-        return False
-    return header.get("EXTNAME") == "CATALOGUE" and "PTHRESH" in header
-
-
-def expand_inputs(sweep_files: Iterable) -> list[Path]:
-    """Input files: paths, glob patterns, or folders (all ``sweep-*.fits`` inside). Raises if one is missing.
-
-    Folders and glob patterns skip the outputs of :func:`classify_files` (:func:`is_catalogue_output`);
-    an output named explicitly is refused (ValueError).
-    """
-    out: list[Path] = []
-    listed: dict[Path, set[str]] = {}
-
-    def ours(f: Path) -> bool:
-        if f.parent not in listed:
-            listed[f.parent] = _listed_outputs(f.parent)
-        return is_catalogue_output(f, listed[f.parent])
-
-    for item in ([sweep_files] if isinstance(sweep_files, str | os.PathLike) else sweep_files):
-        p = Path(item)
-        if p.is_dir():
-            found = [f for f in sorted(p.glob("sweep-*.fits")) + sorted(p.glob("sweep-*.fits.gz")) if not ours(f)]
-            if not found:
-                raise FileNotFoundError(f"{p}: folder holds no sweep-*.fits file (other than dwarflib outputs)")
-            out.extend(found)
-        elif p.exists():
-            if ours(p):
-                raise ValueError(f"{p} is a dwarflib catalogue (an output of `dwarflib classify`), not a sweep file")
-            out.append(p)
-        elif any(ch in str(item) for ch in "*?["):
-            found = [f for f in sorted(Path(x) for x in glob.glob(str(item))) if not ours(f)]
-            if not found:
-                raise FileNotFoundError(f"{item}: pattern matches no file (other than dwarflib outputs)")
-            out.extend(found)
-        else:
-            raise FileNotFoundError(f"{p}: no such sweep file")
-    resolved = [p.resolve() for p in out]
-    dups = [p for p, n in Counter(resolved).items() if n > 1]
-    if dups:
-        raise ValueError(f"input files given more than once: {[str(p) for p in dups[:5]]}")
-    return resolved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -947,10 +465,10 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     paths = expand_inputs(sweep_files)
     manifest_path = out_dir / MANIFEST_NAME
     done = read_manifest(out_dir) if resume else {}
-    stems = _stems(paths, done)
+    stems = output_stems(paths, done)
     planned = {str(p): output_paths(out_dir, s, keep_all) for p, s in zip(paths, stems, strict=True)}
     kept = {inp: {k: Path(v) for k, v in rec["outputs"].items()} for inp, rec in done.items() if inp not in planned}
-    _check_outputs({**kept, **planned}, [*planned, *done])  # before anything is written or removed
+    check_outputs({**kept, **planned}, [*planned, *done])  # before anything is written or removed
     for stale in out_dir.glob(f"{TMP_PREFIX}*"):  # leftovers of a killed run; never listed anywhere
         stale.unlink()
     if not resume and manifest_path.exists():
@@ -959,7 +477,7 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     todo, records = [], {}
     for p, s in zip(paths, stems, strict=True):
         rec = done.get(str(p))
-        if _is_done(rec, p, model.sha256, keep_all):
+        if is_done(rec, p, model.model_sha256, keep_all):
             records[str(p)] = {**rec, "skipped": True}
         else:
             todo.append((p, s))
@@ -976,7 +494,7 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     with open(manifest_path, "a") as mf:
         # keep the manifest complete: records of skipped files stay, completed ones are appended
         def finish(rec):
-            _append_manifest(mf, rec)
+            append_manifest(mf, rec)
             records[rec["input"]] = rec
             bar.update(rec["rows_read"])
             bar.set_postfix(files=f"{len(records)}/{len(paths)}", cand=rec["rows_candidates"])
@@ -1077,32 +595,10 @@ def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
 
 
 def _n_rows(path: Path) -> int:
-    from dwarflib.survey_io import file_nrows
-
     try:
-        return file_nrows(path)
+        return survey_io.file_nrows(path)
     except Exception:  # noqa: BLE001 - only used for the progress bar total; reading reports the error
         return 0
-
-
-def load_rejected(out_dir):
-    """The rejected rows of every input in ``out_dir``'s manifest (pandas DataFrame): INPUT (path), ROW
-    (0-based row of the input file), TARGETID, REASON (the preselection cut that removed the row)."""
-    import pandas as pd
-
-    recs = read_manifest(out_dir)
-    if not recs:
-        raise FileNotFoundError(f"{out_dir}: no completed file in {MANIFEST_NAME}")
-    _check_shared_outputs(out_dir, recs)
-    frames = []
-    for k in sorted(recs):
-        if "rejected" not in recs[k]["outputs"]:
-            raise ValueError(f"{out_dir}: the record of {k} lists no rejected rows (written by an older version; "
-                             f"classify again)")
-        df = pd.read_parquet(recs[k]["outputs"]["rejected"])
-        df.insert(0, "INPUT", k)
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
 
 
 def summarise(records: Sequence[dict]) -> dict:
@@ -1143,156 +639,6 @@ def format_summary(summary: dict) -> str:
     for f in summary["failed"]:
         lines.append(f"FAILED {f['input']}: {f['error']}")
     return "\n".join(lines)
-
-
-def _check_shared_outputs(out_dir, recs: dict[str, dict]) -> None:
-    """Raise ValueError when two manifest records list the same output file (one input's rows would be lost
-    and the other's counted twice)."""
-    owner: dict[str, str] = {}
-    for inp, rec in recs.items():
-        for out in rec.get("outputs", {}).values():
-            key = str(Path(out).resolve())
-            if owner.setdefault(key, inp) != inp:
-                raise ValueError(f"{Path(out_dir) / MANIFEST_NAME}: inputs {owner[key]} and {inp} both list the "
-                                 f"output {out}; one input's rows were overwritten: classify them again "
-                                 f"into a new folder")
-
-
-def load_catalogue(out_dir, columns: Sequence[str] | None = None):
-    """Concatenate the Parquet outputs listed in ``out_dir``'s manifest (pandas DataFrame, input order).
-
-    Raises ValueError when two inputs of the manifest share an output file."""
-    import pandas as pd
-
-    recs = read_manifest(out_dir)
-    if not recs:
-        raise FileNotFoundError(f"{out_dir}: no completed file in {MANIFEST_NAME}")
-    _check_shared_outputs(out_dir, recs)
-    frames = [pd.read_parquet(recs[k]["outputs"]["parquet"], columns=list(columns) if columns else None)
-              for k in sorted(recs)]
-    return pd.concat(frames, ignore_index=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# completeness and purity against a truth table (simulated sky)
-# ---------------------------------------------------------------------------------------------
-def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
-                       feature_groups=("magnitudes", "surface_brightness"), chunk_rows: int = DEFAULT_CHUNK_ROWS):
-    """Every object of a simulated footprint with its truth and its catalogue outcome (pandas DataFrame).
-
-    Parameters
-    ----------
-    out_dir : path
-        A :func:`classify_files` output folder made with ``keep_all=True`` (every preselected row).
-    sweep_files : paths
-        The footprint's sweep files (the catalogue's inputs).
-    truth_path : path
-        The simulation's ``truth.fits`` (TARGETID, Z, LOGMSTAR, IS_STAR).
-    scheme : ClassScheme, optional
-        Class scheme for the true class (default: the package default); use the model's.
-    feature_groups : sequence of str
-        Feature groups computed for *every* object from the sweeps (so that objects rejected by the
-        preselection get magnitudes and surface brightnesses too).
-
-    Returns
-    -------
-    DataFrame
-        TARGETID, the features, TRUE_CLASS, IS_SIGNAL, PRESELECTED, P_SIGNAL (NaN if not preselected).
-
-    Raises
-    ------
-    ValueError
-        When the catalogue was not made with ``keep_all`` or a sweep object is missing from the truth.
-    """
-    import pandas as pd
-    from astropy.table import Table
-
-    from dwarflib import survey_io
-    from dwarflib.datamodel import unique_id
-    from dwarflib.features import build_features, required_columns
-    from dwarflib.labels import DEFAULT_SCHEME
-
-    scheme = DEFAULT_SCHEME if scheme is None else scheme
-    recs = read_manifest(out_dir)
-    if not recs or not all(r["keep_all"] for r in recs.values()):
-        raise ValueError(f"{out_dir}: completeness needs a catalogue made with keep_all=True (--all)")
-    cat = load_catalogue(out_dir, columns=["TARGETID", "P_SIGNAL"])
-    cols = list(dict.fromkeys(["RELEASE", "BRICKID", "OBJID", *required_columns(feature_groups)]))
-    parts = []
-    for path in expand_inputs(sweep_files):
-        for chunk in survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=cols, required=(), flags=False):
-            f = build_features(chunk, groups=list(feature_groups)).astype(np.float32)
-            f.insert(0, "TARGETID", unique_id(chunk["RELEASE"], chunk["BRICKID"], chunk["OBJID"]))
-            parts.append(f)
-    obj = pd.concat(parts, ignore_index=True)
-    truth = Table.read(truth_path)
-    truth = pd.DataFrame({"TARGETID": np.asarray(truth["TARGETID"], np.int64),
-                          "TRUE_CLASS": scheme.assign(truth["Z"], truth["LOGMSTAR"], truth["IS_STAR"])})
-    obj = obj.merge(truth, on="TARGETID", how="left", validate="one_to_one")
-    if obj["TRUE_CLASS"].isna().any():
-        n = int(obj["TRUE_CLASS"].isna().sum())
-        raise ValueError(f"{n} sweep objects of {out_dir} have no row in {truth_path}")
-    obj["TRUE_CLASS"] = obj["TRUE_CLASS"].astype(np.int8)
-    obj["IS_SIGNAL"] = obj["TRUE_CLASS"] == 0
-    obj = obj.merge(cat, on="TARGETID", how="left", validate="one_to_one")
-    obj["PRESELECTED"] = obj["P_SIGNAL"].notna()
-    return obj
-
-
-def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = 0.6827):
-    """Completeness and purity of ``P_SIGNAL >= threshold`` in bins of one quantity.
-
-    Parameters
-    ----------
-    objects : pandas.DataFrame
-        One row per object of the footprint with ``IS_SIGNAL`` (bool, the truth), ``PRESELECTED``
-        (bool), ``P_SIGNAL`` (NaN where not preselected) and the column ``by``.
-    by : str
-        Column to bin in (e.g. ``r`` [mag] or ``mu_eff_r`` [mag/arcsec^2]).
-    bins : array_like
-        Bin edges; objects outside or with NaN ``by`` are not counted.
-    thresholds : sequence of float
-        Cuts on P_SIGNAL.
-    cl : float
-        Confidence level of the Wilson intervals (:func:`dwarflib.metrics.binomial_interval`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Per threshold and bin: ``n_signal`` (true signal), ``n_signal_preselected``, ``n_recovered``
-        (true signal selected), ``completeness`` = n_recovered / n_signal (all true signal in the
-        footprint), ``completeness_preselected`` = n_recovered / n_signal_preselected, ``n_selected``,
-        ``purity`` = n_recovered / n_selected, each with ``_lo`` / ``_hi`` interval bounds.
-    """
-    import pandas as pd
-
-    from dwarflib.metrics import binomial_interval
-
-    bins = np.asarray(bins, float)
-    x = objects[by].to_numpy(float)
-    sig = objects["IS_SIGNAL"].to_numpy(bool)
-    pre = objects["PRESELECTED"].to_numpy(bool)
-    p = objects["P_SIGNAL"].to_numpy(float)
-    idx = np.digitize(x, bins) - 1
-    inside = np.isfinite(x) & (idx >= 0) & (idx < len(bins) - 1)
-    rows = []
-    for thr in thresholds:
-        sel = pre & (np.nan_to_num(p, nan=-1.0) >= thr)
-        for b in range(len(bins) - 1):
-            m = inside & (idx == b)
-            n_sig = int((m & sig).sum())
-            n_sig_pre = int((m & sig & pre).sum())
-            n_rec = int((m & sig & sel).sum())
-            n_sel = int((m & sel).sum())
-            row = {"threshold": float(thr), "quantity": by, "bin_lo": bins[b], "bin_hi": bins[b + 1],
-                   "n_objects": int(m.sum()), "n_signal": n_sig, "n_signal_preselected": n_sig_pre,
-                   "n_recovered": n_rec, "n_selected": n_sel}
-            for name, k, n in (("completeness", n_rec, n_sig), ("completeness_preselected", n_rec, n_sig_pre),
-                               ("purity", n_rec, n_sel)):
-                row[name] = k / n if n else float("nan")
-                row[f"{name}_lo"], row[f"{name}_hi"] = binomial_interval(k, n, cl=cl)
-            rows.append(row)
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------

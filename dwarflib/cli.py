@@ -2,7 +2,7 @@
 
 Each stage module that offers a command defines ``add_cli(subparsers)``, which adds its
 sub-parser and sets ``func`` (called with the parsed arguments, returns an exit code).
-Numeric options use the argparse types :func:`positive_int` and :func:`positive_float`, so a bad
+Numeric options use the argparse types of :mod:`dwarflib.options`, so a bad
 value is a one-line usage error (exit 2).
 
 Errors of the environment end a command with one line on stderr, not a traceback (set the
@@ -19,49 +19,23 @@ environment variable ``DWARFLIB_DEBUG`` to get the traceback too):
 from __future__ import annotations
 
 import argparse
-import importlib
-import math
 import os
 import select
 import sys
 import traceback
 
-from dwarflib import __version__
+from dwarflib import __version__, catalogue, crossmatch, cutouts, explain, footprint, training
+from dwarflib.pipeline import ModelError
+from dwarflib.registry import DataIntegrityError, DataUnavailableError
+from dwarflib.sky import generate
+from dwarflib.survey_io import CatalogueError
 
 #: Stage modules that provide sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("sky.generate", "training", "catalogue", "explain",
-                                     "footprint", "crossmatch", "cutouts")
+COMMAND_MODULES = (generate, training, catalogue, explain, footprint, crossmatch, cutouts)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (one-line usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (one-line usage error for 0, negatives, nan, inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _own_errors() -> tuple[type[BaseException], ...]:
-    """dwarflib's error classes that end a command with a one-line message."""
-    from dwarflib.registry import DataIntegrityError, DataUnavailableError
-    from dwarflib.survey_io import CatalogueError
-    from dwarflib.training import ModelError
-
-    return (CatalogueError, ModelError, DataIntegrityError, DataUnavailableError)
+#: dwarflib's error classes that end a command with a one-line message.
+OWN_ERRORS: tuple[type[BaseException], ...] = (CatalogueError, ModelError, DataIntegrityError, DataUnavailableError)
 
 
 def _error(prog: str, message: str) -> None:
@@ -103,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dwarflib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"dwarflib.{name}").add_cli(sub)
+    for module in COMMAND_MODULES:
+        module.add_cli(sub)
     return parser
 
 
@@ -128,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except _own_errors() as exc:
+    except OWN_ERRORS as exc:
         _error(prog, str(exc))
         return 1
     except OSError as exc:

@@ -29,7 +29,7 @@ import pandas as pd
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 
-from dwarflib.catalogue import load_catalogue
+from dwarflib.catalogue_files import load_catalogue
 from dwarflib.survey_io import flux_to_mag
 
 #: Default separation within which two candidates count as equally near [arcsec]: well below the 0.262
@@ -150,7 +150,7 @@ DEC_NAMES = ("DEC", "dec", "Dec", "DEdeg", "DEC_deg", "dec_deg", "DEJ2000", "_DE
 
 def read_table(path) -> pd.DataFrame:
     """A catalogue as a DataFrame: a ``dwarflib classify`` output folder (its manifest's Parquet files,
-    :func:`dwarflib.catalogue.load_catalogue`), or a Parquet, CSV, FITS, ECSV or VOTable file."""
+    :func:`dwarflib.catalogue_files.load_catalogue`), or a Parquet, CSV, FITS, ECSV or VOTable file."""
     p = Path(path)
     if p.is_dir():
         return load_catalogue(p)

@@ -37,11 +37,13 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import gamma, gammaincinv
 
 from dwarflib import survey_io
-from dwarflib.catalogue import expand_inputs, read_manifest
+from dwarflib.catalogue_files import expand_inputs, read_manifest
 from dwarflib.conventions import axis_ratio
 from dwarflib.crossmatch import read_table
 from dwarflib.datamodel import unique_id
+from dwarflib.explain import explain_row
 from dwarflib.large_galaxies import position_angle_deg
+from dwarflib.pipeline import load_model
 
 #: DR9 pixel scale [arcsec/pixel].
 PIXSCALE = 0.262
@@ -264,8 +266,6 @@ def write_cutouts(catalogue, out_html, *, top: int | None = 50, ids: Sequence[in
     ``sweep_files`` (the catalogue's inputs) are read once for the shown rows: needed to render the
     simulated sky and, with ``model_dir``, to call :func:`dwarflib.explain.explain_row` (``explain``).
     """
-    from dwarflib.explain import explain_row
-
     cat = read_table(catalogue)
     for col in ("TARGETID", "RA", "DEC", "P_SIGNAL"):
         if col not in cat.columns:
@@ -278,8 +278,6 @@ def write_cutouts(catalogue, out_html, *, top: int | None = 50, ids: Sequence[in
     explanations: dict = {}
     model = None
     if model_dir is not None:
-        from dwarflib.training import load_model
-
         model = load_model(model_dir)
         names = list(model.scheme.names)
     if sweep_files is not None:

@@ -34,7 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dwarflib.cli import positive_float
+from dwarflib import survey_io
+from dwarflib.catalogue_files import expand_inputs
+from dwarflib.datamodel import decode_targetid, unique_id
+from dwarflib.options import positive_float
+from dwarflib.pipeline import CatalogueModel, load_model
+from dwarflib.training import PERCENTILES
 
 DEFAULT_RADIUS_ARCSEC = 1.0
 
@@ -50,10 +55,6 @@ def find_objects(sweep_files, targetid: int | None = None, ra: float | None = No
     import astropy.units as u
     from astropy.coordinates import SkyCoord
     from astropy.table import vstack
-
-    from dwarflib import survey_io
-    from dwarflib.catalogue import expand_inputs
-    from dwarflib.datamodel import decode_targetid, unique_id
 
     by_id = targetid is not None
     if by_id == (ra is not None or dec is not None):
@@ -109,8 +110,6 @@ def find_objects(sweep_files, targetid: int | None = None, ra: float | None = No
 
 def _percentile_of(value: float, qs: Sequence) -> str:
     """Approximate percentile of ``value`` within a distribution given by its stored percentiles."""
-    from dwarflib.training import PERCENTILES
-
     if not np.isfinite(value) or qs is None or any(q is None for q in qs):
         return "n/a"
     q = np.asarray(qs, float)
@@ -173,12 +172,10 @@ class Explanation:
 
 def explain_row(model, row_table) -> Explanation:
     """Explain one row (a 1-row astropy Table in sweep format) with a loaded :class:`CatalogueModel`."""
-    from dwarflib.datamodel import unique_id
-
     if len(row_table) != 1:
         raise ValueError(f"explain_row needs exactly one row, got {len(row_table)}")
-    mask, reason = model.preselect(row_table)
-    X = model.feature_matrix(row_table)[0]
+    kept, reason, _, _, _ = model.apply_chunk(row_table)  # the catalogue's verdict on the row
+    X = model.feature_array(row_table)[0]  # also for a rejected row (shown for information)
     pct = model.meta["feature_percentiles"]
     mid = pct["percentiles"].index(50.0)
     sig = pct["by_class"][str(model.signal_index)]
@@ -228,10 +225,10 @@ def explain_row(model, row_table) -> Explanation:
         source_file=str(row_table["SOURCE_FILE"][0]) if "SOURCE_FILE" in row_table.colnames else "",
         separation_arcsec=(float(row_table["SEPARATION_ARCSEC"][0])
                            if "SEPARATION_ARCSEC" in row_table.colnames else float("nan")),
-        preselected=bool(mask[0]), reason="" if mask[0] else str(reason[0]),
+        preselected=bool(kept[0]), reason=str(reason[0]),
         probabilities={name: float(P[0, k]) for k, name in enumerate(model.scheme.names)},
         p_signal=p0, thresholds=thresholds,
-        selected={k: bool(mask[0]) and p0 >= t for k, t in thresholds.items()},
+        selected={k: bool(kept[0]) and p0 >= t for k, t in thresholds.items()},
         features=feats, groups=gdf)
 
 
@@ -243,11 +240,9 @@ def explain_object(model, sweep_files, targetid: int | None = None, ra: float | 
                    dec: float | None = None, radius_arcsec: float = DEFAULT_RADIUS_ARCSEC) -> list[Explanation]:
     """Explain every object matching ``targetid`` or the cone (ra, dec, radius_arcsec) [deg, arcsec].
 
-    ``model`` is a model folder or a loaded :class:`dwarflib.training.CatalogueModel`. Returns one
+    ``model`` is a model folder or a loaded :class:`dwarflib.pipeline.CatalogueModel`. Returns one
     :class:`Explanation` per match (closest first). Raises LookupError when nothing matches.
     """
-    from dwarflib.training import CatalogueModel, load_model
-
     if not isinstance(model, CatalogueModel):
         model = load_model(model)
     rows = find_objects(sweep_files, targetid=targetid, ra=ra, dec=dec, radius_arcsec=radius_arcsec,

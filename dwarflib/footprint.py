@@ -41,7 +41,9 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, expand_inputs
+from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, catalogue_dtype, classify_file
+from dwarflib.catalogue_files import expand_inputs
+from dwarflib.pipeline import load_model
 from dwarflib.sky.observe import NORTH_DEC
 from dwarflib.survey_io import file_nrows
 
@@ -235,8 +237,6 @@ def _measure_worker(model_dir: str, path: str, out_dir: str, chunk_rows: int) ->
     import resource
     import sys
 
-    from dwarflib.catalogue import classify_file
-
     rec = classify_file(model_dir, path, out_dir, chunk_rows=chunk_rows, torch_threads=1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rec["peak_rss_bytes"] = rss if sys.platform == "darwin" else rss * 1024
@@ -283,9 +283,6 @@ def plan_footprint(sweep_files, workers: int, model_dir=None, rows_per_s: float 
     paths = expand_inputs(sweep_files)
     model = None
     if model_dir is not None:
-        from dwarflib.catalogue import catalogue_dtype
-        from dwarflib.training import load_model
-
         model = load_model(model_dir)
     columns = model.input_columns if model is not None else None
     files = [file_work(p, columns) for p in paths]

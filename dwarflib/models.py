@@ -65,6 +65,7 @@ from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
+from .feature_checks import as_feature_array, check_no_inf
 from .labels import SIGNAL
 
 __all__ = [
@@ -136,61 +137,6 @@ def labels_for_scheme(y7, scheme: str) -> np.ndarray:
     if scheme == "binary":
         return (y7 == SIGNAL).astype(np.int8)
     raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-
-
-def as_feature_array(
-    X, feature_names=None, what: str = "X", dtype=np.float64, check_inf: bool = True
-) -> tuple[np.ndarray, list[str] | None]:
-    """Validate a feature table and return ``(2-d float array, column names or None)``.
-
-    A DataFrame is re-ordered to ``feature_names`` when given (missing columns raise, naming them).
-    NaN is allowed (missing value); +-inf (see :func:`check_no_inf`) and non-numeric columns raise with
-    the column and first row.  ``dtype=None`` keeps a float32/float64 ndarray as it is (no copy) and
-    converts anything else to float64; ``check_inf=False`` leaves the inf check to the caller (e.g. per
-    chunk, for speed).
-    """
-    if isinstance(X, pd.DataFrame):
-        names = [str(c) for c in X.columns]
-        if feature_names is not None:
-            missing = [c for c in feature_names if c not in names]
-            if missing:
-                raise ValueError(f"{what} lacks feature column(s) {missing} used in training")
-            X = X[list(feature_names)]
-            names = list(feature_names)
-        bad_dtype = [
-            c
-            for c in X.columns
-            if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
-        ]
-        if bad_dtype:
-            raise ValueError(f"{what} has non-numeric feature column(s) {bad_dtype}")
-        arr = X.to_numpy(dtype=np.float64 if dtype is None else dtype, na_value=np.nan)
-    else:
-        arr = np.asarray(X)
-        if dtype is not None or arr.dtype not in (np.float32, np.float64):
-            arr = arr.astype(np.float64 if dtype is None else dtype, copy=False)
-        names = None
-        if arr.ndim != 2:
-            raise ValueError(f"{what} must be 2-dimensional (rows x features), got shape {arr.shape}")
-        if feature_names is not None and arr.shape[1] != len(feature_names):
-            raise ValueError(
-                f"{what} has {arr.shape[1]} columns, the model was trained on {len(feature_names)}"
-            )
-    if check_inf:
-        check_no_inf(arr, names, what)
-    return arr, names
-
-
-def check_no_inf(arr: np.ndarray, names=None, what: str = "X", row_offset: int = 0) -> None:
-    """Raise ValueError naming the first row (``row_offset`` + index) and column holding +-inf."""
-    inf = np.isinf(arr)
-    if inf.any():
-        r, c = np.argwhere(inf)[0]
-        col = names[c] if names is not None else f"column {c}"
-        raise ValueError(
-            f"{what} has {int(inf.sum())} infinite values (first: row {row_offset + r}, {col}); "
-            f"use NaN for a missing value (values beyond the {arr.dtype.name} range also become inf)"
-        )
 
 
 def stratified_subsample(y, n_rows: int, random_state=0, min_per_class: int = 1) -> np.ndarray:
@@ -386,7 +332,7 @@ def _estimator(algorithm: str, random_state: int, n_jobs: int, params: dict):
         return CalibratedClassifierCV(SVC(kernel="rbf", **p), method="sigmoid", cv=cv, ensemble=False)
     if algorithm == "sklearn_mlp":
         return MLPClassifier(random_state=random_state, **p)
-    from .torchnet import TorchMLPClassifier
+    from .torchnet import TorchMLPClassifier  # lazy: imports torch (seconds)
 
     # class weighting is done by the wrapper through sample_weight (same as every other algorithm)
     return TorchMLPClassifier(random_state=random_state, n_threads=n_jobs, class_weight=None, **p)

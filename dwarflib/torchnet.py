@@ -52,7 +52,7 @@ from torch import nn
 from dwarflib.conventions import file_sha256
 
 from . import __version__
-from .models import as_feature_array, check_no_inf
+from .feature_checks import as_feature_array, check_no_inf
 
 __all__ = ["ACTIVATIONS", "FORMAT", "FORMAT_VERSION", "TorchMLPClassifier"]
 

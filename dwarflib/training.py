@@ -25,51 +25,42 @@
    per class in the training part (used by :mod:`dwarflib.explain`), package version and the
    training-data provenance (path, sha256, row counts, seed, date).
 
-``load_model(model_dir)`` returns a :class:`CatalogueModel`, the object the catalogue and explain
-stages use: preselection, features and the network in one place.
+The model folder's format, its loading and the model object the catalogue and explain stages use
+are in :mod:`dwarflib.pipeline`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dwarflib import __version__
-from dwarflib.cli import positive_int
+from dwarflib import training_sample as ts
 from dwarflib.conventions import file_sha256
-from dwarflib.labels import SIGNAL, ClassScheme
-
-MODEL_JSON = "model.json"
-NETWORK_DIR = "network"
-#: 2: feature names stored with the network's weights, ``model_sha256`` (see :func:`model_identity`).
-FORMAT_VERSION = 2
-MODEL_FORMAT = "dwarflib-catalogue-model"
-
-#: The thresholds on the calibrated ``p_signal`` that a model carries (each in [0, 1]).
-THRESHOLD_NAMES: tuple[str, ...] = ("catalogue", "high_purity", "paper")
-
-#: ``model.json`` fields that determine a catalogue; with the network's content
-#: (:meth:`dwarflib.torchnet.TorchMLPClassifier.content_sha256`) they make the model identity
-#: (:func:`model_identity`). Timings, dates, the search table, test metrics and provenance are left out,
-#: so an identical retrain (same data, seed and threads) has the same identity.
-OUTPUT_FIELDS: tuple[str, ...] = ("format_version", "features", "feature_units", "feature_groups",
-                                  "class_scheme", "signal_class", "preselection", "input_columns",
-                                  "thresholds", "temperature", "class_bias")
-
-
-class ModelError(ValueError):
-    """A model folder that cannot be used (malformed, inconsistent or edited files); the message names
-    the file and the field."""
+from dwarflib.datamodel import REQUIRED_COLUMNS
+from dwarflib.features import required_columns
+from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
+from dwarflib.metrics import binomial_interval
+from dwarflib.options import positive_int
+from dwarflib.pipeline import (
+    FORMAT_VERSION,
+    MODEL_FORMAT,
+    MODEL_JSON,
+    NETWORK_DIR,
+    CatalogueModel,
+    calibrated_softmax,
+    compute_model_sha256,
+    load_model,
+)
+from dwarflib.preselection import DEFAULT_PRESELECTION
 
 #: Validation precision that defines the ``high_purity`` threshold.
 HIGH_PURITY_TARGET = 0.95
@@ -102,289 +93,6 @@ def feature_unit(feature: str) -> str:
         return "arcsec"
     return ""
 
-
-def column_name(feature: str) -> str:
-    """Catalogue column name of a feature: characters other than letters, digits and _ become _."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", feature)
-
-
-# ---------------------------------------------------------------------------------------------
-# the model object used by the catalogue and explain stages
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class CatalogueModel:
-    """A trained network with everything needed to apply it to a sweep table.
-
-    Attributes
-    ----------
-    network : dwarflib.torchnet.TorchMLPClassifier
-        The calibrated 7-class network (imputation and scaling inside).
-    features : list of str
-        Feature names, in the network's input order (as :func:`dwarflib.features.build_features` names them).
-    feature_groups : list of str or None
-        Groups passed to ``build_features`` (None: all).
-    scheme : ClassScheme
-        The class scheme the network was trained on.
-    preselection : dwarflib.preselection.Preselection
-        The preselection applied before the network (the same as in training).
-    thresholds : dict
-        ``catalogue``, ``high_purity`` and ``paper`` thresholds on ``p_signal``.
-    meta : dict
-        The whole ``model.json``.
-    sha256 : str
-        The model identity (:func:`model_identity`: sha256 of what determines the outputs); identifies
-        the model in catalogue headers and manifests, and decides what ``classify --resume`` redoes.
-    """
-
-    network: object
-    features: list[str]
-    feature_groups: list[str] | None
-    scheme: ClassScheme
-    preselection: object
-    thresholds: dict[str, float]
-    meta: dict = field(default_factory=dict)
-    sha256: str = ""
-    input_columns: list[str] | None = None
-
-    signal_index: int = SIGNAL
-
-    @property
-    def catalogue_threshold(self) -> float:
-        return float(self.thresholds["catalogue"])
-
-    @property
-    def high_purity_threshold(self) -> float:
-        return float(self.thresholds["high_purity"])
-
-    @property
-    def feature_columns(self) -> list[str]:
-        return [column_name(f) for f in self.features]
-
-    @property
-    def feature_units(self) -> dict[str, str]:
-        units = self.meta.get("feature_units", {})
-        return {column_name(f): u for f, u in units.items() if u}
-
-    def preselect(self, table) -> tuple[np.ndarray, np.ndarray]:
-        """Preselection mask and the reason of each rejected row (astropy Table in sweep format)."""
-        res = self.preselection.apply(table)
-        mask = np.asarray(res.mask, dtype=bool)
-        reason = np.asarray(res.reason).astype(str)
-        return mask, reason
-
-    def feature_matrix(self, table) -> np.ndarray:
-        """Features of ``table`` as a float32 array (n, n_features), in the network's order."""
-        from dwarflib.features import build_features
-
-        if len(table) == 0:
-            return np.zeros((0, len(self.features)), np.float32)
-        df = build_features(table, groups=self.feature_groups)
-        missing = [f for f in self.features if f not in df.columns]
-        if missing:
-            raise ValueError(f"build_features did not produce the model's features {missing}")
-        return df[self.features].to_numpy(dtype=np.float32)
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Calibrated class probabilities (n, n_classes), float32."""
-        X = np.asarray(X, dtype=np.float32)
-        if len(X) == 0:
-            return np.zeros((0, self.scheme.n_classes), np.float32)
-        return self.forward_only(self.network.preprocess(X))
-
-    def forward_only(self, Xp) -> np.ndarray:
-        """The model-only forward pass: preprocessed float32 network input -> calibrated probabilities."""
-        z = self.network.forward_numpy(Xp, logits=True)
-        return calibrated_softmax(z, self.temperature, self.class_bias)
-
-    @property
-    def temperature(self) -> float:
-        return float(self.meta.get("temperature", 1.0))
-
-    @property
-    def class_bias(self) -> np.ndarray:
-        return np.asarray(self.meta.get("class_bias", np.zeros(self.scheme.n_classes)), dtype=np.float32)
-
-    def p_signal(self, X) -> np.ndarray:
-        return self.predict_proba(X)[:, self.signal_index]
-
-    def classify(self, table) -> pd.DataFrame:
-        """Preselection outcome, features and probabilities of every row of ``table`` (a DataFrame)."""
-        mask, reason = self.preselect(table)
-        X = np.full((len(table), len(self.features)), np.nan, np.float32)
-        P = np.full((len(table), self.scheme.n_classes), np.nan, np.float32)
-        if mask.any():
-            X[mask] = self.feature_matrix(table[mask])
-            P[mask] = self.predict_proba(X[mask])
-        out = pd.DataFrame(X, columns=self.features)
-        for k in range(P.shape[1]):
-            out[f"P_CLASS{k}"] = P[:, k]
-        out["P_SIGNAL"] = P[:, self.signal_index]
-        out.insert(0, "PRESELECTED", mask)
-        out.insert(1, "REASON", np.where(mask, "", reason))
-        return out
-
-    def provenance_metadata(self) -> dict:
-        """Compact provenance (JSON-serialisable) written into catalogue headers."""
-        m = self.meta
-        return {
-            "model_sha256": self.sha256,
-            "dwarflib_version": m.get("dwarflib_version"),
-            "created": m.get("created"),
-            "class_names": list(self.scheme.names),
-            "thresholds": self.thresholds,
-            "temperature": m.get("temperature"),
-            "class_bias": m.get("class_bias"),
-            "features": self.features,
-            "training_data": m.get("training_data", {}),
-            "preselection": m.get("preselection"),
-        }
-
-    def provenance_cards(self) -> list[tuple]:
-        """FITS header cards with the model's provenance (primary HDU of the catalogue files)."""
-        td = self.meta.get("training_data", {})
-        cards = [
-            ("ORIGIN", "dwarflib", "software that wrote this file"),
-            ("DWLVER", str(self.meta.get("dwarflib_version", "")), "dwarflib version that trained the model"),
-            ("MODELSHA", self.sha256[:64], "model identity sha256 (dwarflib.training)"),
-            ("MODELDAT", str(self.meta.get("created", ""))[:68], "model training date (UTC)"),
-            ("TRAINSET", Path(str(td.get("path", ""))).name[:68], "training sample file"),
-            ("TRAINSHA", str(td.get("sha256", ""))[:64], "sha256 of the training sample file"),
-            ("TRAINROW", int(td.get("rows_in", -1)), "rows in the training sample file"),
-            ("SEED", int(td.get("seed", -1)), "training seed"),
-            ("TEMPERAT", float(self.meta.get("temperature", 1.0)), "calibration temperature"),
-            ("NFEAT", len(self.features), "number of features"),
-        ]
-        return cards
-
-
-def model_identity(meta: dict, network) -> str:
-    """sha256 of what determines a model's outputs: the :data:`OUTPUT_FIELDS` of ``model.json``
-    (canonical JSON) and the network's :meth:`~dwarflib.torchnet.TorchMLPClassifier.content_sha256`."""
-    fields = json.dumps({k: meta.get(k) for k in OUTPUT_FIELDS}, sort_keys=True, allow_nan=False)
-    return hashlib.sha256(fields.encode() + network.content_sha256().encode()).hexdigest()
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
-
-
-def _str_list(v, allow_none: bool = False) -> bool:
-    if v is None:
-        return allow_none
-    return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
-
-
-def validate_model_meta(meta, path) -> None:
-    """Check the schema and value ranges of a ``model.json``; raise :class:`ModelError` naming ``path``
-    and the field. Does not look at the network (see :func:`load_model`)."""
-    def bad(field_name: str, what: str):
-        raise ModelError(f"{path}: field {field_name!r} {what}")
-
-    if not isinstance(meta, dict):
-        raise ModelError(f"{path}: not a JSON object")
-    if meta.get("format") != MODEL_FORMAT:
-        bad("format", f"is {meta.get('format')!r}, not {MODEL_FORMAT!r}: not a dwarflib catalogue model")
-    if meta.get("format_version") != FORMAT_VERSION:
-        bad("format_version", f"is {meta.get('format_version')!r}, this dwarflib reads {FORMAT_VERSION} "
-            "(retrain the model with `dwarflib train`)")
-    features = meta.get("features")
-    if not _str_list(features) or not features:
-        bad("features", "must be a non-empty list of feature names")
-    if len(set(features)) != len(features):
-        bad("features", "names a feature more than once")
-    if not _str_list(meta.get("feature_groups"), allow_none=True):
-        bad("feature_groups", "must be null or a list of group names")
-    if not _str_list(meta.get("input_columns"), allow_none=True):
-        bad("input_columns", "must be null or a list of column names")
-    units = meta.get("feature_units", {})
-    if not (isinstance(units, dict) and all(isinstance(v, str) for v in units.values())):
-        bad("feature_units", "must map feature names to unit strings")
-    try:
-        scheme = ClassScheme.from_dict(meta["class_scheme"])
-    except (KeyError, TypeError, ValueError) as exc:
-        bad("class_scheme", f"is missing or malformed ({type(exc).__name__}: {exc})")
-    if meta.get("signal_class") != SIGNAL:
-        bad("signal_class", f"is {meta.get('signal_class')!r}, dwarflib's signal class is {SIGNAL}")
-    if not isinstance(meta.get("preselection"), dict):
-        bad("preselection", "must be a JSON object of preselection cuts")
-    try:
-        from dwarflib.preselection import Preselection
-
-        Preselection.from_dict(meta["preselection"])
-    except (KeyError, TypeError, ValueError) as exc:
-        bad("preselection", f"is missing or malformed ({type(exc).__name__}: {exc})")
-    thresholds = meta.get("thresholds")
-    if not isinstance(thresholds, dict) or set(thresholds) != set(THRESHOLD_NAMES):
-        bad("thresholds", f"must hold exactly {list(THRESHOLD_NAMES)}")
-    for name in THRESHOLD_NAMES:
-        v = thresholds[name]
-        if not (_is_number(v) and 0 <= v <= 1):
-            bad(f"thresholds.{name}", f"is {v!r}, must be a number in [0, 1]")
-    t = meta.get("temperature")
-    if not (_is_number(t) and t > 0):
-        bad("temperature", f"is {t!r}, must be a finite number > 0")
-    bias = meta.get("class_bias")
-    if not (isinstance(bias, list) and len(bias) == scheme.n_classes and all(_is_number(b) for b in bias)):
-        bad("class_bias", f"must be a list of {scheme.n_classes} finite numbers (one per class)")
-    sha = meta.get("model_sha256")
-    if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
-        bad("model_sha256", "must be a sha256 hex digest")
-
-
-def load_model(model_dir) -> CatalogueModel:
-    """Load and validate a model written by :func:`train_final_model` (no pickle: JSON + weights.npz).
-
-    Checks ``model.json`` (:func:`validate_model_meta`: schema, thresholds in [0, 1], class count), the
-    network (weights sha256, shapes), that the network's stored feature names are ``model.json``'s
-    feature list in the same order, that its classes are the scheme's, and the integrity hash
-    ``model_sha256`` (:func:`model_identity`) against the content. Raises :class:`ModelError` (one line
-    naming the file and field) or FileNotFoundError.
-    """
-    from dwarflib.preselection import Preselection
-    from dwarflib.torchnet import JSON_FILE, TorchMLPClassifier
-
-    model_dir = Path(model_dir)
-    path = model_dir / MODEL_JSON
-    if not path.exists():
-        raise FileNotFoundError(f"{model_dir}: not a dwarflib model folder (no {MODEL_JSON})")
-    try:
-        meta = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: not valid JSON ({exc})") from None
-    validate_model_meta(meta, path)
-    net_json = model_dir / NETWORK_DIR / JSON_FILE
-    try:
-        network = TorchMLPClassifier.load(model_dir / NETWORK_DIR)
-    except FileNotFoundError:
-        raise
-    except ValueError as exc:  # the network's own checks name its file
-        raise ModelError(str(exc)) from None
-    network.n_threads = 1  # inference: one torch thread per process; catalogues parallelise over files
-    scheme = ClassScheme.from_dict(meta["class_scheme"])
-    if network.classes_.tolist() != list(range(scheme.n_classes)):
-        raise ModelError(f"{net_json}: field 'classes' is {network.classes_.tolist()}, the class scheme of "
-                         f"{path} has {scheme.n_classes} classes")
-    names = network._feature_names()
-    if names != meta["features"]:
-        raise ModelError(f"{net_json}: field 'feature_names' ({names}) differs from field 'features' of {path} "
-                         f"({meta['features']}); the network's inputs must be the model's features in order")
-    sha = model_identity(meta, network)
-    if sha != meta["model_sha256"]:
-        raise ModelError(f"{path}: field 'model_sha256' does not match the content of the model folder "
-                         "(model.json or network/ edited after training)")
-    return CatalogueModel(
-        network=network,
-        features=list(meta["features"]),
-        feature_groups=meta.get("feature_groups"),
-        scheme=scheme,
-        preselection=Preselection.from_dict(meta["preselection"]),
-        thresholds={k: float(v) for k, v in meta["thresholds"].items()},
-        meta=meta,
-        sha256=sha,
-        input_columns=meta.get("input_columns"),
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
@@ -414,8 +122,6 @@ class TrainingResult:
 def signal_precision_recall(y_true, p_signal, threshold: float) -> dict:
     """Signal precision and recall of the cut ``p_signal >= threshold`` (the convention of
     :mod:`dwarflib.metrics`), with Wilson 68 % intervals (:func:`dwarflib.metrics.binomial_interval`)."""
-    from dwarflib.metrics import binomial_interval
-
     y_true = np.asarray(y_true)
     sel = np.asarray(p_signal) >= threshold
     sig = y_true == SIGNAL
@@ -448,15 +154,6 @@ def choose_high_purity_threshold(y_true, p_signal, target: float = HIGH_PURITY_T
     if not len(valid):
         return 0.5, scan, False
     return float(valid.loc[valid["precision"].idxmax(), "threshold"]), scan, False
-
-
-def calibrated_softmax(z, temperature: float, bias) -> np.ndarray:
-    """softmax(z / temperature + bias) row by row, float32 (z: logits, shape (n, n_classes))."""
-    z = np.asarray(z, dtype=np.float32) / np.float32(temperature) + np.asarray(bias, dtype=np.float32)
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
 
 
 def fit_calibration(z, y, n_classes: int, max_iter: int = 200) -> tuple[float, np.ndarray]:
@@ -570,9 +267,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     -------
     TrainingResult
     """
-    from dwarflib import training_sample as ts
-    from dwarflib.labels import DEFAULT_SCHEME
-    from dwarflib.torchnet import TorchMLPClassifier
+    from dwarflib.torchnet import TorchMLPClassifier  # lazy: imports torch (seconds)
 
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int | np.integer) or max_epochs < 1:
         raise ValueError(f"max_epochs must be an integer >= 1 (0 epochs is an untrained network), got {max_epochs!r}")
@@ -587,8 +282,6 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         sample = ts.build_training_sample(training_sample, scheme=scheme, preselection=preselection,
                                           groups=feature_groups)
     if preselection is None:
-        from dwarflib.preselection import DEFAULT_PRESELECTION
-
         preselection = DEFAULT_PRESELECTION
     split = ts.split_sample(sample, fractions=fractions, seed=seed)
     features = list(sample.X.columns)
@@ -687,7 +380,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         "training_data": training_data,
     }
     meta = json.loads(json.dumps(_json_safe(meta), allow_nan=False))  # hashed as it will be read back
-    meta["model_sha256"] = model_identity(meta, net)
+    meta["model_sha256"] = compute_model_sha256(meta, net)
     (out_dir / MODEL_JSON).write_text(json.dumps(meta, indent=1, allow_nan=False))
     model = load_model(out_dir)
     return TrainingResult(
@@ -701,9 +394,6 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
 
 def _input_columns(preselection, feature_groups) -> list[str]:
     """Sweep columns that the preselection and the features read (the catalogue reads only these)."""
-    from dwarflib.datamodel import REQUIRED_COLUMNS
-    from dwarflib.features import required_columns
-
     cols = list(REQUIRED_COLUMNS)
     extra = list(getattr(preselection, "required_columns", lambda: [])())
     extra += list(required_columns(feature_groups))

@@ -18,7 +18,7 @@ from astropy.io import fits
 from astropy.table import Table
 from sky_fixtures import split_sweeps
 
-from dwarflib import catalogue, survey_io
+from dwarflib import catalogue, completeness, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 
 N_FILES = 5
@@ -35,7 +35,7 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_rows_in_equal_rows_out_plus_rejected(setup, tmp_path):
-    from dwarflib.training import load_model
+    from dwarflib.pipeline import load_model
 
     model_dir, files = setup
     s = classify_files(model_dir, files, tmp_path / "all", keep_all=True, workers=1, progress=False,
@@ -55,7 +55,7 @@ def test_rows_in_equal_rows_out_plus_rejected(setup, tmp_path):
     expected = []
     for f in files:
         t = survey_io.read_catalogue(f, flags=False)
-        mask, _ = model.preselect(t)
+        mask = np.asarray(model.preselection.apply(t).mask, bool)
         expected.append(np.asarray(t["RELEASE"], np.int64)[mask] << 42 | np.asarray(t["BRICKID"], np.int64)[mask]
                         << 22 | np.asarray(t["OBJID"], np.int64)[mask])
     assert sorted(np.concatenate(expected).tolist()) == sorted(cat["TARGETID"].tolist())
@@ -86,7 +86,7 @@ def test_fits_and_parquet_agree_and_carry_provenance(setup, tmp_path):
 
 
 def test_candidates_are_the_all_rows_above_threshold(setup, tmp_path):
-    from dwarflib.training import load_model
+    from dwarflib.pipeline import load_model
 
     model_dir, files = setup
     thr = load_model(model_dir).catalogue_threshold
@@ -271,7 +271,7 @@ def test_completeness_purity_counts():
         "P_SIGNAL":    [0.9, 0.4, np.nan, 0.7, 0.2, 0.99, 0.96, np.nan],
         "r":           [17.0, 17.5, 17.2, 17.9, 18.5, 18.2, 18.9, 25.0],
     }).astype({"IS_SIGNAL": bool, "PRESELECTED": bool})
-    t = catalogue.completeness_purity(df, "r", [17, 18, 19], thresholds=(0.5, 0.95))
+    t = completeness.completeness_purity(df, "r", [17, 18, 19], thresholds=(0.5, 0.95))
     a = t[(t.threshold == 0.5) & (t.bin_lo == 17)].iloc[0]
     assert (a.n_signal, a.n_signal_preselected, a.n_recovered, a.n_selected) == (3, 2, 1, 2)
     assert a.completeness == pytest.approx(1 / 3) and a.purity == pytest.approx(0.5)
@@ -289,9 +289,9 @@ def test_objects_with_truth(setup, small_sky, tmp_path):
     model_dir, files = setup
     with pytest.raises(ValueError, match="keep_all"):
         classify_files(model_dir, files[:2], tmp_path / "cand", workers=1, progress=False)
-        catalogue.objects_with_truth(tmp_path / "cand", files[:2], small_sky / "truth.fits")
+        completeness.objects_with_truth(tmp_path / "cand", files[:2], small_sky / "truth.fits")
     s = classify_files(model_dir, files[:2], tmp_path / "all", keep_all=True, workers=1, progress=False)
-    obj = catalogue.objects_with_truth(tmp_path / "all", files[:2], small_sky / "truth.fits")
+    obj = completeness.objects_with_truth(tmp_path / "all", files[:2], small_sky / "truth.fits")
     assert len(obj) == s["rows_read"] and obj["TARGETID"].is_unique
     assert int(obj["PRESELECTED"].sum()) == s["rows_preselected"]
     truth = Table.read(small_sky / "truth.fits")
@@ -303,19 +303,21 @@ def test_objects_with_truth(setup, small_sky, tmp_path):
 
 def test_fast_chunk_path_equals_the_model_reference(setup):
     """classify_table (plain arrays, reason codes, feature_array) gives exactly the model's own
-    preselect / feature_matrix / predict_proba results, bit for bit, and the same rejection counts."""
+    reference: Preselection.apply, build_features and predict_proba, bit for bit, and the same rejection counts."""
     from collections import Counter
 
-    from dwarflib.training import load_model
+    from dwarflib.features import build_features
+    from dwarflib.pipeline import load_model
 
     model_dir, files = setup
     model = load_model(model_dir)
     chunk = survey_io.read_catalogue(files[0], columns=model.input_columns, flags=False)
     rows, counts, rejected = catalogue.classify_table(model, chunk, keep_all=True)
-    mask, reasons = model.preselect(chunk)
+    res = model.preselection.apply(chunk)
+    mask, reasons = np.asarray(res.mask, bool), np.asarray(res.reason).astype(str)
     assert rejected == Counter(reasons[~mask].tolist())
     assert counts["read"] == len(chunk) and counts["preselected"] == int(mask.sum()) == len(rows)
-    X = model.feature_matrix(chunk[mask])
+    X = build_features(chunk[mask], groups=model.feature_groups)[model.features].to_numpy(dtype=np.float32)
     P = model.predict_proba(X)
     for j, c in enumerate(model.feature_columns):
         assert rows[c].tobytes() == X[:, j].tobytes(), c

@@ -11,7 +11,7 @@ from dwarflib import survey_io
 from dwarflib.catalogue import classify_files, load_catalogue
 from dwarflib.datamodel import unique_id
 from dwarflib.explain import explain_object, explain_row, find_objects
-from dwarflib.training import load_model
+from dwarflib.pipeline import load_model
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,8 @@ def test_explained_p_signal_matches_the_catalogue(setup):
 def test_rejected_object_reports_its_cut(setup):
     model, f, cat = setup
     t = survey_io.read_catalogue(f, flags=False)
-    mask, reason = model.preselect(t)
+    res = model.preselection.apply(t)
+    mask, reason = np.asarray(res.mask, bool), np.asarray(res.reason).astype(str)
     i = int(np.flatnonzero(~mask)[0])
     tid = int(unique_id(t["RELEASE"][i], t["BRICKID"][i], t["OBJID"][i]))
     assert tid not in set(cat["TARGETID"].tolist())
@@ -52,16 +53,16 @@ def test_rejected_object_reports_its_cut(setup):
 def test_occlusion_contribution_is_the_change_of_p_signal(setup):
     model, f, cat = setup
     t = survey_io.read_catalogue(f, flags=False)
-    mask, _ = model.preselect(t)
+    mask = np.asarray(model.preselection.apply(t).mask, bool)
     row = t[int(np.flatnonzero(mask)[0]):][:1]
     e = explain_row(model, row)
-    X = model.feature_matrix(row)[0]
+    X = model.feature_array(row)[0]
     pct = model.meta["feature_percentiles"]
     j = 0
     name = model.features[j]
     x = X.copy()
     x[j] = pct["all"][name][pct["percentiles"].index(50.0)]
-    expected = e.p_signal - float(model.p_signal(x[None, :])[0])
+    expected = e.p_signal - float(model.predict_proba(x[None, :])[0, model.signal_index])
     got = float(e.features.set_index("feature").loc[name, "delta_p"])
     assert got == pytest.approx(expected, abs=1e-6)
 

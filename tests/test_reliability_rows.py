@@ -20,7 +20,7 @@ from dwarflib import datamodel, registry, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue
 from dwarflib.explain import find_objects
 from dwarflib.features import build_features
-from dwarflib.training import load_model
+from dwarflib.pipeline import load_model
 
 EDR = "desi_edr_bgs_provabgs/rosette3.csv"
 LS_TEST = "desitarget_ls_test_files"
@@ -31,7 +31,7 @@ def small(small_sky, small_model):
     """The first 4,000 rows of the shared sky and the shared model: (sweep table, model folder, preselected rows)."""
     model_dir = small_model
     t = survey_io.read_catalogue(sorted(small_sky.glob("sweep-*.fits"))[0], flags=False)[:4000]
-    mask, _ = load_model(model_dir).preselect(t)
+    mask = np.asarray(load_model(model_dir).preselection.apply(t).mask, bool)
     return t, model_dir, np.flatnonzero(mask)
 
 

@@ -22,7 +22,7 @@ from sky_fixtures import split_sweeps
 from dwarflib import catalogue, cli, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 from dwarflib.datamodel import unique_id
-from dwarflib.training import ModelError, load_model
+from dwarflib.pipeline import ModelError, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_SWEEP = "desitarget_ls_test_files/sweep-310m005-320p000.fits"
@@ -239,8 +239,8 @@ def test_identical_retrain_keeps_the_model_identity_and_resume_skips(setup, tmp_
     c = train_final_model(sky / "training-sample.fits", tmp_path / "c", seed=1, **kw).model
     meta_a, meta_b = (json.loads((tmp_path / d / "model.json").read_text()) for d in "ab")
     assert meta_a["search"][0]["seconds"] != meta_b["search"][0]["seconds"]  # timings differ ...
-    assert a.sha256 == b.sha256 == meta_a["model_sha256"]  # ... the identity does not
-    assert c.sha256 != a.sha256  # another seed is another model
+    assert a.model_sha256 == b.model_sha256 == meta_a["model_sha256"]  # ... the identity does not
+    assert c.model_sha256 != a.model_sha256  # another seed is another model
     out = tmp_path / "cat"
     classify_files(tmp_path / "a", files, out, workers=1, progress=False)
     s = classify_files(tmp_path / "b", files, out, workers=1, progress=False, resume=True)

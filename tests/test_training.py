@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from dwarflib.pipeline import MODEL_JSON, calibrated_softmax, load_model
 from dwarflib.training import (
-    MODEL_JSON,
     choose_high_purity_threshold,
-    load_model,
     signal_precision_recall,
     train_final_model,
 )
@@ -113,7 +112,7 @@ def test_bad_training_table_is_reported(tmp_path):
 
 
 def test_calibration_recovers_temperature_and_prior_shift():
-    from dwarflib.training import calibrated_softmax, fit_calibration
+    from dwarflib.training import fit_calibration
 
     rng = np.random.default_rng(0)
     n, k = 20_000, 4

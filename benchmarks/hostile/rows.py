@@ -24,10 +24,10 @@ REAL_DESI_TARGETID = 39633390185480938
 def _rows(ctx):
     """The first N_ROWS rows of the shared sky's first sweep and the indices of the preselected ones."""
     from dwarflib import survey_io
-    from dwarflib.training import load_model
+    from dwarflib.pipeline import load_model
 
     t = survey_io.read_catalogue(ctx.sweeps()[0], flags=False)[:N_ROWS]
-    mask, _ = load_model(ctx.model_dir).preselect(t)
+    mask = np.asarray(load_model(ctx.model_dir).preselection.apply(t).mask, bool)
     return t, np.flatnonzero(mask)
 
 

@@ -45,10 +45,10 @@ from pathlib import Path
 import numpy as np
 
 from dwarflib import datamodel, paths
-from dwarflib.cli import positive_float, positive_int
 from dwarflib.conventions import ab_magnitude, mean_surface_brightness
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import assign_classes
+from dwarflib.options import positive_float, positive_int
 from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
 from dwarflib.sky.physics import (
     SkyModel,
@@ -59,6 +59,7 @@ from dwarflib.sky.physics import (
     load_sky_model,
     star_density,
 )
+from dwarflib.stream_writers import FitsStreamWriter
 
 #: Version of the generator's output format and model; part of the cache key.
 SKY_VERSION = "7"
@@ -120,86 +121,6 @@ TRAINING_EXTRA: dict[str, tuple[str, str, str]] = {
     "IS_STAR": TRUTH_COLUMNS["IS_STAR"],
     "SURVEY": ("S12", "", f"survey that measured the redshift: {SURVEY_BGS} or {SURVEY_DWARF}"),
 }
-
-
-# ---------------------------------------------------------------------------------------------------
-# Streaming FITS binary-table writer (memory flat in the number of rows)
-# ---------------------------------------------------------------------------------------------------
-def _stream_dtype(dt) -> str:
-    """On-disk dtype of a column: big-endian numbers, bytes 'T'/'F' for booleans."""
-    d = np.dtype(dt)
-    if d.kind == "b":
-        return "u1"
-    if d.kind in "fiu":
-        return ">" + d.str[1:]
-    return d.str
-
-
-class FitsTableStream:
-    """Write a FITS binary table row block by row block; NAXIS2 is patched when the stream is closed.
-
-    ``columns`` maps name -> (numpy dtype, unit, description). Rows are big-endian, booleans as FITS 'L'.
-    The file is written under a temporary name and renamed on close.
-    """
-
-    def __init__(self, path: Path, columns: dict[str, tuple[str, str, str]], header: dict | None = None):
-        from astropy.io import fits
-
-        self.path = Path(path)
-        self.columns = columns
-        self.dtype = np.dtype([(c, _stream_dtype(dt)) for c, (dt, _, _) in columns.items()])
-        cols = []
-        for c, (dt, unit, _) in columns.items():
-            d = np.dtype(dt)
-            fmt = {"f4": "E", "f8": "D", "i2": "I", "i4": "J", "i8": "K", "b1": "L"}.get(d.str[1:])
-            if d.kind == "S":
-                fmt = f"{d.itemsize}A"
-            cols.append(fits.Column(name=c, format=fmt, unit=unit or None))
-        hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
-        for i, (_, _, desc) in enumerate(columns.values(), start=1):
-            hdu.header.comments[f"TTYPE{i}"] = desc[:47]
-        for key, value in (header or {}).items():
-            hdu.header[key] = value
-        self._hdr_len = len(hdu.header.tostring())
-        self._header = hdu.header
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self.fh = open(self.tmp, "wb")
-        self.fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
-        self._hdr_pos = self.fh.tell()
-        self.fh.write(self._header.tostring().encode("ascii"))
-        self.nrows = 0
-
-    def write(self, data: dict[str, np.ndarray]) -> None:
-        n = len(next(iter(data.values())))
-        rec = np.empty(n, dtype=self.dtype)
-        for c, (dt, _, _) in self.columns.items():
-            d = np.dtype(dt)
-            v = np.asarray(data[c])
-            if d.kind == "b":
-                rec[c] = np.where(v.astype(bool), ord("T"), ord("F"))
-            else:
-                rec[c] = v
-        self.fh.write(rec.tobytes())
-        self.nrows += n
-
-    def close(self) -> Path:
-        nbytes = self.nrows * self.dtype.itemsize
-        pad = (-nbytes) % 2880
-        self.fh.write(b"\0" * pad)
-        self._header["NAXIS2"] = self.nrows
-        text = self._header.tostring().encode("ascii")
-        if len(text) != self._hdr_len:
-            raise RuntimeError("FITS header length changed while patching NAXIS2")
-        self.fh.seek(self._hdr_pos)
-        self.fh.write(text)
-        self.fh.close()
-        os.replace(self.tmp, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        self.fh.close()
-        if self.tmp.exists():
-            self.tmp.unlink()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -536,10 +457,12 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     _record_own_files(out_dir, own | planned)  # a run killed from here on leaves only files it may redo
     version = model_version(model)
     header = {"SIMSEED": seed, "SIMVERS": version, "SIMNSRC": n_sources}
-    truth_w = FitsTableStream(out_dir / "truth.fits", TRUTH_COLUMNS, header)
+    truth_w = FitsStreamWriter.for_columns(out_dir / "truth.fits", TRUTH_COLUMNS, table_cards=header.items(),
+                                           atomic=True)
     sweep_cols = list(datamodel.SWEEP_COLUMNS)
     train_cols = {c: (dt, u, d) for c, (dt, u, d) in datamodel.SWEEP_COLUMNS.items()} | TRAINING_EXTRA
-    train_w = FitsTableStream(out_dir / "training-sample.fits", train_cols, header)
+    train_w = FitsStreamWriter.for_columns(out_dir / "training-sample.fits", train_cols,
+                                           table_cards=header.items(), atomic=True)
     counts = {"n_sources": 0, "n_stars": 0, "class_counts": np.zeros(7, np.int64),
               "training": {SURVEY_BGS: np.zeros(7, np.int64), SURVEY_DWARF: np.zeros(7, np.int64)}}
     files = []
