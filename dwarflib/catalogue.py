@@ -416,7 +416,7 @@ def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
     for name, bit in FLAG_BITS.items():
         cards.append((f"FLAGBIT{bit}", name, "FLAG bit"))
     for name, bit in LARGE_GALAXY_BITS.items():
-        cards.append((f"LGBIT{bit}", name, "LARGE_GALAXY bit (large_galaxies)"))
+        cards.append((f"LGBIT{bit}", name, "LARGE_GALAXY bit"))
     cards.append(("LGNOEVAL", ",".join(lg_missing or {}) or "none",
                   "LARGE_GALAXY bits not evaluated (columns absent)"))
     return cards
