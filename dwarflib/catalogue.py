@@ -10,13 +10,25 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
 
 * ``<name>-candidates.parquet`` and ``<name>-candidates.fits`` (or ``-all`` with ``keep_all=True``):
   RELEASE, BRICKID, OBJID, TARGETID, RA, DEC [deg], P_CLASS0..P_CLASS6 (class names in the metadata),
-  P_SIGNAL, the model's features, and FLAG (bits in :data:`FLAG_BITS`). The Parquet schema metadata
-  and the FITS headers carry the model's provenance (``dwarflib.model`` / ``MODELSHA`` etc.).
+  P_SIGNAL, the model's features, FLAG (bits in :data:`FLAG_BITS`), QUALITY_FLAGS and LARGE_GALAXY (the
+  large-galaxy and shred bits of :data:`dwarflib.large_galaxies.LARGE_GALAXY_BITS`, from the whole chunk
+  read, so a shred pair split across two chunks is not found; FLAG bit LARGE_GALAXY is set where any is set;
+  nothing is dropped for them). Bits whose columns the input lacks (FRACFLUX/FRACIN on the simulated sky)
+  stay 0 and are named in the FITS header (``LGNOEVAL``) and the Parquet metadata (``dwarflib.large_galaxy``).
+  The Parquet schema metadata and the FITS headers carry the model's provenance (``dwarflib.model`` /
+  ``MODELSHA`` etc.).
   By default only candidates (``P_SIGNAL >= catalogue threshold`` of the model) are written; with
   ``keep_all`` every preselected row is.
 * ``<name>-rejected.parquet``: every row the preselection rejected: ROW (0-based row of the input
   file), TARGETID and REASON (the first cut that removed it); as many rows per reason as the manifest's
   ``rejected`` counts.
+
+North/south overlap: by default (``resolve_north_south=True``, CLI: on unless ``--no-resolve-north-south``)
+each row the model kept is resolved by :func:`dwarflib.north_south.resolve_north_south` (kept from the north
+release at Dec > 32.375 deg in the north Galactic cap, from the south elsewhere), so classifying the north
+and the south sweeps together gives each object once; a row the rule does not keep is rejected with its
+reason (``NORTH_OUTSIDE_NORTH_AREA``, ``SOUTH_INSIDE_NORTH_AREA``, ``UNKNOWN_RELEASE``), counted and listed
+like any other rejected row, so rows read = rows classified + rows rejected still holds per file.
 * ``manifest.jsonl``: one JSON line per completed input file (path, size, mtime, rows read /
   preselected / classified / written, rejected rows per reason, output stem and paths, model sha256).
 
@@ -63,8 +75,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dwarflib import north_south, survey_io
 from dwarflib import paths as dw_paths
-from dwarflib import survey_io
 from dwarflib.catalogue_files import (
     MANIFEST_NAME,
     TMP_PREFIX,
@@ -80,6 +92,7 @@ from dwarflib.catalogue_files import (
     read_manifest,
 )
 from dwarflib.datamodel import unique_id
+from dwarflib.large_galaxies import LARGE_GALAXY_BITS, large_galaxy_columns, large_galaxy_flags, not_evaluated
 from dwarflib.options import positive_int
 from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
 from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter, RejectedRowsWriter
@@ -109,12 +122,12 @@ def catalogue_dtype(model) -> np.dtype:
     fields += [(f"P_CLASS{k}", "f4") for k in range(model.scheme.n_classes)]
     fields += [("P_SIGNAL", "f4")]
     fields += [(c, "f4") for c in model.feature_columns]
-    fields += [("FLAG", "i2"), ("QUALITY_FLAGS", "i4")]
+    fields += [("FLAG", "i2"), ("QUALITY_FLAGS", "i4"), ("LARGE_GALAXY", "i2")]
     return np.dtype(fields)
 
 
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
-                   seen: SeenIds | None = None, rejects: list | None = None):
+                   seen: SeenIds | None = None, rejects: list | None = None, resolve_north_south: bool = True):
     """Classify one chunk (an astropy Table in sweep format) with :meth:`CatalogueModel.apply_chunk
     <dwarflib.pipeline.CatalogueModel.apply_chunk>` and assemble its catalogue rows.
 
@@ -128,10 +141,15 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     ``rejects``, if given, gets ``(index, targetid, reason)`` of the rejected rows appended: their
     0-based rows in the chunk, their TARGETID (-1 for ``invalid_id`` rows, whose fields do not make one)
     and their reason (object array of str); one row per counted rejection.
+    ``resolve_north_south`` (default True) rejects the rows the model kept that the north/south rule of
+    :func:`dwarflib.north_south.resolve_north_south` does not keep, with its reason (module docstring).
     """
     arrays = ChunkArrays.from_table(table)
     kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen, timings=timings)
     t3 = time.perf_counter()
+    if resolve_north_south:
+        kept, why, X, proba, flags = _resolve_kept(arrays, kept, why, X, proba, flags)
+    large = _large_galaxy(arrays)
     bad = np.flatnonzero(~kept)
     reasons, n_reason = np.unique(why[bad].astype(str), return_counts=True)
     rejected = Counter(dict(zip(reasons.tolist(), n_reason.tolist(), strict=True)))
@@ -160,9 +178,12 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     for j, c in enumerate(model.feature_columns):
         rows[c] = Xk[:, j]
     qual = quality_bits(sub) if len(k) else np.zeros(0, np.int32)
+    large_k = large[np.flatnonzero(kept)[k]]
     rows["FLAG"] = (flags[k] if len(k) < len(flags) else flags) | (
-        (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"])
+        (qual != 0).astype(np.int16) << FLAG_BITS["QUALITY"]) | (
+        (large_k != 0).astype(np.int16) << FLAG_BITS["LARGE_GALAXY"])
     rows["QUALITY_FLAGS"] = qual
+    rows["LARGE_GALAXY"] = large_k
     if timings is not None:
         timings["assemble"] = timings.get("assemble", 0.0) + time.perf_counter() - t3
     if rejects is not None:
@@ -172,6 +193,36 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
                                          arrays["OBJID"][bad[has_id]])
         rejects.append((bad, rejected_tid, why[bad]))
     return rows, counts, rejected
+
+
+def _large_galaxy(arrays) -> np.ndarray:
+    """LARGE_GALAXY bits (int16) of every row of a chunk, from the rows with a valid position (a row with a
+    non-finite or impossible RA/DEC is rejected by the row checks and gets 0)."""
+    out = np.zeros(len(arrays), np.int16)
+    with np.errstate(invalid="ignore"):
+        ra = np.asarray(arrays["RA"], float)
+        dec = np.asarray(arrays["DEC"], float)
+        ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+    if ok.any():
+        out[ok] = large_galaxy_flags(arrays[ok] if not ok.all() else arrays)[0]
+    return out
+
+
+def _resolve_kept(arrays, kept, why, X, proba, flags):
+    """The outputs of ``apply_chunk`` with the north/south resolution applied to its kept rows: a kept row
+    the rule does not keep gets the rule's reason and leaves ``X``, ``proba`` and ``flags``."""
+    idx = np.flatnonzero(kept)
+    if len(idx) == 0:
+        return kept, why, X, proba, flags
+    sub = arrays[idx] if len(idx) < len(arrays) else arrays
+    keep_ns, reason = north_south.resolve_north_south(sub, unknown_release="reject")
+    if keep_ns.all():
+        return kept, why, X, proba, flags
+    kept = kept.copy()
+    why = why.copy()
+    kept[idx[~keep_ns]] = False
+    why[idx[~keep_ns]] = reason[~keep_ns]
+    return kept, why, X[keep_ns], proba[keep_ns], flags[keep_ns]
 
 
 _MODEL_CACHE: dict = {}
@@ -260,12 +311,13 @@ def _prefetched(iterator, enabled: bool = True):
 
 def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all: bool = False,
                   chunk_rows: int = DEFAULT_CHUNK_ROWS, torch_threads: int | None = 1,
-                  prefetch: bool = True) -> dict:
+                  prefetch: bool = True, resolve_north_south: bool = True) -> dict:
     """Classify one sweep file into its Parquet + FITS catalogue (atomically). Returns its manifest record.
 
     Runs in worker processes; the manifest is written by the caller of :func:`classify_files`.
     With ``prefetch`` (default) the next chunk is read in a thread while the current one is classified
-    (same output, see :func:`_prefetched`).
+    (same output, see :func:`_prefetched`). ``resolve_north_south``: see :func:`classify_table`.
+    Besides the model's columns, the large-galaxy columns present in the file are read.
     """
     t0 = time.perf_counter()
     model = _cached_model(model_dir)
@@ -276,6 +328,13 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     finals = output_paths(out_dir, stem, keep_all)
     tmps = {k: _atomic_tmp(v) for k, v in finals.items()}
     dtype = catalogue_dtype(model)
+    have = set(survey_io.file_columns(path))
+    if "FRACDEV" in have:  # pre-DR9 file: the reader derives the DR9 shapes
+        have |= {"SHAPE_R", "SHAPE_E1", "SHAPE_E2"}
+    columns = model.input_columns
+    if columns is not None:  # the large-galaxy columns the file has (REF_CAT, FRACFLUX_*, ...), not required
+        columns = list(dict.fromkeys([*columns, *(c for c in large_galaxy_columns() if c in have)]))
+    lg_missing = not_evaluated(have if columns is None else columns)
     meta = model.provenance_metadata()
     units = {"RA": "deg", "DEC": "deg", **model.feature_units}
     counts = Counter()
@@ -284,17 +343,23 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     writers = []
     rejected_w = None
     try:
-        writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {"dwarflib.model": json.dumps(meta)}))
+        writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {
+            "dwarflib.model": json.dumps(meta),
+            "dwarflib.large_galaxy": json.dumps({"bits": LARGE_GALAXY_BITS, "not_evaluated": lg_missing}),
+            "dwarflib.resolve_north_south": json.dumps(bool(resolve_north_south))}))
         writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
                                         primary_cards=model.provenance_cards(),
-                                        table_cards=_table_cards(model, path, keep_all), extname="CATALOGUE"))
+                                        table_cards=_table_cards(model, path, keep_all, resolve_north_south,
+                                                                 lg_missing),
+                                        extname="CATALOGUE"))
         rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
             {"input": str(path), "model_sha256": model.model_sha256})})
-        chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
+        chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=columns, flags=False)
         with _torch_threads(torch_threads), _prefetched(chunks, prefetch) as chunks:
             for chunk in chunks:
                 rejects: list = []
-                rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen, rejects=rejects)
+                rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen, rejects=rejects,
+                                            resolve_north_south=resolve_north_south)
                 counts.update(c)
                 rejected.update(r)
                 for w in writers:
@@ -324,6 +389,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         "mtime_ns": st.st_mtime_ns,
         "model_sha256": model.model_sha256,
         "keep_all": bool(keep_all),
+        "resolve_north_south": bool(resolve_north_south),
         "rows_read": counts["read"],
         "rows_preselected": counts["preselected"],
         "rows_classified": counts["classified"],
@@ -338,15 +404,21 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     }
 
 
-def _table_cards(model, path: Path, keep_all: bool) -> list[tuple]:
+def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
+                 lg_missing: dict | None = None) -> list[tuple]:
     cards = [("INPUT", path.name[:68], "input sweep file"),
              ("KEEPALL", bool(keep_all), "T: all preselected rows; F: candidates only"),
+             ("NSRESOLV", bool(resolve), "T: north/south overlap resolved (north_south)"),
              ("PTHRESH", float(model.catalogue_threshold), "candidate threshold on P_SIGNAL"),
              ("PHIGH", float(model.high_purity_threshold), "high-purity threshold on P_SIGNAL")]
     for k, name in enumerate(model.scheme.names):
         cards.append((f"CLASS{k}", name, f"class of P_CLASS{k}"))
     for name, bit in FLAG_BITS.items():
         cards.append((f"FLAGBIT{bit}", name, "FLAG bit"))
+    for name, bit in LARGE_GALAXY_BITS.items():
+        cards.append((f"LGBIT{bit}", name, "LARGE_GALAXY bit"))
+    cards.append(("LGNOEVAL", ",".join(lg_missing or {}) or "none",
+                  "LARGE_GALAXY bits not evaluated (columns absent)"))
     return cards
 
 
@@ -400,7 +472,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, workers: int | None = None,
                    scheduler=None, resume: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                   progress: bool = True, on_error: str = "raise") -> dict:
+                   progress: bool = True, on_error: str = "raise", resolve_north_south: bool = True) -> dict:
     """Classify sweep files into a catalogue in ``out_dir`` (see module docstring).
 
     Parameters
@@ -427,6 +499,9 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
         Show a tqdm progress bar (rows).
     on_error : {"raise", "continue"}
         After a file fails: stop (default; completed files stay in the manifest) or go on and list it.
+    resolve_north_south : bool
+        Resolve the north/south overlap (default; see the module docstring): rows of the other
+        photometric system are rejected with their reason.
 
     Returns
     -------
@@ -451,11 +526,12 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     command = f"classify into {out_dir} ({shlex.join(sys.argv)})"
     with dw_paths.locked_dir(out_dir, command):
         return _classify_files_locked(model_dir, sweep_files, out_dir, keep_all, workers, scheduler, resume,
-                                      chunk_rows, progress, on_error)
+                                      chunk_rows, progress, on_error, resolve_north_south)
 
 
 def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool, workers: int | None,
-                           scheduler, resume: bool, chunk_rows: int, progress: bool, on_error: str) -> dict:
+                           scheduler, resume: bool, chunk_rows: int, progress: bool, on_error: str,
+                           resolve_north_south: bool = True) -> dict:
     """:func:`classify_files` while holding the lock of ``out_dir``."""
     from tqdm.auto import tqdm
 
@@ -477,11 +553,12 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     todo, records = [], {}
     for p, s in zip(paths, stems, strict=True):
         rec = done.get(str(p))
-        if is_done(rec, p, model.model_sha256, keep_all):
+        if is_done(rec, p, model.model_sha256, keep_all) and (
+                rec.get("resolve_north_south", True) == bool(resolve_north_south)):
             records[str(p)] = {**rec, "skipped": True}
         else:
             todo.append((p, s))
-    kwargs = {"keep_all": keep_all, "chunk_rows": chunk_rows}
+    kwargs = {"keep_all": keep_all, "chunk_rows": chunk_rows, "resolve_north_south": bool(resolve_north_south)}
     total_rows = sum(_n_rows(p) for p, _ in todo)
     failed: list[dict] = []
     bar = tqdm(total=total_rows, unit="row", unit_scale=True, disable=not progress, desc="classify")
@@ -664,6 +741,12 @@ def add_cli(subparsers) -> None:
     p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--keep-going", action="store_true", help="continue with other files after a failure")
+    p.add_argument("--no-resolve-north-south", dest="resolve_north_south", action="store_false",
+                   help="keep both copies of objects in the DR9 north/south overlap. By default a row is kept "
+                        "from the north (BASS/MzLS RELEASE) only at Dec > 32.375 deg in the north Galactic cap "
+                        "and from the south (DECam) elsewhere; the other copy is rejected with reason "
+                        "NORTH_OUTSIDE_NORTH_AREA or SOUTH_INSIDE_NORTH_AREA (UNKNOWN_RELEASE for a RELEASE "
+                        "of neither), counted in the summary and listed in <name>-rejected.parquet")
     p.set_defaults(func=_cli_classify)
 
 
@@ -675,7 +758,8 @@ def _cli_classify(args) -> int:
         summary = classify_files(args.model_dir, args.sweep_files, args.out, keep_all=args.keep_all,
                                  workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                                  chunk_rows=args.chunk_rows, progress=args.progress,
-                                 on_error="continue" if args.keep_going else "raise")
+                                 on_error="continue" if args.keep_going else "raise",
+                                 resolve_north_south=args.resolve_north_south)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"dwarflib classify: error: {exc}", file=sys.stderr)
         if os.environ.get("DWARFLIB_DEBUG"):

@@ -72,7 +72,7 @@ def _band_columns() -> dict[str, tuple[str, str, str]]:
 
 #: Sweep columns dwarflib reads and the simulated sky writes: name -> (numpy dtype, unit, description).
 SWEEP_COLUMNS: dict[str, tuple[str, str, str]] = {
-    "RELEASE": ("i2", "", "Legacy Surveys release number (9010 south, 9011 north)"),
+    "RELEASE": ("i2", "", "Legacy Surveys release number (9010/9012 south, 9011 north; DR10: 10000)"),
     "BRICKID": ("i4", "", "brick identifier"),
     "BRICKNAME": ("S8", "", "brick name, e.g. 3301m002"),
     "OBJID": ("i4", "", "object number within the brick"),
@@ -95,6 +95,27 @@ SWEEP_COLUMNS: dict[str, tuple[str, str, str]] = {
     "GAIA_PHOT_G_MEAN_MAG": ("f4", "mag", "Gaia G magnitude (0 when not matched)"),
     "PARALLAX": ("f4", "mas", "Gaia parallax (0 when not matched)"),
 }
+
+#: DR10 (https://www.legacysurvey.org/dr10/catalogs/) adds the DECam i band to the south processing
+#: (RELEASE 10000, :data:`dwarflib.north_south.DR10_SOUTH_RELEASES`) with the same per-band columns as g, r, z.
+#: The readers map them like any other column (upper case, units below); the features use g, r, z, W1, W2
+#: only, so a model reads the i band only if its ``input_columns`` name it, and a file without them
+#: (DR9) given to such a model is an error naming the missing columns (:mod:`dwarflib.survey_io`).
+DR10_OPTICAL_BANDS: tuple[str, ...] = ("G", "R", "I", "Z")
+I_BAND_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "FLUX_I": ("f4", "nanomaggy", "model flux in I (DR10)"),
+    "FLUX_IVAR_I": ("f4", "1/nanomaggy^2", "inverse variance of FLUX_I; 0 means no data (DR10)"),
+    "MW_TRANSMISSION_I": ("f4", "", "Galactic transmission in I (SFD98 EBV) (DR10)"),
+    "NOBS_I": ("i2", "", "number of images covering the object in I (DR10)"),
+    "FIBERFLUX_I": ("f4", "nanomaggy", "I flux in a 1.5 arcsec fibre, 1 arcsec seeing, this object (DR10)"),
+    "FIBERTOTFLUX_I": ("f4", "nanomaggy", "I flux in a 1.5 arcsec fibre, all objects (DR10)"),
+    "PSFSIZE_I": ("f4", "arcsec", "weighted average PSF FWHM in I (DR10)"),
+    "PSFDEPTH_I": ("f4", "1/nanomaggy^2", "5-sigma point-source depth in I, as inverse variance (DR10)"),
+    "GALDEPTH_I": ("f4", "1/nanomaggy^2", "5-sigma 0.45 arcsec REX-galaxy depth in I, as inverse variance (DR10)"),
+}
+
+#: Every column of the data model with its (dtype, unit, description): the DR9 sweep columns and the DR10 i band.
+DATAMODEL_COLUMNS: dict[str, tuple[str, str, str]] = {**SWEEP_COLUMNS, **I_BAND_COLUMNS}
 
 #: Columns a catalogue must have for dwarflib features and preselection.
 REQUIRED_COLUMNS: tuple[str, ...] = (

@@ -53,6 +53,37 @@ FRACFLUX_MAX = 5.0
 #: FRACIN_[GRZ] at or below this flags FRACIN_LOW (DESI BGS keeps FRACIN > 0.3).
 FRACIN_MIN = 0.3
 
+_PAIR_COLUMNS = ("RA", "DEC", "SHAPE_R", "SHAPE_E1", "SHAPE_E2", "FLUX_R")
+
+
+def bit_columns(bands=OPTICAL_BANDS) -> dict[str, tuple[str, ...]]:
+    """Bit of :data:`LARGE_GALAXY_BITS` -> the columns it needs."""
+    return {
+        "SGA": ("REF_CAT",),
+        "IN_SGA_ELLIPSE": ("MASKBITS",),
+        "FRACFLUX_HIGH": tuple(f"FRACFLUX_{b}" for b in bands),
+        "FRACIN_LOW": tuple(f"FRACIN_{b}" for b in bands),
+        "IN_BRIGHTER_REFF": _PAIR_COLUMNS,
+        "HAS_SHREDS": _PAIR_COLUMNS,
+    }
+
+
+def large_galaxy_columns(bands=OPTICAL_BANDS) -> list[str]:
+    """Every column :func:`large_galaxy_flags` reads (each bit is evaluated when its columns are present)."""
+    return list(dict.fromkeys(c for cols in bit_columns(bands).values() for c in cols))
+
+
+def not_evaluated(colnames, bands=OPTICAL_BANDS) -> dict[str, list[str]]:
+    """The bits that a table with columns ``colnames`` cannot evaluate -> their missing columns (the second
+    return value of :func:`large_galaxy_flags`, from the column names only)."""
+    have = {str(c).upper() for c in colnames}
+    out = {}
+    for bit, cols in bit_columns(bands).items():
+        lack = [c for c in cols if c not in have]
+        if lack:
+            out[bit] = lack
+    return out
+
 
 def position_angle_deg(e1, e2) -> np.ndarray:
     """Position angle of the major axis [deg, East of North, in [0, 180)] from SHAPE_E1, SHAPE_E2."""
@@ -121,8 +152,10 @@ def large_galaxy_flags(table, fracflux_max: float = FRACFLUX_MAX, fracin_min: fl
     flags = np.zeros(n, np.int16)
     missing: dict[str, list[str]] = {}
 
-    def need(bit, cols):
-        lack = [c for c in cols if not _has(table, c)]
+    needs = bit_columns(bands)
+
+    def need(bit):
+        lack = [c for c in needs[bit] if not _has(table, c)]
         if lack:
             missing[bit] = lack
         return not lack
@@ -131,21 +164,20 @@ def large_galaxy_flags(table, fracflux_max: float = FRACFLUX_MAX, fracin_min: fl
         flags[np.asarray(cond, bool)] |= np.int16(1 << LARGE_GALAXY_BITS[bit])
 
     is_sga = np.zeros(n, bool)
-    if need("SGA", ["REF_CAT"]):
+    if need("SGA"):
         is_sga = _str(table["REF_CAT"]) == SGA_REF_CAT
         setbit("SGA", is_sga)
-    if need("IN_SGA_ELLIPSE", ["MASKBITS"]):
+    if need("IN_SGA_ELLIPSE"):
         in_gal = (np.asarray(table["MASKBITS"]).astype(np.int64) & (1 << MASKBITS["GALAXY"])) != 0
         setbit("IN_SGA_ELLIPSE", in_gal & ~is_sga)
-    if need("FRACFLUX_HIGH", [f"FRACFLUX_{b}" for b in bands]):
+    if need("FRACFLUX_HIGH"):
         with np.errstate(invalid="ignore"):
             setbit("FRACFLUX_HIGH", np.any([_f(table, f"FRACFLUX_{b}") >= fracflux_max for b in bands], axis=0))
-    if need("FRACIN_LOW", [f"FRACIN_{b}" for b in bands]):
+    if need("FRACIN_LOW"):
         with np.errstate(invalid="ignore"):
             setbit("FRACIN_LOW", np.any([_f(table, f"FRACIN_{b}") <= fracin_min for b in bands], axis=0))
-    pair_cols = ["RA", "DEC", "SHAPE_R", "SHAPE_E1", "SHAPE_E2", "FLUX_R"]
-    ok = need("IN_BRIGHTER_REFF", pair_cols)
-    ok = need("HAS_SHREDS", pair_cols) and ok
+    ok = need("IN_BRIGHTER_REFF")
+    ok = need("HAS_SHREDS") and ok
     if ok:
         g, m = shred_pairs(table)
         setbit("IN_BRIGHTER_REFF", np.isin(np.arange(n), m))

@@ -76,6 +76,7 @@ FLAG_BITS: dict[str, int] = {
     "NEGATIVE_FLUX": 2,  # a g, r, z, W1 or W2 flux is <= 0
     "HIGH_PURITY": 3,  # P_SIGNAL above the model's high-purity threshold
     "QUALITY": 4,  # a survey_io quality flag is set (details in QUALITY_FLAGS, bits of survey_io.QUALITY_BITS)
+    "LARGE_GALAXY": 5,  # a large-galaxy or shred bit is set (details in LARGE_GALAXY, bits of large_galaxies)
 }
 
 

@@ -10,6 +10,11 @@ order. ``iter_catalogue`` yields chunks of ``chunk_rows`` rows, so memory stays 
 
 Each table is normalised to the DR9 data model (:mod:`dwarflib.datamodel`):
 
+* **DR10** sweeps and Tractor files carry the same columns plus the DECam i band (FLUX_I, FLUX_IVAR_I,
+  MW_TRANSMISSION_I, NOBS_I, FIBERFLUX_I, ...: ``datamodel.I_BAND_COLUMNS``), read with their units when
+  present and ignored by a model that does not use them. A model whose columns include the i band given a
+  file without it (DR9) gets a :class:`MissingColumnError` naming the missing i-band columns.
+
 * ``TYPE``, ``BRICKNAME``, ``REF_CAT`` (FITS bytes, e.g. ``b'PSF '``) become stripped ``str``; ``TYPE`` is
   also upper-cased (a lower-case ``dup`` is the Tractor's ``DUP`` and meets the same cuts).
 * **Pre-DR9 shapes.** DR1-DR8 catalogues carry ``SHAPEEXP_{R,E1,E2}``, ``SHAPEDEV_{R,E1,E2}`` (+ ``_IVAR``)
@@ -130,7 +135,8 @@ class ColumnDtypeError(CatalogueError, TypeError):
 # Column sets
 # --------------------------------------------------------------------------------------------------
 #: Columns that are read when present although they are not in ``SWEEP_COLUMNS``.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("BRICK_PRIMARY", "PARALLAX_IVAR", "PMRA", "PMDEC", "REF_ID", "TARGETID")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("BRICK_PRIMARY", "PARALLAX_IVAR", "PMRA", "PMDEC", "REF_ID", "TARGETID",
+                                     *datamodel.I_BAND_COLUMNS)
 
 #: Default selection of :func:`read_catalogue`: the DR9 sweep columns plus the optional ones (when present).
 DEFAULT_COLUMNS: tuple[str, ...] = tuple(datamodel.SWEEP_COLUMNS) + OPTIONAL_COLUMNS
@@ -358,6 +364,8 @@ def _plan(op: _Opened, columns, required) -> tuple[list[str], list[str], Sequenc
         raise MissingColumnError(
             f"{op.path}: missing required column(s) {missing}"
             + (" (no pre-DR9 SHAPEEXP/SHAPEDEV/FRACDEV columns either)" if set(missing) & set(_DR9_SHAPE) else "")
+            + (" (DR10 i-band column(s): the file has no i band, e.g. a DR9 file; classify it with a model "
+               "trained without i-band inputs)" if set(missing) & set(datamodel.I_BAND_COLUMNS) else "")
         )
     to_read = [c for c in out if c in have]
     if need_pre:
@@ -394,7 +402,7 @@ def _check_dtype(path: Path, name: str, arr: np.ndarray) -> None:
     if name in _SCALAR_COLUMNS and arr.ndim != 1:
         raise ColumnDtypeError(f"{path}: column {name} has {arr.shape[1:]} values per row (shape {arr.shape}), "
                                "expected one value per row")
-    spec = datamodel.SWEEP_COLUMNS.get(name)
+    spec = datamodel.DATAMODEL_COLUMNS.get(name)
     kind = arr.dtype.kind
     if spec is None:
         return
@@ -487,7 +495,7 @@ def _to_table(path: Path, rec, names: dict[str, str], to_read: list[str], raw: n
             arrays[c] = copies[names[c]]
     cols = {}
     for c in to_read:
-        spec = datamodel.SWEEP_COLUMNS.get(c)
+        spec = datamodel.DATAMODEL_COLUMNS.get(c)
         cols[c] = Column(arrays[c], unit=(spec[1] or None) if spec else None,
                          description=spec[2] if spec else "", copy=False)
     return Table(cols, copy=False)  # the arrays above are fresh copies: no second copy
