@@ -260,3 +260,42 @@ def calibrate_on_sky(model_dir, sky_dir, chunk_rows: int = DEFAULT_CHUNK_ROWS, w
         os.replace(tmp_path, model_dir / name)
     load_model(model_dir)  # the folder as written must validate
     return {**doc, "model_sha256": meta["model_sha256"]}
+
+
+def format_sky_calibration(doc: dict) -> str:
+    """Text report of :func:`calibrate_on_sky`: priors source, counts and the overall curve at a few thresholds."""
+    c = doc["curves"]["overall"]
+    lines = [f"sky calibration on {doc['sky']['path']} (seed {doc['sky']['seed']}): {doc['n_preselected']:,d} "
+             f"preselected objects, true class counts {doc['sky_class_counts']}, "
+             f"{doc['training_objects_excluded']:,d} training objects left out of the curves",
+             f"P_SIGNAL_SKY threshold: purity [{100 * doc['cl']:.0f} % interval], completeness, selected"]
+    for i, t in enumerate(c["threshold"]):
+        if c["n_selected"][i] and round(t * 1000) % 100 == 0:
+            lines.append(f"  {t:.2f}: {c['purity'][i]:.3f} [{c['purity_lo'][i]:.3f}, {c['purity_hi'][i]:.3f}], "
+                         f"{c['completeness'][i]:.3f}, {int(c['n_selected'][i])}")
+    lines.append(f"model_sha256 is now {doc['model_sha256']}")
+    return "\n".join(lines)
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sky-calibrate", help="store a model's sky priors and sky purity/completeness curves (simulated sky)",
+        description="Classify a simulated sky with a model, measure the preselected sky's class priors from its "
+                    "truth and the purity and completeness of P_SIGNAL_SKY against the threshold (overall and per r "
+                    "bin), and store them in the model folder (sky-calibration.json; model.json's model_sha256 "
+                    "changes).")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `dwarflib train` (updated in place)")
+    p.add_argument("sky_dir", metavar="SKY_DIR", help="simulated sky folder (sweep-*.fits, truth.fits)")
+    p.set_defaults(func=_cli_sky_calibrate)
+
+
+def _cli_sky_calibrate(args) -> int:
+    import sys
+
+    try:
+        doc = calibrate_on_sky(args.model_dir, args.sky_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"dwarflib sky-calibrate: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_sky_calibration(doc))
+    return 0
