@@ -24,14 +24,14 @@ import select
 import sys
 import traceback
 
-from dwarflib import __version__, catalogue, completeness, crossmatch, cutouts, explain, footprint, training
+from dwarflib import __version__, catalogue, crossmatch, cutouts, explain, footprint, training
 from dwarflib.pipeline import ModelError
 from dwarflib.registry import DataIntegrityError, DataUnavailableError
 from dwarflib.sky import generate
 from dwarflib.survey_io import CatalogueError
 
 #: Stage modules that provide sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES = (generate, training, completeness, catalogue, explain, footprint, crossmatch, cutouts)
+COMMAND_MODULES = (generate, training, catalogue, explain, footprint, crossmatch, cutouts)
 
 
 #: dwarflib's error classes that end a command with a one-line message.

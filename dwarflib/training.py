@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dwarflib import __version__
+from dwarflib import __version__, completeness
 from dwarflib import training_sample as ts
 from dwarflib.completeness import calibrate_on_sky, format_sky_calibration
 from dwarflib.conventions import file_sha256
@@ -422,6 +422,7 @@ def add_cli(subparsers) -> None:
                    help="after training, store the sky priors and sky purity/completeness curves measured on this "
                         "simulated sky (as `dwarflib sky-calibrate MODEL_DIR SKY_DIR`)")
     p.set_defaults(func=_cli_train)
+    completeness.add_cli(subparsers)  # `sky-calibrate`: the model folder's second step, listed after `train`
 
 
 def format_training_report(res: TrainingResult) -> str:
