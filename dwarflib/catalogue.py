@@ -10,7 +10,10 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
 
 * ``<name>-candidates.parquet`` and ``<name>-candidates.fits`` (or ``-all`` with ``keep_all=True``):
   RELEASE, BRICKID, OBJID, TARGETID, RA, DEC [deg], P_CLASS0..P_CLASS6 (class names in the metadata),
-  P_SIGNAL, the model's features, FLAG (bits in :data:`FLAG_BITS`), QUALITY_FLAGS and LARGE_GALAXY (the
+  P_SIGNAL, with a sky-calibrated model (:attr:`~dwarflib.pipeline.CatalogueModel.has_sky_priors`)
+  P_CLASS0_SKY..P_CLASS6_SKY and P_SIGNAL_SKY (the same probabilities under the sky's class priors,
+  :meth:`~dwarflib.pipeline.CatalogueModel.sky_proba`; absent for a model without), the model's features,
+  FLAG (bits in :data:`FLAG_BITS`), QUALITY_FLAGS and LARGE_GALAXY (the
   large-galaxy and shred bits of :data:`dwarflib.large_galaxies.LARGE_GALAXY_BITS`, from the whole chunk
   read, so a shred pair split across two chunks is not found; FLAG bit LARGE_GALAXY is set where any is set;
   nothing is dropped for them). Bits whose columns the input lacks (FRACFLUX/FRACIN on the simulated sky)
@@ -18,7 +21,10 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
   The Parquet schema metadata and the FITS headers carry the model's provenance (``dwarflib.model`` /
   ``MODELSHA`` etc.).
   By default only candidates (``P_SIGNAL >= catalogue threshold`` of the model) are written; with
-  ``keep_all`` every preselected row is.
+  ``keep_all`` every preselected row is. With ``purity`` or ``sky_threshold`` (a sky-calibrated model) the
+  candidates are ``P_SIGNAL_SKY >= `` the threshold taken from the model's stored sky purity curve
+  (:meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point`), and the run summary and the FITS
+  header (SKYTHR, SKYPUR*, SKYCMP*) state the expected purity and completeness.
 * ``<name>-rejected.parquet``: every row the preselection rejected: ROW (0-based row of the input
   file), TARGETID and REASON (the first cut that removed it); as many rows per reason as the manifest's
   ``rejected`` counts.
@@ -121,13 +127,17 @@ def catalogue_dtype(model) -> np.dtype:
               ("RA", "f8"), ("DEC", "f8")]
     fields += [(f"P_CLASS{k}", "f4") for k in range(model.scheme.n_classes)]
     fields += [("P_SIGNAL", "f4")]
+    if model.has_sky_priors:  # only for a sky-calibrated model: other catalogues keep their bytes
+        fields += [(f"P_CLASS{k}_SKY", "f4") for k in range(model.scheme.n_classes)]
+        fields += [("P_SIGNAL_SKY", "f4")]
     fields += [(c, "f4") for c in model.feature_columns]
     fields += [("FLAG", "i2"), ("QUALITY_FLAGS", "i4"), ("LARGE_GALAXY", "i2")]
     return np.dtype(fields)
 
 
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
-                   seen: SeenIds | None = None, rejects: list | None = None, resolve_north_south: bool = True):
+                   seen: SeenIds | None = None, rejects: list | None = None, resolve_north_south: bool = True,
+                   sky_threshold: float | None = None):
     """Classify one chunk (an astropy Table in sweep format) with :meth:`CatalogueModel.apply_chunk
     <dwarflib.pipeline.CatalogueModel.apply_chunk>` and assemble its catalogue rows.
 
@@ -143,6 +153,8 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     and their reason (object array of str); one row per counted rejection.
     ``resolve_north_south`` (default True) rejects the rows the model kept that the north/south rule of
     :func:`dwarflib.north_south.resolve_north_south` does not keep, with its reason (module docstring).
+    ``sky_threshold`` (a sky-calibrated model): candidates are ``P_SIGNAL_SKY >= sky_threshold`` instead of
+    the model's catalogue threshold on ``P_SIGNAL``.
     """
     arrays = ChunkArrays.from_table(table)
     kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen, timings=timings)
@@ -155,12 +167,19 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     rejected = Counter(dict(zip(reasons.tolist(), n_reason.tolist(), strict=True)))
     sel = arrays[kept] if len(bad) else arrays
     p_signal = proba[:, model.signal_index]
-    keep = np.ones(len(sel), bool) if keep_all else p_signal >= model.catalogue_threshold
+    sky = model.sky_proba(proba) if model.has_sky_priors else None
+    if sky_threshold is None:
+        cand = p_signal >= model.catalogue_threshold
+    else:
+        if sky is None:
+            model.sky_priors  # noqa: B018 - raises ModelError naming the missing calibration
+        cand = sky[:, model.signal_index] >= sky_threshold
+    keep = np.ones(len(sel), bool) if keep_all else cand
     counts = {
         "read": len(arrays),
         "preselected": int(len(sel)),
         "classified": int(len(sel)),
-        "candidates": int((p_signal >= model.catalogue_threshold).sum()),
+        "candidates": int(cand.sum()),
         "high_purity": int((p_signal >= model.high_purity_threshold).sum()),
         "written": int(keep.sum()),
     }
@@ -174,6 +193,11 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     for j in range(proba.shape[1]):
         rows[f"P_CLASS{j}"] = pk[:, j]
     rows["P_SIGNAL"] = pk[:, model.signal_index]
+    if sky is not None:
+        sk = sky[k] if len(k) < len(sky) else sky
+        for j in range(sky.shape[1]):
+            rows[f"P_CLASS{j}_SKY"] = sk[:, j]
+        rows["P_SIGNAL_SKY"] = sk[:, model.signal_index]
     Xk = X[k] if len(k) < len(X) else X
     for j, c in enumerate(model.feature_columns):
         rows[c] = Xk[:, j]
@@ -311,13 +335,15 @@ def _prefetched(iterator, enabled: bool = True):
 
 def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all: bool = False,
                   chunk_rows: int = DEFAULT_CHUNK_ROWS, torch_threads: int | None = 1,
-                  prefetch: bool = True, resolve_north_south: bool = True) -> dict:
+                  prefetch: bool = True, resolve_north_south: bool = True, sky_point: dict | None = None) -> dict:
     """Classify one sweep file into its Parquet + FITS catalogue (atomically). Returns its manifest record.
 
     Runs in worker processes; the manifest is written by the caller of :func:`classify_files`.
     With ``prefetch`` (default) the next chunk is read in a thread while the current one is classified
     (same output, see :func:`_prefetched`). ``resolve_north_south``: see :func:`classify_table`.
-    Besides the model's columns, the large-galaxy columns present in the file are read.
+    Besides the model's columns, the large-galaxy columns present in the file are read. ``sky_point``: the
+    operating point of :meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point` (candidates on
+    ``P_SIGNAL_SKY``).
     """
     t0 = time.perf_counter()
     model = _cached_model(model_dir)
@@ -350,7 +376,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
                                         primary_cards=model.provenance_cards(),
                                         table_cards=_table_cards(model, path, keep_all, resolve_north_south,
-                                                                 lg_missing),
+                                                                 lg_missing, sky_point),
                                         extname="CATALOGUE"))
         rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
             {"input": str(path), "model_sha256": model.model_sha256})})
@@ -359,7 +385,8 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
             for chunk in chunks:
                 rejects: list = []
                 rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen, rejects=rejects,
-                                            resolve_north_south=resolve_north_south)
+                                            resolve_north_south=resolve_north_south,
+                                            sky_threshold=None if sky_point is None else sky_point["threshold"])
                 counts.update(c)
                 rejected.update(r)
                 for w in writers:
@@ -390,6 +417,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         "model_sha256": model.model_sha256,
         "keep_all": bool(keep_all),
         "resolve_north_south": bool(resolve_north_south),
+        **({} if sky_point is None else {"sky_threshold": sky_point["threshold"]}),
         "rows_read": counts["read"],
         "rows_preselected": counts["preselected"],
         "rows_classified": counts["classified"],
@@ -405,7 +433,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
 
 
 def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
-                 lg_missing: dict | None = None) -> list[tuple]:
+                 lg_missing: dict | None = None, sky_point: dict | None = None) -> list[tuple]:
     cards = [("INPUT", path.name[:68], "input sweep file"),
              ("KEEPALL", bool(keep_all), "T: all preselected rows; F: candidates only"),
              ("NSRESOLV", bool(resolve), "T: north/south overlap resolved (north_south)"),
@@ -419,6 +447,18 @@ def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
         cards.append((f"LGBIT{bit}", name, "LARGE_GALAXY bit"))
     cards.append(("LGNOEVAL", ",".join(lg_missing or {}) or "none",
                   "LARGE_GALAXY bits not evaluated (columns absent)"))
+    if model.has_sky_priors:
+        for k, q in enumerate(model.sky_priors):
+            cards.append((f"SKYPRIO{k}", float(q), f"sky prior of class {k} (P_CLASS{k}_SKY)"))
+    if sky_point is not None:
+        pct = f"{100 * sky_point['cl']:.0f}%"
+        cards += [("SKYTHR", float(sky_point["threshold"]), "candidate threshold on P_SIGNAL_SKY"),
+                  ("SKYPUR", float(sky_point["purity"]), "expected sky purity of the candidates"),
+                  ("SKYPURLO", float(sky_point["purity_lo"]), f"lower bound, {pct} Wilson interval"),
+                  ("SKYPURHI", float(sky_point["purity_hi"]), f"upper bound, {pct} Wilson interval"),
+                  ("SKYCMP", float(sky_point["completeness"]), "expected sky completeness of the signal"),
+                  ("SKYCMPLO", float(sky_point["completeness_lo"]), f"lower bound, {pct} Wilson interval"),
+                  ("SKYCMPHI", float(sky_point["completeness_hi"]), f"upper bound, {pct} Wilson interval")]
     return cards
 
 
@@ -472,7 +512,8 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, workers: int | None = None,
                    scheduler=None, resume: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                   progress: bool = True, on_error: str = "raise", resolve_north_south: bool = True) -> dict:
+                   progress: bool = True, on_error: str = "raise", resolve_north_south: bool = True,
+                   purity: float | None = None, sky_threshold: float | None = None) -> dict:
     """Classify sweep files into a catalogue in ``out_dir`` (see module docstring).
 
     Parameters
@@ -502,6 +543,11 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     resolve_north_south : bool
         Resolve the north/south overlap (default; see the module docstring): rows of the other
         photometric system are rejected with their reason.
+    purity, sky_threshold : float, optional
+        At most one: write as candidates the rows with ``P_SIGNAL_SKY >=`` the threshold whose stored sky
+        purity is ``purity`` (the lowest such threshold), or ``>= sky_threshold``; needs a sky-calibrated
+        model (:func:`dwarflib.completeness.calibrate_on_sky`). The summary's ``sky_operating_point``
+        states the expected purity and completeness (also in the FITS table header).
 
     Returns
     -------
@@ -516,8 +562,14 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     dwarflib.paths.FolderLockedError
         When another run holds ``out_dir``.
     ValueError
-        When an output would overwrite an input or another input's output (nothing is written).
+        When an output would overwrite an input or another input's output, or a purity / threshold the
+        model cannot give (the message names the value and the reachable range; nothing is written).
     """
+    if purity is not None and sky_threshold is not None:
+        raise ValueError("give at most one of purity and sky_threshold")
+    sky_point = None
+    if purity is not None or sky_threshold is not None:  # checked before anything is written
+        sky_point = _cached_model(Path(model_dir).resolve()).sky_operating_point(purity, sky_threshold)
     if on_error not in ("raise", "continue"):
         raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
     if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
@@ -526,12 +578,12 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     command = f"classify into {out_dir} ({shlex.join(sys.argv)})"
     with dw_paths.locked_dir(out_dir, command):
         return _classify_files_locked(model_dir, sweep_files, out_dir, keep_all, workers, scheduler, resume,
-                                      chunk_rows, progress, on_error, resolve_north_south)
+                                      chunk_rows, progress, on_error, resolve_north_south, sky_point)
 
 
 def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool, workers: int | None,
                            scheduler, resume: bool, chunk_rows: int, progress: bool, on_error: str,
-                           resolve_north_south: bool = True) -> dict:
+                           resolve_north_south: bool = True, sky_point: dict | None = None) -> dict:
     """:func:`classify_files` while holding the lock of ``out_dir``."""
     from tqdm.auto import tqdm
 
@@ -553,12 +605,15 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     todo, records = [], {}
     for p, s in zip(paths, stems, strict=True):
         rec = done.get(str(p))
-        if is_done(rec, p, model.model_sha256, keep_all) and (
-                rec.get("resolve_north_south", True) == bool(resolve_north_south)):
+        same_cut = (rec or {}).get("sky_threshold") == (None if sky_point is None else sky_point["threshold"])
+        same_resolution = (rec or {}).get("resolve_north_south", True) == bool(resolve_north_south)
+        if is_done(rec, p, model.model_sha256, keep_all) and same_cut and same_resolution:
             records[str(p)] = {**rec, "skipped": True}
         else:
             todo.append((p, s))
     kwargs = {"keep_all": keep_all, "chunk_rows": chunk_rows, "resolve_north_south": bool(resolve_north_south)}
+    if sky_point is not None:
+        kwargs["sky_point"] = sky_point
     total_rows = sum(_n_rows(p) for p, _ in todo)
     failed: list[dict] = []
     bar = tqdm(total=total_rows, unit="row", unit_scale=True, disable=not progress, desc="classify")
@@ -613,6 +668,8 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
         "high_purity_threshold": model.high_purity_threshold,
         "wall_s": time.perf_counter() - t0,
     })
+    if sky_point is not None:
+        summary["sky_operating_point"] = sky_point
     new_rows = sum(r["rows_read"] for r in records.values() if not r.get("skipped"))
     summary["rows_per_s"] = new_rows / summary["wall_s"] if summary["wall_s"] > 0 else float("nan")
     return summary
@@ -710,12 +767,28 @@ def format_summary(summary: dict) -> str:
         f"high purity (P_SIGNAL >= {summary.get('high_purity_threshold', float('nan')):.3f}) : "
         f"{summary['rows_high_purity']:,d}",
         f"rows written     : {summary['rows_written']:>14,d}",
+        *_format_sky_point(summary.get("sky_operating_point")),
         f"wall time {summary['wall_s']:.1f} s, {summary['rows_per_s']:,.0f} rows/s (files classified in this run)",
         f"manifest: {summary['manifest']}",
     ]
     for f in summary["failed"]:
         lines.append(f"FAILED {f['input']}: {f['error']}")
     return "\n".join(lines)
+
+
+def _format_sky_point(pt: dict | None) -> list[str]:
+    """Lines of the run summary stating the expected sky purity and completeness (none without a sky cut)."""
+    if pt is None:
+        return []
+    pct = f"{100 * pt['cl']:.0f} %"
+    lines = [f"candidates cut on P_SIGNAL_SKY >= {pt['threshold']:.3f}: expected sky purity {pt['purity']:.3f} "
+             f"[{pt['purity_lo']:.3f}, {pt['purity_hi']:.3f}], completeness {pt['completeness']:.3f} "
+             f"[{pt['completeness_lo']:.3f}, {pt['completeness_hi']:.3f}] ({pct} Wilson intervals, "
+             f"simulated footprint, curve point {pt['curve_threshold']:.3f})"]
+    for name, b in pt["bins"].items():
+        lines.append(f"  r {name:<12s}: purity {b['purity']:.3f} [{b['purity_lo']:.3f}, {b['purity_hi']:.3f}], "
+                     f"completeness {b['completeness']:.3f} [{b['completeness_lo']:.3f}, {b['completeness_hi']:.3f}]")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -747,6 +820,12 @@ def add_cli(subparsers) -> None:
                         "and from the south (DECam) elsewhere; the other copy is rejected with reason "
                         "NORTH_OUTSIDE_NORTH_AREA or SOUTH_INSIDE_NORTH_AREA (UNKNOWN_RELEASE for a RELEASE "
                         "of neither), counted in the summary and listed in <name>-rejected.parquet")
+    cut = p.add_mutually_exclusive_group()
+    cut.add_argument("--purity", type=float, default=None, metavar="P",
+                     help="candidates: P_SIGNAL_SKY >= the lowest threshold whose stored sky purity is >= P "
+                          "(needs a sky-calibrated model)")
+    cut.add_argument("--threshold", type=float, default=None, metavar="T",
+                     help="candidates: P_SIGNAL_SKY >= T, with the expected purity stated (sky-calibrated model)")
     p.set_defaults(func=_cli_classify)
 
 
@@ -759,7 +838,8 @@ def _cli_classify(args) -> int:
                                  workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                                  chunk_rows=args.chunk_rows, progress=args.progress,
                                  on_error="continue" if args.keep_going else "raise",
-                                 resolve_north_south=args.resolve_north_south)
+                                 resolve_north_south=args.resolve_north_south,
+                                 purity=args.purity, sky_threshold=args.threshold)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"dwarflib classify: error: {exc}", file=sys.stderr)
         if os.environ.get("DWARFLIB_DEBUG"):

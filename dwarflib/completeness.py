@@ -2,26 +2,54 @@
 
 :func:`objects_with_truth` joins every object of a simulated footprint (its sweeps, its ``truth.fits``)
 with its catalogue outcome; :func:`completeness_purity` bins completeness and purity of a cut on
-``P_SIGNAL``, with Wilson intervals.
+``P_SIGNAL``, with Wilson intervals; :func:`calibrate_on_sky` measures on a simulated footprint the sky's class
+priors and the purity / completeness curves of ``P_SIGNAL_SKY`` and stores them in a model folder.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from astropy.table import Table
 
 from dwarflib import survey_io
-from dwarflib.catalogue import DEFAULT_CHUNK_ROWS
+from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, classify_files
 from dwarflib.catalogue_files import expand_inputs, load_catalogue, read_manifest
+from dwarflib.conventions import file_sha256
 from dwarflib.datamodel import unique_id
 from dwarflib.features import build_features, required_columns
 from dwarflib.labels import DEFAULT_SCHEME
 from dwarflib.metrics import binomial_interval
+from dwarflib.pipeline import (
+    CURVE_COLUMNS,
+    MODEL_JSON,
+    SKY_CALIBRATION_JSON,
+    SKY_FIELD,
+    compute_model_sha256,
+    load_model,
+)
+from dwarflib.priors import prior_shift
+from dwarflib.sky.generate import sweep_files as sky_sweep_files
+from dwarflib.sky.generate import training_sample_path
+
+#: r-magnitude bins of the stored sky curves [mag]: SDSS-main-like, GAMA/SAGA-like and the faint end.
+SKY_R_BINS: dict[str, tuple[float, float]] = {"r<17.77": (-np.inf, 17.77), "17.77<=r<19.5": (17.77, 19.5),
+                                               "19.5<=r<21": (19.5, 21.0)}
+#: Thresholds on P_SIGNAL_SKY at which the sky curves are stored.
+SKY_THRESHOLDS = np.round(np.arange(0.0, 0.9951, 0.005), 3)
+#: Confidence level of the stored intervals.
+SKY_CL = 0.95
 
 
 def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
-                       feature_groups=("magnitudes", "surface_brightness"), chunk_rows: int = DEFAULT_CHUNK_ROWS):
+                       feature_groups=("magnitudes", "surface_brightness"), chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                       catalogue_columns=("P_SIGNAL",)):
     """Every object of a simulated footprint with its truth and its catalogue outcome (pandas DataFrame).
 
     Parameters
@@ -37,11 +65,13 @@ def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
     feature_groups : sequence of str
         Feature groups computed for *every* object from the sweeps (so that objects rejected by the
         preselection get magnitudes and surface brightnesses too).
+    catalogue_columns : sequence of str
+        Catalogue columns joined to the objects (P_SIGNAL always; NaN where not preselected).
 
     Returns
     -------
     DataFrame
-        TARGETID, the features, TRUE_CLASS, IS_SIGNAL, PRESELECTED, P_SIGNAL (NaN if not preselected).
+        TARGETID, the features, TRUE_CLASS, IS_SIGNAL, PRESELECTED, the catalogue columns.
 
     Raises
     ------
@@ -52,7 +82,7 @@ def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
     recs = read_manifest(out_dir)
     if not recs or not all(r["keep_all"] for r in recs.values()):
         raise ValueError(f"{out_dir}: completeness needs a catalogue made with keep_all=True (--all)")
-    cat = load_catalogue(out_dir, columns=["TARGETID", "P_SIGNAL"])
+    cat = load_catalogue(out_dir, columns=list(dict.fromkeys(["TARGETID", "P_SIGNAL", *catalogue_columns])))
     cols = list(dict.fromkeys(["RELEASE", "BRICKID", "OBJID", *required_columns(feature_groups)]))
     parts = []
     for path in expand_inputs(sweep_files):
@@ -125,3 +155,147 @@ def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: floa
                 row[f"{name}_lo"], row[f"{name}_hi"] = binomial_interval(k, n, cl=cl)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _curve(objects: pd.DataFrame, by: str, lo: float, hi: float) -> dict:
+    """Purity / completeness of ``P_SIGNAL >= t`` for every t of :data:`SKY_THRESHOLDS` in ``lo <= by < hi``
+    (:func:`completeness_purity`), as one list per :data:`~dwarflib.pipeline.CURVE_COLUMNS` entry."""
+    df = completeness_purity(objects, by, [lo, hi], thresholds=SKY_THRESHOLDS, cl=SKY_CL)
+    return {c: [None if not np.isfinite(v) else float(v) for v in df[c].to_numpy(float)] for c in CURVE_COLUMNS}
+
+
+def calibrate_on_sky(model_dir, sky_dir, chunk_rows: int = DEFAULT_CHUNK_ROWS, workers: int | None = None) -> dict:
+    """Measure a model on a simulated footprint and store its sky calibration in the model folder.
+
+    1. Classifies every sweep of ``sky_dir`` (all preselected rows) with the model and joins them with
+       ``truth.fits`` (:func:`objects_with_truth`).
+    2. Sky priors: the true class fractions of the preselected objects (every one, training objects too:
+       they are part of the sky). A class absent from the preselected footprint raises ValueError (a prior
+       of 0 would make its probability 0 everywhere): simulate a larger footprint.
+    3. Training-mix priors: the class fractions of the model's labelled sample (``training_data.class_counts``
+       of ``model.json``, all parts; the calibration biases give the probabilities these priors).
+    4. ``P_SIGNAL_SKY`` = :func:`~dwarflib.priors.prior_shift` of the catalogue's P_CLASS columns, and the
+       purity and completeness of ``P_SIGNAL_SKY >= t`` (:data:`SKY_THRESHOLDS`), overall and per
+       :data:`SKY_R_BINS` (r from the sweep fluxes), Wilson intervals at :data:`SKY_CL`. Completeness is
+       over every true signal object of the footprint (preselected or not). When the model was trained on
+       this footprint's own ``training-sample.fits`` (same sha256 as recorded in ``model.json``), the objects
+       of that sample are left out of the curves, so that they are measured on objects the network never saw;
+       on a separately simulated sky (another seed) nothing is left out.
+    5. Writes ``sky-calibration.json`` and the ``sky_calibration`` field of ``model.json`` (priors, curves
+       file sha256), and recomputes ``model_sha256`` (the model's identity changes).
+
+    Returns the stored document (``curves``, ``sky_class_counts``, ...) plus ``model_sha256``.
+    """
+    model_dir, sky_dir = Path(model_dir), Path(sky_dir)
+    model = load_model(model_dir)
+    meta = json.loads((model_dir / MODEL_JSON).read_bytes())
+    truth = sky_dir / "truth.fits"
+    if not truth.exists():
+        raise FileNotFoundError(f"{sky_dir}: not a simulated sky folder (no truth.fits)")
+    files = sky_sweep_files(sky_dir)
+    k = model.scheme.n_classes
+    counts = np.zeros(k, np.int64)
+    for part in meta.get("training_data", {}).get("class_counts", {}).values():
+        counts += np.asarray(part, np.int64)
+    if (counts <= 0).any():
+        raise ValueError(f"{model_dir / MODEL_JSON}: field 'training_data.class_counts' gives no object of class(es) "
+                         f"{np.flatnonzero(counts <= 0).tolist()}; the training-mix priors are undefined")
+    train_priors = counts / counts.sum()
+    pcols = [f"P_CLASS{j}" for j in range(k)]
+    with tempfile.TemporaryDirectory(prefix="dwarflib-skycal-") as tmp:
+        classify_files(model_dir, files, tmp, keep_all=True, workers=workers, chunk_rows=chunk_rows, progress=False)
+        obj = objects_with_truth(tmp, files, truth, scheme=model.scheme, chunk_rows=chunk_rows,
+                                 catalogue_columns=pcols)
+    pre = obj["PRESELECTED"].to_numpy(bool)
+    sky_counts = np.bincount(obj["TRUE_CLASS"].to_numpy()[pre], minlength=k)
+    if (sky_counts == 0).any():
+        raise ValueError(f"{sky_dir}: the preselected footprint has no object of class(es) "
+                         f"{np.flatnonzero(sky_counts == 0).tolist()} (counts {sky_counts.tolist()}); "
+                         "simulate a larger footprint")
+    sky_priors = sky_counts / sky_counts.sum()
+    p_sky = np.full(len(obj), np.nan)
+    proba = obj.loc[pre, pcols].to_numpy(np.float32)
+    p_sky[pre] = prior_shift(proba, train_priors, sky_priors).astype(np.float32)[:, model.signal_index]
+    obj["P_SIGNAL"] = p_sky  # the curves are on P_SIGNAL_SKY
+    train_file = training_sample_path(sky_dir)
+    own = train_file.exists() and file_sha256(train_file) == meta.get("training_data", {}).get("sha256")
+    n_excluded = 0
+    if own:
+        ids = np.asarray(Table.read(train_file)["TARGETID"], np.int64)
+        drop = obj["TARGETID"].isin(ids).to_numpy()
+        n_excluded = int(drop.sum())
+        obj = obj[~drop]
+    obj["ALL"] = 0.0
+    curves = {"overall": _curve(obj, "ALL", -1.0, 1.0)}
+    for name, (lo, hi) in SKY_R_BINS.items():
+        curves[name] = _curve(obj, "r", lo, hi)
+    summary = sky_dir / "summary.json"
+    sky_meta = json.loads(summary.read_text()) if summary.exists() else {}
+    doc = {
+        "format": "dwarflib-sky-calibration",
+        "quantity": "P_SIGNAL_SKY",
+        "cl": SKY_CL,
+        "interval": "Wilson",
+        "sky": {"path": str(sky_dir.resolve()), "truth_sha256": file_sha256(truth),
+                "seed": sky_meta.get("seed"), "n_sources": sky_meta.get("n_sources")},
+        "n_objects": int(len(obj)),
+        "n_preselected": int(pre.sum()),
+        "sky_class_counts": sky_counts.tolist(),
+        "training_objects_excluded": n_excluded,
+        "excluded_rule": ("objects of the footprint's training-sample.fits (the model's training sample) left "
+                          "out of the curves" if own else "none: the footprint is not the model's training sky"),
+        "completeness": "true signal objects selected / all true signal objects of the footprint (or r bin)",
+        "r_bins": {n: [None if not np.isfinite(a) else a, b] for n, (a, b) in SKY_R_BINS.items()},
+        "curves": curves,
+    }
+    raw = json.dumps(doc, indent=1, allow_nan=False).encode()
+    meta[SKY_FIELD] = {"train_priors": train_priors.tolist(), "sky_priors": sky_priors.tolist(),
+                       "sky_priors_source": f"truth of the simulated footprint {sky_dir.name} (preselected objects)",
+                       "curves_file": SKY_CALIBRATION_JSON, "curves_sha256": hashlib.sha256(raw).hexdigest()}
+    meta = json.loads(json.dumps(meta, allow_nan=False))  # hashed as it will be read back
+    meta["model_sha256"] = compute_model_sha256(meta, model.network)
+    for name, data in ((SKY_CALIBRATION_JSON, raw), (MODEL_JSON, json.dumps(meta, indent=1, allow_nan=False).encode())):
+        tmp_path = model_dir / f".{name}.tmp"
+        tmp_path.write_bytes(data)
+        os.replace(tmp_path, model_dir / name)
+    load_model(model_dir)  # the folder as written must validate
+    return {**doc, "model_sha256": meta["model_sha256"]}
+
+
+def format_sky_calibration(doc: dict) -> str:
+    """Text report of :func:`calibrate_on_sky`: priors source, counts and the overall curve at a few thresholds."""
+    c = doc["curves"]["overall"]
+    lines = [f"sky calibration on {doc['sky']['path']} (seed {doc['sky']['seed']}): {doc['n_preselected']:,d} "
+             f"preselected objects, true class counts {doc['sky_class_counts']}, "
+             f"{doc['training_objects_excluded']:,d} training objects left out of the curves",
+             f"P_SIGNAL_SKY threshold: purity [{100 * doc['cl']:.0f} % interval], completeness, selected"]
+    for i, t in enumerate(c["threshold"]):
+        if c["n_selected"][i] and round(t * 1000) % 100 == 0:
+            lines.append(f"  {t:.2f}: {c['purity'][i]:.3f} [{c['purity_lo'][i]:.3f}, {c['purity_hi'][i]:.3f}], "
+                         f"{c['completeness'][i]:.3f}, {int(c['n_selected'][i])}")
+    lines.append(f"model_sha256 is now {doc['model_sha256']}")
+    return "\n".join(lines)
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sky-calibrate", help="store a model's sky priors and sky purity/completeness curves (simulated sky)",
+        description="Classify a simulated sky with a model, measure the preselected sky's class priors from its "
+                    "truth and the purity and completeness of P_SIGNAL_SKY against the threshold (overall and per r "
+                    "bin), and store them in the model folder (sky-calibration.json; model.json's model_sha256 "
+                    "changes).")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `dwarflib train` (updated in place)")
+    p.add_argument("sky_dir", metavar="SKY_DIR", help="simulated sky folder (sweep-*.fits, truth.fits)")
+    p.set_defaults(func=_cli_sky_calibrate)
+
+
+def _cli_sky_calibrate(args) -> int:
+    import sys
+
+    try:
+        doc = calibrate_on_sky(args.model_dir, args.sky_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"dwarflib sky-calibrate: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_sky_calibration(doc))
+    return 0

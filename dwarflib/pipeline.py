@@ -7,7 +7,13 @@ A model folder (written by :func:`dwarflib.training.train_final_model`, never pi
   (:func:`compute_model_sha256`: sha256 of what determines the outputs), checked by
   :func:`validate_model_meta`;
 * ``network/`` (:data:`NETWORK_DIR`): the network's weights and its own ``model.json``
-  (:meth:`dwarflib.torchnet.TorchMLPClassifier.save`).
+  (:meth:`dwarflib.torchnet.TorchMLPClassifier.save`);
+* optionally ``sky-calibration.json`` (:data:`SKY_CALIBRATION_JSON`, written by
+  :func:`dwarflib.completeness.calibrate_on_sky`): the sky's purity and completeness curves against the
+  threshold on ``P_SIGNAL_SKY``. ``model.json``'s field ``sky_calibration`` (:data:`SKY_FIELD`) then holds the
+  training-mix and sky class priors (used by :meth:`CatalogueModel.sky_proba`), the curves file's name and
+  sha256; the field is part of ``model_sha256`` (the priors change ``P_SIGNAL_SKY``, the curves the
+  ``--purity`` threshold), so adding a sky calibration gives the model a new identity.
 
 :func:`load_model` checks both and returns a :class:`CatalogueModel`, whose
 :meth:`~CatalogueModel.apply_chunk` is the one path from sweep rows to calibrated probabilities (row
@@ -31,6 +37,7 @@ from dwarflib.datamodel import unique_id
 from dwarflib.features import feature_array
 from dwarflib.labels import SIGNAL, ClassScheme
 from dwarflib.preselection import CUT_ORDER, ROW_CHECK_ORDER, Preselection, row_checks
+from dwarflib.priors import SUM_TOL, prior_shift
 
 MODEL_JSON = "model.json"
 NETWORK_DIR = "network"
@@ -48,6 +55,14 @@ THRESHOLD_NAMES: tuple[str, ...] = ("catalogue", "high_purity", "paper")
 OUTPUT_FIELDS: tuple[str, ...] = ("format_version", "features", "feature_units", "feature_groups",
                                   "class_scheme", "signal_class", "preselection", "input_columns",
                                   "thresholds", "temperature", "class_bias")
+
+#: The optional ``model.json`` field with the sky priors and the curves file (see the module docstring); hashed
+#: into ``model_sha256`` only when present, so models without it keep their identity.
+SKY_FIELD = "sky_calibration"
+SKY_CALIBRATION_JSON = "sky-calibration.json"
+#: A point of a stored purity curve counts for ``--purity`` only when it selects at least this many objects
+#: of the calibration footprint (a purity of a handful of objects is noise).
+MIN_SELECTED_FOR_PURITY = 10
 
 
 class ModelError(ValueError):
@@ -172,8 +187,88 @@ class CatalogueModel:
     meta: dict = field(default_factory=dict)
     model_sha256: str = ""
     input_columns: list[str] | None = None
+    #: the content of ``sky-calibration.json`` (None: the model has no sky calibration)
+    sky_curves: dict | None = None
 
     signal_index: int = SIGNAL
+
+    @property
+    def has_sky_priors(self) -> bool:
+        """Whether the model carries sky priors (``P_SIGNAL_SKY`` and ``--purity`` need them)."""
+        return SKY_FIELD in self.meta
+
+    def _sky(self) -> dict:
+        if not self.has_sky_priors:
+            raise ModelError(f"model {self.model_sha256[:12]} has no sky calibration (no field {SKY_FIELD!r} "
+                             f"and no {SKY_CALIBRATION_JSON}); add one with `dwarflib sky-calibrate MODEL_DIR SKY_DIR`"
+                             " or `dwarflib train --sky-calibration SKY_DIR`")
+        return self.meta[SKY_FIELD]
+
+    @property
+    def train_priors(self) -> np.ndarray:
+        """Class priors the calibrated probabilities carry (the labelled training sample's class mix)."""
+        return np.asarray(self._sky()["train_priors"], float)
+
+    @property
+    def sky_priors(self) -> np.ndarray:
+        """Class priors of the preselected sky (from a simulated footprint's truth, or EM-estimated)."""
+        return np.asarray(self._sky()["sky_priors"], float)
+
+    def sky_proba(self, proba, sky_priors=None) -> np.ndarray:
+        """Class probabilities under the sky priors, float32 (n, n_classes): :func:`dwarflib.priors.prior_shift`
+        of the training-mix ``proba`` from :attr:`train_priors` to ``sky_priors`` (default :attr:`sky_priors`)."""
+        proba = np.asarray(proba)
+        if len(proba) == 0:
+            return np.zeros((0, self.scheme.n_classes), np.float32)
+        new = self.sky_priors if sky_priors is None else sky_priors
+        return prior_shift(proba, self.train_priors, new).astype(np.float32)
+
+    def sky_operating_point(self, purity: float | None = None, threshold: float | None = None) -> dict:
+        """The catalogue threshold on ``P_SIGNAL_SKY`` and its expected purity and completeness.
+
+        Exactly one of ``purity`` (the lowest threshold of the stored overall curve whose purity is
+        >= ``purity`` and that selects >= :data:`MIN_SELECTED_FOR_PURITY` objects) or ``threshold`` (the
+        curve's point at the largest stored threshold <= ``threshold``). Returns a dict with ``threshold``
+        (the cut applied), ``curve_threshold`` (the curve point the numbers are from), ``purity`` /
+        ``completeness`` with ``_lo`` / ``_hi`` (the stored intervals, confidence level ``cl``),
+        ``n_selected`` / ``n_signal`` on the calibration footprint, and ``bins`` (the same per r bin).
+        Raises ValueError naming the value and the reachable range.
+        """
+        if (purity is None) == (threshold is None):
+            raise ValueError("give exactly one of purity or threshold")
+        self._sky()
+        if self.sky_curves is None:
+            raise ModelError(f"model {self.model_sha256[:12]}: no stored sky curves ({SKY_CALIBRATION_JSON})")
+        curves = self.sky_curves["curves"]
+        c = {k: np.asarray(v, float) for k, v in curves["overall"].items() if k in CURVE_COLUMNS}
+        ok = (c["n_selected"] >= MIN_SELECTED_FOR_PURITY) & np.isfinite(c["purity"])
+        if purity is not None:
+            if not (_is_number(purity) and 0 < purity < 1):
+                raise ValueError(f"purity {purity!r} must be a number in (0, 1)")
+            if not ok.any():
+                raise ValueError(f"purity {purity}: no threshold of the stored sky curve selects "
+                                 f">= {MIN_SELECTED_FOR_PURITY} objects; the model cannot state a purity")
+            lo, hi = float(c["purity"][ok].min()), float(c["purity"][ok].max())
+            reach = np.flatnonzero(ok & (c["purity"] >= purity))
+            if not len(reach):
+                raise ValueError(f"purity {purity} is not reachable by this model: the stored sky curve reaches "
+                                 f"purity {lo:.3f} to {hi:.3f} (thresholds selecting >= {MIN_SELECTED_FOR_PURITY} "
+                                 "objects of the calibration footprint)")
+            i = int(reach[0])
+            cut = float(c["threshold"][i])
+        else:
+            grid = c["threshold"]
+            if not (_is_number(threshold) and grid[0] <= threshold <= 1):
+                raise ValueError(f"threshold {threshold!r} must be a number in [{grid[0]:g}, 1]")
+            i = int(np.flatnonzero(grid <= threshold)[-1])
+            cut = float(threshold)
+
+        def point(cc: dict, j: int) -> dict:
+            return {k: float(cc[k][j]) for k in CURVE_COLUMNS if k != "threshold"}
+
+        return {"threshold": cut, "curve_threshold": float(c["threshold"][i]), **point(c, i),
+                "cl": float(self.sky_curves.get("cl", float("nan"))),
+                "bins": {name: point(cv, i) for name, cv in curves.items() if name != "overall"}}
 
     @property
     def catalogue_threshold(self) -> float:
@@ -340,7 +435,10 @@ class CatalogueModel:
 def compute_model_sha256(meta: dict, network) -> str:
     """sha256 of what determines a model's outputs: the :data:`OUTPUT_FIELDS` of ``model.json``
     (canonical JSON) and the network's :meth:`~dwarflib.torchnet.TorchMLPClassifier.content_sha256`."""
-    fields = json.dumps({k: meta.get(k) for k in OUTPUT_FIELDS}, sort_keys=True, allow_nan=False)
+    out = {k: meta.get(k) for k in OUTPUT_FIELDS}
+    if SKY_FIELD in meta:  # only when present: models without a sky calibration keep their sha256
+        out[SKY_FIELD] = meta[SKY_FIELD]
+    fields = json.dumps(out, sort_keys=True, allow_nan=False)
     return hashlib.sha256(fields.encode() + network.content_sha256().encode()).hexdigest()
 
 
@@ -407,6 +505,19 @@ def validate_model_meta(meta, path) -> None:
     sha = meta.get("model_sha256")
     if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
         bad("model_sha256", "must be a sha256 hex digest")
+    if SKY_FIELD in meta:
+        sky = meta[SKY_FIELD]
+        if not isinstance(sky, dict):
+            bad(SKY_FIELD, "must be a JSON object")
+        for name in ("train_priors", "sky_priors"):
+            q = sky.get(name)
+            if not (isinstance(q, list) and len(q) == scheme.n_classes and all(_is_number(v) and 0 < v < 1 for v in q)
+                    and abs(sum(q) - 1) <= SUM_TOL):
+                bad(f"{SKY_FIELD}.{name}", f"is {q!r}, must be {scheme.n_classes} numbers in (0, 1) summing to 1")
+        if sky.get("curves_file") != SKY_CALIBRATION_JSON:
+            bad(f"{SKY_FIELD}.curves_file", f"is {sky.get('curves_file')!r}, must be {SKY_CALIBRATION_JSON!r}")
+        if not (isinstance(sky.get("curves_sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", sky["curves_sha256"])):
+            bad(f"{SKY_FIELD}.curves_sha256", "must be a sha256 hex digest")
 
 
 def load_model(model_dir) -> CatalogueModel:
@@ -449,6 +560,7 @@ def load_model(model_dir) -> CatalogueModel:
     if sha != meta["model_sha256"]:
         raise ModelError(f"{path}: field 'model_sha256' does not match the content of the model folder "
                          "(model.json or network/ edited after training)")
+    sky_curves = _load_sky_curves(model_dir, meta[SKY_FIELD]) if SKY_FIELD in meta else None
     return CatalogueModel(
         network=network,
         features=list(meta["features"]),
@@ -459,5 +571,33 @@ def load_model(model_dir) -> CatalogueModel:
         meta=meta,
         model_sha256=sha,
         input_columns=meta.get("input_columns"),
+        sky_curves=sky_curves,
     )
+
+
+#: Columns of every curve of ``sky-calibration.json`` (one list per column, one entry per threshold).
+CURVE_COLUMNS: tuple[str, ...] = ("threshold", "n_selected", "n_recovered", "n_signal", "purity", "purity_lo",
+                                  "purity_hi", "completeness", "completeness_lo", "completeness_hi")
+
+
+def _load_sky_curves(model_dir: Path, sky: dict) -> dict:
+    """The curves of ``sky-calibration.json``, checked against the sha256 recorded in ``model.json``."""
+    path = model_dir / SKY_CALIBRATION_JSON
+    if not path.exists():
+        raise ModelError(f"{path}: missing; field {SKY_FIELD!r} of {model_dir / MODEL_JSON} lists it")
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != sky["curves_sha256"]:
+        raise ModelError(f"{path}: sha256 differs from field '{SKY_FIELD}.curves_sha256' of "
+                         f"{model_dir / MODEL_JSON} (file edited after calibration)")
+    try:
+        doc = json.loads(raw)
+        curves = doc["curves"]
+        for name, c in curves.items():
+            if set(c) < set(CURVE_COLUMNS) or len({len(c[k]) for k in CURVE_COLUMNS}) != 1:
+                raise ValueError(f"curve {name!r} must hold the lists {list(CURVE_COLUMNS)} of one length")
+        if "overall" not in curves:
+            raise ValueError("no 'overall' curve")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: field 'curves' is missing or malformed ({type(exc).__name__}: {exc})") from None
+    return doc
 

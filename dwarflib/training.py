@@ -42,8 +42,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dwarflib import __version__
+from dwarflib import __version__, completeness
 from dwarflib import training_sample as ts
+from dwarflib.completeness import calibrate_on_sky, format_sky_calibration
 from dwarflib.conventions import file_sha256
 from dwarflib.datamodel import REQUIRED_COLUMNS
 from dwarflib.features import required_columns
@@ -417,7 +418,11 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the networks (default 0)")
     p.add_argument("--max-epochs", type=positive_int, default=40,
                    help="upper bound on training epochs (early stopping)")
+    p.add_argument("--sky-calibration", metavar="SKY_DIR", default=None,
+                   help="after training, store the sky priors and sky purity/completeness curves measured on this "
+                        "simulated sky (as `dwarflib sky-calibrate MODEL_DIR SKY_DIR`)")
     p.set_defaults(func=_cli_train)
+    completeness.add_cli(subparsers)  # `sky-calibrate`: the model folder's second step, listed after `train`
 
 
 def format_training_report(res: TrainingResult) -> str:
@@ -444,10 +449,17 @@ def _cli_train(args) -> int:
     if not path.exists():
         print(f"dwarflib train: error: {path}: no such file", file=sys.stderr)
         return 1
+    if args.sky_calibration is not None and not (Path(args.sky_calibration) / "truth.fits").exists():
+        print(f"dwarflib train: error: --sky-calibration {args.sky_calibration}: not a simulated sky folder "
+              "(no truth.fits)", file=sys.stderr)
+        return 1
     try:
         res = train_final_model(path, args.out, seed=args.seed, max_epochs=args.max_epochs)
+        doc = calibrate_on_sky(args.out, args.sky_calibration) if args.sky_calibration is not None else None
     except (ValueError, KeyError) as exc:
         print(f"dwarflib train: error: {exc}", file=sys.stderr)
         return 1
     print(format_training_report(res))
+    if doc is not None:
+        print(format_sky_calibration(doc))
     return 0
