@@ -57,31 +57,28 @@ Parallelism: over files. Local processes (``concurrent.futures.ProcessPoolExecut
 thread each) by default; a Dask distributed cluster when ``scheduler`` (an address such as
 ``tcp://host:8786``, a ``dask.distributed.Client`` or a cluster object) is given. Dask workers must
 see the input and output paths (a shared file system). Only the calling process writes the manifest.
-The default number of local workers comes from the input size (:func:`default_workers`): each worker
-imports torch and loads the model (seconds), so small inputs run in the calling process. Local
-workers die with the calling process, even when it is killed with SIGKILL (:func:`_init_worker`).
+The default number of local workers comes from the input size
+(:func:`dwarflib.parallel.default_workers`): each worker imports torch and loads the model (seconds),
+so small inputs run in the calling process. Local workers die with the calling process, even when it
+is killed with SIGKILL (:func:`dwarflib.parallel.init_worker`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import hashlib
 import json
 import os
 import shlex
-import signal
 import sys
 import time
 import traceback
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
-from dwarflib import north_south, survey_io
+from dwarflib import north_south, parallel, survey_io
 from dwarflib import paths as dw_paths
 from dwarflib.catalogue_files import (
     MANIFEST_NAME,
@@ -104,15 +101,8 @@ from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
 from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter, RejectedRowsWriter
 from dwarflib.survey_io import quality_bits
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DEFAULT_CHUNK_ROWS = 200_000
 
-#: Input rows per local worker process in the default worker count (:func:`default_workers`): starting a
-#: worker (torch import, model load) costs about as much as classifying ~1 M rows on one core.
-ROWS_PER_WORKER = 1_000_000
-
-#: Seconds between a local worker's checks that the calling process is still alive.
-PARENT_POLL_S = 1.0
 
 def _atomic_tmp(final: Path) -> Path:
     return final.with_name(f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{final.name}")
@@ -260,79 +250,6 @@ def _cached_model(model_dir):
     return _MODEL_CACHE[key][1]
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    if n is None:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-@contextlib.contextmanager
-def _prefetched(iterator, enabled: bool = True):
-    """Iterate ``iterator`` one item ahead in a reader thread (a bounded queue of one item).
-
-    Reading a chunk (FITS pages, byte swapping) and the network (torch) both release the GIL, so the
-    next chunk is read while the current one is classified. Items arrive in order; an exception of the
-    reader is raised in the consumer at the same position. On exit the reader is told to stop and joined.
-    """
-    if not enabled:
-        yield iterator
-        return
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    done = object()
-
-    def put(entry) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(entry, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def reader():
-        try:
-            for item in iterator:
-                if not put((True, item)):
-                    return
-            put((True, done))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put((False, exc))
-
-    thread = threading.Thread(target=reader, name="dwarflib-prefetch", daemon=True)
-    thread.start()
-
-    def items():
-        while True:
-            ok, item = q.get()
-            if not ok:
-                raise item
-            if item is done:
-                return
-            yield item
-
-    try:
-        yield items()
-    finally:
-        stop.set()
-        thread.join()
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()  # the reader is finished: release the file
-
-
 def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all: bool = False,
                   chunk_rows: int = DEFAULT_CHUNK_ROWS, torch_threads: int | None = 1,
                   prefetch: bool = True, resolve_north_south: bool = True, sky_point: dict | None = None) -> dict:
@@ -340,7 +257,8 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
 
     Runs in worker processes; the manifest is written by the caller of :func:`classify_files`.
     With ``prefetch`` (default) the next chunk is read in a thread while the current one is classified
-    (same output, see :func:`_prefetched`). ``resolve_north_south``: see :func:`classify_table`.
+    (same output, see :func:`dwarflib.parallel.prefetched`). ``resolve_north_south``: see
+    :func:`classify_table`.
     Besides the model's columns, the large-galaxy columns present in the file are read. ``sky_point``: the
     operating point of :meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point` (candidates on
     ``P_SIGNAL_SKY``).
@@ -381,7 +299,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
             {"input": str(path), "model_sha256": model.model_sha256})})
         chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=columns, flags=False)
-        with _torch_threads(torch_threads), _prefetched(chunks, prefetch) as chunks:
+        with parallel.torch_threads(torch_threads), parallel.prefetched(chunks, prefetch) as chunks:
             for chunk in chunks:
                 rejects: list = []
                 rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen, rejects=rejects,
@@ -465,51 +383,6 @@ def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
 # ---------------------------------------------------------------------------------------------
 # the driver
 # ---------------------------------------------------------------------------------------------
-def default_workers(n_files: int, n_rows: int, cpus: int | None = None) -> int:
-    """Default number of local worker processes for ``n_files`` input files of ``n_rows`` rows in all.
-
-    One per :data:`ROWS_PER_WORKER` input rows, at most one per file and one per CPU, at least 1: a
-    single file or fewer than 2 x ROWS_PER_WORKER rows run in the calling process (no worker start-up).
-    """
-    cpus = cpus or os.cpu_count() or 1
-    return max(1, min(cpus, n_files, n_rows // ROWS_PER_WORKER))
-
-
-def _init_worker(parent_pid: int | None = None) -> None:
-    """Set-up of a local worker process: one torch thread, and die with the calling process.
-
-    A SIGKILL of the caller runs none of its clean-up, so the workers must notice on their own: on
-    Linux the kernel sends the worker SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``); on
-    every platform a daemon thread also checks every :data:`PARENT_POLL_S` seconds that the parent
-    ``parent_pid`` is still its parent and ends the worker otherwise. A dead worker leaves at most a
-    temporary output (removed by the next run) and never a manifest line.
-    """
-    if parent_pid is not None:
-        _die_with_parent(parent_pid)
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    import threading
-
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the parent died before the line above
-        os._exit(1)
-
-    def watch():
-        while True:
-            time.sleep(PARENT_POLL_S)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="dwarflib-parent-watch", daemon=True).start()
-
-
 def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, workers: int | None = None,
                    scheduler=None, resume: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                    progress: bool = True, on_error: str = "raise", resolve_north_south: bool = True,
@@ -529,7 +402,7 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
         Keep every preselected row (for completeness studies) instead of candidates only.
     workers : int, optional
         Local worker processes (at most one per file; 1 runs in this process). Default:
-        :func:`default_workers` from the number of files and rows to classify.
+        :func:`dwarflib.parallel.default_workers` from the number of files and rows to classify.
     scheduler : str or dask Client/cluster, optional
         Run on a Dask distributed cluster instead of local processes.
     resume : bool
@@ -638,10 +511,10 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
 
         try:
             if scheduler is not None:
-                _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail)
+                parallel.run_dask(classify_file, scheduler, model_dir, todo, out_dir, kwargs, finish, fail)
             else:
                 n_workers = (min(workers, max(len(todo), 1)) if workers
-                             else default_workers(len(todo), total_rows))
+                             else parallel.default_workers(len(todo), total_rows))
                 if n_workers <= 1:
                     for p, s in todo:
                         try:
@@ -651,7 +524,7 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
                             continue
                         finish(rec)
                 else:
-                    _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail)
+                    parallel.run_pool(classify_file, n_workers, model_dir, todo, out_dir, kwargs, finish, fail)
         finally:
             bar.close()
 
@@ -673,59 +546,6 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     new_rows = sum(r["rows_read"] for r in records.values() if not r.get("skipped"))
     summary["rows_per_s"] = new_rows / summary["wall_s"] if summary["wall_s"] > 0 else float("nan")
     return summary
-
-
-def _collect(completed, futs, finish, fail):
-    """Hand each finished future's record to ``finish``, or its exception to ``fail`` (futures or Dask)."""
-    for fut in completed:
-        try:
-            rec = fut.result()
-        except Exception as exc:  # noqa: BLE001 - reported via fail()
-            fail(futs[fut], exc)
-            continue
-        finish(rec)
-
-
-def _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail):
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")  # torch and fork do not mix; spawn starts clean interpreters
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(os.getpid(),)) as ex:
-        futs = {ex.submit(classify_file, model_dir, p, out_dir, stem=s, torch_threads=1, **kwargs): p
-                for p, s in todo}
-        try:
-            _collect(as_completed(futs), futs, finish, fail)
-        except BaseException:
-            for f in futs:
-                f.cancel()
-            raise
-
-
-def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
-    from dask.distributed import Client
-    from dask.distributed import as_completed as dask_as_completed
-
-    own = False
-    if isinstance(scheduler, Client):
-        client = scheduler
-    else:
-        address = getattr(scheduler, "scheduler_address", scheduler)
-        try:
-            client = Client(address)
-        except (OSError, TimeoutError) as exc:  # refused, unknown host, connect timeout
-            raise RuntimeError(f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: {exc}") from None
-        own = True
-    try:
-        futs = {}
-        for p, s in todo:
-            key = f"dwarflib-classify-{hashlib.sha1(str(p).encode()).hexdigest()[:12]}-{time.monotonic_ns()}"
-            futs[client.submit(classify_file, str(model_dir), str(p), str(out_dir), stem=s,
-                               torch_threads=1, key=key, pure=False, **kwargs)] = p
-        _collect(dask_as_completed(list(futs)), futs, finish, fail)
-    finally:
-        if own:
-            client.close()
 
 
 def _n_rows(path: Path) -> int:

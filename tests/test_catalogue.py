@@ -18,7 +18,7 @@ from astropy.io import fits
 from astropy.table import Table
 from sky_fixtures import split_sweeps
 
-from dwarflib import catalogue, completeness, survey_io
+from dwarflib import catalogue, completeness, parallel, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 
 N_FILES = 5
@@ -350,10 +350,10 @@ def test_prefetch_reader_errors_reach_the_consumer_in_order():
         raise survey_io.CorruptFileError("x.fits: column FLUX_R cannot be read")
 
     got = []
-    with pytest.raises(survey_io.CorruptFileError, match="x.fits"), catalogue._prefetched(items()) as it:
+    with pytest.raises(survey_io.CorruptFileError, match="x.fits"), parallel.prefetched(items()) as it:
         for v in it:
             got.append(v)
     assert got == [1, 2]
     # a consumer that stops early does not hang the reader
-    with catalogue._prefetched(iter(range(100))) as it:
+    with parallel.prefetched(iter(range(100))) as it:
         assert next(iter(it)) == 0

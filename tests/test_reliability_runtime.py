@@ -19,7 +19,7 @@ import pytest
 from real_data import real_file
 from sky_fixtures import split_sweeps
 
-from dwarflib import catalogue, cli, survey_io
+from dwarflib import catalogue, cli, parallel, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 from dwarflib.datamodel import unique_id
 from dwarflib.pipeline import ModelError, load_model
@@ -387,13 +387,13 @@ def test_closed_stdout_after_a_successful_run_exits_0(setup, tmp_path):
 # also: the default worker count comes from the input size
 # ---------------------------------------------------------------------------------------------
 def test_default_workers_rule():
-    rpw = catalogue.ROWS_PER_WORKER
-    assert catalogue.default_workers(1, 100 * rpw, cpus=16) == 1  # one file
-    assert catalogue.default_workers(5, 300_000, cpus=2) == 1  # the 300k rows on 2 cores
-    assert catalogue.default_workers(5, 2 * rpw - 1, cpus=16) == 1
-    assert catalogue.default_workers(8, 3 * rpw, cpus=16) == 3
-    assert catalogue.default_workers(4, 100 * rpw, cpus=2) == 2
-    assert catalogue.default_workers(4, 100 * rpw, cpus=16) == 4
+    rpw = parallel.ROWS_PER_WORKER
+    assert parallel.default_workers(1, 100 * rpw, cpus=16) == 1  # one file
+    assert parallel.default_workers(5, 300_000, cpus=2) == 1  # the 300k rows on 2 cores
+    assert parallel.default_workers(5, 2 * rpw - 1, cpus=16) == 1
+    assert parallel.default_workers(8, 3 * rpw, cpus=16) == 3
+    assert parallel.default_workers(4, 100 * rpw, cpus=2) == 2
+    assert parallel.default_workers(4, 100 * rpw, cpus=16) == 4
 
 
 def test_small_input_runs_in_the_calling_process_by_default(setup, tmp_path):
