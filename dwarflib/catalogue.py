@@ -190,7 +190,7 @@ def _torch_threads(n: int | None):
     if n is None:
         yield
         return
-    import torch
+    import torch  # lazy: imports torch (seconds)
 
     old = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -374,7 +374,7 @@ def _init_worker(parent_pid: int | None = None) -> None:
     """
     if parent_pid is not None:
         _die_with_parent(parent_pid)
-    import torch
+    import torch  # lazy: imports torch (seconds)
 
     torch.set_num_threads(1)
 
@@ -569,7 +569,7 @@ def _run_pool(n_workers, model_dir, todo, out_dir, kwargs, finish, fail):
 
 
 def _run_dask(scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
-    from dask.distributed import Client
+    from dask.distributed import Client  # lazy: optional dependency (the Dask runner), heavy to import
     from dask.distributed import as_completed as dask_as_completed
 
     own = False

@@ -50,7 +50,7 @@ import pandas as pd
 from astropy.stats import binom_conf_interval
 from sklearn.metrics import average_precision_score
 
-from .labels import SIGNAL
+from .labels import CLASS_NAMES, SIGNAL
 
 __all__ = [
     "accuracy",
@@ -321,8 +321,6 @@ def confusion_matrix_table(y_true, y_pred, names=None, normalize: str | None = N
     """
     yt, yp = _pair(y_true, y_pred)
     if names is None:
-        from .labels import CLASS_NAMES
-
         present = np.union1d(np.unique(yt), np.unique(yp))
         if present.size == 0 or (present.min() >= 0 and present.max() < len(CLASS_NAMES)):
             names = list(CLASS_NAMES)

@@ -162,7 +162,7 @@ def fit_calibration(z, y, n_classes: int, max_iter: int = 200) -> tuple[float, n
     ``z``: validation logits (n, n_classes); ``y``: class indices. The biases are returned with zero
     mean (softmax is invariant to a common shift).
     """
-    import torch
+    import torch  # lazy: imports torch (seconds)
     import torch.nn.functional as F
 
     zt = torch.as_tensor(np.asarray(z, dtype=np.float64))

@@ -64,9 +64,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from dwarflib import paper
 from dwarflib.conventions import distance_modulus_of_distance, mean_surface_brightness
 from dwarflib.crossmatch import crossmatch
-from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
+from dwarflib.evaluation import _new_estimator, cross_validate_signal, p_signal_of, training_labels
+from dwarflib.features import SHAPE_R_FLOOR_ARCSEC, build_features
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
 from dwarflib.metrics import binomial_interval
+from dwarflib.models import make_model
+from dwarflib.paths import outputs_dir
 from dwarflib.survey_io import flux_to_mag
 from dwarflib.training_sample import EDR_R_MAX, EDR_Z_MIN
 
@@ -250,8 +253,6 @@ SWEEP_GROUPS: tuple[str, ...] = ("magnitudes", "colours", "surface_brightness", 
 
 
 def _sweep_features(table: Table) -> FeatureTable:
-    from dwarflib.features import build_features
-
     f = build_features(table, SWEEP_GROUPS)
     feats = pd.DataFrame({
         "r": f["r"].to_numpy(),
@@ -418,8 +419,6 @@ def fit_restricted_model(make_estimator, train: FeatureTable, y, features: Seque
     ``make_estimator`` is an unfitted estimator (cloned) or a zero-argument factory; ``y`` the 7-class
     labels (a binary model gets their collapse, :func:`dwarflib.evaluation.training_labels`).
     """
-    from dwarflib.evaluation import _new_estimator, training_labels
-
     missing = [f for f in features if f not in train.features.columns]
     if missing:
         raise KeyError(f"training features lack {missing}")
@@ -433,8 +432,6 @@ def fit_restricted_model(make_estimator, train: FeatureTable, y, features: Seque
 
 def apply_model(estimator, table: FeatureTable, features: Sequence[str]) -> np.ndarray:
     """``p_signal`` of every row of ``table`` (NaN for rows with an exclusion reason)."""
-    from dwarflib.evaluation import p_signal_of
-
     p = np.full(len(table), np.nan)
     ok = table.usable
     if ok.any():
@@ -605,8 +602,6 @@ def summary_display(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
 def write_summary(df: pd.DataFrame, path: str | Path | None = None) -> Path:
     """Write the summary to ``path`` (default ``outputs/verification-summary.csv``) and return the path."""
-    from dwarflib.paths import outputs_dir
-
     if list(df.columns) != list(SUMMARY_COLUMNS):
         raise ValueError(f"summary columns must be exactly {SUMMARY_COLUMNS}, got {tuple(df.columns)}")
     path = Path(path) if path is not None else outputs_dir() / "verification-summary.csv"
@@ -691,9 +686,6 @@ def sim_to_real_colours(make_estimator, sim_table: Table, y_sim, real_table: Tab
       (pooled out-of-fold predictions; :func:`dwarflib.evaluation.cross_validate_signal`);
     * ``'sim_cv'``: the same cross-validation on the simulated table (the simulated-sky baseline).
     """
-    from dwarflib.evaluation import _new_estimator, cross_validate_signal, p_signal_of, training_labels
-    from dwarflib.features import build_features
-
     X_sim = build_features(sim_table, groups)
     X_real = build_features(real_table, groups)
     cols = [c for c in X_sim.columns if c in X_real.columns]
@@ -811,8 +803,6 @@ def make_default_estimator(algorithm: str = "xgboost", scheme: str = "7class", s
                            max_per_class: int | None = None, **params) -> Callable:
     """A zero-argument factory for :func:`dwarflib.models.make_model` (the project's model factory),
     optionally wrapped in :class:`ClassCapped` (``max_per_class`` rows per class at most)."""
-    from dwarflib.models import make_model
-
     def factory():
         model = make_model(algorithm, scheme, random_state=seed, n_jobs=n_jobs, **params)
         if max_per_class is None:

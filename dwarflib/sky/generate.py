@@ -51,15 +51,18 @@ from dwarflib.labels import assign_classes
 from dwarflib.options import positive_float, positive_int
 from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
 from dwarflib.sky.physics import (
+    M_SUN_R,
     SkyModel,
     detection_probability,
     draw_galaxies,
     draw_stars,
     get_sampling_grid,
     load_sky_model,
+    ml_coefficients,
     star_density,
 )
 from dwarflib.stream_writers import FitsStreamWriter
+from dwarflib.survey_io import write_sweep
 
 #: Version of the generator's output format and model; part of the cache key.
 SKY_VERSION = "7"
@@ -201,8 +204,6 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     is_star = src["IS_POINT"]
     pop = cat(_POP_NAMES.take(g["POP"]), np.full(n_star, b"STAR", dtype="S4")).take(perm)
     ml = cat(g["ML"], np.full(n_star, np.nan)).take(perm)
-    from dwarflib.sky.physics import M_SUN_R, ml_coefficients
-
     a0, _ = ml_coefficients(0.0, model)
     a_z, _ = ml_coefficients(g["Z"], model)  # galaxies only
     # absolute magnitude K-corrected to z = 0: M/L at z=0 for the same galaxy (rest-frame colour approximated
@@ -436,8 +437,6 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     """:func:`write_simulated_sky` inside the folder's lock."""
     from astropy.table import Table
     from tqdm.auto import tqdm
-
-    from dwarflib.survey_io import write_sweep
 
     t0 = time.perf_counter()
     model = load_sky_model() if model is None else model
