@@ -30,6 +30,7 @@ from dwarflib.features import FEATURE_GROUPS, build_features
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
 from dwarflib.preselection import DEFAULT_PRESELECTION
 from dwarflib.registry import load_desi_edr
+from dwarflib.selections import BGS_BRIGHT
 
 #: Label columns a labelled table must carry besides the sweep columns.
 LABEL_COLUMNS: tuple[str, ...] = ("Z", "LOGMSTAR")
@@ -355,13 +356,8 @@ def signal_fraction(y) -> float:
 #: Features of the real-data colours-only model: the r magnitude and every colour the DESI EDR table allows.
 EDR_FEATURES: tuple[str, ...] = ("r", "g_r", "r_z", "z_w1", "w1_w2")
 
-#: The DESI EDR BGS_BRIGHT selection the book applies (dereddened r [mag], spectroscopic redshift).
-EDR_R_MAX = 19.5
-EDR_Z_MIN = 0.0104
-
-
 def build_edr_sample(table: Table | None = None, scheme: ClassScheme = DEFAULT_SCHEME,
-                     r_max: float = EDR_R_MAX, z_min: float = EDR_Z_MIN,
+                     r_max: float = BGS_BRIGHT.r_max, z_min: float = BGS_BRIGHT.z_min,
                      features: Sequence[str] = EDR_FEATURES) -> TrainingSample:
     """The real DESI EDR BGS galaxies as a labelled, featurised sample (real data, colours only).
 

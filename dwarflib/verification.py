@@ -70,8 +70,8 @@ from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
 from dwarflib.metrics import binomial_interval
 from dwarflib.models import make_model
 from dwarflib.paths import outputs_dir
+from dwarflib.selections import BGS_BRIGHT
 from dwarflib.survey_io import flux_to_mag
-from dwarflib.training_sample import EDR_R_MAX, EDR_Z_MIN
 
 #: Columns of ``outputs/verification-summary.csv`` (exactly these, in this order).
 SUMMARY_COLUMNS: tuple[str, ...] = ("check", "sample", "source", "n", "precision", "recall", "recall_low",
@@ -531,7 +531,7 @@ def elves_summary_rows(signal_range: Mapping, all_masses: Mapping, with_r_from_v
 
 
 def edr_summary_rows(sim_to_real: Mapping, real_cv: Mapping, sim_cv: Mapping,
-                     r_max: float = EDR_R_MAX, z_min: float = EDR_Z_MIN,
+                     r_max: float = BGS_BRIGHT.r_max, z_min: float = BGS_BRIGHT.z_min,
                      paper: tuple[float, float] = PAPER_CHECKS["DESI EDR"]) -> list[dict]:
     """The DESI EDR rows of the summary (colours and magnitudes only): the simulated-sky model applied to the
     real table (beside the paper's check), a model trained and tested on the real labels, and the simulated
@@ -651,14 +651,9 @@ def train_restricted_check(make_estimator, sim: FeatureTable, y, features: Seque
 # DESI EDR: colours-only, simulated training vs real training
 # ---------------------------------------------------------------------------------------------------
 
-#: The DESI EDR table's own selection (BGS_BRIGHT r limit and the clustering catalogue's lower redshift),
-#: defined once in :mod:`dwarflib.training_sample`.
-DESI_EDR_R_MAX = EDR_R_MAX
-DESI_EDR_Z_MIN = EDR_Z_MIN
-
-
-def desi_edr_selection(table: Table, r_max: float = DESI_EDR_R_MAX, z_min: float = DESI_EDR_Z_MIN) -> np.ndarray:
-    """Rows passing the DESI EDR table's selection (dereddened r < r_max [mag] and Z > z_min)."""
+def desi_edr_selection(table: Table, r_max: float = BGS_BRIGHT.r_max, z_min: float = BGS_BRIGHT.z_min) -> np.ndarray:
+    """Rows passing the DESI EDR table's selection (dereddened r < r_max [mag] and Z > z_min; default
+    :data:`dwarflib.selections.BGS_BRIGHT`)."""
     r = flux_to_mag(_col(table, "FLUX_R"), _col(table, "MW_TRANSMISSION_R"))
     return (r < r_max) & (_col(table, "Z") > z_min)
 
