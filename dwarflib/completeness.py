@@ -17,7 +17,7 @@ from dwarflib.catalogue_files import expand_inputs, load_catalogue, read_manifes
 from dwarflib.datamodel import unique_id
 from dwarflib.features import build_features, required_columns
 from dwarflib.labels import DEFAULT_SCHEME
-from dwarflib.metrics import binomial_interval
+from dwarflib.metrics import CONFIDENCE_1SIGMA, binomial_interval
 
 
 def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
@@ -75,7 +75,7 @@ def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
     return obj
 
 
-def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = 0.6827):
+def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = CONFIDENCE_1SIGMA):
     """Completeness and purity of ``P_SIGNAL >= threshold`` in bins of one quantity.
 
     Parameters
@@ -98,7 +98,7 @@ def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: floa
         Per threshold and bin: ``n_signal`` (true signal), ``n_signal_preselected``, ``n_recovered``
         (true signal selected), ``completeness`` = n_recovered / n_signal (all true signal in the
         footprint), ``completeness_preselected`` = n_recovered / n_signal_preselected, ``n_selected``,
-        ``purity`` = n_recovered / n_selected, each with ``_lo`` / ``_hi`` interval bounds.
+        ``purity`` = n_recovered / n_selected, each with ``_low`` / ``_high`` interval bounds.
     """
     bins = np.asarray(bins, float)
     x = objects[by].to_numpy(float)
@@ -122,6 +122,6 @@ def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: floa
             for name, k, n in (("completeness", n_rec, n_sig), ("completeness_preselected", n_rec, n_sig_pre),
                                ("purity", n_rec, n_sel)):
                 row[name] = k / n if n else float("nan")
-                row[f"{name}_lo"], row[f"{name}_hi"] = binomial_interval(k, n, cl=cl)
+                row[f"{name}_low"], row[f"{name}_high"] = binomial_interval(k, n, cl=cl)
             rows.append(row)
     return pd.DataFrame(rows)

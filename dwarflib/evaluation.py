@@ -33,7 +33,13 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from dwarflib.labels import SIGNAL, to_binary
-from dwarflib.metrics import signal_counts, signal_pr_curve, signal_precision_recall_f, threshold_for_fbeta
+from dwarflib.metrics import (
+    CONFIDENCE,
+    signal_counts,
+    signal_pr_curve,
+    signal_precision_recall_f,
+    threshold_for_fbeta,
+)
 from dwarflib.models import make_model, p_signal, signal_label
 from dwarflib.training_sample import stratified_split_indices
 
@@ -393,7 +399,7 @@ def _prf_from_counts(tp, fp, fn) -> dict[str, np.ndarray]:
     return {"precision": prec, "recall": rec, "f1": f1}
 
 
-def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, cl: float = 0.95) -> pd.DataFrame:
+def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, cl: float = CONFIDENCE) -> pd.DataFrame:
     """Bootstrap over objects of signal precision, recall and F1 of two predictions, and of their difference.
 
     The same resampled objects score both predictions, so the interval on ``b - a`` accounts for the
@@ -442,7 +448,7 @@ def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, 
 
 def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make_estimator,
                    scheme: str = MULTICLASS, n_splits: int = 5, seed: int = 0,
-                   threshold: float | str | None = "max_f1", n_boot: int = 2000, cl: float = 0.95,
+                   threshold: float | str | None = "max_f1", n_boot: int = 2000, cl: float = CONFIDENCE,
                    n_jobs: int = 1, keep_only: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Change in signal precision / recall / F1 when each feature group is removed.
 
@@ -539,7 +545,7 @@ def ablation_change(table: pd.DataFrame, model: str, metric: str = "f1") -> str:
     return "no change"
 
 
-def ablation_verdict(table: pd.DataFrame, model: str, metric: str = "f1", cl: float = 0.95) -> str:
+def ablation_verdict(table: pd.DataFrame, model: str, metric: str = "f1", cl: float = CONFIDENCE) -> str:
     """One line saying whether removing a feature group changed ``metric`` significantly, with the numbers:
     e.g. ``'significantly worse: F1 0.812 vs 0.845 (change -0.033, 95 % [-0.051, -0.016])'``.
 

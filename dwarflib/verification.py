@@ -67,7 +67,7 @@ from dwarflib.crossmatch import crossmatch
 from dwarflib.evaluation import _new_estimator, cross_validate_signal, p_signal_of, training_labels
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC, build_features
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
-from dwarflib.metrics import binomial_interval
+from dwarflib.metrics import CONFIDENCE, binomial_interval, precision_recall_from_counts
 from dwarflib.models import make_model
 from dwarflib.paths import outputs_dir
 from dwarflib.selections import BGS_BRIGHT
@@ -439,7 +439,7 @@ def apply_model(estimator, table: FeatureTable, features: Sequence[str]) -> np.n
     return p
 
 
-def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = 0.95) -> dict[str, float]:
+def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = CONFIDENCE) -> dict[str, float]:
     """Recall of known signal-like objects: the fraction of rows in ``mask`` with ``p_signal >= threshold``.
 
     Returns ``n``, ``k`` (selected), ``recall``, ``recall_low``, ``recall_high`` (Wilson interval at
@@ -458,17 +458,13 @@ def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = 0.9
     return {"n": n, "k": k, "recall": k / n if n else float("nan"), "recall_low": lo, "recall_high": hi}
 
 
-def precision_recall(y_true_signal, pred_signal, confidence: float = 0.95) -> dict[str, float]:
+def precision_recall(y_true_signal, pred_signal, confidence: float = CONFIDENCE) -> dict[str, float]:
     """Signal precision and recall with Wilson intervals from boolean truth and prediction arrays."""
     t = np.asarray(y_true_signal, bool)
     p = np.asarray(pred_signal, bool)
     tp, fp, fn = int((t & p).sum()), int((~t & p).sum()), int((t & ~p).sum())
-    prec = tp / (tp + fp) if tp + fp else float("nan")
-    rec = tp / (tp + fn) if tp + fn else float("nan")
-    plo, phi = binomial_interval(tp, tp + fp, confidence)
-    rlo, rhi = binomial_interval(tp, tp + fn, confidence)
-    return {"n": len(t), "n_signal": int(t.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": prec,
-            "precision_low": plo, "precision_high": phi, "recall": rec, "recall_low": rlo, "recall_high": rhi}
+    return {"n": len(t), "n_signal": int(t.sum()), "tp": tp, "fp": fp, "fn": fn,
+            **precision_recall_from_counts(tp, tp + fp, tp + fn, confidence)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -569,7 +565,7 @@ def summary_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
 
 
 def with_intervals(df: pd.DataFrame, metrics: Sequence[str] = ("precision", "recall"), digits: int = 3,
-                   cl: float = 0.95) -> pd.DataFrame:
+                   cl: float = CONFIDENCE) -> pd.DataFrame:
     """A narrower copy of a score table for display: each ``metric`` with its ``{metric}_low`` and
     ``{metric}_high`` columns becomes one text column ``'{metric} [95 % interval]'`` (``'0.912 [0.880, 0.937]'``,
     ``'-'`` where the value is NaN). Other columns are kept in order; the full table belongs in ``outputs/``.
@@ -830,7 +826,7 @@ def outside_training_range(train: pd.DataFrame, real: pd.DataFrame, columns: Seq
 
 
 def recall_by_bins(p_signal, mask, values, bins: Sequence[float], threshold: float = 0.5,
-                   confidence: float = 0.95, name: str = "bin") -> pd.DataFrame:
+                   confidence: float = CONFIDENCE, name: str = "bin") -> pd.DataFrame:
     """:func:`recall_check` in bins of ``values`` (e.g. log M* [dex] or r [mag]) for the rows in ``mask``.
 
     One row per bin ``[lo, hi)``: ``name`` (the interval as text), n, k, recall, recall_low, recall_high.
