@@ -28,10 +28,11 @@ import pandas as pd
 from dwarflib import metrics, paths
 from dwarflib import training_sample as ts
 from dwarflib.labels import SIGNAL
+from dwarflib.metrics import CONFIDENCE_1SIGMA
 from dwarflib.pipeline import MODEL_JSON, load_model
 from dwarflib.priors import estimate_priors_em
 from dwarflib.sky.generate import ensure_simulated_sky
-from dwarflib.training import CL_68, train_final_model
+from dwarflib.training import train_final_model
 from dwarflib.verification import PAPER_TEST_SET
 
 
@@ -70,11 +71,11 @@ def main() -> None:
             "recall_low", "recall_high", "tp", "fp", "average_precision", "average_precision_low",
             "average_precision_high", "recall_at_fpr", "recall_at_fpr_low", "recall_at_fpr_high"]
     for prev in (observed, 0.001, 0.01, 0.05, 0.2, 0.5):
-        df = metrics.metrics_at_prevalence(y, p, list(thresholds.values()), prev, cl=CL_68,
+        df = metrics.metrics_at_prevalence(y, p, list(thresholds.values()), prev, cl=CONFIDENCE_1SIGMA,
                                            n_boot=args.n_boot)
         df.insert(0, "name", list(thresholds))
         tag = " (observed)" if prev == observed else ""
-        print(f"\nsignal prevalence {prev:.4g}{tag}, {CL_68} intervals, "
+        print(f"\nsignal prevalence {prev:.4g}{tag}, {CONFIDENCE_1SIGMA} intervals, "
               f"recall at FPR {metrics.REFERENCE_FPR:g}:")
         print(df[["name", *cols]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
@@ -85,7 +86,7 @@ def main() -> None:
     for label, r in ((f"recall of p_signal >= {thresholds['catalogue']}", at05["recall"]),
                      ("paper's recall", paper_r)):
         try:
-            res = metrics.prevalence_for(paper_p, r, y, p, cl=CL_68)
+            res = metrics.prevalence_for(paper_p, r, y, p, cl=CONFIDENCE_1SIGMA)
         except ValueError as err:
             print(f"precision {paper_p} at the {label} ({r:.4f}): {err}")
             continue
@@ -93,7 +94,7 @@ def main() -> None:
               f"TPR {res['tpr']:.4f}, FPR {res['fpr']:.3g} ({res['fp']} of {res['n_other']}), "
               f"precision here {res['observed_precision']:.3f} -> reached at signal prevalence "
               f"{res['prevalence']:.4f} [{res['prevalence_low']:.4f}, {res['prevalence_high']:.4f}] "
-              f"({CL_68})")
+              f"({CONFIDENCE_1SIGMA})")
 
     counts = np.asarray(meta["training_data"]["class_counts"]["validation"], float)
     train_priors = counts / counts.sum()

@@ -25,7 +25,7 @@ from dwarflib.conventions import file_sha256
 from dwarflib.datamodel import unique_id
 from dwarflib.features import build_features, required_columns
 from dwarflib.labels import DEFAULT_SCHEME
-from dwarflib.metrics import binomial_interval
+from dwarflib.metrics import CONFIDENCE, CONFIDENCE_1SIGMA, binomial_interval
 from dwarflib.pipeline import (
     CURVE_COLUMNS,
     MODEL_JSON,
@@ -35,16 +35,19 @@ from dwarflib.pipeline import (
     load_model,
 )
 from dwarflib.priors import prior_shift
+from dwarflib.selections import BGS_BRIGHT, DWARF_SURVEY, SDSS_MAIN
 from dwarflib.sky.generate import sweep_files as sky_sweep_files
 from dwarflib.sky.generate import training_sample_path
 
 #: r-magnitude bins of the stored sky curves [mag]: SDSS-main-like, GAMA/SAGA-like and the faint end.
-SKY_R_BINS: dict[str, tuple[float, float]] = {"r<17.77": (-np.inf, 17.77), "17.77<=r<19.5": (17.77, 19.5),
-                                               "19.5<=r<21": (19.5, 21.0)}
+SKY_R_BINS: dict[str, tuple[float, float]] = {
+    f"r<{SDSS_MAIN.r_max:g}": (-np.inf, SDSS_MAIN.r_max),
+    f"{SDSS_MAIN.r_max:g}<=r<{BGS_BRIGHT.r_max:g}": (SDSS_MAIN.r_max, BGS_BRIGHT.r_max),
+    f"{BGS_BRIGHT.r_max:g}<=r<{DWARF_SURVEY.r_max:g}": (BGS_BRIGHT.r_max, DWARF_SURVEY.r_max)}
 #: Thresholds on P_SIGNAL_SKY at which the sky curves are stored.
 SKY_THRESHOLDS = np.round(np.arange(0.0, 0.9951, 0.005), 3)
 #: Confidence level of the stored intervals.
-SKY_CL = 0.95
+SKY_CL = CONFIDENCE
 
 
 def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
@@ -105,7 +108,7 @@ def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
     return obj
 
 
-def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = 0.6827):
+def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: float = CONFIDENCE_1SIGMA):
     """Completeness and purity of ``P_SIGNAL >= threshold`` in bins of one quantity.
 
     Parameters
@@ -128,7 +131,7 @@ def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: floa
         Per threshold and bin: ``n_signal`` (true signal), ``n_signal_preselected``, ``n_recovered``
         (true signal selected), ``completeness`` = n_recovered / n_signal (all true signal in the
         footprint), ``completeness_preselected`` = n_recovered / n_signal_preselected, ``n_selected``,
-        ``purity`` = n_recovered / n_selected, each with ``_lo`` / ``_hi`` interval bounds.
+        ``purity`` = n_recovered / n_selected, each with ``_low`` / ``_high`` interval bounds.
     """
     bins = np.asarray(bins, float)
     x = objects[by].to_numpy(float)
@@ -152,7 +155,7 @@ def completeness_purity(objects, by: str, bins, thresholds=(0.5, 0.95), cl: floa
             for name, k, n in (("completeness", n_rec, n_sig), ("completeness_preselected", n_rec, n_sig_pre),
                                ("purity", n_rec, n_sel)):
                 row[name] = k / n if n else float("nan")
-                row[f"{name}_lo"], row[f"{name}_hi"] = binomial_interval(k, n, cl=cl)
+                row[f"{name}_low"], row[f"{name}_high"] = binomial_interval(k, n, cl=cl)
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -33,6 +33,15 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from dwarflib.labels import SIGNAL, to_binary
+from dwarflib.metrics import (
+    CONFIDENCE,
+    signal_counts,
+    signal_pr_curve,
+    signal_precision_recall_f,
+    threshold_for_fbeta,
+)
+from dwarflib.models import make_model, p_signal, signal_label
+from dwarflib.training_sample import stratified_split_indices
 
 #: Names of the two modelling schemes (as in :func:`dwarflib.models.make_model`).
 BINARY = "binary"
@@ -64,8 +73,6 @@ def _new_estimator(make_estimator):
 
 def p_signal_of(estimator, X) -> np.ndarray:
     """Signal probability of a fitted binary or 7-class estimator (see :func:`dwarflib.models.p_signal`)."""
-    from dwarflib.models import p_signal
-
     return np.asarray(p_signal(estimator, X), dtype=float)
 
 
@@ -74,8 +81,6 @@ def predicted_signal(estimator, X, threshold: float | None = 0.5, p: np.ndarray 
     if threshold is not None:
         p = p_signal_of(estimator, X) if p is None else p
         return np.asarray(p) >= threshold
-    from dwarflib.models import signal_label
-
     proba = np.asarray(estimator.predict_proba(X))
     classes = np.asarray(estimator.classes_)
     scheme = getattr(estimator, "scheme", None)
@@ -88,8 +93,6 @@ def signal_scores(y_true, pred_signal) -> dict[str, float]:
 
     Precision is NaN when nothing is predicted signal (policy of :mod:`dwarflib.metrics`).
     """
-    from dwarflib.metrics import signal_counts, signal_precision_recall_f
-
     truth = (np.asarray(y_true) == SIGNAL).astype(np.int8)
     pred = np.asarray(pred_signal, dtype=bool).astype(np.int8)
     prf = signal_precision_recall_f(truth, pred, signal=1)
@@ -146,8 +149,6 @@ def _run_fold(k, tr, te, make_estimator, X_df, y, y_fit_all, threshold, tune_fra
     tune = isinstance(threshold, str)
     tr_fit = tr
     if tune:
-        from dwarflib.training_sample import stratified_split_indices
-
         i_fit, i_tune = stratified_split_indices(y[tr], (1 - tune_fraction, tune_fraction), seed=seed + 1000 + k)
         tr_fit, tr_tune = tr[i_fit], tr[i_tune]
     est = _new_estimator(make_estimator)
@@ -156,8 +157,6 @@ def _run_fold(k, tr, te, make_estimator, X_df, y, y_fit_all, threshold, tune_fra
     fit_s = time.perf_counter() - t0
     thr = threshold
     if tune:
-        from dwarflib.metrics import threshold_for_fbeta
-
         thr = threshold_for_fbeta(y[tr_tune] == SIGNAL, p_signal_of(est, X_df.iloc[tr_tune]))["threshold"]
     X_te = X_df.iloc[te]
     t0 = time.perf_counter()
@@ -288,8 +287,6 @@ def compare_algorithms(X, y, algorithms: Sequence[str], schemes: Sequence[str] =
         ``threshold_mean``. Standard deviations are over folds (ddof=1); ``fit_seconds`` is the mean per
         fold [s] and ``rows_per_second`` the ``p_signal`` throughput on the test folds.
     """
-    from dwarflib.models import make_model
-
     params = dict(params or {})
     rows = []
     for alg in algorithms:
@@ -324,8 +321,6 @@ def recall_at_precision(y_true, p_signal, target_precision: float = 0.9) -> floa
 
     ``y_true`` are 7-class labels (signal = 0).
     """
-    from dwarflib.metrics import signal_pr_curve
-
     curve = signal_pr_curve(np.asarray(y_true) == SIGNAL, np.asarray(p_signal, dtype=float))
     ok = curve["precision"].to_numpy() >= target_precision
     return float(curve["recall"].to_numpy()[ok].max()) if ok.any() else 0.0
@@ -404,7 +399,7 @@ def _prf_from_counts(tp, fp, fn) -> dict[str, np.ndarray]:
     return {"precision": prec, "recall": rec, "f1": f1}
 
 
-def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, cl: float = 0.95) -> pd.DataFrame:
+def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, cl: float = CONFIDENCE) -> pd.DataFrame:
     """Bootstrap over objects of signal precision, recall and F1 of two predictions, and of their difference.
 
     The same resampled objects score both predictions, so the interval on ``b - a`` accounts for the
@@ -453,7 +448,7 @@ def paired_bootstrap(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0, 
 
 def group_ablation(X: pd.DataFrame, y, groups: Mapping[str, Sequence[str]], make_estimator,
                    scheme: str = MULTICLASS, n_splits: int = 5, seed: int = 0,
-                   threshold: float | str | None = "max_f1", n_boot: int = 2000, cl: float = 0.95,
+                   threshold: float | str | None = "max_f1", n_boot: int = 2000, cl: float = CONFIDENCE,
                    n_jobs: int = 1, keep_only: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Change in signal precision / recall / F1 when each feature group is removed.
 
@@ -550,7 +545,7 @@ def ablation_change(table: pd.DataFrame, model: str, metric: str = "f1") -> str:
     return "no change"
 
 
-def ablation_verdict(table: pd.DataFrame, model: str, metric: str = "f1", cl: float = 0.95) -> str:
+def ablation_verdict(table: pd.DataFrame, model: str, metric: str = "f1", cl: float = CONFIDENCE) -> str:
     """One line saying whether removing a feature group changed ``metric`` significantly, with the numbers:
     e.g. ``'significantly worse: F1 0.812 vs 0.845 (change -0.033, 95 % [-0.051, -0.016])'``.
 

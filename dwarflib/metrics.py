@@ -28,7 +28,10 @@ These match :func:`sklearn.metrics.precision_score`, :func:`~sklearn.metrics.rec
 
 Confidence intervals: :func:`binomial_interval` (Wilson score interval through
 :func:`astropy.stats.binom_conf_interval`) for a single proportion such as the precision or recall of a
-small verification sample, and :func:`bootstrap_ci` (percentile bootstrap over objects) for any metric.
+small verification sample, and :func:`bootstrap_ci` (percentile bootstrap over objects) for any metric;
+:func:`precision_recall_from_counts` is the one place signal precision and recall get their Wilson intervals.
+Interval bounds are named ``<metric>_low`` / ``<metric>_high`` everywhere; the default confidence level is
+:data:`CONFIDENCE` (95 %), and :data:`CONFIDENCE_1SIGMA` (68.27 %) where a chapter reports 1-sigma intervals.
 
 Metrics under a stated prevalence
 ---------------------------------
@@ -50,11 +53,19 @@ import pandas as pd
 from astropy.stats import binom_conf_interval
 from sklearn.metrics import average_precision_score
 
-from .labels import SIGNAL
+from .labels import CLASS_NAMES, SIGNAL
+
+#: Default confidence level of every interval of the package (95 %).
+CONFIDENCE = 0.95
+#: 1-sigma confidence level (68.27 %), for the intervals reported with the trained model.
+CONFIDENCE_1SIGMA = 0.6827
 
 __all__ = [
+    "CONFIDENCE",
+    "CONFIDENCE_1SIGMA",
     "accuracy",
     "binomial_interval",
+    "precision_recall_from_counts",
     "bootstrap_ci",
     "confusion_matrix_table",
     "fbeta",
@@ -174,7 +185,7 @@ def signal_precision_recall_f(y_true, y_pred, signal=SIGNAL, beta: float = 1.0, 
     return out
 
 
-def signal_summary(y_true, y_pred, signal=SIGNAL, beta: float = 1.0, cl: float = 0.95) -> dict:
+def signal_summary(y_true, y_pred, signal=SIGNAL, beta: float = 1.0, cl: float = CONFIDENCE) -> dict:
     """:func:`signal_precision_recall_f` plus Wilson intervals on precision and recall.
 
     Adds ``precision_low, precision_high`` (binomial: tp successes out of n_selected) and
@@ -183,8 +194,9 @@ def signal_summary(y_true, y_pred, signal=SIGNAL, beta: float = 1.0, cl: float =
     bootstrap is unreliable.
     """
     out = signal_precision_recall_f(y_true, y_pred, signal=signal, beta=beta)
-    out["precision_low"], out["precision_high"] = binomial_interval(out["tp"], out["n_selected"], cl)
-    out["recall_low"], out["recall_high"] = binomial_interval(out["tp"], out["support"], cl)
+    iv = precision_recall_from_counts(out["tp"], out["n_selected"], out["support"], cl)
+    for k in ("precision_low", "precision_high", "recall_low", "recall_high"):
+        out[k] = iv[k]
     out["cl"] = float(cl)
     return out
 
@@ -321,8 +333,6 @@ def confusion_matrix_table(y_true, y_pred, names=None, normalize: str | None = N
     """
     yt, yp = _pair(y_true, y_pred)
     if names is None:
-        from .labels import CLASS_NAMES
-
         present = np.union1d(np.unique(yt), np.unique(yp))
         if present.size == 0 or (present.min() >= 0 and present.max() < len(CLASS_NAMES)):
             names = list(CLASS_NAMES)
@@ -366,7 +376,7 @@ def confusion_matrix_table(y_true, y_pred, names=None, normalize: str | None = N
 # --------------------------------------------------------------------------- intervals
 
 
-def binomial_interval(k, n, cl: float = 0.95):
+def binomial_interval(k, n, cl: float = CONFIDENCE):
     """Wilson score interval for a binomial proportion k/n (e.g. recall = tp/support).
 
     Uses :func:`astropy.stats.binom_conf_interval` with ``interval="wilson"``; well behaved for
@@ -394,6 +404,20 @@ def binomial_interval(k, n, cl: float = 0.95):
     return low, high
 
 
+def precision_recall_from_counts(tp: int, n_selected: int, n_signal: int, cl: float = CONFIDENCE) -> dict:
+    """Signal precision = tp / n_selected and recall = tp / n_signal (counts of objects), each with its Wilson
+    interval (:func:`binomial_interval`) at confidence level ``cl``.
+
+    Returns ``precision, precision_low, precision_high, recall, recall_low, recall_high`` (in that order);
+    a ratio and its bounds are NaN where its denominator is 0.
+    """
+    p_low, p_high = binomial_interval(tp, n_selected, cl)
+    r_low, r_high = binomial_interval(tp, n_signal, cl)
+    return {"precision": tp / n_selected if n_selected else float("nan"), "precision_low": p_low,
+            "precision_high": p_high, "recall": tp / n_signal if n_signal else float("nan"),
+            "recall_low": r_low, "recall_high": r_high}
+
+
 def _count_metric(name: str, tp, fp, fn, beta: float):
     if name == "precision":
         return _ratio(tp, tp + fp, np.nan)
@@ -409,7 +433,7 @@ def bootstrap_ci(
     y_true,
     y_pred_or_score,
     n_boot: int = 1000,
-    cl: float = 0.95,
+    cl: float = CONFIDENCE,
     seed: int = 0,
     signal=SIGNAL,
     beta: float = 1.0,
@@ -606,7 +630,7 @@ def metrics_at_prevalence(
     thresholds,
     prevalence,
     signal=SIGNAL,
-    cl: float = 0.95,
+    cl: float = CONFIDENCE,
     n_boot: int = 1000,
     seed: int = 0,
     reference_fpr: float = REFERENCE_FPR,
@@ -758,7 +782,7 @@ def _prevalence_from_rates(precision: float, tpr, fpr):
 
 
 def prevalence_for(precision: float, recall: float, y_true, p_signal, signal=SIGNAL,
-                   cl: float = 0.95) -> dict:
+                   cl: float = CONFIDENCE) -> dict:
     """Signal prevalence at which a model reaches a stated (precision, recall) pair.
 
     1. The threshold is the **highest** one whose recall (TPR) on the labelled sample is >= ``recall``

@@ -324,7 +324,7 @@ def _estimator(algorithm: str, random_state: int, n_jobs: int, params: dict):
     if algorithm == "random_forest":
         return RandomForestClassifier(random_state=random_state, n_jobs=n_jobs, **p)
     if algorithm == "xgboost":
-        from xgboost import XGBClassifier
+        from xgboost import XGBClassifier  # lazy: optional dependency, heavy to import
 
         return XGBClassifier(random_state=random_state, n_jobs=n_jobs, **p)
     if algorithm == "svm":

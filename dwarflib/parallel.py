@@ -39,7 +39,7 @@ def torch_threads(n: int | None):
     if n is None:
         yield
         return
-    import torch  # heavy: only in the processes that classify
+    import torch  # lazy: imports torch (seconds), only in the processes that classify
 
     old = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -125,7 +125,7 @@ def init_worker(parent_pid: int | None = None) -> None:
     """
     if parent_pid is not None:
         _die_with_parent(parent_pid)
-    import torch  # heavy: only in the processes that classify
+    import torch  # lazy: imports torch (seconds), only in the processes that classify
 
     torch.set_num_threads(1)
 
@@ -176,7 +176,7 @@ def run_pool(task, n_workers, model_dir, todo, out_dir, kwargs, finish, fail):
 
 def run_dask(task, scheduler, model_dir, todo, out_dir, kwargs, finish, fail):
     """As :func:`run_pool`, on the Dask scheduler ``scheduler`` (an address, a cluster or a Client)."""
-    # optional heavy dependency: imported only for a Dask run
+    # lazy: optional dependency (the Dask runner), heavy to import
     from dask.distributed import Client
     from dask.distributed import as_completed as dask_as_completed
 

@@ -30,6 +30,7 @@ import pandas as pd
 from astropy import units as u
 from astropy.cosmology import Planck18
 
+from dwarflib.registry import load_desi_edr
 from dwarflib.survey_io import flux_to_mag
 
 __all__ = [
@@ -158,8 +159,6 @@ def check_against_provabgs(table=None, methods: Sequence[str] = METHODS, z_split
         ``robust_scatter`` (1.4826 MAD of the difference) [dex]. Data: **real** (DESI EDR).
     """
     if table is None:
-        from dwarflib.registry import load_desi_edr
-
         table = load_desi_edr()
     z = np.asarray(table["Z"], dtype=np.float64)
     ref = np.asarray(table["LOGMSTAR"], dtype=np.float64)

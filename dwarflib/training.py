@@ -49,7 +49,7 @@ from dwarflib.conventions import file_sha256
 from dwarflib.datamodel import REQUIRED_COLUMNS
 from dwarflib.features import required_columns
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
-from dwarflib.metrics import binomial_interval
+from dwarflib.metrics import CONFIDENCE_1SIGMA, precision_recall_from_counts
 from dwarflib.options import positive_int
 from dwarflib.pipeline import (
     FORMAT_VERSION,
@@ -65,9 +65,6 @@ from dwarflib.preselection import DEFAULT_PRESELECTION
 
 #: Validation precision that defines the ``high_purity`` threshold.
 HIGH_PURITY_TARGET = 0.95
-
-#: Confidence level of the intervals reported with precision and recall (1 sigma).
-CL_68 = 0.6827
 
 #: Percentiles stored per feature and class (used by ``dwarflib explain``).
 PERCENTILES: tuple[float, ...] = (2.5, 16.0, 50.0, 84.0, 97.5)
@@ -122,20 +119,15 @@ class TrainingResult:
 
 def signal_precision_recall(y_true, p_signal, threshold: float) -> dict:
     """Signal precision and recall of the cut ``p_signal >= threshold`` (the convention of
-    :mod:`dwarflib.metrics`), with Wilson 68 % intervals (:func:`dwarflib.metrics.binomial_interval`)."""
+    :mod:`dwarflib.metrics`), with Wilson 68 % intervals (:func:`dwarflib.metrics.precision_recall_from_counts`)."""
     y_true = np.asarray(y_true)
     sel = np.asarray(p_signal) >= threshold
     sig = y_true == SIGNAL
     tp = int((sel & sig).sum())
     n_sel = int(sel.sum())
     n_sig = int(sig.sum())
-    prec = tp / n_sel if n_sel else float("nan")
-    rec = tp / n_sig if n_sig else float("nan")
-    plo, phi = binomial_interval(tp, n_sel, cl=CL_68)
-    rlo, rhi = binomial_interval(tp, n_sig, cl=CL_68)
     return {"threshold": float(threshold), "n_selected": n_sel, "n_signal": n_sig, "tp": tp,
-            "precision": prec, "precision_lo": plo, "precision_hi": phi,
-            "recall": rec, "recall_lo": rlo, "recall_hi": rhi}
+            **precision_recall_from_counts(tp, n_sel, n_sig, cl=CONFIDENCE_1SIGMA)}
 
 
 def choose_high_purity_threshold(y_true, p_signal, target: float = HIGH_PURITY_TARGET,
@@ -163,7 +155,7 @@ def fit_calibration(z, y, n_classes: int, max_iter: int = 200) -> tuple[float, n
     ``z``: validation logits (n, n_classes); ``y``: class indices. The biases are returned with zero
     mean (softmax is invariant to a common shift).
     """
-    import torch
+    import torch  # lazy: imports torch (seconds)
     import torch.nn.functional as F
 
     zt = torch.as_tensor(np.asarray(z, dtype=np.float64))
@@ -435,8 +427,8 @@ def format_training_report(res: TrainingResult) -> str:
              "signal precision / recall on the test part (68 % Wilson intervals):"]
     for _, r in res.test_metrics.iterrows():
         lines.append(f"  {r['name']:<12s} p_signal >= {r['threshold']:.3f}: precision {r['precision']:.3f} "
-                     f"[{r['precision_lo']:.3f}, {r['precision_hi']:.3f}], recall {r['recall']:.3f} "
-                     f"[{r['recall_lo']:.3f}, {r['recall_hi']:.3f}] (selected {r['n_selected']}, "
+                     f"[{r['precision_low']:.3f}, {r['precision_high']:.3f}], recall {r['recall']:.3f} "
+                     f"[{r['recall_low']:.3f}, {r['recall_high']:.3f}] (selected {r['n_selected']}, "
                      f"signal {r['n_signal']})")
     lines.append(f"model written to {res.model_dir} in {res.seconds:.1f} s")
     return "\n".join(lines)

@@ -24,8 +24,13 @@ import numpy as np
 import pandas as pd
 from astropy.table import Table
 
+from dwarflib import survey_io
 from dwarflib.datamodel import REQUIRED_COLUMNS, unique_id
+from dwarflib.features import FEATURE_GROUPS, build_features
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
+from dwarflib.preselection import DEFAULT_PRESELECTION
+from dwarflib.registry import load_desi_edr
+from dwarflib.selections import BGS_BRIGHT
 
 #: Label columns a labelled table must carry besides the sweep columns.
 LABEL_COLUMNS: tuple[str, ...] = ("Z", "LOGMSTAR")
@@ -109,8 +114,6 @@ def load_labelled_table(path: str | PathLike) -> Table:
     FileNotFoundError, dwarflib.survey_io.CatalogueError
         Missing or unreadable file, missing required column (the message names the file and column).
     """
-    from dwarflib import survey_io
-
     if path is None:
         raise TypeError("load_labelled_table needs the path of a labelled table (the simulated sky's: "
                         "dwarflib.sky.generate.training_sample_path())")
@@ -196,14 +199,11 @@ def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = D
         ``len(table) + len(removed)`` equals the number of input rows; a removed row's ``REASON`` is the
         name of the first preselection cut that removed it, or :data:`REASON_NO_LABEL`.
     """
-    from dwarflib import features as _features
-    from dwarflib import preselection as _pre
-
     if table is None or isinstance(table, str | PathLike):  # None: TypeError from load_labelled_table
         table = load_labelled_table(table)
     else:
         validate_labelled_table(table)
-    preselection = _pre.DEFAULT_PRESELECTION if preselection is None else preselection
+    preselection = DEFAULT_PRESELECTION if preselection is None else preselection
     n_in = len(table)
     ids_all = object_ids(table)
 
@@ -226,10 +226,10 @@ def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = D
     if "CLASS" in kept.colnames:
         kept.rename_column("CLASS", "CLASS_INPUT")
     kept["CLASS"] = y
-    X = _features.build_features(kept, groups=groups)
+    X = build_features(kept, groups=groups)
     X.index = pd.RangeIndex(len(X))
     present = set(X.columns)
-    feature_groups = {g: [c for c in cols if c in present] for g, cols in _features.FEATURE_GROUPS.items()}
+    feature_groups = {g: [c for c in cols if c in present] for g, cols in FEATURE_GROUPS.items()}
     feature_groups = {g: cols for g, cols in feature_groups.items() if cols}
     return TrainingSample(table=kept, X=X, y=np.asarray(y, dtype=np.int8), ids=ids_all[keep], removed=removed,
                           report=_removal_report(n_in, reason[~keep]), scheme=scheme,
@@ -356,13 +356,8 @@ def signal_fraction(y) -> float:
 #: Features of the real-data colours-only model: the r magnitude and every colour the DESI EDR table allows.
 EDR_FEATURES: tuple[str, ...] = ("r", "g_r", "r_z", "z_w1", "w1_w2")
 
-#: The DESI EDR BGS_BRIGHT selection the book applies (dereddened r [mag], spectroscopic redshift).
-EDR_R_MAX = 19.5
-EDR_Z_MIN = 0.0104
-
-
 def build_edr_sample(table: Table | None = None, scheme: ClassScheme = DEFAULT_SCHEME,
-                     r_max: float = EDR_R_MAX, z_min: float = EDR_Z_MIN,
+                     r_max: float = BGS_BRIGHT.r_max, z_min: float = BGS_BRIGHT.z_min,
                      features: Sequence[str] = EDR_FEATURES) -> TrainingSample:
     """The real DESI EDR BGS galaxies as a labelled, featurised sample (real data, colours only).
 
@@ -385,15 +380,12 @@ def build_edr_sample(table: Table | None = None, scheme: ClassScheme = DEFAULT_S
     TrainingSample
         Removed rows carry the reason ('r >= r_max or r undefined', 'Z <= z_min', or the missing label).
     """
-    from dwarflib import features as _features
-    from dwarflib.registry import load_desi_edr
-
     table = load_desi_edr() if table is None else table
     validate_labelled_table(table, source="DESI EDR table",
                             required=("FLUX_G", "FLUX_R", "FLUX_Z", "FLUX_W1", "FLUX_W2", *LABEL_COLUMNS))
     n_in = len(table)
     ids_all = object_ids(table)
-    F = _features.build_features(table, groups=["magnitudes", "colours", "wise"])
+    F = build_features(table, groups=["magnitudes", "colours", "wise"])
     missing = [f for f in features if f not in F.columns]
     if missing:
         raise KeyError(f"features {missing} are not colour/magnitude features; available: {list(F.columns)}")
@@ -409,7 +401,7 @@ def build_edr_sample(table: Table | None = None, scheme: ClassScheme = DEFAULT_S
     y = scheme.assign(z[keep], logm[keep])
     kept["CLASS"] = y
     X = F.loc[keep, list(features)].reset_index(drop=True)
-    groups = {g: [c for c in cols if c in X.columns] for g, cols in _features.FEATURE_GROUPS.items()}
+    groups = {g: [c for c in cols if c in X.columns] for g, cols in FEATURE_GROUPS.items()}
     return TrainingSample(table=kept, X=X, y=np.asarray(y, dtype=np.int8), ids=ids_all[keep],
                           removed=Table({"ID": ids_all[~keep], "REASON": reason[~keep].astype(str)}),
                           report=_removal_report(n_in, reason[~keep].astype(str)), scheme=scheme,

@@ -64,11 +64,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from dwarflib import paper
 from dwarflib.conventions import distance_modulus_of_distance, mean_surface_brightness
 from dwarflib.crossmatch import crossmatch
-from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
+from dwarflib.evaluation import _new_estimator, cross_validate_signal, p_signal_of, training_labels
+from dwarflib.features import SHAPE_R_FLOOR_ARCSEC, build_features
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
-from dwarflib.metrics import binomial_interval
+from dwarflib.metrics import CONFIDENCE, binomial_interval, precision_recall_from_counts
+from dwarflib.models import make_model
+from dwarflib.paths import outputs_dir
+from dwarflib.selections import BGS_BRIGHT
 from dwarflib.survey_io import flux_to_mag
-from dwarflib.training_sample import EDR_R_MAX, EDR_Z_MIN
 
 #: Columns of ``outputs/verification-summary.csv`` (exactly these, in this order).
 SUMMARY_COLUMNS: tuple[str, ...] = ("check", "sample", "source", "n", "precision", "recall", "recall_low",
@@ -250,8 +253,6 @@ SWEEP_GROUPS: tuple[str, ...] = ("magnitudes", "colours", "surface_brightness", 
 
 
 def _sweep_features(table: Table) -> FeatureTable:
-    from dwarflib.features import build_features
-
     f = build_features(table, SWEEP_GROUPS)
     feats = pd.DataFrame({
         "r": f["r"].to_numpy(),
@@ -418,8 +419,6 @@ def fit_restricted_model(make_estimator, train: FeatureTable, y, features: Seque
     ``make_estimator`` is an unfitted estimator (cloned) or a zero-argument factory; ``y`` the 7-class
     labels (a binary model gets their collapse, :func:`dwarflib.evaluation.training_labels`).
     """
-    from dwarflib.evaluation import _new_estimator, training_labels
-
     missing = [f for f in features if f not in train.features.columns]
     if missing:
         raise KeyError(f"training features lack {missing}")
@@ -433,8 +432,6 @@ def fit_restricted_model(make_estimator, train: FeatureTable, y, features: Seque
 
 def apply_model(estimator, table: FeatureTable, features: Sequence[str]) -> np.ndarray:
     """``p_signal`` of every row of ``table`` (NaN for rows with an exclusion reason)."""
-    from dwarflib.evaluation import p_signal_of
-
     p = np.full(len(table), np.nan)
     ok = table.usable
     if ok.any():
@@ -442,7 +439,7 @@ def apply_model(estimator, table: FeatureTable, features: Sequence[str]) -> np.n
     return p
 
 
-def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = 0.95) -> dict[str, float]:
+def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = CONFIDENCE) -> dict[str, float]:
     """Recall of known signal-like objects: the fraction of rows in ``mask`` with ``p_signal >= threshold``.
 
     Returns ``n``, ``k`` (selected), ``recall``, ``recall_low``, ``recall_high`` (Wilson interval at
@@ -461,17 +458,13 @@ def recall_check(p_signal, mask, threshold: float = 0.5, confidence: float = 0.9
     return {"n": n, "k": k, "recall": k / n if n else float("nan"), "recall_low": lo, "recall_high": hi}
 
 
-def precision_recall(y_true_signal, pred_signal, confidence: float = 0.95) -> dict[str, float]:
+def precision_recall(y_true_signal, pred_signal, confidence: float = CONFIDENCE) -> dict[str, float]:
     """Signal precision and recall with Wilson intervals from boolean truth and prediction arrays."""
     t = np.asarray(y_true_signal, bool)
     p = np.asarray(pred_signal, bool)
     tp, fp, fn = int((t & p).sum()), int((~t & p).sum()), int((t & ~p).sum())
-    prec = tp / (tp + fp) if tp + fp else float("nan")
-    rec = tp / (tp + fn) if tp + fn else float("nan")
-    plo, phi = binomial_interval(tp, tp + fp, confidence)
-    rlo, rhi = binomial_interval(tp, tp + fn, confidence)
-    return {"n": len(t), "n_signal": int(t.sum()), "tp": tp, "fp": fp, "fn": fn, "precision": prec,
-            "precision_low": plo, "precision_high": phi, "recall": rec, "recall_low": rlo, "recall_high": rhi}
+    return {"n": len(t), "n_signal": int(t.sum()), "tp": tp, "fp": fp, "fn": fn,
+            **precision_recall_from_counts(tp, tp + fp, tp + fn, confidence)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -534,7 +527,7 @@ def elves_summary_rows(signal_range: Mapping, all_masses: Mapping, with_r_from_v
 
 
 def edr_summary_rows(sim_to_real: Mapping, real_cv: Mapping, sim_cv: Mapping,
-                     r_max: float = EDR_R_MAX, z_min: float = EDR_Z_MIN,
+                     r_max: float = BGS_BRIGHT.r_max, z_min: float = BGS_BRIGHT.z_min,
                      paper: tuple[float, float] = PAPER_CHECKS["DESI EDR"]) -> list[dict]:
     """The DESI EDR rows of the summary (colours and magnitudes only): the simulated-sky model applied to the
     real table (beside the paper's check), a model trained and tested on the real labels, and the simulated
@@ -572,7 +565,7 @@ def summary_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
 
 
 def with_intervals(df: pd.DataFrame, metrics: Sequence[str] = ("precision", "recall"), digits: int = 3,
-                   cl: float = 0.95) -> pd.DataFrame:
+                   cl: float = CONFIDENCE) -> pd.DataFrame:
     """A narrower copy of a score table for display: each ``metric`` with its ``{metric}_low`` and
     ``{metric}_high`` columns becomes one text column ``'{metric} [95 % interval]'`` (``'0.912 [0.880, 0.937]'``,
     ``'-'`` where the value is NaN). Other columns are kept in order; the full table belongs in ``outputs/``.
@@ -605,8 +598,6 @@ def summary_display(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
 def write_summary(df: pd.DataFrame, path: str | Path | None = None) -> Path:
     """Write the summary to ``path`` (default ``outputs/verification-summary.csv``) and return the path."""
-    from dwarflib.paths import outputs_dir
-
     if list(df.columns) != list(SUMMARY_COLUMNS):
         raise ValueError(f"summary columns must be exactly {SUMMARY_COLUMNS}, got {tuple(df.columns)}")
     path = Path(path) if path is not None else outputs_dir() / "verification-summary.csv"
@@ -656,14 +647,9 @@ def train_restricted_check(make_estimator, sim: FeatureTable, y, features: Seque
 # DESI EDR: colours-only, simulated training vs real training
 # ---------------------------------------------------------------------------------------------------
 
-#: The DESI EDR table's own selection (BGS_BRIGHT r limit and the clustering catalogue's lower redshift),
-#: defined once in :mod:`dwarflib.training_sample`.
-DESI_EDR_R_MAX = EDR_R_MAX
-DESI_EDR_Z_MIN = EDR_Z_MIN
-
-
-def desi_edr_selection(table: Table, r_max: float = DESI_EDR_R_MAX, z_min: float = DESI_EDR_Z_MIN) -> np.ndarray:
-    """Rows passing the DESI EDR table's selection (dereddened r < r_max [mag] and Z > z_min)."""
+def desi_edr_selection(table: Table, r_max: float = BGS_BRIGHT.r_max, z_min: float = BGS_BRIGHT.z_min) -> np.ndarray:
+    """Rows passing the DESI EDR table's selection (dereddened r < r_max [mag] and Z > z_min; default
+    :data:`dwarflib.selections.BGS_BRIGHT`)."""
     r = flux_to_mag(_col(table, "FLUX_R"), _col(table, "MW_TRANSMISSION_R"))
     return (r < r_max) & (_col(table, "Z") > z_min)
 
@@ -691,9 +677,6 @@ def sim_to_real_colours(make_estimator, sim_table: Table, y_sim, real_table: Tab
       (pooled out-of-fold predictions; :func:`dwarflib.evaluation.cross_validate_signal`);
     * ``'sim_cv'``: the same cross-validation on the simulated table (the simulated-sky baseline).
     """
-    from dwarflib.evaluation import _new_estimator, cross_validate_signal, p_signal_of, training_labels
-    from dwarflib.features import build_features
-
     X_sim = build_features(sim_table, groups)
     X_real = build_features(real_table, groups)
     cols = [c for c in X_sim.columns if c in X_real.columns]
@@ -811,8 +794,6 @@ def make_default_estimator(algorithm: str = "xgboost", scheme: str = "7class", s
                            max_per_class: int | None = None, **params) -> Callable:
     """A zero-argument factory for :func:`dwarflib.models.make_model` (the project's model factory),
     optionally wrapped in :class:`ClassCapped` (``max_per_class`` rows per class at most)."""
-    from dwarflib.models import make_model
-
     def factory():
         model = make_model(algorithm, scheme, random_state=seed, n_jobs=n_jobs, **params)
         if max_per_class is None:
@@ -845,7 +826,7 @@ def outside_training_range(train: pd.DataFrame, real: pd.DataFrame, columns: Seq
 
 
 def recall_by_bins(p_signal, mask, values, bins: Sequence[float], threshold: float = 0.5,
-                   confidence: float = 0.95, name: str = "bin") -> pd.DataFrame:
+                   confidence: float = CONFIDENCE, name: str = "bin") -> pd.DataFrame:
     """:func:`recall_check` in bins of ``values`` (e.g. log M* [dex] or r [mag]) for the rows in ``mask``.
 
     One row per bin ``[lo, hi)``: ``name`` (the interval as text), n, k, recall, recall_low, recall_high.

@@ -12,6 +12,7 @@ import pytest
 
 from dwarflib import evaluation as E
 from dwarflib import verification as V
+from dwarflib.selections import BGS_BRIGHT
 from dwarflib.sky import physics as phys
 
 # --- chapter 1: median mass-size relation -------------------------------------------------------------
@@ -122,7 +123,7 @@ def test_summary_rows_assemble_into_one_valid_table():
     edr = df[df["check"] == "DESI EDR"]
     assert edr["source"].tolist() == ["real", "real", "simulated"]
     assert edr["precision"].iloc[0] == 1.0 and edr["recall"].iloc[0] == 0.5
-    assert f"r < {V.DESI_EDR_R_MAX:g}" in edr["sample"].iloc[0]
+    assert f"r < {BGS_BRIGHT.r_max:g}" in edr["sample"].iloc[0]
     # recall-only checks have no precision
     assert np.isnan(df[df["check"] == "LVDB dwarfs"]["precision"]).all()
 

@@ -278,7 +278,7 @@ def test_completeness_purity_counts():
     assert a.completeness_preselected == pytest.approx(0.5)
     b = t[(t.threshold == 0.95) & (t.bin_lo == 18)].iloc[0]
     assert (b.n_signal, b.n_recovered, b.n_selected) == (1, 1, 2)
-    assert b.completeness_lo < 1 <= b.completeness_hi + 1e-12
+    assert b.completeness_low < 1 <= b.completeness_high + 1e-12
     # the row at r = 25 is outside the bins and counted nowhere
     assert t[t.threshold == 0.5].n_objects.sum() == 7
 

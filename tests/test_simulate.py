@@ -13,6 +13,7 @@ from astropy.table import Table
 from dwarflib import datamodel, survey_io
 from dwarflib.cli import main as cli_main
 from dwarflib.labels import assign_classes
+from dwarflib.selections import BGS_BRIGHT, DWARF_SURVEY
 from dwarflib.sky import generate
 
 N_SMALL = 30_000
@@ -119,8 +120,8 @@ def test_training_sample_subset_of_sweeps(sky):
     assert surveys <= {generate.SURVEY_BGS, generate.SURVEY_DWARF}
     r = survey_io.flux_to_mag(train["FLUX_R"], train["MW_TRANSMISSION_R"])
     bgs = np.char.strip(np.asarray(train["SURVEY"]).astype(str)) == generate.SURVEY_BGS
-    assert np.all(r[bgs] < generate.BGS_R_LIMIT + 0.04)  # north (BASS) limit is 0.04 mag fainter
-    assert np.all(r[~bgs] < generate.DWARF_R_LIMIT)
+    assert np.all(r[bgs] < BGS_BRIGHT.r_max + 0.04)  # north (BASS) limit is 0.04 mag fainter
+    assert np.all(r[~bgs] < DWARF_SURVEY.r_max)
 
 
 def test_chunks_do_not_change_distributions(tmp_path):

@@ -16,8 +16,9 @@ import re
 
 import pytest
 
-from dwarflib import catalogue, paper, paths, training_sample
-from dwarflib.sky import generate, samples
+from dwarflib import catalogue, paper, paths
+from dwarflib.selections import BGS_BRIGHT, SAGA
+from dwarflib.sky import generate
 
 REPO = paths.repo_root()
 SOURCES = sorted((REPO / "notebooks").glob("*.md")) + sorted((REPO / "book").glob("*.md"))
@@ -26,12 +27,10 @@ CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.md"))
 #: Package constants a chapter must not retype (name -> value).
 PACKAGE_CONSTANTS: dict[str, float] = {
     "sky.generate.R_LIMIT": generate.R_LIMIT,
-    "sky.generate.BGS_R_LIMIT": generate.BGS_R_LIMIT,
     "sky.generate.DEFAULT_CHUNK_SIZE": generate.DEFAULT_CHUNK_SIZE,
-    "sky.samples.BGS_Z_MIN": samples.BGS_Z_MIN,
-    "sky.samples.SAGA_R_LIMIT": samples.SAGA_R_LIMIT,
-    "training_sample.EDR_R_MAX": training_sample.EDR_R_MAX,
-    "training_sample.EDR_Z_MIN": training_sample.EDR_Z_MIN,
+    "selections.BGS_BRIGHT.r_max": BGS_BRIGHT.r_max,
+    "selections.BGS_BRIGHT.z_min": BGS_BRIGHT.z_min,
+    "selections.SAGA.r_max": SAGA.r_max,
     "catalogue.DEFAULT_CHUNK_ROWS": catalogue.DEFAULT_CHUNK_ROWS,
 }
 

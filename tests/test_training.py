@@ -23,7 +23,7 @@ def test_signal_precision_recall_counts():
     r = signal_precision_recall(y, p, 0.5)
     assert (r["n_selected"], r["tp"], r["n_signal"]) == (4, 2, 4)
     assert r["precision"] == pytest.approx(0.5) and r["recall"] == pytest.approx(0.5)
-    assert r["precision_lo"] < 0.5 < r["precision_hi"]
+    assert r["precision_low"] < 0.5 < r["precision_high"]
     empty = signal_precision_recall(y, p, 0.99)
     assert empty["n_selected"] == 0 and np.isnan(empty["precision"])
 

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dwarflib.selections import BGS_BRIGHT, SAGA
 from dwarflib.sky.grid import bilinear, frac_index
 from dwarflib.sky.physics import (
     CALIBRATION_FILE,
@@ -62,9 +63,7 @@ from dwarflib.sky.physics import (
     s_moments,
 )
 from dwarflib.sky.samples import (
-    BGS_Z_MIN,
     COLOUR_COLUMNS,
-    SAGA_LOGM,
     edr_frame,
     mock_bgs_frame,
     mock_dwarf_frame,
@@ -203,7 +202,7 @@ def _step_edr(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame, damp: floa
     #    (fully where complete, little where the flux limit truncates), so a(z) moves by the least-squares
     #    sum_j c_j dML_j / sum_j c_j^2 over the node's mass nodes above log M* = 9.
     ml_e, ml_m = _ml_of(edr), _ml_of(mock)
-    comp = node_completeness(model, 19.5, model.ml_z_nodes, model.m_nodes)
+    comp = node_completeness(model, BGS_BRIGHT.r_max, model.ml_z_nodes, model.m_nodes)
     a = np.asarray(d["ml_a"], float)
     num, den = np.zeros(len(a)), np.zeros(len(a))
     dw_num = dw_den = 0.0
@@ -312,7 +311,7 @@ def _step_local_density(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame,
     dens = np.asarray(model.local_density, float).copy()
     diag = {}
     for i in range(len(dens)):
-        lo, hi = max(edges[i], BGS_Z_MIN), edges[i + 1]
+        lo, hi = max(edges[i], BGS_BRIGHT.z_min), edges[i + 1]
         s_e = float(((edr.Z >= lo) & (edr.Z < hi)).mean())
         s_m = float(((mock.Z >= lo) & (mock.Z < hi)).mean())
         if s_e > 0 and s_m > 0:
@@ -342,8 +341,8 @@ def _fq_logistic(logm, model):
 
 def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: float = 0.8) -> tuple[SkyModel, dict]:
     d = model.to_dict()
-    s = saga[(saga.LOGMSTAR > SAGA_LOGM[0]) & (saga.LOGMSTAR < SAGA_LOGM[1])]
-    m = mock[(mock.LOGMSTAR > SAGA_LOGM[0]) & (mock.LOGMSTAR < SAGA_LOGM[1]) & np.isfinite(mock.sb)]
+    s = saga[(saga.LOGMSTAR > SAGA.logm_min) & (saga.LOGMSTAR < SAGA.logm_max)]
+    m = mock[(mock.LOGMSTAR > SAGA.logm_min) & (mock.LOGMSTAR < SAGA.logm_max) & np.isfinite(mock.sb)]
     diag = {"n_mock_saga": int(len(m))}
     if len(m) < 30:
         return model, diag

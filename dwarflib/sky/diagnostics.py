@@ -14,15 +14,12 @@ import pandas as pd
 
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_desi_edr
+from dwarflib.selections import BGS_BRIGHT, SAGA
 from dwarflib.sky.calibrate import weighted_quantiles
 from dwarflib.sky.generate import SURVEY_BGS
 from dwarflib.sky.physics import SkyModel, load_sky_model
 from dwarflib.sky.samples import (
-    BGS_Z_MIN,
     COLOUR_COLUMNS,
-    SAGA_LOGM,
-    SAGA_R_LIMIT,
-    SAGA_Z,
     bgs_sample,
     colour_frame,
     edr_frame,
@@ -33,7 +30,7 @@ from dwarflib.sky.samples import (
 )
 
 #: Redshift and mass bins of the realism report (bins with >= MIN_REAL real galaxies are scored).
-REPORT_Z_EDGES = (BGS_Z_MIN, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6)
+REPORT_Z_EDGES = (BGS_BRIGHT.z_min, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6)
 REPORT_M_EDGES = (6.0, 7.0, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 13.0)
 MIN_REAL = 50
 
@@ -130,9 +127,9 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
                  f"{colour_tol} mag: all four colours", "real": np.nan, "simulated": float(good_all),
                  "difference": float(tab.median_diff.abs().median()), "n_real": int(tab.n_real.sum() / 4),
                  "n_sim": int(tab.n_sim.sum() / 4), "threshold": ">= 0.8", "passed": bool(good_all >= 0.8)})
-    sim = read_sky_frame(sky_dir, where=lambda t: (t.Z > SAGA_Z[0]) & (t.Z < SAGA_Z[1]) & ~t.IS_STAR)
-    sim = sim[(sim.LOGMSTAR > SAGA_LOGM[0]) & (sim.LOGMSTAR < SAGA_LOGM[1]) & (sim.r < SAGA_R_LIMIT)]
-    sg = saga[(saga.LOGMSTAR > SAGA_LOGM[0]) & (saga.LOGMSTAR < SAGA_LOGM[1])]
+    sim = read_sky_frame(sky_dir, where=lambda t: (t.Z > SAGA.z_min) & (t.Z < SAGA.z_max) & ~t.IS_STAR)
+    sim = sim[(sim.LOGMSTAR > SAGA.logm_min) & (sim.LOGMSTAR < SAGA.logm_max) & (sim.r < SAGA.r_max)]
+    sg = saga[(saga.LOGMSTAR > SAGA.logm_min) & (saga.LOGMSTAR < SAGA.logm_max)]
     for q, tol, unit in (("sb", 0.3, "mag/arcsec^2"), ("gr", 0.05, "mag"), ("fib_minus_tot", 0.3, "mag")):
         real_med, sim_med = float(np.nanmedian(sg[q])), float(np.nanmedian(sim[q])) if len(sim) else np.nan
         rows.append({"criterion": "3 local dwarfs vs SAGA DR3 satellites", "quantity": f"median {q} [{unit}]",
@@ -160,7 +157,7 @@ def edr_rosette_variance(classes=(0, 1, 2, 3), n_boot: int = 4000, seed: int = 0
     t = load_desi_edr()
     df = colour_frame({b: np.asarray(t[f"FLUX_{b}"]) for b in ("G", "R", "Z", "W1", "W2")}, t["Z"], t["LOGMSTAR"],
                       {"ROSETTE": np.asarray(t["ROSETTE"])})
-    df = df[(df.r < 19.5) & (df.Z > BGS_Z_MIN)].reset_index(drop=True)
+    df = df[BGS_BRIGHT.mask(df.r, df.Z)].reset_index(drop=True)
     df["CLASS"] = assign_classes(df.Z, df.LOGMSTAR)
     ros = np.unique(df.ROSETTE)
     n_tot = np.array([(df.ROSETTE == r).sum() for r in ros])
@@ -194,7 +191,7 @@ def local_volume_decomposition(sim, edr: pd.DataFrame | None = None) -> pd.DataF
     edr = edr_frame() if edr is None else edr
     bgs = bgs_sample(sim if isinstance(sim, pd.DataFrame) else read_training_frame(sim, SURVEY_BGS))
     rows = []
-    for k, (zlo, zhi) in ((0, (BGS_Z_MIN, 0.02)), (3, (0.02, 0.05))):
+    for k, (zlo, zhi) in ((0, (BGS_BRIGHT.z_min, 0.02)), (3, (0.02, 0.05))):
         row = {"class": k, "shell": f"{zlo} <= z < {zhi}"}
         for lab, d in (("real", edr), ("sim", bgs)):
             shell = (d.Z >= zlo) & (d.Z < zhi)
@@ -238,10 +235,10 @@ def saga_matched_medians(sky_dir, saga: pd.DataFrame | None = None,
     fraction in cells with no simulated galaxy. Default ``z_edges``: 7 equal bins over the SAGA z range.
     """
     saga = saga_frame() if saga is None else saga
-    z_edges = np.linspace(SAGA_Z[0], SAGA_Z[1], 8) if z_edges is None else z_edges
-    sg = saga[(saga.LOGMSTAR > SAGA_LOGM[0]) & (saga.LOGMSTAR < SAGA_LOGM[1])]
-    sim = read_sky_frame(sky_dir, where=lambda t: (t.Z > SAGA_Z[0]) & (t.Z < SAGA_Z[1]) & ~t.IS_STAR)
-    sim = sim[(sim.LOGMSTAR > SAGA_LOGM[0]) & (sim.LOGMSTAR < SAGA_LOGM[1]) & (sim.r < SAGA_R_LIMIT)]
+    z_edges = np.linspace(SAGA.z_min, SAGA.z_max, 8) if z_edges is None else z_edges
+    sg = saga[(saga.LOGMSTAR > SAGA.logm_min) & (saga.LOGMSTAR < SAGA.logm_max)]
+    sim = read_sky_frame(sky_dir, where=lambda t: (t.Z > SAGA.z_min) & (t.Z < SAGA.z_max) & ~t.IS_STAR)
+    sim = sim[(sim.LOGMSTAR > SAGA.logm_min) & (sim.LOGMSTAR < SAGA.logm_max) & (sim.r < SAGA.r_max)]
     ze, me = np.asarray(z_edges), np.asarray(m_edges)
     h_s = np.histogram2d(sg.Z, sg.LOGMSTAR, [ze, me])[0]
     h_m = np.histogram2d(sim.Z, sim.LOGMSTAR, [ze, me])[0]

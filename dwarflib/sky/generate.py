@@ -49,17 +49,21 @@ from dwarflib.conventions import ab_magnitude, mean_surface_brightness
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import assign_classes
 from dwarflib.options import positive_float, positive_int
+from dwarflib.selections import BGS_BRIGHT, DWARF_SURVEY
 from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
 from dwarflib.sky.physics import (
+    M_SUN_R,
     SkyModel,
     detection_probability,
     draw_galaxies,
     draw_stars,
     get_sampling_grid,
     load_sky_model,
+    ml_coefficients,
     star_density,
 )
 from dwarflib.stream_writers import FitsStreamWriter
+from dwarflib.survey_io import write_sweep
 
 #: Version of the generator's output format and model; part of the cache key.
 SKY_VERSION = "7"
@@ -75,16 +79,15 @@ OWN_FILES_NAME = ".dwarflib-simulate.json"
 #: Products of a sky other than its sweep files.
 SKY_PRODUCTS = ("truth.fits", "training-sample.fits", "summary.json")
 
-#: BGS-like survey: magnitude limit (extinction-corrected r) [mag], fraction of targets that receive a
+#: BGS-like survey (magnitude limit: :data:`dwarflib.selections.BGS_BRIGHT`): fraction of targets that receive a
 #: fibre and a redshift (DESI SV3 One-Percent survey BGS completeness is ~0.95 x redshift success ~0.99).
-BGS_R_LIMIT = 19.5
 BGS_COMPLETENESS = 0.94
 #: Fraction of the footprint's bricks covered by the BGS-like survey (like a survey in progress, or DESI's
 #: One-Percent survey): keeps the bright, contaminant-dominated part of the labelled sample at a size that
 #: trains quickly, without changing its composition.
 BGS_AREA_FRACTION = 0.3
-#: Dwarf survey (SAGA / DESI LOW-Z-like): magnitude limit [mag], fraction of preselected targets observed.
-DWARF_R_LIMIT = 21.0
+#: Dwarf survey (SAGA / DESI LOW-Z-like; magnitude limit: :data:`dwarflib.selections.DWARF_SURVEY`): fraction of
+#: preselected targets observed.
 DWARF_SAMPLING = 0.8
 
 #: Truth POP of galaxies by population index (0 SF, 1 Q).
@@ -201,8 +204,6 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     is_star = src["IS_POINT"]
     pop = cat(_POP_NAMES.take(g["POP"]), np.full(n_star, b"STAR", dtype="S4")).take(perm)
     ml = cat(g["ML"], np.full(n_star, np.nan)).take(perm)
-    from dwarflib.sky.physics import M_SUN_R, ml_coefficients
-
     a0, _ = ml_coefficients(0.0, model)
     a_z, _ = ml_coefficients(g["Z"], model)  # galaxies only
     # absolute magnitude K-corrected to z = 0: M/L at z=0 for the same galaxy (rest-frame colour approximated
@@ -262,7 +263,7 @@ def bgs_like_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarray:
     for b in datamodel.OPTICAL_BANDS:
         data &= (sweep[f"NOBS_{b}"] > 0) & (sweep[f"FLUX_IVAR_{b}"] > 0)
     bright = (sweep["MASKBITS"] & (1 << datamodel.MASKBITS["BRIGHT"])) != 0
-    r_lim = np.where(sweep["RELEASE"] == 9011, BGS_R_LIMIT + 0.04, BGS_R_LIMIT)
+    r_lim = np.where(sweep["RELEASE"] == 9011, BGS_BRIGHT.r_max + 0.04, BGS_BRIGHT.r_max)
     with np.errstate(invalid="ignore"):
         gr, rz = g - r, r - zz
         col = (gr > -1) & (gr < 4) & (rz > -1) & (rz < 4)
@@ -291,7 +292,7 @@ def dwarf_survey_targets(sweep: dict, mag_cache: dict | None = None) -> np.ndarr
         mu = mean_surface_brightness(r, re)
         sig_mu = np.hypot(sig_r, 2.17 * np.sqrt(1.0 / np.maximum(sweep["SHAPE_R_IVAR"], 1e-30)) / np.maximum(re, 1e-3))
         sig_mu = np.minimum(sig_mu, 1.0)
-        ok = (r < DWARF_R_LIMIT) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(gr)
+        ok = (r < DWARF_SURVEY.r_max) & ~star & (sweep["TYPE"] != b"PSF") & np.isfinite(gr)
         ok &= gr - np.minimum(sig_gr, 0.5) + 0.06 * (r - 14) < 0.9
         ok &= mu + sig_mu - 0.7 * gr > 18.5
     return ok
@@ -437,8 +438,6 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     from astropy.table import Table
     from tqdm.auto import tqdm
 
-    from dwarflib.survey_io import write_sweep
-
     t0 = time.perf_counter()
     model = load_sky_model() if model is None else model
     boxes, dens, area = _plan(n_sources, area_deg2, model, seed)
@@ -532,9 +531,9 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
         "sweep_files": files, "model_version": version, "sky_version": SKY_VERSION,
         "local_density": {"z_edges": list(model.local_density_z_edges), "density": list(model.local_density)},
         "chunk_size": chunk_size, "seconds_total": time.perf_counter() - t0, "seconds_generation": t_gen,
-        "surveys": {SURVEY_BGS: {"r_limit": BGS_R_LIMIT, "completeness": BGS_COMPLETENESS,
+        "surveys": {SURVEY_BGS: {"r_limit": BGS_BRIGHT.r_max, "completeness": BGS_COMPLETENESS,
                                  "area_fraction": BGS_AREA_FRACTION},
-                    SURVEY_DWARF: {"r_limit": DWARF_R_LIMIT, "sampling": DWARF_SAMPLING}},
+                    SURVEY_DWARF: {"r_limit": DWARF_SURVEY.r_max, "sampling": DWARF_SAMPLING}},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     _record_own_files(out_dir, set(files) | set(SKY_PRODUCTS))

@@ -18,21 +18,14 @@ from dwarflib.conventions import ab_magnitude, mean_surface_brightness
 from dwarflib.datamodel import unique_id
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_desi_edr, load_saga_satellites
+from dwarflib.selections import BGS_BRIGHT, SAGA
 from dwarflib.sky.generate import bgs_like_targets, generate_chunk, source_densities, sweep_files
 from dwarflib.sky.observe import ObjidCounter, footprint
 from dwarflib.sky.physics import SkyModel
 from dwarflib.survey_io import read_catalogue, read_fits_table
-from dwarflib.training_sample import EDR_Z_MIN
 
 #: Colour columns of the comparison tables, in model order.
 COLOUR_COLUMNS = ("gr", "rz", "zw1", "w1w2")
-#: Lower redshift limit of the DESI EDR table and of every BGS-like comparison sample (the EDR table's own cut,
-#: defined once in :mod:`dwarflib.training_sample`).
-BGS_Z_MIN = EDR_Z_MIN
-#: The SAGA comparison sample.
-SAGA_Z = (0.004, 0.011)
-SAGA_LOGM = (7.0, 9.0)
-SAGA_R_LIMIT = 20.75
 
 
 def _mags(flux, trans=1.0):
@@ -50,11 +43,11 @@ def colour_frame(flux: dict, z, logm, extra: dict | None = None) -> pd.DataFrame
     return df
 
 
-def edr_frame(r_limit: float = 19.5) -> pd.DataFrame:
-    """The real DESI EDR BGS galaxies with r < r_limit as a colour frame (plus CLASS)."""
+def edr_frame(r_limit: float = BGS_BRIGHT.r_max) -> pd.DataFrame:
+    """The real DESI EDR BGS galaxies with r < r_limit [mag] and z > ``BGS_BRIGHT.z_min`` as a colour frame (plus CLASS)."""
     t = load_desi_edr()
     df = colour_frame({b: np.asarray(t[f"FLUX_{b}"]) for b in ("G", "R", "Z", "W1", "W2")}, t["Z"], t["LOGMSTAR"])
-    df = df[(df.r < r_limit) & (df.Z > BGS_Z_MIN)].reset_index(drop=True)
+    df = df[(df.r < r_limit) & (df.Z > BGS_BRIGHT.z_min)].reset_index(drop=True)
     df["CLASS"] = assign_classes(df.Z, df.LOGMSTAR)
     return df
 
@@ -103,7 +96,7 @@ def mock_sky_chunk(model: SkyModel, n_sources: int, seed: int, r_limit: float, s
 def mock_bgs_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 1) -> pd.DataFrame:
     """Simulated BGS-like selection (targets with z > 0.0104) as a colour frame."""
     sweep, truth = mock_sky_chunk(model, n_sources, seed, r_limit=19.9)
-    sel = bgs_like_targets(sweep) & (truth["Z"] > BGS_Z_MIN) & ~truth["IS_STAR"]
+    sel = bgs_like_targets(sweep) & (truth["Z"] > BGS_BRIGHT.z_min) & ~truth["IS_STAR"]
     df = sweep_frame({k: v[sel] for k, v in sweep.items()}, {k: v[sel] for k, v in truth.items()})
     return df
 
@@ -114,17 +107,17 @@ def mock_dwarf_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 2) -
     Uses a sky of sources brighter than r = 21 in which galaxies at z < 0.011 are drawn directly (the rest of
     the sky does not matter here): the sampling grid is restricted by setting z_max.
     """
-    local = replace(model, z_max=SAGA_Z[1] + 1e-4)
+    local = replace(model, z_max=SAGA.z_max + 1e-4)
     local.__dict__["_arrays"] = None
     sweep, truth = mock_sky_chunk(local, n_sources, seed, r_limit=21.0, stars=False)
     keep = ~truth["IS_STAR"]
     df = sweep_frame({k: v[keep] for k, v in sweep.items()}, {k: v[keep] for k, v in truth.items()})
-    return df[(df.Z > SAGA_Z[0]) & (df.Z < SAGA_Z[1]) & (df.r < SAGA_R_LIMIT)].reset_index(drop=True)
+    return df[(df.Z > SAGA.z_min) & (df.Z < SAGA.z_max) & (df.r < SAGA.r_max)].reset_index(drop=True)
 
 
 def bgs_sample(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of a BGS-like colour frame that the class-fraction criterion uses: z > 0.0104, r < 19.5."""
-    return df[(df.Z > BGS_Z_MIN) & (df.r < 19.5)]
+    return df[BGS_BRIGHT.mask(df.r, df.Z)]
 
 
 # ---------------------------------------------------------------------------------------------------
