@@ -372,11 +372,11 @@ def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
         pct = f"{100 * sky_point['cl']:.0f}%"
         cards += [("SKYTHR", float(sky_point["threshold"]), "candidate threshold on P_SIGNAL_SKY"),
                   ("SKYPUR", float(sky_point["purity"]), "expected sky purity of the candidates"),
-                  ("SKYPURLO", float(sky_point["purity_lo"]), f"lower bound, {pct} Wilson interval"),
-                  ("SKYPURHI", float(sky_point["purity_hi"]), f"upper bound, {pct} Wilson interval"),
+                  ("SKYPURLO", float(sky_point["purity_low"]), f"lower bound, {pct} Wilson interval"),
+                  ("SKYPURHI", float(sky_point["purity_high"]), f"upper bound, {pct} Wilson interval"),
                   ("SKYCMP", float(sky_point["completeness"]), "expected sky completeness of the signal"),
-                  ("SKYCMPLO", float(sky_point["completeness_lo"]), f"lower bound, {pct} Wilson interval"),
-                  ("SKYCMPHI", float(sky_point["completeness_hi"]), f"upper bound, {pct} Wilson interval")]
+                  ("SKYCMPLO", float(sky_point["completeness_low"]), f"lower bound, {pct} Wilson interval"),
+                  ("SKYCMPHI", float(sky_point["completeness_high"]), f"upper bound, {pct} Wilson interval")]
     return cards
 
 
@@ -602,12 +602,12 @@ def _format_sky_point(pt: dict | None) -> list[str]:
         return []
     pct = f"{100 * pt['cl']:.0f} %"
     lines = [f"candidates cut on P_SIGNAL_SKY >= {pt['threshold']:.3f}: expected sky purity {pt['purity']:.3f} "
-             f"[{pt['purity_lo']:.3f}, {pt['purity_hi']:.3f}], completeness {pt['completeness']:.3f} "
-             f"[{pt['completeness_lo']:.3f}, {pt['completeness_hi']:.3f}] ({pct} Wilson intervals, "
+             f"[{pt['purity_low']:.3f}, {pt['purity_high']:.3f}], completeness {pt['completeness']:.3f} "
+             f"[{pt['completeness_low']:.3f}, {pt['completeness_high']:.3f}] ({pct} Wilson intervals, "
              f"simulated footprint, curve point {pt['curve_threshold']:.3f})"]
     for name, b in pt["bins"].items():
-        lines.append(f"  r {name:<12s}: purity {b['purity']:.3f} [{b['purity_lo']:.3f}, {b['purity_hi']:.3f}], "
-                     f"completeness {b['completeness']:.3f} [{b['completeness_lo']:.3f}, {b['completeness_hi']:.3f}]")
+        lines.append(f"  r {name:<12s}: purity {b['purity']:.3f} [{b['purity_low']:.3f}, {b['purity_high']:.3f}], "
+                     f"completeness {b['completeness']:.3f} [{b['completeness_low']:.3f}, {b['completeness_high']:.3f}]")
     return lines
 
 

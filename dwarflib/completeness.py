@@ -274,7 +274,7 @@ def format_sky_calibration(doc: dict) -> str:
              f"P_SIGNAL_SKY threshold: purity [{100 * doc['cl']:.0f} % interval], completeness, selected"]
     for i, t in enumerate(c["threshold"]):
         if c["n_selected"][i] and round(t * 1000) % 100 == 0:
-            lines.append(f"  {t:.2f}: {c['purity'][i]:.3f} [{c['purity_lo'][i]:.3f}, {c['purity_hi'][i]:.3f}], "
+            lines.append(f"  {t:.2f}: {c['purity'][i]:.3f} [{c['purity_low'][i]:.3f}, {c['purity_high'][i]:.3f}], "
                          f"{c['completeness'][i]:.3f}, {int(c['n_selected'][i])}")
     lines.append(f"model_sha256 is now {doc['model_sha256']}")
     return "\n".join(lines)

@@ -230,7 +230,7 @@ class CatalogueModel:
         >= ``purity`` and that selects >= :data:`MIN_SELECTED_FOR_PURITY` objects) or ``threshold`` (the
         curve's point at the largest stored threshold <= ``threshold``). Returns a dict with ``threshold``
         (the cut applied), ``curve_threshold`` (the curve point the numbers are from), ``purity`` /
-        ``completeness`` with ``_lo`` / ``_hi`` (the stored intervals, confidence level ``cl``),
+        ``completeness`` with ``_low`` / ``_high`` (the stored intervals, confidence level ``cl``),
         ``n_selected`` / ``n_signal`` on the calibration footprint, and ``bins`` (the same per r bin).
         Raises ValueError naming the value and the reachable range.
         """
@@ -576,8 +576,8 @@ def load_model(model_dir) -> CatalogueModel:
 
 
 #: Columns of every curve of ``sky-calibration.json`` (one list per column, one entry per threshold).
-CURVE_COLUMNS: tuple[str, ...] = ("threshold", "n_selected", "n_recovered", "n_signal", "purity", "purity_lo",
-                                  "purity_hi", "completeness", "completeness_lo", "completeness_hi")
+CURVE_COLUMNS: tuple[str, ...] = ("threshold", "n_selected", "n_recovered", "n_signal", "purity", "purity_low",
+                                  "purity_high", "completeness", "completeness_low", "completeness_high")
 
 
 def _load_sky_curves(model_dir: Path, sky: dict) -> dict:

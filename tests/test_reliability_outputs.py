@@ -77,11 +77,11 @@ def test_simulate_into_its_own_folder_again_is_identical_and_keeps_other_files(t
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    real = survey_io.write_sweep
-    monkeypatch.setattr(survey_io, "write_sweep", dying_write_sweep)
+    real = generate.write_sweep
+    monkeypatch.setattr(generate, "write_sweep", dying_write_sweep)
     with pytest.raises(KeyboardInterrupt):
         generate.write_simulated_sky(a, 3_000, seed=2, area_deg2=60.0, progress=False)
-    monkeypatch.setattr(survey_io, "write_sweep", real)
+    monkeypatch.setattr(generate, "write_sweep", real)
     generate.write_simulated_sky(a, 3_000, seed=1, area_deg2=60.0, progress=False)
     generate.write_simulated_sky(b, 3_000, seed=1, area_deg2=60.0, progress=False)
     names = ["truth.fits", "training-sample.fits", *(p.name for p in generate.sweep_files(b))]

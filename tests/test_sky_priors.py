@@ -116,8 +116,8 @@ def _fake_curve_model(model, purity, n_selected):
     t = SKY_THRESHOLDS[: len(purity)].tolist()
     n = len(t)
     curve = {"threshold": t, "n_selected": list(n_selected), "n_recovered": [0.0] * n, "n_signal": [10.0] * n,
-             "purity": list(purity), "purity_lo": [p - 0.1 for p in purity], "purity_hi": [p + 0.1 for p in purity],
-             "completeness": [0.5] * n, "completeness_lo": [0.4] * n, "completeness_hi": [0.6] * n}
+             "purity": list(purity), "purity_low": [p - 0.1 for p in purity], "purity_high": [p + 0.1 for p in purity],
+             "completeness": [0.5] * n, "completeness_low": [0.4] * n, "completeness_high": [0.6] * n}
     return dataclasses.replace(model, sky_curves={"cl": 0.95, "curves": {"overall": curve, "19.5<=r<21": curve}})
 
 
@@ -125,7 +125,7 @@ def test_purity_picks_the_lowest_threshold_of_the_stored_curve(sky_model):
     model = load_model(sky_model[0])
     m = _fake_curve_model(model, [0.1, 0.5, 0.92, 0.85, 0.95, 0.99], [500, 200, 60, 40, 12, 3])
     pt = m.sky_operating_point(purity=0.9)
-    assert pt["threshold"] == SKY_THRESHOLDS[2] and pt["purity"] == 0.92 and pt["purity_lo"] == pytest.approx(0.82)
+    assert pt["threshold"] == SKY_THRESHOLDS[2] and pt["purity"] == 0.92 and pt["purity_low"] == pytest.approx(0.82)
     assert m.sky_operating_point(purity=0.93)["threshold"] == SKY_THRESHOLDS[4]  # 0.99 selects only 3 objects
     assert set(pt["bins"]) == {"19.5<=r<21"}
     t = m.sky_operating_point(threshold=float(SKY_THRESHOLDS[3]) + 0.001)
@@ -221,8 +221,8 @@ def test_stated_purity_holds_on_a_sky_of_a_fresh_seed(sky_model, tmp_path):
     n_true = int(np.isin(cat["TARGETID"].to_numpy(), signal_ids).sum())
     assert n_sel > 0
     measured = n_true / n_sel
-    lo, hi = min(pt["purity_lo"], pt["purity"] - 0.05), max(pt["purity_hi"], pt["purity"] + 0.05)
-    print(f"stated purity {pt['purity']:.4f} [{pt['purity_lo']:.4f}, {pt['purity_hi']:.4f}] at P_SIGNAL_SKY >= "
+    lo, hi = min(pt["purity_low"], pt["purity"] - 0.05), max(pt["purity_high"], pt["purity"] + 0.05)
+    print(f"stated purity {pt['purity']:.4f} [{pt['purity_low']:.4f}, {pt['purity_high']:.4f}] at P_SIGNAL_SKY >= "
           f"{pt['threshold']}; measured {measured:.4f} ({n_true}/{n_sel}, 95 % "
           f"{binomial_interval(n_true, n_sel)}) on seed {FRESH_SKY_SEED}")
     assert lo <= measured <= hi
