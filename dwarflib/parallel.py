@@ -29,6 +29,9 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: worker (torch import, model load) costs about as much as classifying ~1 M rows on one core.
 ROWS_PER_WORKER = 1_000_000
 
+#: Seconds the one-chunk-ahead reader (:func:`prefetched`) is given to stop when its consumer stops.
+READER_JOIN_S = 10.0
+
 #: Seconds between a local worker's checks that the calling process is still alive.
 PARENT_POLL_S = 1.0
 
@@ -98,10 +101,10 @@ def prefetched(iterator, enabled: bool = True):
         yield items()
     finally:
         stop.set()
-        thread.join()
+        thread.join(timeout=READER_JOIN_S)  # bounded: a Ctrl-C must never leave the process waiting here
         close = getattr(iterator, "close", None)
-        if close is not None:
-            close()  # the reader is finished: release the file
+        if close is not None and not thread.is_alive():
+            close()  # the reader is finished: release the file (a stuck daemon reader ends with the process)
 
 
 def default_workers(n_files: int, n_rows: int, cpus: int | None = None) -> int:

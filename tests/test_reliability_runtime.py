@@ -38,8 +38,8 @@ def setup(small_sky, small_model, tmp_path_factory):
 # ---------------------------------------------------------------------------------------------
 # helpers: subprocesses
 # ---------------------------------------------------------------------------------------------
-def _popen(*args, **kwargs) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def _popen(*args, env_extra: dict | None = None, **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env_extra or {}))
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen([sys.executable, "-m", "dwarflib", *map(str, args)], env=env, **kwargs)
@@ -359,11 +359,16 @@ def test_ctrl_c_is_one_line_and_exit_130(setup, tmp_path):
     _, model_dir, files = setup
     out = tmp_path / "cat"
     p = _popen("classify", model_dir, files[0], "--out", out, "--workers", "1", "--chunk-rows", "1",
-               "--no-progress")
+               "--no-progress", env_extra={"PYTHONFAULTHANDLER": "1"})
     try:
         _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "classify to start writing")
         p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=120)
+        try:
+            _, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # a hang: SIGABRT makes faulthandler print every thread's stack
+            p.send_signal(signal.SIGABRT)
+            _, err = p.communicate(timeout=60)
+            pytest.fail("classify did not end within 120 s of SIGINT; its threads:\n" + err.decode()[-8000:])
     finally:
         if p.poll() is None:
             p.kill()
