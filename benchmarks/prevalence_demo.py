@@ -19,40 +19,17 @@ Prints
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import pandas as pd
 
-from dwarflib import metrics, paths
-from dwarflib import training_sample as ts
+from dwarflib import metrics
+from dwarflib.comparison import final_model_test_part
 from dwarflib.labels import SIGNAL
 from dwarflib.metrics import CONFIDENCE_1SIGMA
-from dwarflib.pipeline import MODEL_JSON, load_model
 from dwarflib.priors import estimate_priors_em
-from dwarflib.sky.generate import ensure_simulated_sky
-from dwarflib.training import train_final_model
 from dwarflib.verification import PAPER_TEST_SET
-
-
-def test_part() -> tuple[np.ndarray, np.ndarray, dict, str]:
-    """(y_test, proba_test, model meta, how they were obtained) of the book's final network."""
-    sky = ensure_simulated_sky()
-    model_dir = paths.cache_dir("models", "final-7class")
-    if (model_dir / MODEL_JSON).is_file():
-        model = load_model(model_dir)
-        meta = json.loads((model_dir / MODEL_JSON).read_text())
-        td = meta["training_data"]
-        sample = ts.build_training_sample(sky / "training-sample.fits", scheme=model.scheme,
-                                          groups=meta["feature_groups"])
-        split = ts.split_sample(sample, fractions=td["split_fractions"], seed=td["seed"])
-        proba = model.predict_proba(split.X_test.to_numpy(np.float32))
-        return np.asarray(split.y_test), proba, meta, f"cached model {model_dir}"
-    res = train_final_model(sky / "training-sample.fits", model_dir, seed=0)
-    meta = json.loads((model_dir / MODEL_JSON).read_text())
-    how = f"trained now into {model_dir} ({res.seconds:.0f} s)"
-    return np.asarray(res.test["y"]), res.test["proba"], meta, how
 
 
 def main() -> None:
@@ -60,7 +37,7 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=300)
     args = ap.parse_args()
     t0 = time.perf_counter()
-    y, proba, meta, how = test_part()
+    y, proba, meta, how = final_model_test_part()
     p = proba[:, SIGNAL]
     print(f"test part of the simulated training sample: {y.size:,d} objects, "
           f"{int((y == SIGNAL).sum())} signal ({how})")

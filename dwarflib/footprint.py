@@ -45,6 +45,9 @@ from dwarflib.survey_io import file_nrows
 #: Size of the full DR9 (north + south sweeps, before resolving the overlap) and its number of sweep files.
 DR9_N_SOURCES: int = 2_000_000_000
 DR9_N_SWEEP_FILES: int = 1_400  # "about 1,400" (issue #14)
+#: Sky area of DR9 (north + south, deg^2): "DR9 covers a total area of 20,000 square degrees" and "2 billion
+#: sources" (Schlegel et al. 2021, BAAS 53(1), AAS 237 abstract 235.03); an order of magnitude, like the source count.
+DR9_AREA_DEG2: float = 20_000.0
 
 
 # ---------------------------------------------------------------------------------------------------

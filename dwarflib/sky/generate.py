@@ -72,6 +72,9 @@ R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).
 DEFAULT_N_SOURCES = 2_000_000
 DEFAULT_SEED = 0
+#: Seed of the simulated footprint that the candidate-catalogue chapter classifies (shares no object with the
+#: training sky of seed :data:`DEFAULT_SEED`); the paper-comparison chapter reads its area.
+FOOTPRINT_SEED = 2025
 #: Sources generated per chunk (memory ~ 1 kB per source in flight).
 DEFAULT_CHUNK_SIZE = 250_000
 #: Record (JSON) of the files a ``simulate`` run wrote into its folder: the only files a later run may replace.
