@@ -134,19 +134,40 @@ class ChunkArrays:
 
 
 class SeenIds:
-    """The TARGETIDs already classified from one input file (sorted int64), to reject repeated ids
-    across the chunks of a file (see :meth:`CatalogueModel.apply_chunk`). One per input file."""
+    """The TARGETIDs already classified from one input file, to reject repeated ids across the chunks
+    of a file (see :meth:`CatalogueModel.apply_chunk`). One per input file.
+
+    The ids are kept as sorted unique int64 arrays whose sizes grow like a binary counter (a new
+    chunk's ids are merged with the last array while it is not larger): recording N ids in chunks
+    of any size costs O(N log^2 N), and a look-up searches at most log2(N) arrays. (One array merged
+    on every chunk costs O(N^2 / chunk) and made a file read in one-row chunks crawl.)
+    """
 
     def __init__(self):
-        self.ids = np.zeros(0, np.int64)
+        self.levels: list[np.ndarray] = []
+
+    def __contains__(self, tid) -> bool:
+        return bool(self._seen(np.asarray([tid], np.int64))[0])
+
+    def _seen(self, tid: np.ndarray) -> np.ndarray:
+        seen = np.zeros(len(tid), bool)
+        for ids in self.levels:
+            i = np.minimum(np.searchsorted(ids, tid), len(ids) - 1)
+            seen |= ids[i] == tid
+        return seen
 
     def repeated(self, tid: np.ndarray) -> np.ndarray:
         """Per id: True when it was seen before (in an earlier call, or earlier in ``tid``); records ``tid``."""
+        tid = np.asarray(tid, np.int64)
         rep = np.ones(len(tid), bool)
-        rep[np.unique(tid, return_index=True)[1]] = False  # the first copy within tid
-        if len(self.ids):
-            rep |= np.isin(tid, self.ids, assume_unique=False)
-        self.ids = np.union1d(self.ids, tid)
+        new = np.unique(tid, return_index=True)
+        rep[new[1]] = False  # the first copy within tid
+        rep |= self._seen(tid)
+        ids = new[0]
+        while self.levels and len(self.levels[-1]) <= len(ids):
+            ids = np.union1d(self.levels.pop(), ids)
+        if len(ids):
+            self.levels.append(ids)
         return rep
 
 

@@ -226,3 +226,22 @@ def test_explain_by_id_skips_rows_whose_fields_overflow_the_id(tmp_path):
     assert len(found) == 1 and int(found["OBJID"][0]) == int(t["OBJID"][0])
     with pytest.raises(ValueError, match="not a Legacy Surveys DESI TARGETID"):
         find_objects([path], targetid=real | (1 << 58))
+
+
+def test_seen_ids_equal_a_plain_set_over_chunks_of_any_size():
+    """SeenIds marks exactly the ids a plain set has seen before (earlier chunks or earlier in the chunk)."""
+    from dwarflib.pipeline import SeenIds
+
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 3000, 20_000).astype(np.int64)
+    for sizes in ([1] * 500, [7, 1, 300, 2, 2000, 1, 50], [20_000]):
+        seen, plain, start = SeenIds(), set(), 0
+        for n in sizes:
+            chunk = ids[start:start + n]
+            start += n
+            expected = []
+            for t in chunk:
+                expected.append(int(t) in plain)
+                plain.add(int(t))
+            assert seen.repeated(chunk).tolist() == expected
+        assert all(int(t) in seen for t in ids[:start])

@@ -45,6 +45,13 @@ def _popen(*args, env_extra: dict | None = None, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dwarflib", *map(str, args)], env=env, **kwargs)
 
 
+def _sigint_default() -> None:
+    """In the child, before exec: SIGINT back to its default, as in a terminal. A job started in the
+    background by a non-interactive shell (a CI runner) inherits SIGINT ignored, and Python then installs
+    no KeyboardInterrupt handler, so Ctrl-C could not be tested there."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _children(pid: int) -> list[int]:
     """Pids whose parent is ``pid`` (from /proc)."""
     out = []
@@ -359,7 +366,7 @@ def test_ctrl_c_is_one_line_and_exit_130(setup, tmp_path):
     _, model_dir, files = setup
     out = tmp_path / "cat"
     p = _popen("classify", model_dir, files[0], "--out", out, "--workers", "1", "--chunk-rows", "1",
-               "--no-progress", env_extra={"PYTHONFAULTHANDLER": "1"})
+               "--no-progress", env_extra={"PYTHONFAULTHANDLER": "1"}, preexec_fn=_sigint_default)
     try:
         _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "classify to start writing")
         p.send_signal(signal.SIGINT)

@@ -314,7 +314,7 @@ def unreachable_scheduler(ctx):
 def ctrl_c(ctx):
     out = ctx.tmp / "cat"
     p = _popen(ctx, "classify", ctx.model_dir, ctx.sweeps()[0], "--out", out, "--workers", "1", "--chunk-rows", "1",
-               "--no-progress")
+               "--no-progress", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
         _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "classify to start writing")
         p.send_signal(signal.SIGINT)
