@@ -9,7 +9,7 @@ import pytest
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 
-from dwarflib import large_galaxies
+from dwarflib import cli, large_galaxies, parallel, survey_io
 from dwarflib.conventions import axis_ratio
 
 
@@ -100,3 +100,26 @@ def test_hosts_searched_with_their_own_radius():
     # within r of the pole the padding is unbounded: such hosts fall back to the one (largest) radius
     group, radius = large_galaxies._search_radii_arcsec(np.array([1.0, 100.0]), np.array([90.0, 0.0]), 100.0)
     assert radius[group].tolist() == [100.0, 100.0]
+
+
+# ------------------------------------------------------------------------------------------ classify --plan
+def test_classify_plan_is_the_plan_command_and_classifies_nothing(small_sky, small_model, tmp_path, capsys):
+    files = sorted(str(p) for p in small_sky.glob("sweep-*.fits"))
+    common = ["--rows-per-s", "5000", "--workers", "3", "--chunk-rows", "10000"]
+    out = tmp_path / "out"
+    assert cli.main(["classify", str(small_model), *files, "--out", str(out), "--plan", *common]) == 0
+    via_classify = capsys.readouterr().out
+    assert not out.exists()  # nothing classified, nothing written
+    assert cli.main(["plan", *files, "--model", str(small_model), *common]) == 0
+    assert capsys.readouterr().out == via_classify  # one implementation
+    rows = sum(survey_io.file_nrows(f) for f in files)
+    assert f"rows (headers)   : {rows:,d}" in via_classify
+    assert "5,000 rows/s per worker (given)" in via_classify and "with 3 workers" in via_classify
+    # without --workers: the number classify would start; --out is not needed for a plan
+    assert cli.main(["classify", str(small_model), *files, "--plan", "--rows-per-s", "5000"]) == 0
+    n = parallel.default_workers(len(files), rows)
+    assert f"with {n} workers" in capsys.readouterr().out
+    # a plan option without --plan, and a run without --out, are errors (exit 2), not ignored
+    assert cli.main(["classify", str(small_model), *files, "--out", str(out), "--rows-per-s", "5"]) == 2
+    assert cli.main(["classify", str(small_model), *files]) == 2
+    assert "--out" in capsys.readouterr().err and not out.exists()
