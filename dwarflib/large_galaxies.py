@@ -158,6 +158,9 @@ def shred_pairs(table) -> tuple[np.ndarray, np.ndarray]:
     hosts = np.flatnonzero(r > 0)
     if len(hosts) == 0 or len(ra) < 2:
         return np.zeros(0, int), np.zeros(0, int)
+    bad = np.flatnonzero(~(np.isfinite(ra) & np.isfinite(dec)))
+    if len(bad):
+        raise ValueError(f"shred_pairs: RA/DEC not finite in {len(bad)} row(s), first {bad[:10].tolist()}")
     lon, lat = np.radians(ra), np.radians(dec)
     xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
     tree = cKDTree(xyz)

@@ -84,6 +84,9 @@ def test_shred_pairs_one_large_galaxy_and_tiny_table():
     for n in (0, 1):
         g, m = large_galaxies.shred_pairs(t[:n])
         assert len(g) == len(m) == 0
+    t["DEC"][7] = np.nan  # a clear error naming the row, not the KD-tree's "data must be finite"
+    with pytest.raises(ValueError, match=r"RA/DEC not finite in 1 row\(s\), first \[7\]"):
+        large_galaxies.shred_pairs(t)
 
 
 def test_hosts_searched_with_their_own_radius():
