@@ -622,7 +622,7 @@ def add_cli(subparsers) -> None:
                     "catalogue and OUT_DIR/manifest.jsonl.")
     p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `dwarflib train`")
     p.add_argument("sweep_files", metavar="SWEEP_FILE", nargs="+", help="sweep FITS files, folders or globs")
-    p.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
+    p.add_argument("--out", default=None, metavar="OUT_DIR", help="output folder (required unless --plan)")
     p.add_argument("--all", dest="keep_all", action="store_true",
                    help="keep every preselected row, not only candidates")
     p.add_argument("--workers", type=positive_int, default=None,
@@ -646,10 +646,14 @@ def add_cli(subparsers) -> None:
                           "(needs a sky-calibrated model)")
     cut.add_argument("--threshold", type=float, default=None, metavar="T",
                      help="candidates: P_SIGNAL_SKY >= T, with the expected purity stated (sky-calibrated model)")
-    p.set_defaults(func=_cli_classify)
+    p.set_defaults(func=_cli_classify)  # `--plan` is added by dwarflib.footprint.add_cli (the plan lives there)
 
 
 def _cli_classify(args) -> int:
+    if args.out is None:
+        print("dwarflib classify: error: the following arguments are required: --out (unless --plan)",
+              file=sys.stderr)
+        return 2
     if Path(args.out).exists() and not Path(args.out).is_dir():
         print(f"dwarflib classify: error: --out {args.out}: is a file, not a folder", file=sys.stderr)
         return 2

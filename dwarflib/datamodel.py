@@ -89,7 +89,7 @@ SWEEP_COLUMNS: dict[str, tuple[str, str, str]] = {
     "SHAPE_E2_IVAR": ("f4", "", "inverse variance of SHAPE_E2"),
     "SERSIC": ("f4", "", "Sersic index (1 for EXP/REX, 4 for DEV, 0 for PSF)"),
     "SERSIC_IVAR": ("f4", "", "inverse variance of SERSIC"),
-    "MASKBITS": ("i2", "", "bitwise mask (see MASKBITS)"),
+    "MASKBITS": ("i2", "", "bitwise mask (see MASKBITS); int32 in DR10 files"),
     "FITBITS": ("i2", "", "bitwise fitting flags"),
     "REF_CAT": ("S2", "", "reference catalogue ('G2' Gaia DR2, 'L3' SGA, ...)"),
     "GAIA_PHOT_G_MEAN_MAG": ("f4", "mag", "Gaia G magnitude (0 when not matched)"),
@@ -98,6 +98,13 @@ SWEEP_COLUMNS: dict[str, tuple[str, str, str]] = {
 
 #: DR10 (https://www.legacysurvey.org/dr10/catalogs/) adds the DECam i band to the south processing
 #: (RELEASE 10000, :data:`dwarflib.north_south.DR10_SOUTH_RELEASES`) with the same per-band columns as g, r, z.
+#: Checked against the stored Legacy Surveys pages (issue #14): https://www.legacysurvey.org/dr10/description/
+#: (DR10 reprocesses only the DECam "south", Dec <= 32.375 deg, and is the first release with i-band
+#: observations) and https://www.legacysurvey.org/dr10/catalogs/ (south/tractor/... only; MASKBITS is int32
+#: in DR10, int16 in DR9: the readers keep the file's integer type, so the wider DR10 mask is read unchanged).
+#: Not confirmed there: the value 10000 (the stored https://www.legacysurvey.org/release/ lists DR9 and
+#: earlier only) and the i-band column names beyond the per-band pattern (FLUX_I appears in DR10-derived
+#: tables, e.g. the MultimodalUniverse legacysurvey dr10_south_21 set).
 #: The readers map them like any other column (upper case, units below); the features use g, r, z, W1, W2
 #: only, so a model reads the i band only if its ``input_columns`` name it, and a file without them
 #: (DR9) given to such a model is an error naming the missing columns (:mod:`dwarflib.survey_io`).

@@ -19,6 +19,7 @@ loaded worker), not simply rows / (N x throughput). :func:`survey_cost` states w
 from __future__ import annotations
 
 import heapq
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, catalogue_dtype, classify_file
+from dwarflib.catalogue import DEFAULT_CHUNK_ROWS, _cli_classify, catalogue_dtype, classify_file
 from dwarflib.catalogue_files import expand_inputs
 from dwarflib.north_south import (  # noqa: F401 - re-exported: the resolution was first defined here
     NORTH_RELEASES,
@@ -39,6 +40,7 @@ from dwarflib.north_south import (  # noqa: F401 - re-exported: the resolution w
     resolve_counts,
     resolve_north_south,
 )
+from dwarflib.parallel import default_workers
 from dwarflib.pipeline import load_model
 from dwarflib.survey_io import file_nrows
 
@@ -254,27 +256,57 @@ def add_cli(subparsers) -> None:
         "plan", help="the footprint as a plan: rows, memory per worker, wall time for N workers",
         description="Read the FITS headers of the sweep files (no data), and print the rows, the memory per "
                     "worker and the wall time for N workers from a throughput measured on the first file "
-                    "(with MODEL_DIR) or given with --rows-per-s; and what the full DR9 would cost.")
+                    "(with MODEL_DIR) or given with --rows-per-s; and what the full DR9 would cost. "
+                    "`dwarflib classify MODEL_DIR SWEEP_FILE... --plan` prints the same plan.")
     p.add_argument("sweep_files", metavar="SWEEP_FILE", nargs="+", help="sweep FITS files, folders or globs")
     p.add_argument("--model", dest="model_dir", default=None, metavar="MODEL_DIR",
                    help="model folder: columns read, and the throughput measured on the first file")
-    p.add_argument("--rows-per-s", type=float, default=None, help="throughput per worker [rows/s] (no measurement)")
     p.add_argument("--workers", type=int, default=1, help="number of workers (default 1)")
     p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk")
+    _add_plan_options(p)
     p.set_defaults(func=_cli_plan)
+    # `dwarflib classify --plan`: the classify command (registered before this module, dwarflib.cli) prints
+    # this plan for its own MODEL_DIR, SWEEP_FILEs, --workers and --chunk-rows instead of classifying
+    classify = subparsers.choices.get("classify")
+    if classify is None:
+        raise RuntimeError("dwarflib.footprint.add_cli: register the classify command (dwarflib.catalogue) first")
+    classify.add_argument("--plan", action="store_true",
+                          help="print the plan and exit without classifying: files and rows (from the headers), "
+                               "memory per worker and wall time for --workers workers, from the throughput "
+                               "measured on the first file (or --rows-per-s); as `dwarflib plan`")
+    _add_plan_options(classify)
+    classify.set_defaults(func=_cli_classify_or_plan)
+
+
+def _add_plan_options(p) -> None:
+    p.add_argument("--rows-per-s", type=float, default=None,
+                   help="throughput per worker [rows/s] for the plan (no measurement)")
+
+
+def _cli_classify_or_plan(args) -> int:
+    if args.plan:
+        return _cli_plan(args)
+    if args.rows_per_s is not None:
+        print("dwarflib classify: error: --rows-per-s is an option of --plan", file=sys.stderr)
+        return 2
+    return _cli_classify(args)
 
 
 def _cli_plan(args) -> int:
-    import sys
-
+    """``dwarflib plan`` and ``dwarflib classify --plan``. ``args.workers`` None (classify's default) is the
+    number of workers classify would start (:func:`dwarflib.parallel.default_workers`)."""
     try:
-        plan = plan_footprint(args.sweep_files, args.workers, model_dir=args.model_dir,
+        workers = args.workers
+        if workers is None:
+            files = [file_work(p) for p in expand_inputs(args.sweep_files)]
+            workers = default_workers(len(files), sum(f.rows for f in files))
+        plan = plan_footprint(args.sweep_files, workers, model_dir=args.model_dir,
                               rows_per_s=args.rows_per_s, chunk_rows=args.chunk_rows)
     except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
-        print(f"dwarflib plan: error: {exc}", file=sys.stderr)
+        print(f"dwarflib {args.command}: error: {exc}", file=sys.stderr)
         return 1
     print(plan.to_text())
-    cost = survey_cost(plan.rows_per_s, args.workers)
+    cost = survey_cost(plan.rows_per_s, workers)
     print(f"full DR9 ({cost['n_sources']:,.0f} sources in {cost['n_files']:,.0f} sweep files) at this throughput: "
-          f"{cost['worker_hours']:,.1f} worker-hours, {cost['wall_hours']:,.1f} h wall with {args.workers} workers")
+          f"{cost['worker_hours']:,.1f} worker-hours, {cost['wall_hours']:,.1f} h wall with {workers} workers")
     return 0

@@ -29,9 +29,8 @@ PA = -1/2 atan2(E2, E1) (inverse of ``EllipseE.fromRAbPhi``); SHAPE_R is the sem
 
 from __future__ import annotations
 
-import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord, search_around_sky
+from scipy.spatial import cKDTree
 
 from dwarflib.conventions import axis_ratio
 from dwarflib.datamodel import MASKBITS, OPTICAL_BANDS
@@ -116,19 +115,64 @@ def _f(table, name: str) -> np.ndarray:
     return np.asarray(table[name], dtype=float)
 
 
+_HALF_RADIAN_ARCSEC = float(np.degrees(0.5) * 3600.0)
+
+
+def _search_radii_arcsec(r_hosts, dec_hosts, r_global: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hosts grouped by octave of SHAPE_R -> (group of each host, search radius of each group) [arcsec].
+
+    A group's radius is its largest SHAPE_R padded so that no pair of :func:`shred_pairs` is missed: the
+    elliptical radius is at least the flat-sky offset D (b/a <= 1), and the great-circle separation S of a
+    pair with D <= r obeys S^2 (1 - S^2/12) <= D^2 cos(dec_m)/cos(dec_g) (haversine), with
+    |dec_m| >= |dec_g| - r. The radius is capped at the largest SHAPE_R of the table (the one radius of
+    the first implementation), so the candidates never exceed what that search found.
+    """
+    octave = np.maximum(np.floor(np.log2(r_hosts)), -10.0)  # radii below 2^-10 arcsec share one group
+    keys, group = np.unique(octave, return_inverse=True)
+    radius = np.empty(len(keys))
+    for k in range(len(keys)):
+        sel = group == k
+        r_max = float(r_hosts[sel].max())
+        dec = np.abs(dec_hosts[sel])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.max(np.cos(np.radians(np.maximum(dec - r_max / 3600.0, 0.0))) / np.cos(np.radians(dec)))
+        # x 1.02 covers (1 - S^2/12)^(-1/2) <= 1.011 for S <= 0.5 rad; beyond that (or within r of a pole,
+        # where cos(dec) -> 0) the padding is not trusted and the group takes the largest radius
+        pad = 1.02 * r_max * np.sqrt(max(ratio, 1.0)) if np.isfinite(ratio) else np.inf
+        radius[k] = min(pad, r_global) if pad <= _HALF_RADIAN_ARCSEC else r_global
+    return group, radius
+
+
 def shred_pairs(table) -> tuple[np.ndarray, np.ndarray]:
     """(galaxy, member) row-index pairs: ``member`` lies inside the half-light ellipse of ``galaxy`` and is
-    fainter in FLUX_R. Needs RA, DEC [deg], SHAPE_R [arcsec], SHAPE_E1, SHAPE_E2, FLUX_R [nanomaggies]."""
+    fainter in FLUX_R. Needs RA, DEC [deg], SHAPE_R [arcsec], SHAPE_E1, SHAPE_E2, FLUX_R [nanomaggies].
+
+    Each host is searched (KD-tree of unit vectors) with about its own SHAPE_R (hosts grouped by octave of
+    SHAPE_R, each group with its own padded largest radius, :func:`_search_radii_arcsec`), not with the
+    largest SHAPE_R of the table, so the work scales with the hosts' own areas; the pairs are those of a
+    search of every host with the largest radius (tests/test_shred_speed.py; benchmarks/shred_speed.py).
+    """
     ra, dec = _f(table, "RA"), _f(table, "DEC")
     r = np.nan_to_num(_f(table, "SHAPE_R"), nan=0.0)
     flux = np.nan_to_num(_f(table, "FLUX_R"), nan=-np.inf)
     hosts = np.flatnonzero(r > 0)
     if len(hosts) == 0 or len(ra) < 2:
         return np.zeros(0, int), np.zeros(0, int)
-    c_all = SkyCoord(ra * u.deg, dec * u.deg)
-    c_host = c_all[hosts]
-    ih, im, _, _ = search_around_sky(c_host, c_all, float(r[hosts].max()) * u.arcsec)
-    g, m = hosts[ih], im
+    bad = np.flatnonzero(~(np.isfinite(ra) & np.isfinite(dec)))
+    if len(bad):
+        raise ValueError(f"shred_pairs: RA/DEC not finite in {len(bad)} row(s), first {bad[:10].tolist()}")
+    lon, lat = np.radians(ra), np.radians(dec)
+    xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    tree = cKDTree(xyz)
+    group, radius = _search_radii_arcsec(r[hosts], dec[hosts], float(r[hosts].max()))
+    gs, ms = [], []
+    for k, rad_k in enumerate(radius):
+        h = hosts[group == k]
+        chord = 2.0 * np.sin(0.5 * np.radians(float(rad_k) / 3600.0))  # unit-sphere chord of the radius
+        pairs = cKDTree(xyz[h]).sparse_distance_matrix(tree, chord, output_type="ndarray")
+        gs.append(h[pairs["i"]])
+        ms.append(pairs["j"].astype(np.int64))
+    g, m = np.concatenate(gs), np.concatenate(ms)
     keep = (g != m) & (flux[m] < flux[g])
     g, m = g[keep], m[keep]
     d_east = (ra[m] - ra[g] + 180.0) % 360.0 - 180.0
