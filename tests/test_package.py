@@ -1,10 +1,11 @@
+import re
 import subprocess
 import sys
 
 import numpy as np
 
 import dwarflib
-from dwarflib import cli, datamodel
+from dwarflib import cli, datamodel, paths
 
 
 def test_version():
@@ -100,3 +101,13 @@ def test_no_import_cycle_between_dwarflib_modules():
         graph[name] = {m for m in _module_imports(path) if m != name}
     assert len(graph) > 20
     assert _import_cycle(graph) is None, f"import cycle: {' -> '.join(_import_cycle(graph))}"
+
+
+def test_contributing_lists_every_module():
+    """CONTRIBUTING.md's module table names every module of the package, and no module that is gone."""
+    root = paths.repo_root()
+    modules = {".".join(p.relative_to(root / "dwarflib").with_suffix("").parts)
+               for p in (root / "dwarflib").rglob("*.py") if not p.name.startswith("__")}
+    listed = set(re.findall(r"^\| `([a-z_.]+)` \|", (root / "CONTRIBUTING.md").read_text(), flags=re.M))
+    assert modules - listed == set(), f"modules missing from CONTRIBUTING.md: {sorted(modules - listed)}"
+    assert listed - modules == set(), f"CONTRIBUTING.md lists modules that do not exist: {sorted(listed - modules)}"
