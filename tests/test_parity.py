@@ -41,6 +41,14 @@ def test_identical_samples_pass_and_shifted_sim_fails():
     assert shifted.loc["average_precision", "sim_median"] > shifted.loc["average_precision", "real_high"]
 
 
+def test_class_weight_reaches_the_model():
+    df = _colour_frame(40, 1500, 0.4, 6)
+    balanced = P.colour_task_scores(df, seed=0)
+    unweighted = P.colour_task_scores(df, seed=0, class_weight=None)
+    assert balanced["average_precision"] != unweighted["average_precision"]
+    np.testing.assert_equal(balanced, P.colour_task_scores(df, seed=0))  # same seed, same result
+
+
 def test_parity_summary_rule():
     def tidy(sim_values):
         rows = [{"sample": "real", "draw": -1, "metric": m, "value": 0.1, "low": 0.08, "high": 0.15,

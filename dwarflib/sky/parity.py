@@ -60,10 +60,12 @@ def _check_frame(df: pd.DataFrame, what: str, features: Sequence[str]) -> None:
 
 def colour_task_scores(df: pd.DataFrame, features: Sequence[str] = PARITY_FEATURES, seed: int = 0,
                        n_splits: int = 5, n_boot: int = 0, reference_fpr: float = REFERENCE_FPR,
-                       make_estimator: Callable | None = None, n_jobs: int = 1) -> dict:
+                       make_estimator: Callable | None = None, n_jobs: int = 1,
+                       class_weight: str | None = "balanced") -> dict:
     """AP and recall at ``reference_fpr`` of the colours-only binary task on one labelled colour frame.
 
-    Binary XGBoost (class-balanced weights, :func:`dwarflib.models.make_model`), ``n_splits``-fold
+    Binary XGBoost (:func:`dwarflib.models.make_model`; ``class_weight`` 'balanced', the book's default, or
+    None), ``n_splits``-fold
     stratified cross-validation with fold seed ``seed``, scores pooled out-of-fold. With ``n_boot > 0``
     the 95 % intervals are a percentile bootstrap stratified by class
     (:func:`dwarflib.metrics.metrics_at_prevalence` at the observed prevalence, i.e. unweighted).
@@ -71,7 +73,10 @@ def colour_task_scores(df: pd.DataFrame, features: Sequence[str] = PARITY_FEATUR
     """
     _check_frame(df, "colour frame", features)
     y = np.asarray(df.CLASS, int)
-    factory = make_estimator or (lambda: make_model("xgboost", BINARY, random_state=seed))
+    def factory_default():
+        return make_model("xgboost", BINARY, random_state=seed, class_weight=class_weight)
+
+    factory = make_estimator or factory_default
     res = cross_validate_signal(factory, df[list(features)].reset_index(drop=True), y, scheme=BINARY,
                                 n_splits=n_splits, seed=seed, threshold=0.5, n_jobs=n_jobs)
     prev = float(np.mean(y == SIGNAL))
@@ -100,7 +105,8 @@ def subsample_at_counts(df: pd.DataFrame, n_signal: int, n_other: int, seed: int
 
 def colour_parity_table(real: pd.DataFrame, sim: pd.DataFrame, n_draws: int = 5, seed: int = 0,
                         n_boot: int = 1000, features: Sequence[str] = PARITY_FEATURES,
-                        reference_fpr: float = REFERENCE_FPR, n_jobs: int = 1) -> pd.DataFrame:
+                        reference_fpr: float = REFERENCE_FPR, n_jobs: int = 1,
+                        class_weight: str | None = "balanced") -> pd.DataFrame:
     """The colours-only task on a real and a simulated labelled colour frame (tidy, long form).
 
     The real frame is scored once with bootstrap intervals; the simulated frame ``n_draws`` times, each on a
@@ -110,14 +116,14 @@ def colour_parity_table(real: pd.DataFrame, sim: pd.DataFrame, n_draws: int = 5,
     ``n_other``.
     """
     rows = []
-    r = colour_task_scores(real, features, seed=seed, n_boot=n_boot, reference_fpr=reference_fpr, n_jobs=n_jobs)
+    kw = dict(reference_fpr=reference_fpr, n_jobs=n_jobs, class_weight=class_weight)
+    r = colour_task_scores(real, features, seed=seed, n_boot=n_boot, **kw)
     for met in PARITY_METRICS:
         rows.append({"sample": "real", "draw": -1, "metric": met, "value": r[met], "low": r[f"{met}_low"],
                      "high": r[f"{met}_high"], "n_signal": r["n_signal"], "n_other": r["n_other"]})
     for d in range(n_draws):
         sub = subsample_at_counts(sim, r["n_signal"], r["n_other"], seed + 1 + d)
-        s = colour_task_scores(sub, features, seed=seed + 1 + d, n_boot=0, reference_fpr=reference_fpr,
-                               n_jobs=n_jobs)
+        s = colour_task_scores(sub, features, seed=seed + 1 + d, n_boot=0, **kw)
         for met in PARITY_METRICS:
             rows.append({"sample": "simulated", "draw": d, "metric": met, "value": s[met], "low": np.nan,
                          "high": np.nan, "n_signal": s["n_signal"], "n_other": s["n_other"]})
@@ -152,7 +158,8 @@ def parity_summary(tidy: pd.DataFrame, min_share: float = 0.5) -> pd.DataFrame:
 
 
 def edr_colour_parity(sky_dir, n_draws: int = 5, seed: int = 0, n_boot: int = 1000,
-                      edr: pd.DataFrame | None = None, n_jobs: int = 1) -> pd.DataFrame:
+                      edr: pd.DataFrame | None = None, n_jobs: int = 1,
+                      class_weight: str | None = "balanced") -> pd.DataFrame:
     """Criterion 4a of the realism report: the EDR colours-only task, real DESI EDR vs the simulated sky.
 
     Real: :func:`dwarflib.sky.samples.edr_frame` (r < 19.5, z > 0.0104). Simulated: the BGS-like part of
@@ -162,7 +169,8 @@ def edr_colour_parity(sky_dir, n_draws: int = 5, seed: int = 0, n_boot: int = 10
     """
     edr = edr_frame() if edr is None else edr
     sim = bgs_sample(read_training_frame(sky_dir, SURVEY_BGS))
-    return colour_parity_table(edr, sim, n_draws=n_draws, seed=seed, n_boot=n_boot, n_jobs=n_jobs)
+    return colour_parity_table(edr, sim, n_draws=n_draws, seed=seed, n_boot=n_boot, n_jobs=n_jobs,
+                               class_weight=class_weight)
 
 
 # ---------------------------------------------------------------------------------------------------
