@@ -616,6 +616,9 @@ class RestrictedCheck:
     features: tuple[str, ...]
     estimator: object
     sim_test: dict[str, float]
+    #: Rows of the simulated sample in the held-out part, and the model's signal scores on them.
+    test_index: np.ndarray | None = None
+    test_p_signal: np.ndarray | None = None
 
     def apply(self, table: FeatureTable) -> np.ndarray:
         return apply_model(self.estimator, table, self.features)
@@ -626,7 +629,8 @@ def train_restricted_check(make_estimator, sim: FeatureTable, y, features: Seque
                            threshold: float = 0.5) -> RestrictedCheck:
     """Train a restricted model on a stratified part of the simulated sample and measure it on the rest.
 
-    Returns the fitted model and its simulated held-out signal precision/recall (Wilson intervals).
+    Returns the fitted model, its simulated held-out signal precision/recall (Wilson intervals) and the
+    held-out rows with their scores (for comparisons with real tables, e.g. :mod:`dwarflib.sky.parity`).
     """
     from sklearn.model_selection import train_test_split
 
@@ -640,7 +644,7 @@ def train_restricted_check(make_estimator, sim: FeatureTable, y, features: Seque
                         sim.logmstar[te], sim.z[te], sim.name[te])
     p = apply_model(est, test, features)
     scores = precision_recall(y[te] == SIGNAL, p >= threshold)
-    return RestrictedCheck(tuple(features), est, scores)
+    return RestrictedCheck(tuple(features), est, scores, test_index=te, test_p_signal=p)
 
 
 # ---------------------------------------------------------------------------------------------------

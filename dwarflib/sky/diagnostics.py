@@ -17,6 +17,7 @@ from dwarflib.registry import load_desi_edr
 from dwarflib.selections import BGS_BRIGHT, SAGA
 from dwarflib.sky.calibrate import weighted_quantiles
 from dwarflib.sky.generate import SURVEY_BGS
+from dwarflib.sky.parity import edr_colour_parity, parity_report_rows, parity_summary, satellite_parity
 from dwarflib.sky.physics import SkyModel, load_sky_model
 from dwarflib.sky.samples import (
     COLOUR_COLUMNS,
@@ -86,7 +87,7 @@ def class_fraction_table(real: pd.DataFrame, sim: pd.DataFrame, n_classes: int =
 
 
 def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame | None = None,
-                   colour_tol: float = 0.05) -> pd.DataFrame:
+                   colour_tol: float = 0.05, parity: bool | pd.DataFrame = False) -> pd.DataFrame:
     """The issue's "done when" realism criteria measured on a simulated sky directory.
 
     Returns one row per measured quantity: ``criterion``, ``quantity``, ``real`` (DESI EDR or SAGA DR3
@@ -99,7 +100,13 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
        holding >= 50 real galaxies (per colour, and all four together);
     3. galaxies at 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75 vs SAGA DR3 satellites: median effective
        surface brightness within 0.3 mag/arcsec^2, median g-r within 0.05 mag, median fibre-minus-total r
-       within 0.3 mag.
+       within 0.3 mag;
+    4. difficulty parity (issue #13, :mod:`dwarflib.sky.parity`): the EDR colours-only task's average
+       precision and recall at FPR 1e-3 on simulated draws at EDR's counts inside the real bootstrap 95 %
+       interval; SAGA and ELVES recall per log M* and r bin inside the interval of matched simulated
+       galaxies. These cost several model fits (minutes), so they are measured only with ``parity=True``
+       (default draws and seeds), or passed in already measured as the rows of
+       :func:`dwarflib.sky.parity.parity_report_rows`.
     """
     edr = edr_frame() if edr is None else edr
     saga = saga_frame() if saga is None else saga
@@ -139,7 +146,16 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
         rows.append({"criterion": "3 local dwarfs spreads (information)", "quantity": f"spread {q} [{unit}]",
                      "real": _spread(sg[q]), "simulated": _spread(sim[q]), "difference": _spread(sim[q]) - _spread(sg[q]),
                      "n_real": len(sg), "n_sim": len(sim), "threshold": "", "passed": None})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if parity is True:
+        parity = parity_report_rows(parity_summary(edr_colour_parity(sky_dir, edr=edr)),
+                                    [satellite_parity(sky_dir)])
+    if isinstance(parity, pd.DataFrame):
+        missing = [c for c in out.columns if c not in parity.columns]
+        if missing:
+            raise KeyError(f"parity rows lack realism-report columns {missing}")
+        out = pd.concat([out, parity[list(out.columns)]], ignore_index=True)
+    return out
 
 
 
