@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 
 import numpy as np
@@ -18,7 +19,8 @@ from dwarflib.completeness import (
     sky_purity_check,
 )
 from dwarflib.metrics import binomial_interval
-from dwarflib.pipeline import MIN_SELECTED_FOR_PURITY
+from dwarflib.pipeline import MIN_SELECTED_FOR_PURITY, load_model
+from dwarflib.training import signal_precision_recall, test_part_scores
 
 
 def _objects(seed=0, n=4000):
@@ -96,3 +98,20 @@ def test_max_stated_purity_ignores_points_with_too_few_selected():
     assert max_stated_purity(model) == 0.45
     with pytest.raises(ValueError, match="no stored sky curves"):
         max_stated_purity(types.SimpleNamespace(model_sha256="y" * 64, sky_curves=None))
+
+
+def test_test_part_scores_rebuild_the_recorded_test_metrics(small_model, tmp_path):
+    model = load_model(small_model)
+    y, p = test_part_scores(model)
+    counts = np.bincount(y, minlength=model.scheme.n_classes).tolist()
+    assert counts == model.meta["training_data"]["class_counts"]["test"]
+    for rec in model.meta["test_metrics"]:
+        got = signal_precision_recall(y, p, rec["threshold"])
+        assert (got["tp"], got["n_selected"]) == (rec["tp"], rec["n_selected"])
+    # a training file that is not the recorded one is refused, naming it
+    fake = tmp_path / "training-sample.fits"
+    fake.write_bytes(b"not the training data")
+    moved = dataclasses.replace(model, meta={**model.meta,
+                                             "training_data": {**model.meta["training_data"], "path": str(fake)}})
+    with pytest.raises(ValueError, match="training-sample.fits: sha256 differs"):
+        test_part_scores(moved)
