@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dwarflib.catalogue import format_summary
 from dwarflib.completeness import (
     PURITY_TOLERANCE,
     SKY_R_BINS,
@@ -115,3 +116,17 @@ def test_test_part_scores_rebuild_the_recorded_test_metrics(small_model, tmp_pat
                                              "training_data": {**model.meta["training_data"], "path": str(fake)}})
     with pytest.raises(ValueError, match="training-sample.fits: sha256 differs"):
         test_part_scores(moved)
+
+
+def test_run_summary_names_the_sky_cut_of_a_purity_run():
+    summary = {"files_done": 1, "files_total": 1, "files_skipped": 0, "files_failed": 0, "rows_read": 10,
+               "rows_preselected": 8, "rows_classified": 8, "rejected": {"r_mag": 2}, "rows_candidates": 3,
+               "rows_high_purity": 1, "rows_written": 3, "wall_s": 1.0, "rows_per_s": 10.0, "manifest": "m",
+               "failed": [], "catalogue_threshold": 0.5, "high_purity_threshold": 0.6}
+    assert "candidates  (P_SIGNAL >= 0.500) : 3" in format_summary(summary)
+    point = {"threshold": 0.25, "curve_threshold": 0.25, "purity": 0.5, "purity_low": 0.4, "purity_high": 0.6,
+             "completeness": 0.2, "completeness_low": 0.1, "completeness_high": 0.3, "n_selected": 50,
+             "n_signal": 100, "cl": 0.95, "bins": {}}
+    text = format_summary({**summary, "sky_operating_point": point})
+    assert "candidates  (P_SIGNAL_SKY >= 0.250) : 3" in text
+    assert "P_SIGNAL >= 0.500) : 3" not in text
