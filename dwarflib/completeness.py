@@ -33,6 +33,7 @@ from dwarflib.pipeline import (
     MODEL_JSON,
     SKY_CALIBRATION_JSON,
     SKY_FIELD,
+    ModelError,
     compute_model_sha256,
     load_model,
 )
@@ -307,7 +308,8 @@ def sky_calibrated_copy(model_dir, sky_dir, out_dir, chunk_rows: int = DEFAULT_C
 
     The source model folder is not modified. When ``out_dir`` already holds a calibration of the same source
     model (its ``model.json`` without the ``sky_calibration`` field hashes to the source's ``model_sha256``)
-    on the same sky (same ``truth.fits`` sha256), it is reused; otherwise it is replaced (written next to
+    on the same sky (same ``truth.fits`` sha256), it is reused; otherwise (another model or sky, or a copy that
+    no longer validates) it is replaced (written next to
     ``out_dir`` and renamed into place when complete). Returns the stored calibration document
     (``sky-calibration.json``) plus ``model_sha256`` (the copy's) and ``source_model_sha256``.
     """
@@ -317,13 +319,17 @@ def sky_calibrated_copy(model_dir, sky_dir, out_dir, chunk_rows: int = DEFAULT_C
     if not truth.exists():
         raise FileNotFoundError(f"{sky_dir}: not a simulated sky folder (no truth.fits)")
     if (out_dir / SKY_CALIBRATION_JSON).exists() and (out_dir / MODEL_JSON).exists():
-        copy = load_model(out_dir)
-        meta = json.loads((out_dir / MODEL_JSON).read_bytes())
-        meta.pop(SKY_FIELD, None)
-        doc = json.loads((out_dir / SKY_CALIBRATION_JSON).read_bytes())
-        if (compute_model_sha256(meta, copy.network) == source.model_sha256
-                and doc.get("sky", {}).get("truth_sha256") == file_sha256(truth)):
-            return {**doc, "model_sha256": copy.model_sha256, "source_model_sha256": source.model_sha256}
+        try:
+            copy = load_model(out_dir)
+        except ModelError:  # an edited or half-written copy: calibrated again below
+            copy = None
+        if copy is not None:
+            meta = json.loads((out_dir / MODEL_JSON).read_bytes())
+            meta.pop(SKY_FIELD, None)
+            doc = json.loads((out_dir / SKY_CALIBRATION_JSON).read_bytes())
+            if (compute_model_sha256(meta, copy.network) == source.model_sha256
+                    and doc.get("sky", {}).get("truth_sha256") == file_sha256(truth)):
+                return {**doc, "model_sha256": copy.model_sha256, "source_model_sha256": source.model_sha256}
     tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(model_dir, tmp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 
 import numpy as np
@@ -16,11 +17,12 @@ from dwarflib.completeness import (
     SKY_THRESHOLDS,
     completeness_purity,
     max_stated_purity,
+    sky_calibrated_copy,
     sky_curves,
     sky_purity_check,
 )
 from dwarflib.metrics import binomial_interval
-from dwarflib.pipeline import MIN_SELECTED_FOR_PURITY, load_model
+from dwarflib.pipeline import MIN_SELECTED_FOR_PURITY, MODEL_JSON, SKY_CALIBRATION_JSON, load_model
 from dwarflib.training import signal_precision_recall, test_part_scores
 
 
@@ -130,3 +132,23 @@ def test_run_summary_names_the_sky_cut_of_a_purity_run():
     text = format_summary({**summary, "sky_operating_point": point})
     assert "candidates  (P_SIGNAL_SKY >= 0.250) : 3" in text
     assert "P_SIGNAL >= 0.500) : 3" not in text
+
+
+def test_sky_calibrated_copy_leaves_the_source_alone_and_is_reused(small_model, small_sky, tmp_path):
+    before = {p.name: p.read_bytes() for p in small_model.iterdir() if p.is_file()}
+    out = tmp_path / "model-sky"
+    doc = sky_calibrated_copy(small_model, small_sky, out, workers=1)
+    assert {p.name: p.read_bytes() for p in small_model.iterdir() if p.is_file()} == before
+    copy = load_model(out)
+    assert copy.sky_curves is not None and doc["model_sha256"] == copy.model_sha256
+    assert doc["source_model_sha256"] == load_model(small_model).model_sha256 != copy.model_sha256
+    stamp = (out / SKY_CALIBRATION_JSON).stat().st_mtime_ns
+    again = sky_calibrated_copy(small_model, small_sky, out, workers=1)
+    assert again["model_sha256"] == copy.model_sha256
+    assert (out / SKY_CALIBRATION_JSON).stat().st_mtime_ns == stamp  # reused, not recomputed
+    # a copy calibrated from another model is replaced
+    meta = json.loads((out / MODEL_JSON).read_text())
+    meta["sky_calibration"]["sky_priors_source"] = "edited"
+    (out / MODEL_JSON).write_text(json.dumps(meta))
+    sky_calibrated_copy(small_model, small_sky, out, workers=1)
+    assert json.loads((out / MODEL_JSON).read_text())["sky_calibration"]["sky_priors_source"] != "edited"
