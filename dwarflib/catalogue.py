@@ -581,13 +581,15 @@ def format_summary(summary: dict) -> str:
     ]
     for reason, n in summary["rejected"].items():
         lines.append(f"  - {reason:<30s} {n:>12,d}")
+    sky_point = summary.get("sky_operating_point")
+    cut = (f"P_SIGNAL_SKY >= {sky_point['threshold']:.3f}" if sky_point is not None
+           else f"P_SIGNAL >= {summary.get('catalogue_threshold', float('nan')):.3f}")
     lines += [
-        f"candidates  (P_SIGNAL >= {summary.get('catalogue_threshold', float('nan')):.3f}) : "
-        f"{summary['rows_candidates']:,d}",
+        f"candidates  ({cut}) : {summary['rows_candidates']:,d}",
         f"high purity (P_SIGNAL >= {summary.get('high_purity_threshold', float('nan')):.3f}) : "
         f"{summary['rows_high_purity']:,d}",
         f"rows written     : {summary['rows_written']:>14,d}",
-        *_format_sky_point(summary.get("sky_operating_point")),
+        *_format_sky_point(sky_point),
         f"wall time {summary['wall_s']:.1f} s, {summary['rows_per_s']:,.0f} rows/s (files classified in this run)",
         f"manifest: {summary['manifest']}",
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from dwarflib.labels import DEFAULT_SCHEME
 from dwarflib.metrics import CONFIDENCE, CONFIDENCE_1SIGMA, binomial_interval
 from dwarflib.pipeline import (
     CURVE_COLUMNS,
+    MIN_SELECTED_FOR_PURITY,
     MODEL_JSON,
     SKY_CALIBRATION_JSON,
     SKY_FIELD,
+    ModelError,
     compute_model_sha256,
     load_model,
 )
@@ -48,6 +51,9 @@ SKY_R_BINS: dict[str, tuple[float, float]] = {
 SKY_THRESHOLDS = np.round(np.arange(0.0, 0.9951, 0.005), 3)
 #: Confidence level of the stored intervals.
 SKY_CL = CONFIDENCE
+#: Least half-width of the purity check (issue #12's done-when): a measured purity agrees with the stated one
+#: when it lies in the stated interval or within this distance of the stated value, whichever is wider (fraction).
+PURITY_TOLERANCE = 0.05
 
 
 def objects_with_truth(out_dir, sweep_files, truth_path, scheme=None,
@@ -167,6 +173,25 @@ def _curve(objects: pd.DataFrame, by: str, lo: float, hi: float) -> dict:
     return {c: [None if not np.isfinite(v) else float(v) for v in df[c].to_numpy(float)] for c in CURVE_COLUMNS}
 
 
+def sky_curves(objects: pd.DataFrame, score: str = "P_SIGNAL") -> dict:
+    """Purity and completeness of ``score >= t`` against the threshold t, overall and per :data:`SKY_R_BINS`.
+
+    The curves :func:`calibrate_on_sky` stores, computed the same way for any footprint joined with its truth
+    (:func:`objects_with_truth`): ``objects`` needs ``IS_SIGNAL``, ``PRESELECTED``, ``r`` [mag] and the
+    ``score`` column (NaN where not preselected). Completeness is over every true signal object (preselected
+    or not). Returns ``{"overall": curve, "<r bin>": curve, ...}``, each curve one list per
+    :data:`~dwarflib.pipeline.CURVE_COLUMNS` entry (thresholds :data:`SKY_THRESHOLDS`, Wilson intervals at
+    :data:`SKY_CL`).
+    """
+    if score not in objects.columns:
+        raise ValueError(f"objects have no column {score!r} (columns: {list(objects.columns)})")
+    obj = objects.assign(P_SIGNAL=objects[score].to_numpy(float), ALL=0.0)
+    curves = {"overall": _curve(obj, "ALL", -1.0, 1.0)}
+    for name, (lo, hi) in SKY_R_BINS.items():
+        curves[name] = _curve(obj, "r", lo, hi)
+    return curves
+
+
 def calibrate_on_sky(model_dir, sky_dir, chunk_rows: int = DEFAULT_CHUNK_ROWS, workers: int | None = None) -> dict:
     """Measure a model on a simulated footprint and store its sky calibration in the model folder.
 
@@ -228,10 +253,7 @@ def calibrate_on_sky(model_dir, sky_dir, chunk_rows: int = DEFAULT_CHUNK_ROWS, w
         drop = obj["TARGETID"].isin(ids).to_numpy()
         n_excluded = int(drop.sum())
         obj = obj[~drop]
-    obj["ALL"] = 0.0
-    curves = {"overall": _curve(obj, "ALL", -1.0, 1.0)}
-    for name, (lo, hi) in SKY_R_BINS.items():
-        curves[name] = _curve(obj, "r", lo, hi)
+    curves = sky_curves(obj)
     summary = sky_dir / "summary.json"
     sky_meta = json.loads(summary.read_text()) if summary.exists() else {}
     doc = {
@@ -278,6 +300,121 @@ def format_sky_calibration(doc: dict) -> str:
                          f"{c['completeness'][i]:.3f}, {int(c['n_selected'][i])}")
     lines.append(f"model_sha256 is now {doc['model_sha256']}")
     return "\n".join(lines)
+
+
+def sky_calibrated_copy(model_dir, sky_dir, out_dir, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                        workers: int | None = None) -> dict:
+    """A copy of ``model_dir`` in ``out_dir``, sky-calibrated on ``sky_dir`` (:func:`calibrate_on_sky`).
+
+    The source model folder is not modified. When ``out_dir`` already holds a calibration of the same source
+    model (its ``model.json`` without the ``sky_calibration`` field hashes to the source's ``model_sha256``)
+    on the same sky (same ``truth.fits`` sha256), it is reused; otherwise (another model or sky, or a copy that
+    no longer validates) it is replaced (written next to
+    ``out_dir`` and renamed into place when complete). Returns the stored calibration document
+    (``sky-calibration.json``) plus ``model_sha256`` (the copy's) and ``source_model_sha256``.
+    """
+    model_dir, sky_dir, out_dir = Path(model_dir), Path(sky_dir), Path(out_dir)
+    source = load_model(model_dir)
+    truth = sky_dir / "truth.fits"
+    if not truth.exists():
+        raise FileNotFoundError(f"{sky_dir}: not a simulated sky folder (no truth.fits)")
+    if (out_dir / SKY_CALIBRATION_JSON).exists() and (out_dir / MODEL_JSON).exists():
+        try:
+            copy = load_model(out_dir)
+        except ModelError:  # an edited or half-written copy: calibrated again below
+            copy = None
+        if copy is not None:
+            meta = json.loads((out_dir / MODEL_JSON).read_bytes())
+            meta.pop(SKY_FIELD, None)
+            doc = json.loads((out_dir / SKY_CALIBRATION_JSON).read_bytes())
+            if (compute_model_sha256(meta, copy.network) == source.model_sha256
+                    and doc.get("sky", {}).get("truth_sha256") == file_sha256(truth)):
+                return {**doc, "model_sha256": copy.model_sha256, "source_model_sha256": source.model_sha256}
+    tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(model_dir, tmp)
+    doc = calibrate_on_sky(tmp, sky_dir, chunk_rows=chunk_rows, workers=workers)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    return {**doc, "source_model_sha256": source.model_sha256}
+
+
+def max_stated_purity(model) -> float:
+    """The highest purity of a sky-calibrated model's stored overall curve among thresholds that select at
+    least :data:`~dwarflib.pipeline.MIN_SELECTED_FOR_PURITY` objects of the calibration footprint: the top of
+    the range ``sky_operating_point(purity=...)`` accepts (fraction, 0-1). ValueError without such a point."""
+    if model.sky_curves is None:
+        raise ValueError(f"model {model.model_sha256[:12]}: no stored sky curves ({SKY_CALIBRATION_JSON})")
+    c = model.sky_curves["curves"]["overall"]
+    n = np.asarray(c["n_selected"], float)
+    pur = np.asarray([np.nan if v is None else v for v in c["purity"]], float)
+    ok = (n >= MIN_SELECTED_FOR_PURITY) & np.isfinite(pur)
+    if not ok.any():
+        raise ValueError(f"model {model.model_sha256[:12]}: no threshold of the stored sky curve selects "
+                         f">= {MIN_SELECTED_FOR_PURITY} objects")
+    return float(pur[ok].max())
+
+
+def sky_purity_check(objects: pd.DataFrame, selected, stated: dict, cl: float = CONFIDENCE,
+                     tolerance: float = PURITY_TOLERANCE) -> pd.DataFrame:
+    """Stated against measured purity and completeness of a candidate list, overall and per :data:`SKY_R_BINS`.
+
+    Parameters
+    ----------
+    objects : pandas.DataFrame
+        Every object of a simulated footprint joined with its truth (:func:`objects_with_truth`): ``IS_SIGNAL``
+        and ``r`` [mag].
+    selected : array_like of bool
+        Per row of ``objects``: is the object in the candidate list.
+    stated : dict
+        The operating point the model stated (:meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point`,
+        or the ``sky_operating_point`` of a :func:`~dwarflib.catalogue.classify_files` summary): ``purity``,
+        ``purity_low``, ``purity_high``, ``completeness`` (with bounds), ``n_selected``, and ``bins``.
+    cl : float
+        Confidence level of the measured (Wilson) intervals.
+    tolerance : float
+        The verdict's least half-width (fraction): measured purity agrees when it lies in
+        ``[min(stated_low, stated - tolerance), max(stated_high, stated + tolerance)]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``r_bin`` (``overall`` first): ``threshold``, the stated ``stated_purity``,
+        ``stated_purity_low/high``, ``stated_completeness`` (with bounds), ``stated_n_selected`` (on the
+        calibration footprint), the measured ``n_selected``, ``n_recovered``, ``n_signal``, ``purity``,
+        ``purity_low/high``, ``completeness``, ``completeness_low/high``, ``agree_low``, ``agree_high`` and
+        ``verdict`` (``agrees``, ``disagrees``, or ``nothing selected``).
+    """
+    sel = np.asarray(selected, bool)
+    if sel.shape != (len(objects),):
+        raise ValueError(f"selected has shape {sel.shape}, expected ({len(objects)},): one flag per object")
+    sig = objects["IS_SIGNAL"].to_numpy(bool)
+    r = objects["r"].to_numpy(float)
+    parts = {"overall": (stated, np.ones(len(objects), bool))}
+    for name, (lo, hi) in SKY_R_BINS.items():
+        if name not in stated.get("bins", {}):
+            raise ValueError(f"the stated operating point has no r bin {name!r} (bins: {list(stated.get('bins', {}))})")
+        parts[name] = (stated["bins"][name], np.isfinite(r) & (r >= lo) & (r < hi))
+    rows = []
+    for name, (st, m) in parts.items():
+        n_sel, n_rec, n_sig = int((m & sel).sum()), int((m & sel & sig).sum()), int((m & sig).sum())
+        row = {"r_bin": name, "threshold": float(stated.get("threshold", np.nan))}
+        for k in ("purity", "purity_low", "purity_high", "completeness", "completeness_low", "completeness_high",
+                  "n_selected"):
+            row[f"stated_{k}"] = float(st[k]) if st.get(k) is not None else float("nan")
+        row.update({"n_selected": n_sel, "n_recovered": n_rec, "n_signal": n_sig})
+        for k, num, den in (("purity", n_rec, n_sel), ("completeness", n_rec, n_sig)):
+            row[k] = num / den if den else float("nan")
+            row[f"{k}_low"], row[f"{k}_high"] = binomial_interval(num, den, cl=cl)
+        row["agree_low"] = min(row["stated_purity_low"], row["stated_purity"] - tolerance)
+        row["agree_high"] = max(row["stated_purity_high"], row["stated_purity"] + tolerance)
+        if not n_sel or not np.isfinite(row["stated_purity"]):
+            row["verdict"] = "nothing selected"
+        else:
+            row["verdict"] = "agrees" if row["agree_low"] <= row["purity"] <= row["agree_high"] else "disagrees"
+        row["cl"] = float(cl)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def add_cli(subparsers) -> None:

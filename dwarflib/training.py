@@ -399,6 +399,36 @@ def _input_columns(preselection, feature_groups) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
+def test_part_scores(model) -> tuple[np.ndarray, np.ndarray]:
+    """True classes and ``P_SIGNAL`` (training-mix probability, 0-1) of a model's untouched test part.
+
+    Rebuilds the split :func:`train_final_model` made, from what ``model.json`` records (training-data path,
+    sha256, split fractions and seed), and scores its test part with the model. Raises ValueError when the
+    training file is missing or changed (sha256), or when the rebuilt test part's class counts differ from the
+    recorded ones, naming the file.
+    """
+    td = model.meta.get("training_data", {})
+    path = Path(td.get("path") or "")
+    if not path.is_file():
+        raise ValueError(f"model {model.model_sha256[:12]}: training data {str(path)!r} not found; "
+                         "the test part cannot be rebuilt")
+    if td.get("sha256") and file_sha256(path) != td["sha256"]:
+        raise ValueError(f"{path}: sha256 differs from the one recorded in model.json; not the training data")
+    sample = ts.build_training_sample(path, scheme=model.scheme, preselection=model.preselection,
+                                      groups=model.feature_groups)
+    split = ts.split_sample(sample, fractions=td.get("split_fractions", (0.6, 0.2, 0.2)), seed=td.get("seed", 0))
+    y = np.asarray(split.y_test)
+    counts = np.bincount(y, minlength=model.scheme.n_classes).tolist()
+    recorded = td.get("class_counts", {}).get("test")
+    if recorded is not None and counts != list(recorded):
+        raise ValueError(f"{path}: rebuilt test part has class counts {counts}, model.json records {recorded}")
+    proba = model.predict_proba(split.X_test[model.features].to_numpy(np.float32))
+    return y, proba[:, model.signal_index]
+
+
+test_part_scores.__test__ = False  # a function of the package, not a pytest test
+
+
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train the final 7-class network from a labelled training sample",
