@@ -25,11 +25,10 @@ from astropy.stats import poisson_conf_interval
 from scipy.stats import norm
 
 from . import metrics, paper, paths
-from . import training_sample as ts
 from .footprint import DR9_AREA_DEG2, DR9_N_SOURCES
 from .pipeline import MODEL_JSON, load_model
 from .sky.generate import R_LIMIT, ensure_simulated_sky
-from .training import train_final_model
+from .training import test_part, train_final_model
 
 #: The allowed values of the ``comparable`` column.
 VERDICTS: tuple[str, ...] = ("yes", "partly", "no")
@@ -142,13 +141,8 @@ def final_model_test_part() -> tuple[np.ndarray, np.ndarray, dict, str]:
     model_dir = paths.cache_dir("models", "final-7class")
     if (model_dir / MODEL_JSON).is_file():
         model = load_model(model_dir)
-        meta = json.loads((model_dir / MODEL_JSON).read_text())
-        td = meta["training_data"]
-        sample = ts.build_training_sample(sky / "training-sample.fits", scheme=model.scheme,
-                                          groups=meta["feature_groups"])
-        split = ts.split_sample(sample, fractions=td["split_fractions"], seed=td["seed"])
-        proba = model.predict_proba(split.X_test.to_numpy(np.float32))
-        return np.asarray(split.y_test), proba, meta, f"cached model {model_dir}"
+        y, proba = test_part(model)
+        return y, proba, model.meta, f"cached model {model_dir}"
     res = train_final_model(sky / "training-sample.fits", model_dir, seed=0)
     meta = json.loads((model_dir / MODEL_JSON).read_text())
     return np.asarray(res.test["y"]), res.test["proba"], meta, f"trained now into {model_dir} ({res.seconds:.0f} s)"

@@ -400,7 +400,15 @@ def _input_columns(preselection, feature_groups) -> list[str]:
 # command line
 # ---------------------------------------------------------------------------------------------
 def test_part_scores(model) -> tuple[np.ndarray, np.ndarray]:
-    """True classes and ``P_SIGNAL`` (training-mix probability, 0-1) of a model's untouched test part.
+    """True classes and ``P_SIGNAL`` (training-mix probability, 0-1) of a model's untouched test part
+    (:func:`test_part`)."""
+    y, proba = test_part(model)
+    return y, proba[:, model.signal_index]
+
+
+def test_part(model) -> tuple[np.ndarray, np.ndarray]:
+    """True classes and calibrated class probabilities (training mix, n x n_classes) of a model's untouched
+    test part.
 
     Rebuilds the split :func:`train_final_model` made, from what ``model.json`` records (training-data path,
     sha256, split fractions and seed), and scores its test part with the model. Raises ValueError when the
@@ -422,11 +430,10 @@ def test_part_scores(model) -> tuple[np.ndarray, np.ndarray]:
     recorded = td.get("class_counts", {}).get("test")
     if recorded is not None and counts != list(recorded):
         raise ValueError(f"{path}: rebuilt test part has class counts {counts}, model.json records {recorded}")
-    proba = model.predict_proba(split.X_test[model.features].to_numpy(np.float32))
-    return y, proba[:, model.signal_index]
+    return y, model.predict_proba(split.X_test[model.features].to_numpy(np.float32))
 
 
-test_part_scores.__test__ = False  # a function of the package, not a pytest test
+test_part.__test__ = test_part_scores.__test__ = False  # functions of the package, not pytest tests
 
 
 def add_cli(subparsers) -> None:
