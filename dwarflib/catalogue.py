@@ -24,7 +24,9 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
   ``keep_all`` every preselected row is. With ``purity`` or ``sky_threshold`` (a sky-calibrated model) the
   candidates are ``P_SIGNAL_SKY >= `` the threshold taken from the model's stored sky purity curve
   (:meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point`), and the run summary and the FITS
-  header (SKYTHR, SKYPUR*, SKYCMP*) state the expected purity and completeness.
+  header (SKYTHR, SKYPUR*, SKYCMP*) state the expected purity and completeness. With ``sky_priors="em"``
+  (CLI ``--sky-priors-em``) a first pass estimates the sky priors of the inputs' preselected rows by EM
+  (:func:`estimate_sky_priors_em`) and the ``_SKY`` columns are under those priors, for any model.
 * ``<name>-rejected.parquet``: every row the preselection rejected: ROW (0-based row of the input
   file), TARGETID and REASON (the first cut that removed it); as many rows per reason as the manifest's
   ``rejected`` counts.
