@@ -24,7 +24,9 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
   ``keep_all`` every preselected row is. With ``purity`` or ``sky_threshold`` (a sky-calibrated model) the
   candidates are ``P_SIGNAL_SKY >= `` the threshold taken from the model's stored sky purity curve
   (:meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point`), and the run summary and the FITS
-  header (SKYTHR, SKYPUR*, SKYCMP*) state the expected purity and completeness.
+  header (SKYTHR, SKYPUR*, SKYCMP*) state the expected purity and completeness. With ``sky_priors="em"``
+  (CLI ``--sky-priors-em``) a first pass estimates the sky priors of the inputs' preselected rows by EM
+  (:func:`estimate_sky_priors_em`) and the ``_SKY`` columns are under those priors, for any model.
 * ``<name>-rejected.parquet``: every row the preselection rejected: ROW (0-based row of the input
   file), TARGETID and REASON (the first cut that removed it); as many rows per reason as the manifest's
   ``rejected`` counts.
@@ -98,10 +100,23 @@ from dwarflib.datamodel import unique_id
 from dwarflib.large_galaxies import LARGE_GALAXY_BITS, large_galaxy_columns, large_galaxy_flags, not_evaluated
 from dwarflib.options import positive_int
 from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
+from dwarflib.priors import estimate_priors_em
 from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter, RejectedRowsWriter
 from dwarflib.survey_io import quality_bits
 
 DEFAULT_CHUNK_ROWS = 200_000
+#: ``sky_priors="em"``: the EM prior estimate uses at most this many preselected rows (a uniform random subsample
+#: beyond: the rows with the smallest seeded hash of TARGETID, so the same inputs give the same sample whatever
+#: the chunking); the first pass holds up to twice as many rows, 36 bytes each (7 float32 probabilities, an
+#: int64 key), about 144 MB.
+EM_MAX_ROWS = 2_000_000
+#: Seed of the TARGETID hash that picks the EM subsample.
+EM_SEED = 2002
+#: Tolerance and step limit of the EM prior estimate (:func:`dwarflib.priors.estimate_priors_em`).
+EM_TOL = 1e-6
+EM_MAX_ITER = 1000
+#: Values of ``classify_files(sky_priors=...)``: None (the model's stored sky priors) or "em".
+SKY_PRIOR_MODES = (None, "em")
 
 
 def _atomic_tmp(final: Path) -> Path:
@@ -111,13 +126,14 @@ def _atomic_tmp(final: Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 # one chunk, one file
 # ---------------------------------------------------------------------------------------------
-def catalogue_dtype(model) -> np.dtype:
-    """Structured dtype of a catalogue row for ``model`` (ids, position, probabilities, features, FLAG)."""
+def catalogue_dtype(model, sky: bool = False) -> np.dtype:
+    """Structured dtype of a catalogue row for ``model`` (ids, position, probabilities, features, FLAG); the
+    ``_SKY`` columns for a sky-calibrated model or with ``sky`` (priors given to the run, e.g. EM-estimated)."""
     fields = [("RELEASE", "i2"), ("BRICKID", "i4"), ("OBJID", "i4"), ("TARGETID", "i8"),
               ("RA", "f8"), ("DEC", "f8")]
     fields += [(f"P_CLASS{k}", "f4") for k in range(model.scheme.n_classes)]
     fields += [("P_SIGNAL", "f4")]
-    if model.has_sky_priors:  # only for a sky-calibrated model: other catalogues keep their bytes
+    if model.has_sky_priors or sky:  # only for a sky-calibrated model or EM priors: others keep their bytes
         fields += [(f"P_CLASS{k}_SKY", "f4") for k in range(model.scheme.n_classes)]
         fields += [("P_SIGNAL_SKY", "f4")]
     fields += [(c, "f4") for c in model.feature_columns]
@@ -127,7 +143,7 @@ def catalogue_dtype(model) -> np.dtype:
 
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
                    seen: SeenIds | None = None, rejects: list | None = None, resolve_north_south: bool = True,
-                   sky_threshold: float | None = None):
+                   sky_threshold: float | None = None, sky_priors=None):
     """Classify one chunk (an astropy Table in sweep format) with :meth:`CatalogueModel.apply_chunk
     <dwarflib.pipeline.CatalogueModel.apply_chunk>` and assemble its catalogue rows.
 
@@ -144,7 +160,8 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     ``resolve_north_south`` (default True) rejects the rows the model kept that the north/south rule of
     :func:`dwarflib.north_south.resolve_north_south` does not keep, with its reason (module docstring).
     ``sky_threshold`` (a sky-calibrated model): candidates are ``P_SIGNAL_SKY >= sky_threshold`` instead of
-    the model's catalogue threshold on ``P_SIGNAL``.
+    the model's catalogue threshold on ``P_SIGNAL``. ``sky_priors`` (n_classes,): the ``_SKY`` columns are under
+    these priors (e.g. :func:`estimate_sky_priors_em`) instead of the model's stored sky priors.
     """
     arrays = ChunkArrays.from_table(table)
     kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen, timings=timings)
@@ -157,7 +174,8 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     rejected = Counter(dict(zip(reasons.tolist(), n_reason.tolist(), strict=True)))
     sel = arrays[kept] if len(bad) else arrays
     p_signal = proba[:, model.signal_index]
-    sky = model.sky_proba(proba) if model.has_sky_priors else None
+    sky = (model.sky_proba(proba, sky_priors) if sky_priors is not None
+           else model.sky_proba(proba) if model.has_sky_priors else None)
     if sky_threshold is None:
         cand = p_signal >= model.catalogue_threshold
     else:
@@ -175,7 +193,7 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     }
     k = np.flatnonzero(keep)
     sub = sel[k] if len(k) < len(sel) else sel
-    rows = np.zeros(len(k), dtype=catalogue_dtype(model))
+    rows = np.zeros(len(k), dtype=catalogue_dtype(model, sky=sky_priors is not None))
     for name in ("RELEASE", "BRICKID", "OBJID", "RA", "DEC"):
         rows[name] = np.asarray(sub[name])
     rows["TARGETID"] = unique_id(sub["RELEASE"], sub["BRICKID"], sub["OBJID"])
@@ -207,6 +225,71 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
                                          arrays["OBJID"][bad[has_id]])
         rejects.append((bad, rejected_tid, why[bad]))
     return rows, counts, rejected
+
+
+def _hash_keys(tid: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash (splitmix64 finaliser) of TARGETIDs, as uint64: the subsample order of the EM pass."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(tid, np.int64).view(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def estimate_sky_priors_em(model, paths, chunk_rows: int = DEFAULT_CHUNK_ROWS, resolve_north_south: bool = True,
+                           max_rows: int = EM_MAX_ROWS, seed: int = EM_SEED) -> dict:
+    """Sky class priors of the preselected rows of ``paths`` by the EM prior-shift method of Saerens, Latinne &
+    Decaestecker (2002; :func:`dwarflib.priors.estimate_priors_em`), from the model's training-mix probabilities.
+
+    A first pass over every file (in this process) applies the model exactly as :func:`classify_file` does
+    (:meth:`~dwarflib.pipeline.CatalogueModel.apply_chunk`, duplicate TARGETIDs per file, the north/south
+    resolution) and keeps the float32 probabilities of the classified rows: all of them up to ``max_rows``,
+    else the ``max_rows`` rows with the smallest seeded hash of TARGETID (a uniform random subsample; memory
+    at most 2 ``max_rows`` x 36 bytes). The training-mix priors are
+    :attr:`~dwarflib.pipeline.CatalogueModel.training_mix_priors` (ModelError without them).
+
+    Returns a JSON-serialisable dict: ``method``, ``priors`` and ``train_priors`` (lists, class order),
+    ``n_iter``, ``converged``, ``tol``, ``max_iter``, ``n_rows_preselected`` (classified rows of all inputs),
+    ``n_rows_used``, ``max_rows``, ``seed``. Raises ValueError when no row is classified, RuntimeError naming
+    the file when one cannot be read.
+    """
+    if isinstance(max_rows, bool) or int(max_rows) != max_rows or max_rows < 1:
+        raise ValueError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+    train = model.training_mix_priors
+    keys = [np.zeros(0, np.uint64)]
+    probs = [np.zeros((0, model.scheme.n_classes), np.float32)]
+    n_kept = held = 0
+    for path in paths:
+        seen = SeenIds()
+        try:
+            chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
+            for chunk in chunks:
+                arrays = ChunkArrays.from_table(chunk)
+                kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen)
+                if resolve_north_south:
+                    kept, why, X, proba, flags = _resolve_kept(arrays, kept, why, X, proba, flags)
+                sel = arrays[kept]
+                keys.append(_hash_keys(unique_id(sel["RELEASE"], sel["BRICKID"], sel["OBJID"]), seed))
+                probs.append(np.asarray(proba, np.float32))
+                n_kept += len(proba)
+                held += len(proba)
+                if held > 2 * max_rows:  # keep the max_rows smallest keys (memory bound)
+                    k, p = np.concatenate(keys), np.concatenate(probs)
+                    order = np.argsort(k, kind="stable")[:max_rows]
+                    keys, probs, held = [k[order]], [p[order]], max_rows
+        except (OSError, ValueError, KeyError) as exc:
+            raise RuntimeError(f"EM sky priors: reading {path} failed: {type(exc).__name__}: {exc}") from exc
+    k, p = np.concatenate(keys), np.concatenate(probs)
+    if len(k) > max_rows:
+        p = p[np.argsort(k, kind="stable")[:max_rows]]
+    if len(p) == 0:
+        raise ValueError(f"EM sky priors: no row of the {len(paths)} input file(s) passes the preselection")
+    est = estimate_priors_em(p, train, tol=EM_TOL, max_iter=EM_MAX_ITER)
+    return {"method": "EM (Saerens, Latinne & Decaestecker 2002) on the preselected rows of the inputs",
+            "priors": est.priors.tolist(), "train_priors": np.asarray(train, float).tolist(),
+            "n_iter": int(est.n_iter), "converged": bool(est.converged), "tol": float(est.tol),
+            "max_iter": EM_MAX_ITER, "n_rows_preselected": int(n_kept), "n_rows_used": int(len(p)),
+            "max_rows": int(max_rows), "seed": int(seed)}
 
 
 def _large_galaxy(arrays) -> np.ndarray:
@@ -252,7 +335,8 @@ def _cached_model(model_dir):
 
 def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all: bool = False,
                   chunk_rows: int = DEFAULT_CHUNK_ROWS, torch_threads: int | None = 1,
-                  prefetch: bool = True, resolve_north_south: bool = True, sky_point: dict | None = None) -> dict:
+                  prefetch: bool = True, resolve_north_south: bool = True, sky_point: dict | None = None,
+                  sky_em: dict | None = None) -> dict:
     """Classify one sweep file into its Parquet + FITS catalogue (atomically). Returns its manifest record.
 
     Runs in worker processes; the manifest is written by the caller of :func:`classify_files`.
@@ -261,7 +345,8 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     :func:`classify_table`.
     Besides the model's columns, the large-galaxy columns present in the file are read. ``sky_point``: the
     operating point of :meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point` (candidates on
-    ``P_SIGNAL_SKY``).
+    ``P_SIGNAL_SKY``). ``sky_em``: the record of :func:`estimate_sky_priors_em` (the ``_SKY`` columns under its
+    ``priors``; stated in the FITS header, the Parquet metadata ``dwarflib.sky_priors`` and the manifest record).
     """
     t0 = time.perf_counter()
     model = _cached_model(model_dir)
@@ -271,7 +356,8 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     finals = output_paths(out_dir, stem, keep_all)
     tmps = {k: _atomic_tmp(v) for k, v in finals.items()}
-    dtype = catalogue_dtype(model)
+    dtype = catalogue_dtype(model, sky=sky_em is not None)
+    em_priors = None if sky_em is None else np.asarray(sky_em["priors"], float)
     have = set(survey_io.file_columns(path))
     if "FRACDEV" in have:  # pre-DR9 file: the reader derives the DR9 shapes
         have |= {"SHAPE_R", "SHAPE_E1", "SHAPE_E2"}
@@ -290,11 +376,12 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         writers.append(ParquetStreamWriter(tmps["parquet"], dtype, {
             "dwarflib.model": json.dumps(meta),
             "dwarflib.large_galaxy": json.dumps({"bits": LARGE_GALAXY_BITS, "not_evaluated": lg_missing}),
-            "dwarflib.resolve_north_south": json.dumps(bool(resolve_north_south))}))
+            "dwarflib.resolve_north_south": json.dumps(bool(resolve_north_south)),
+            **({} if sky_em is None else {"dwarflib.sky_priors": json.dumps(sky_em)})}))
         writers.append(FitsStreamWriter(tmps["fits"], dtype, units=units,
                                         primary_cards=model.provenance_cards(),
                                         table_cards=_table_cards(model, path, keep_all, resolve_north_south,
-                                                                 lg_missing, sky_point),
+                                                                 lg_missing, sky_point, sky_em),
                                         extname="CATALOGUE"))
         rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
             {"input": str(path), "model_sha256": model.model_sha256})})
@@ -304,7 +391,8 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
                 rejects: list = []
                 rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen, rejects=rejects,
                                             resolve_north_south=resolve_north_south,
-                                            sky_threshold=None if sky_point is None else sky_point["threshold"])
+                                            sky_threshold=None if sky_point is None else sky_point["threshold"],
+                                            sky_priors=em_priors)
                 counts.update(c)
                 rejected.update(r)
                 for w in writers:
@@ -336,6 +424,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
         "keep_all": bool(keep_all),
         "resolve_north_south": bool(resolve_north_south),
         **({} if sky_point is None else {"sky_threshold": sky_point["threshold"]}),
+        **({} if sky_em is None else {"sky_priors_em": sky_em}),
         "rows_read": counts["read"],
         "rows_preselected": counts["preselected"],
         "rows_classified": counts["classified"],
@@ -351,7 +440,8 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
 
 
 def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
-                 lg_missing: dict | None = None, sky_point: dict | None = None) -> list[tuple]:
+                 lg_missing: dict | None = None, sky_point: dict | None = None,
+                 sky_em: dict | None = None) -> list[tuple]:
     cards = [("INPUT", path.name[:68], "input sweep file"),
              ("KEEPALL", bool(keep_all), "T: all preselected rows; F: candidates only"),
              ("NSRESOLV", bool(resolve), "T: north/south overlap resolved (north_south)"),
@@ -365,7 +455,16 @@ def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
         cards.append((f"LGBIT{bit}", name, "LARGE_GALAXY bit"))
     cards.append(("LGNOEVAL", ",".join(lg_missing or {}) or "none",
                   "LARGE_GALAXY bits not evaluated (columns absent)"))
-    if model.has_sky_priors:
+    if sky_em is not None:  # cards only with EM priors: other catalogues keep their bytes
+        for k, q in enumerate(sky_em["priors"]):
+            cards.append((f"SKYPRIO{k}", float(q), f"sky prior of class {k} (P_CLASS{k}_SKY)"))
+        cards += [("SKYPRSRC", "EM", "sky priors: EM (Saerens+2002) on the run inputs"),
+                  ("SKYEMNIT", int(sky_em["n_iter"]), "EM iterations"),
+                  ("SKYEMCNV", bool(sky_em["converged"]), "EM converged within tolerance"),
+                  ("SKYEMTOL", float(sky_em["tol"]), "EM tolerance on the priors"),
+                  ("SKYEMROW", int(sky_em["n_rows_used"]), "preselected rows the EM used"),
+                  ("SKYEMALL", int(sky_em["n_rows_preselected"]), "preselected rows of the run inputs")]
+    elif model.has_sky_priors:
         for k, q in enumerate(model.sky_priors):
             cards.append((f"SKYPRIO{k}", float(q), f"sky prior of class {k} (P_CLASS{k}_SKY)"))
     if sky_point is not None:
@@ -386,7 +485,8 @@ def _table_cards(model, path: Path, keep_all: bool, resolve: bool = True,
 def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, workers: int | None = None,
                    scheduler=None, resume: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                    progress: bool = True, on_error: str = "raise", resolve_north_south: bool = True,
-                   purity: float | None = None, sky_threshold: float | None = None) -> dict:
+                   purity: float | None = None, sky_threshold: float | None = None,
+                   sky_priors: str | None = None) -> dict:
     """Classify sweep files into a catalogue in ``out_dir`` (see module docstring).
 
     Parameters
@@ -421,6 +521,15 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
         purity is ``purity`` (the lowest such threshold), or ``>= sky_threshold``; needs a sky-calibrated
         model (:func:`dwarflib.completeness.calibrate_on_sky`). The summary's ``sky_operating_point``
         states the expected purity and completeness (also in the FITS table header).
+    sky_priors : {None, "em"}
+        None (default): the ``_SKY`` columns (sky-calibrated models only) use the model's stored sky priors.
+        ``"em"``: a first pass over all inputs estimates the sky priors of their preselected rows by EM
+        (:func:`estimate_sky_priors_em`; needs only the model's training-mix priors, so any model), and the
+        catalogues get P_CLASSk_SKY / P_SIGNAL_SKY under those priors. The estimate is in the summary and the
+        manifest records (``sky_priors_em``), the FITS header (SKYPRIOk, SKYPRSRC = 'EM', SKYEM*) and the
+        Parquet metadata (``dwarflib.sky_priors``); ``resume`` redoes a file whose recorded priors differ (the
+        first pass always reads every input, completed ones included). Not with ``purity`` /
+        ``sky_threshold``: the stored purity curves hold for the calibration sky's priors, not for others.
 
     Returns
     -------
@@ -440,6 +549,13 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     """
     if purity is not None and sky_threshold is not None:
         raise ValueError("give at most one of purity and sky_threshold")
+    if sky_priors not in SKY_PRIOR_MODES:
+        raise ValueError(f"sky_priors must be None or 'em', not {sky_priors!r}")
+    if sky_priors == "em" and (purity is not None or sky_threshold is not None):
+        raise ValueError("EM sky priors cannot be combined with a purity or threshold: the stored sky purity "
+                         "curves were measured under the calibration sky's priors, not the EM estimate")
+    if sky_priors == "em":  # checked before anything is read or written: needs the training-mix priors
+        _cached_model(Path(model_dir).resolve()).training_mix_priors  # noqa: B018 - raises ModelError
     sky_point = None
     if purity is not None or sky_threshold is not None:  # checked before anything is written
         sky_point = _cached_model(Path(model_dir).resolve()).sky_operating_point(purity, sky_threshold)
@@ -451,12 +567,14 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     command = f"classify into {out_dir} ({shlex.join(sys.argv)})"
     with dw_paths.locked_dir(out_dir, command):
         return _classify_files_locked(model_dir, sweep_files, out_dir, keep_all, workers, scheduler, resume,
-                                      chunk_rows, progress, on_error, resolve_north_south, sky_point)
+                                      chunk_rows, progress, on_error, resolve_north_south, sky_point,
+                                      sky_priors == "em")
 
 
 def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool, workers: int | None,
                            scheduler, resume: bool, chunk_rows: int, progress: bool, on_error: str,
-                           resolve_north_south: bool = True, sky_point: dict | None = None) -> dict:
+                           resolve_north_south: bool = True, sky_point: dict | None = None,
+                           sky_em: bool = False) -> dict:
     """:func:`classify_files` while holding the lock of ``out_dir``."""
     from tqdm.auto import tqdm
 
@@ -470,6 +588,8 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     planned = {str(p): output_paths(out_dir, s, keep_all) for p, s in zip(paths, stems, strict=True)}
     kept = {inp: {k: Path(v) for k, v in rec["outputs"].items()} for inp, rec in done.items() if inp not in planned}
     check_outputs({**kept, **planned}, [*planned, *done])  # before anything is written or removed
+    em = (estimate_sky_priors_em(model, paths, chunk_rows=chunk_rows, resolve_north_south=resolve_north_south)
+          if sky_em else None)
     for stale in out_dir.glob(f"{TMP_PREFIX}*"):  # leftovers of a killed run; never listed anywhere
         stale.unlink()
     if not resume and manifest_path.exists():
@@ -480,13 +600,16 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
         rec = done.get(str(p))
         same_cut = (rec or {}).get("sky_threshold") == (None if sky_point is None else sky_point["threshold"])
         same_resolution = (rec or {}).get("resolve_north_south", True) == bool(resolve_north_south)
-        if is_done(rec, p, model.model_sha256, keep_all) and same_cut and same_resolution:
+        same_priors = (rec or {}).get("sky_priors_em") == em
+        if is_done(rec, p, model.model_sha256, keep_all) and same_cut and same_resolution and same_priors:
             records[str(p)] = {**rec, "skipped": True}
         else:
             todo.append((p, s))
     kwargs = {"keep_all": keep_all, "chunk_rows": chunk_rows, "resolve_north_south": bool(resolve_north_south)}
     if sky_point is not None:
         kwargs["sky_point"] = sky_point
+    if em is not None:
+        kwargs["sky_em"] = em
     total_rows = sum(_n_rows(p) for p, _ in todo)
     failed: list[dict] = []
     bar = tqdm(total=total_rows, unit="row", unit_scale=True, disable=not progress, desc="classify")
@@ -543,6 +666,8 @@ def _classify_files_locked(model_dir, sweep_files, out_dir: Path, keep_all: bool
     })
     if sky_point is not None:
         summary["sky_operating_point"] = sky_point
+    if em is not None:
+        summary["sky_priors_em"] = em
     new_rows = sum(r["rows_read"] for r in records.values() if not r.get("skipped"))
     summary["rows_per_s"] = new_rows / summary["wall_s"] if summary["wall_s"] > 0 else float("nan")
     return summary
@@ -590,12 +715,24 @@ def format_summary(summary: dict) -> str:
         f"{summary['rows_high_purity']:,d}",
         f"rows written     : {summary['rows_written']:>14,d}",
         *_format_sky_point(sky_point),
+        *_format_sky_em(summary.get("sky_priors_em")),
         f"wall time {summary['wall_s']:.1f} s, {summary['rows_per_s']:,.0f} rows/s (files classified in this run)",
         f"manifest: {summary['manifest']}",
     ]
     for f in summary["failed"]:
         lines.append(f"FAILED {f['input']}: {f['error']}")
     return "\n".join(lines)
+
+
+def _format_sky_em(em: dict | None) -> list[str]:
+    """Lines of the run summary stating the EM sky priors (none without ``sky_priors="em"``)."""
+    if em is None:
+        return []
+    state = "converged" if em["converged"] else f"NOT converged (tolerance {em['tol']:g})"
+    return [f"sky priors (EM, Saerens+2002) of P_CLASSk_SKY: {', '.join(f'{q:.5f}' for q in em['priors'])} "
+            f"({em['n_iter']} iterations, {state}; {em['n_rows_used']:,d} of {em['n_rows_preselected']:,d} "
+            "preselected rows)",
+            f"training-mix priors                : {', '.join(f'{q:.5f}' for q in em['train_priors'])}"]
 
 
 def _format_sky_point(pt: dict | None) -> list[str]:
@@ -648,6 +785,10 @@ def add_cli(subparsers) -> None:
                           "(needs a sky-calibrated model)")
     cut.add_argument("--threshold", type=float, default=None, metavar="T",
                      help="candidates: P_SIGNAL_SKY >= T, with the expected purity stated (sky-calibrated model)")
+    p.add_argument("--sky-priors-em", action="store_true",
+                   help="write P_CLASSk_SKY / P_SIGNAL_SKY under sky priors estimated from the inputs' preselected "
+                        "rows by EM (Saerens, Latinne & Decaestecker 2002; a first pass over all inputs, at most "
+                        f"{EM_MAX_ROWS:,d} rows used); any model; not with --purity / --threshold")
     p.set_defaults(func=_cli_classify)  # `--plan` is added by dwarflib.footprint.add_cli (the plan lives there)
 
 
@@ -665,7 +806,8 @@ def _cli_classify(args) -> int:
                                  chunk_rows=args.chunk_rows, progress=args.progress,
                                  on_error="continue" if args.keep_going else "raise",
                                  resolve_north_south=args.resolve_north_south,
-                                 purity=args.purity, sky_threshold=args.threshold)
+                                 purity=args.purity, sky_threshold=args.threshold,
+                                 sky_priors="em" if args.sky_priors_em else None)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"dwarflib classify: error: {exc}", file=sys.stderr)
         if os.environ.get("DWARFLIB_DEBUG"):

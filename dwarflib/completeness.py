@@ -222,13 +222,7 @@ def calibrate_on_sky(model_dir, sky_dir, chunk_rows: int = DEFAULT_CHUNK_ROWS, w
         raise FileNotFoundError(f"{sky_dir}: not a simulated sky folder (no truth.fits)")
     files = sky_sweep_files(sky_dir)
     k = model.scheme.n_classes
-    counts = np.zeros(k, np.int64)
-    for part in meta.get("training_data", {}).get("class_counts", {}).values():
-        counts += np.asarray(part, np.int64)
-    if (counts <= 0).any():
-        raise ValueError(f"{model_dir / MODEL_JSON}: field 'training_data.class_counts' gives no object of class(es) "
-                         f"{np.flatnonzero(counts <= 0).tolist()}; the training-mix priors are undefined")
-    train_priors = counts / counts.sum()
+    train_priors = model.training_mix_priors  # ModelError (a ValueError) naming the field when undefined
     pcols = [f"P_CLASS{j}" for j in range(k)]
     with tempfile.TemporaryDirectory(prefix="dwarflib-skycal-") as tmp:
         classify_files(model_dir, files, tmp, keep_all=True, workers=workers, chunk_rows=chunk_rows, progress=False)

@@ -231,18 +231,42 @@ class CatalogueModel:
         return np.asarray(self._sky()["train_priors"], float)
 
     @property
+    def training_mix_priors(self) -> np.ndarray:
+        """Class priors the calibrated probabilities carry: :attr:`train_priors` of a sky-calibrated model, else
+        the class fractions of ``training_data.class_counts`` of ``model.json`` (all parts; the same numbers
+        :func:`dwarflib.completeness.calibrate_on_sky` stores). Raises :class:`ModelError` naming the field when
+        they are missing or a class has no object."""
+        if self.has_sky_priors:
+            return self.train_priors
+        k = self.scheme.n_classes
+        parts = self.meta.get("training_data", {}).get("class_counts")
+        where = f"model {self.model_sha256[:12]}: field 'training_data.class_counts' of {MODEL_JSON}"
+        if not isinstance(parts, dict) or not parts:
+            raise ModelError(f"{where} is missing; the training-mix class priors are unknown")
+        counts = np.zeros(k, np.int64)
+        for name, part in parts.items():
+            if not (isinstance(part, list) and len(part) == k and all(_is_number(v) and v >= 0 for v in part)):
+                raise ModelError(f"{where}, part {name!r}: must be {k} counts >= 0")
+            counts += np.asarray(part, np.int64)
+        if (counts <= 0).any():
+            raise ModelError(f"{where} gives no object of class(es) {np.flatnonzero(counts <= 0).tolist()}; "
+                             "the training-mix priors are undefined")
+        return counts / counts.sum()
+
+    @property
     def sky_priors(self) -> np.ndarray:
         """Class priors of the preselected sky (from a simulated footprint's truth, or EM-estimated)."""
         return np.asarray(self._sky()["sky_priors"], float)
 
     def sky_proba(self, proba, sky_priors=None) -> np.ndarray:
         """Class probabilities under the sky priors, float32 (n, n_classes): :func:`dwarflib.priors.prior_shift`
-        of the training-mix ``proba`` from :attr:`train_priors` to ``sky_priors`` (default :attr:`sky_priors`)."""
+        of the training-mix ``proba`` from :attr:`training_mix_priors` to ``sky_priors`` (default
+        :attr:`sky_priors`, which needs a sky calibration; given priors, e.g. EM-estimated, do not)."""
         proba = np.asarray(proba)
         if len(proba) == 0:
             return np.zeros((0, self.scheme.n_classes), np.float32)
         new = self.sky_priors if sky_priors is None else sky_priors
-        return prior_shift(proba, self.train_priors, new).astype(np.float32)
+        return prior_shift(proba, self.training_mix_priors, new).astype(np.float32)
 
     def sky_operating_point(self, purity: float | None = None, threshold: float | None = None) -> dict:
         """The catalogue threshold on ``P_SIGNAL_SKY`` and its expected purity and completeness.
