@@ -26,7 +26,7 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
   (:meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point`), and the run summary and the FITS
   header (SKYTHR, SKYPUR*, SKYCMP*) state the expected purity and completeness. With ``sky_priors="em"``
   (CLI ``--sky-priors-em``) a first pass estimates the sky priors of the inputs' preselected rows by EM
-  (:func:`estimate_sky_priors_em`) and the ``_SKY`` columns are under those priors, for any model.
+  (:func:`dwarflib.sky_priors.estimate_sky_priors_em`) and the ``_SKY`` columns are under those priors, for any model.
 * ``<name>-rejected.parquet``: every row the preselection rejected: ROW (0-based row of the input
   file), TARGETID and REASON (the first cut that removed it); as many rows per reason as the manifest's
   ``rejected`` counts.
@@ -75,7 +75,6 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,32 +88,29 @@ from dwarflib.catalogue_files import (
     check_outputs,
     default_stem,
     expand_inputs,
+    format_summary,
     is_done,
     load_catalogue,  # noqa: F401 - re-exported: the catalogue's readers are part of its API
     load_rejected,  # noqa: F401 - re-exported
     output_paths,
     output_stems,
     read_manifest,
+    summarise,
 )
 from dwarflib.datamodel import unique_id
-from dwarflib.large_galaxies import LARGE_GALAXY_BITS, large_galaxy_columns, large_galaxy_flags, not_evaluated
+from dwarflib.large_galaxies import (
+    LARGE_GALAXY_BITS,
+    large_galaxy_chunk_flags,
+    large_galaxy_columns,
+    not_evaluated,
+)
 from dwarflib.options import positive_int
 from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
-from dwarflib.priors import estimate_priors_em
+from dwarflib.sky_priors import EM_MAX_ROWS, estimate_sky_priors_em
 from dwarflib.stream_writers import FitsStreamWriter, ParquetStreamWriter, RejectedRowsWriter
 from dwarflib.survey_io import quality_bits
 
 DEFAULT_CHUNK_ROWS = 200_000
-#: ``sky_priors="em"``: the EM prior estimate uses at most this many preselected rows (a uniform random subsample
-#: beyond: the rows with the smallest seeded hash of TARGETID, so the same inputs give the same sample whatever
-#: the chunking); the first pass holds up to twice as many rows, 36 bytes each (7 float32 probabilities, an
-#: int64 key), about 144 MB.
-EM_MAX_ROWS = 2_000_000
-#: Seed of the TARGETID hash that picks the EM subsample.
-EM_SEED = 2002
-#: Tolerance and step limit of the EM prior estimate (:func:`dwarflib.priors.estimate_priors_em`).
-EM_TOL = 1e-6
-EM_MAX_ITER = 1000
 #: Values of ``classify_files(sky_priors=...)``: None (the model's stored sky priors) or "em".
 SKY_PRIOR_MODES = (None, "em")
 
@@ -161,14 +157,14 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     :func:`dwarflib.north_south.resolve_north_south` does not keep, with its reason (module docstring).
     ``sky_threshold`` (a sky-calibrated model): candidates are ``P_SIGNAL_SKY >= sky_threshold`` instead of
     the model's catalogue threshold on ``P_SIGNAL``. ``sky_priors`` (n_classes,): the ``_SKY`` columns are under
-    these priors (e.g. :func:`estimate_sky_priors_em`) instead of the model's stored sky priors.
+    these priors (e.g. :func:`dwarflib.sky_priors.estimate_sky_priors_em`) instead of the model's stored sky priors.
     """
     arrays = ChunkArrays.from_table(table)
     kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen, timings=timings)
     t3 = time.perf_counter()
     if resolve_north_south:
-        kept, why, X, proba, flags = _resolve_kept(arrays, kept, why, X, proba, flags)
-    large = _large_galaxy(arrays)
+        kept, why, X, proba, flags = north_south.resolve_kept(arrays, kept, why, X, proba, flags)
+    large = large_galaxy_chunk_flags(arrays)
     bad = np.flatnonzero(~kept)
     reasons, n_reason = np.unique(why[bad].astype(str), return_counts=True)
     rejected = Counter(dict(zip(reasons.tolist(), n_reason.tolist(), strict=True)))
@@ -227,101 +223,6 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     return rows, counts, rejected
 
 
-def _hash_keys(tid: np.ndarray, seed: int) -> np.ndarray:
-    """A seeded 64-bit hash (splitmix64 finaliser) of TARGETIDs, as uint64: the subsample order of the EM pass."""
-    with np.errstate(over="ignore"):
-        z = np.asarray(tid, np.int64).view(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def estimate_sky_priors_em(model, paths, chunk_rows: int = DEFAULT_CHUNK_ROWS, resolve_north_south: bool = True,
-                           max_rows: int = EM_MAX_ROWS, seed: int = EM_SEED) -> dict:
-    """Sky class priors of the preselected rows of ``paths`` by the EM prior-shift method of Saerens, Latinne &
-    Decaestecker (2002; :func:`dwarflib.priors.estimate_priors_em`), from the model's training-mix probabilities.
-
-    A first pass over every file (in this process) applies the model exactly as :func:`classify_file` does
-    (:meth:`~dwarflib.pipeline.CatalogueModel.apply_chunk`, duplicate TARGETIDs per file, the north/south
-    resolution) and keeps the float32 probabilities of the classified rows: all of them up to ``max_rows``,
-    else the ``max_rows`` rows with the smallest seeded hash of TARGETID (a uniform random subsample; memory
-    at most 2 ``max_rows`` x 36 bytes). The training-mix priors are
-    :attr:`~dwarflib.pipeline.CatalogueModel.training_mix_priors` (ModelError without them).
-
-    Returns a JSON-serialisable dict: ``method``, ``priors`` and ``train_priors`` (lists, class order),
-    ``n_iter``, ``converged``, ``tol``, ``max_iter``, ``n_rows_preselected`` (classified rows of all inputs),
-    ``n_rows_used``, ``max_rows``, ``seed``. Raises ValueError when no row is classified, RuntimeError naming
-    the file when one cannot be read.
-    """
-    if isinstance(max_rows, bool) or int(max_rows) != max_rows or max_rows < 1:
-        raise ValueError(f"max_rows must be an integer >= 1, got {max_rows!r}")
-    train = model.training_mix_priors
-    keys = [np.zeros(0, np.uint64)]
-    probs = [np.zeros((0, model.scheme.n_classes), np.float32)]
-    n_kept = held = 0
-    for path in paths:
-        seen = SeenIds()
-        try:
-            chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=model.input_columns, flags=False)
-            for chunk in chunks:
-                arrays = ChunkArrays.from_table(chunk)
-                kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen)
-                if resolve_north_south:
-                    kept, why, X, proba, flags = _resolve_kept(arrays, kept, why, X, proba, flags)
-                sel = arrays[kept]
-                keys.append(_hash_keys(unique_id(sel["RELEASE"], sel["BRICKID"], sel["OBJID"]), seed))
-                probs.append(np.asarray(proba, np.float32))
-                n_kept += len(proba)
-                held += len(proba)
-                if held > 2 * max_rows:  # keep the max_rows smallest keys (memory bound)
-                    k, p = np.concatenate(keys), np.concatenate(probs)
-                    order = np.argsort(k, kind="stable")[:max_rows]
-                    keys, probs, held = [k[order]], [p[order]], max_rows
-        except (OSError, ValueError, KeyError) as exc:
-            raise RuntimeError(f"EM sky priors: reading {path} failed: {type(exc).__name__}: {exc}") from exc
-    k, p = np.concatenate(keys), np.concatenate(probs)
-    if len(k) > max_rows:
-        p = p[np.argsort(k, kind="stable")[:max_rows]]
-    if len(p) == 0:
-        raise ValueError(f"EM sky priors: no row of the {len(paths)} input file(s) passes the preselection")
-    est = estimate_priors_em(p, train, tol=EM_TOL, max_iter=EM_MAX_ITER)
-    return {"method": "EM (Saerens, Latinne & Decaestecker 2002) on the preselected rows of the inputs",
-            "priors": est.priors.tolist(), "train_priors": np.asarray(train, float).tolist(),
-            "n_iter": int(est.n_iter), "converged": bool(est.converged), "tol": float(est.tol),
-            "max_iter": EM_MAX_ITER, "n_rows_preselected": int(n_kept), "n_rows_used": int(len(p)),
-            "max_rows": int(max_rows), "seed": int(seed)}
-
-
-def _large_galaxy(arrays) -> np.ndarray:
-    """LARGE_GALAXY bits (int16) of every row of a chunk, from the rows with a valid position (a row with a
-    non-finite or impossible RA/DEC is rejected by the row checks and gets 0)."""
-    out = np.zeros(len(arrays), np.int16)
-    with np.errstate(invalid="ignore"):
-        ra = np.asarray(arrays["RA"], float)
-        dec = np.asarray(arrays["DEC"], float)
-        ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
-    if ok.any():
-        out[ok] = large_galaxy_flags(arrays[ok] if not ok.all() else arrays)[0]
-    return out
-
-
-def _resolve_kept(arrays, kept, why, X, proba, flags):
-    """The outputs of ``apply_chunk`` with the north/south resolution applied to its kept rows: a kept row
-    the rule does not keep gets the rule's reason and leaves ``X``, ``proba`` and ``flags``."""
-    idx = np.flatnonzero(kept)
-    if len(idx) == 0:
-        return kept, why, X, proba, flags
-    sub = arrays[idx] if len(idx) < len(arrays) else arrays
-    keep_ns, reason = north_south.resolve_north_south(sub, unknown_release="reject")
-    if keep_ns.all():
-        return kept, why, X, proba, flags
-    kept = kept.copy()
-    why = why.copy()
-    kept[idx[~keep_ns]] = False
-    why[idx[~keep_ns]] = reason[~keep_ns]
-    return kept, why, X[keep_ns], proba[keep_ns], flags[keep_ns]
-
-
 _MODEL_CACHE: dict = {}
 
 
@@ -345,7 +246,7 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
     :func:`classify_table`.
     Besides the model's columns, the large-galaxy columns present in the file are read. ``sky_point``: the
     operating point of :meth:`~dwarflib.pipeline.CatalogueModel.sky_operating_point` (candidates on
-    ``P_SIGNAL_SKY``). ``sky_em``: the record of :func:`estimate_sky_priors_em` (the ``_SKY`` columns under its
+    ``P_SIGNAL_SKY``). ``sky_em``: the record of :func:`dwarflib.sky_priors.estimate_sky_priors_em` (the ``_SKY`` columns under its
     ``priors``; stated in the FITS header, the Parquet metadata ``dwarflib.sky_priors`` and the manifest record).
     """
     t0 = time.perf_counter()
@@ -524,7 +425,7 @@ def classify_files(model_dir, sweep_files, out_dir, keep_all: bool = False, work
     sky_priors : {None, "em"}
         None (default): the ``_SKY`` columns (sky-calibrated models only) use the model's stored sky priors.
         ``"em"``: a first pass over all inputs estimates the sky priors of their preselected rows by EM
-        (:func:`estimate_sky_priors_em`; needs only the model's training-mix priors, so any model), and the
+        (:func:`dwarflib.sky_priors.estimate_sky_priors_em`; needs only the model's training-mix priors, so any model), and the
         catalogues get P_CLASSk_SKY / P_SIGNAL_SKY under those priors. The estimate is in the summary and the
         manifest records (``sky_priors_em``), the FITS header (SKYPRIOk, SKYPRSRC = 'EM', SKYEM*) and the
         Parquet metadata (``dwarflib.sky_priors``); ``resume`` redoes a file whose recorded priors differ (the
@@ -678,76 +579,6 @@ def _n_rows(path: Path) -> int:
         return survey_io.file_nrows(path)
     except Exception:  # noqa: BLE001 - only used for the progress bar total; reading reports the error
         return 0
-
-
-def summarise(records: Sequence[dict]) -> dict:
-    """Totals over manifest records (rows read / preselected / classified / written, rejected per reason)."""
-    keys = ("rows_read", "rows_preselected", "rows_classified", "rows_candidates", "rows_high_purity",
-            "rows_written")
-    out = {k: int(sum(r[k] for r in records)) for k in keys}
-    rej = Counter()
-    for r in records:
-        rej.update(r["rejected"])
-    out["rejected"] = dict(sorted(rej.items(), key=lambda kv: -kv[1]))
-    out["files_done"] = len(records)
-    out["records"] = list(records)
-    return out
-
-
-def format_summary(summary: dict) -> str:
-    """Human-readable report of a run: rows read / preselected / classified / rejected with reasons."""
-    lines = [
-        f"files: {summary['files_done']} of {summary['files_total']} done "
-        f"({summary['files_skipped']} skipped as already complete, {summary['files_failed']} failed)",
-        f"rows read        : {summary['rows_read']:>14,d}",
-        f"rows preselected : {summary['rows_preselected']:>14,d}",
-        f"rows classified  : {summary['rows_classified']:>14,d}",
-        f"rows rejected    : {sum(summary['rejected'].values()):>14,d}",
-    ]
-    for reason, n in summary["rejected"].items():
-        lines.append(f"  - {reason:<30s} {n:>12,d}")
-    sky_point = summary.get("sky_operating_point")
-    cut = (f"P_SIGNAL_SKY >= {sky_point['threshold']:.3f}" if sky_point is not None
-           else f"P_SIGNAL >= {summary.get('catalogue_threshold', float('nan')):.3f}")
-    lines += [
-        f"candidates  ({cut}) : {summary['rows_candidates']:,d}",
-        f"high purity (P_SIGNAL >= {summary.get('high_purity_threshold', float('nan')):.3f}) : "
-        f"{summary['rows_high_purity']:,d}",
-        f"rows written     : {summary['rows_written']:>14,d}",
-        *_format_sky_point(sky_point),
-        *_format_sky_em(summary.get("sky_priors_em")),
-        f"wall time {summary['wall_s']:.1f} s, {summary['rows_per_s']:,.0f} rows/s (files classified in this run)",
-        f"manifest: {summary['manifest']}",
-    ]
-    for f in summary["failed"]:
-        lines.append(f"FAILED {f['input']}: {f['error']}")
-    return "\n".join(lines)
-
-
-def _format_sky_em(em: dict | None) -> list[str]:
-    """Lines of the run summary stating the EM sky priors (none without ``sky_priors="em"``)."""
-    if em is None:
-        return []
-    state = "converged" if em["converged"] else f"NOT converged (tolerance {em['tol']:g})"
-    return [f"sky priors (EM, Saerens+2002) of P_CLASSk_SKY: {', '.join(f'{q:.5f}' for q in em['priors'])} "
-            f"({em['n_iter']} iterations, {state}; {em['n_rows_used']:,d} of {em['n_rows_preselected']:,d} "
-            "preselected rows)",
-            f"training-mix priors                : {', '.join(f'{q:.5f}' for q in em['train_priors'])}"]
-
-
-def _format_sky_point(pt: dict | None) -> list[str]:
-    """Lines of the run summary stating the expected sky purity and completeness (none without a sky cut)."""
-    if pt is None:
-        return []
-    pct = f"{100 * pt['cl']:.0f} %"
-    lines = [f"candidates cut on P_SIGNAL_SKY >= {pt['threshold']:.3f}: expected sky purity {pt['purity']:.3f} "
-             f"[{pt['purity_low']:.3f}, {pt['purity_high']:.3f}], completeness {pt['completeness']:.3f} "
-             f"[{pt['completeness_low']:.3f}, {pt['completeness_high']:.3f}] ({pct} Wilson intervals, "
-             f"simulated footprint, curve point {pt['curve_threshold']:.3f})"]
-    for name, b in pt["bins"].items():
-        lines.append(f"  r {name:<12s}: purity {b['purity']:.3f} [{b['purity_low']:.3f}, {b['purity_high']:.3f}], "
-                     f"completeness {b['completeness']:.3f} [{b['completeness_low']:.3f}, {b['completeness_high']:.3f}]")
-    return lines
 
 
 # ---------------------------------------------------------------------------------------------

@@ -251,3 +251,73 @@ def load_catalogue(out_dir, columns: Sequence[str] | None = None):
     frames = [pd.read_parquet(recs[k]["outputs"]["parquet"], columns=list(columns) if columns else None)
               for k in sorted(recs)]
     return pd.concat(frames, ignore_index=True)
+
+
+def summarise(records: Sequence[dict]) -> dict:
+    """Totals over manifest records (rows read / preselected / classified / written, rejected per reason)."""
+    keys = ("rows_read", "rows_preselected", "rows_classified", "rows_candidates", "rows_high_purity",
+            "rows_written")
+    out = {k: int(sum(r[k] for r in records)) for k in keys}
+    rej = Counter()
+    for r in records:
+        rej.update(r["rejected"])
+    out["rejected"] = dict(sorted(rej.items(), key=lambda kv: -kv[1]))
+    out["files_done"] = len(records)
+    out["records"] = list(records)
+    return out
+
+
+def format_summary(summary: dict) -> str:
+    """Human-readable report of a run: rows read / preselected / classified / rejected with reasons."""
+    lines = [
+        f"files: {summary['files_done']} of {summary['files_total']} done "
+        f"({summary['files_skipped']} skipped as already complete, {summary['files_failed']} failed)",
+        f"rows read        : {summary['rows_read']:>14,d}",
+        f"rows preselected : {summary['rows_preselected']:>14,d}",
+        f"rows classified  : {summary['rows_classified']:>14,d}",
+        f"rows rejected    : {sum(summary['rejected'].values()):>14,d}",
+    ]
+    for reason, n in summary["rejected"].items():
+        lines.append(f"  - {reason:<30s} {n:>12,d}")
+    sky_point = summary.get("sky_operating_point")
+    cut = (f"P_SIGNAL_SKY >= {sky_point['threshold']:.3f}" if sky_point is not None
+           else f"P_SIGNAL >= {summary.get('catalogue_threshold', float('nan')):.3f}")
+    lines += [
+        f"candidates  ({cut}) : {summary['rows_candidates']:,d}",
+        f"high purity (P_SIGNAL >= {summary.get('high_purity_threshold', float('nan')):.3f}) : "
+        f"{summary['rows_high_purity']:,d}",
+        f"rows written     : {summary['rows_written']:>14,d}",
+        *_format_sky_point(sky_point),
+        *_format_sky_em(summary.get("sky_priors_em")),
+        f"wall time {summary['wall_s']:.1f} s, {summary['rows_per_s']:,.0f} rows/s (files classified in this run)",
+        f"manifest: {summary['manifest']}",
+    ]
+    for f in summary["failed"]:
+        lines.append(f"FAILED {f['input']}: {f['error']}")
+    return "\n".join(lines)
+
+
+def _format_sky_em(em: dict | None) -> list[str]:
+    """Lines of the run summary stating the EM sky priors (none without ``sky_priors="em"``)."""
+    if em is None:
+        return []
+    state = "converged" if em["converged"] else f"NOT converged (tolerance {em['tol']:g})"
+    return [f"sky priors (EM, Saerens+2002) of P_CLASSk_SKY: {', '.join(f'{q:.5f}' for q in em['priors'])} "
+            f"({em['n_iter']} iterations, {state}; {em['n_rows_used']:,d} of {em['n_rows_preselected']:,d} "
+            "preselected rows)",
+            f"training-mix priors                : {', '.join(f'{q:.5f}' for q in em['train_priors'])}"]
+
+
+def _format_sky_point(pt: dict | None) -> list[str]:
+    """Lines of the run summary stating the expected sky purity and completeness (none without a sky cut)."""
+    if pt is None:
+        return []
+    pct = f"{100 * pt['cl']:.0f} %"
+    lines = [f"candidates cut on P_SIGNAL_SKY >= {pt['threshold']:.3f}: expected sky purity {pt['purity']:.3f} "
+             f"[{pt['purity_low']:.3f}, {pt['purity_high']:.3f}], completeness {pt['completeness']:.3f} "
+             f"[{pt['completeness_low']:.3f}, {pt['completeness_high']:.3f}] ({pct} Wilson intervals, "
+             f"simulated footprint, curve point {pt['curve_threshold']:.3f})"]
+    for name, b in pt["bins"].items():
+        lines.append(f"  r {name:<12s}: purity {b['purity']:.3f} [{b['purity_low']:.3f}, {b['purity_high']:.3f}], "
+                     f"completeness {b['completeness']:.3f} [{b['completeness_low']:.3f}, {b['completeness_high']:.3f}]")
+    return lines

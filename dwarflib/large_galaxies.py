@@ -232,3 +232,16 @@ def large_galaxy_flags(table, fracflux_max: float = FRACFLUX_MAX, fracin_min: fl
 def decode_large_galaxy_flags(value: int) -> str:
     """Names of the bits set in one LARGE_GALAXY value, comma-separated (``''`` for 0)."""
     return ",".join(name for name, bit in LARGE_GALAXY_BITS.items() if int(value) & (1 << bit))
+
+
+def large_galaxy_chunk_flags(arrays) -> np.ndarray:
+    """LARGE_GALAXY bits (int16) of every row of a chunk, from the rows with a valid position (a row with a
+    non-finite or impossible RA/DEC is rejected by the row checks and gets 0)."""
+    out = np.zeros(len(arrays), np.int16)
+    with np.errstate(invalid="ignore"):
+        ra = np.asarray(arrays["RA"], float)
+        dec = np.asarray(arrays["DEC"], float)
+        ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+    if ok.any():
+        out[ok] = large_galaxy_flags(arrays[ok] if not ok.all() else arrays)[0]
+    return out

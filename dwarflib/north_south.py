@@ -129,3 +129,20 @@ def resolve_counts(reason) -> dict[str, int]:
     """Rows kept and rejected per reason, from the ``reason`` of :func:`resolve_north_south`."""
     c = Counter(np.asarray(reason).tolist())
     return {"kept": int(c.pop("", 0)), **{k: int(v) for k, v in sorted(c.items())}}
+
+
+def resolve_kept(arrays, kept, why, X, proba, flags):
+    """The outputs of ``apply_chunk`` with the north/south resolution applied to its kept rows: a kept row
+    the rule does not keep gets the rule's reason and leaves ``X``, ``proba`` and ``flags``."""
+    idx = np.flatnonzero(kept)
+    if len(idx) == 0:
+        return kept, why, X, proba, flags
+    sub = arrays[idx] if len(idx) < len(arrays) else arrays
+    keep_ns, reason = resolve_north_south(sub, unknown_release="reject")
+    if keep_ns.all():
+        return kept, why, X, proba, flags
+    kept = kept.copy()
+    why = why.copy()
+    kept[idx[~keep_ns]] = False
+    why[idx[~keep_ns]] = reason[~keep_ns]
+    return kept, why, X[keep_ns], proba[keep_ns], flags[keep_ns]

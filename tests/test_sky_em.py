@@ -15,11 +15,12 @@ from astropy.io import fits
 from astropy.table import Table
 from sky_fixtures import split_sweeps
 
-from dwarflib.catalogue import classify_files, estimate_sky_priors_em, load_catalogue, read_manifest
+from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 from dwarflib.cli import main as cli_main
 from dwarflib.labels import DEFAULT_SCHEME
 from dwarflib.pipeline import ModelError, load_model
 from dwarflib.priors import prior_shift
+from dwarflib.sky_priors import estimate_sky_priors_em
 
 PCOLS = [f"P_CLASS{k}" for k in range(7)]
 

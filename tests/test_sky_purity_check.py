@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dwarflib.catalogue import format_summary
+from dwarflib.catalogue_files import format_summary
 from dwarflib.completeness import (
     PURITY_TOLERANCE,
     SKY_R_BINS,

@@ -32,6 +32,7 @@ from dwarflib.evaluation import BINARY, cross_validate_signal
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL
 from dwarflib.metrics import CONFIDENCE, REFERENCE_FPR, metrics_at_prevalence, threshold_for_precision
 from dwarflib.models import make_model
+from dwarflib.selections import SAGA
 from dwarflib.sky.generate import SURVEY_BGS, training_sample_path
 from dwarflib.sky.samples import bgs_sample, edr_frame, read_training_frame
 from dwarflib.training_sample import load_labelled_table
@@ -47,7 +48,7 @@ PARITY_METRICS: tuple[str, ...] = ("average_precision", "recall_at_fpr")
 PARITY_PRECISION = 0.1
 #: log M* [dex] and r [mag] bins of the satellite recall parity.
 PARITY_LOGM_BINS: tuple[float, ...] = (6.0, 7.0, 8.0, 9.0)
-PARITY_R_BINS: tuple[float, ...] = (12.0, 16.0, 17.0, 18.0, 19.0, 20.75)
+PARITY_R_BINS: tuple[float, ...] = (12.0, 16.0, 17.0, 18.0, 19.0, SAGA.r_max)  # up to SAGA's limit
 #: Matching scales of (z, log M* [dex], r [mag]) for the nearest-neighbour match of simulated galaxies.
 MATCH_SCALES: tuple[float, float, float] = (0.002, 0.25, 0.5)
 
