@@ -11,6 +11,9 @@
   SAGA/LOW-Z-like dwarf survey (r < 21 with SAGA's colour and surface-brightness preselection, over the whole
   footprint, redshift success falling at low surface brightness): all sweep columns plus TARGETID, Z,
   LOGMSTAR, CLASS, IS_STAR, SURVEY;
+* with ``shreds=D`` (``--shreds D``, default 0: none) also large nearby galaxies and their Tractor shreds
+  (:mod:`dwarflib.sky.shreds`): extra sweep rows beyond ``n_sources``, truth columns IS_SHRED and
+  PARENT_TARGETID (a shred's CLASS, Z and LOGMSTAR are its host's: not signal), ``summary["shreds"]``;
 * ``out_dir/summary.json`` -- counts, area, densities, the model version, timings;
 * ``out_dir/.dwarflib-simulate.json`` -- the names of the files the run wrote (:data:`OWN_FILES_NAME`).
 
