@@ -11,6 +11,9 @@
   SAGA/LOW-Z-like dwarf survey (r < 21 with SAGA's colour and surface-brightness preselection, over the whole
   footprint, redshift success falling at low surface brightness): all sweep columns plus TARGETID, Z,
   LOGMSTAR, CLASS, IS_STAR, SURVEY;
+* with ``shreds=D`` (``--shreds D``, default 0: none) also large nearby galaxies and their Tractor shreds
+  (:mod:`dwarflib.sky.shreds`): extra sweep rows beyond ``n_sources``, truth columns IS_SHRED and
+  PARENT_TARGETID (a shred's CLASS, Z and LOGMSTAR are its host's: not signal), ``summary["shreds"]``;
 * ``out_dir/summary.json`` -- counts, area, densities, the model version, timings;
 * ``out_dir/.dwarflib-simulate.json`` -- the names of the files the run wrote (:data:`OWN_FILES_NAME`).
 
@@ -61,6 +64,13 @@ from dwarflib.sky.physics import (
     load_sky_model,
     ml_coefficients,
     star_density,
+)
+from dwarflib.sky.shreds import (
+    SHRED_TRUTH_COLUMNS,
+    draw_large_galaxies,
+    mark_galaxy_mask,
+    physical_host_density,
+    set_host_reference,
 )
 from dwarflib.stream_writers import FitsStreamWriter
 from dwarflib.survey_io import write_sweep
@@ -224,6 +234,41 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     return sweep, truth
 
 
+def shred_chunk(rng: np.random.Generator, box: dict, model: SkyModel, counter: ObjidCounter,
+                density_deg2: float) -> tuple[dict, dict, dict]:
+    """Sweep and truth columns of the large galaxies and their shreds in one box
+    (:mod:`dwarflib.sky.shreds`), and the hosts' ellipses (for the GALAXY mask of the box's other rows)."""
+    lg = draw_large_galaxies(rng, density_deg2, box, model)
+    src = lg["src"]
+    sweep = observe(rng, src, lg["RA"], lg["DEC"], model)
+    sweep["OBJID"] = counter.assign(sweep["BRICKID"])
+    targetid = datamodel.unique_id(sweep["RELEASE"], sweep["BRICKID"], sweep["OBJID"])
+    is_host = lg["HOST"] < 0
+    set_host_reference(sweep, is_host)
+    mark_galaxy_mask(sweep, lg["ellipses"])
+    host_rows = np.flatnonzero(is_host)
+    n = len(targetid)
+    is_star = np.zeros(n, bool)
+    a0, _ = ml_coefficients(0.0, model)
+    a_z, _ = ml_coefficients(lg["Z"], model)
+    absmag = M_SUN_R + 2.5 * (lg["LOG_ML_R"] - (a_z - a0) - lg["LOGMSTAR"])
+    # a shred's absolute magnitude from its own flux at the host's distance (its mass is the host's)
+    absmag = np.where(is_host, absmag, src["MAG_R"] - (src["MAG_R"][host_rows][np.maximum(lg["HOST"], 0)]
+                                                       if len(host_rows) else 0) + absmag)
+    truth = {
+        "TARGETID": targetid, "Z": lg["Z"], "LOGMSTAR": lg["LOGMSTAR"],
+        "CLASS": assign_classes(lg["Z"], lg["LOGMSTAR"], is_star), "IS_STAR": is_star,
+        "POP": np.full(n, _POP_NAMES[0]),
+        **{f"MAG_{b}_TRUE": src[f"MAG_{b}"] for b in datamodel.BANDS},
+        "ABSMAG_R": absmag, "LOG_ML_R": lg["LOG_ML_R"], "RE_KPC": lg["RE_KPC"], "RE_ARCSEC": lg["RE_ARCSEC"],
+        "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": src["SERSIC_TRUE"], "MU_EFF_R_TRUE": lg["MU_EFF_R_TRUE"],
+        "IS_SHRED": ~is_host,
+        "PARENT_TARGETID": np.where(is_host, -1, targetid[host_rows][np.maximum(lg["HOST"], 0)]
+                                    if len(host_rows) else -1).astype(np.int64),
+    }
+    return sweep, truth, lg["ellipses"]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Simulated spectroscopic surveys
 # ---------------------------------------------------------------------------------------------------
@@ -345,12 +390,20 @@ def _plan(n_sources: int, area_deg2: float | None, model: SkyModel, seed: int) -
 
 
 def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
-                       chunk_size: int = DEFAULT_CHUNK_SIZE, model: SkyModel | None = None):
+                       chunk_size: int = DEFAULT_CHUNK_SIZE, model: SkyModel | None = None,
+                       shreds: float = 0.0):
     """Yield ``(box, sweep_chunk, truth_chunk, survey_chunk)`` for the whole sky, chunk by chunk.
 
     Memory stays flat in ``n_sources``: each chunk is independent (its own random stream derived from
     ``seed``, the box index and the chunk index); only the OBJID counters persist.
+
+    ``shreds`` [deg^-2]: mean surface density of shredded large galaxies (:mod:`dwarflib.sky.shreds`); 0 (the
+    default) adds none and leaves every file bit-identical. With shreds > 0 each box ends with one more chunk
+    (the hosts and their shreds, own random stream), the rows of the box inside a host's mask ellipse get
+    MASKBITS GALAXY, and every truth chunk carries IS_SHRED and PARENT_TARGETID.
     """
+    if not (shreds >= 0 and np.isfinite(shreds)):
+        raise ValueError(f"shreds must be a finite density >= 0 [deg^-2], got {shreds}")
     if n_sources < 1:
         raise ValueError(f"n_sources must be >= 1, got {n_sources}")
     if chunk_size < 1:
@@ -359,12 +412,29 @@ def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: floa
     boxes, dens, _ = _plan(n_sources, area_deg2, model, seed)
     counter = ObjidCounter()
     for ib, box in enumerate(boxes):
+        if shreds > 0:  # drawn before the box's sources (own stream): their mask ellipses mark those rows
+            # the hosts' OBJIDs follow the box's other sources: a counter of their own, offset when written
+            rng_l = np.random.default_rng([seed, 2, ib])
+            l_sweep, l_truth, ellipses = shred_chunk(rng_l, box, model, ObjidCounter(), shreds)
         for ic, start in enumerate(range(0, box["n"], chunk_size)):
             n = min(chunk_size, box["n"] - start)
             rng = np.random.default_rng([seed, 1, ib, ic])
             sweep, truth = generate_chunk(rng, n, box, model, dens, counter)
             survey = select_training(rng, sweep)
+            if shreds > 0:
+                mark_galaxy_mask(sweep, ellipses)
+                truth.update(IS_SHRED=np.zeros(n, bool), PARENT_TARGETID=np.full(n, -1, np.int64))
             yield box, sweep, truth, survey
+        if shreds > 0 and len(l_sweep["RA"]):
+            # OBJIDs after the box's other sources; TARGETIDs follow
+            l_sweep["OBJID"] = counter.assign(l_sweep["BRICKID"])
+            old_id = l_truth["TARGETID"]
+            new_id = datamodel.unique_id(l_sweep["RELEASE"], l_sweep["BRICKID"], l_sweep["OBJID"])
+            remap = dict(zip(old_id.tolist(), new_id.tolist(), strict=True))
+            l_truth["TARGETID"] = new_id
+            l_truth["PARENT_TARGETID"] = np.array([remap.get(t, -1) for t in l_truth["PARENT_TARGETID"].tolist()],
+                                                  np.int64)
+            yield box, l_sweep, l_truth, select_training(rng_l, l_sweep)
 
 
 def _own_files(out_dir: Path) -> set[str]:
@@ -394,7 +464,7 @@ def _record_own_files(out_dir: Path, names) -> None:
 
 def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
                         chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True,
-                        model: SkyModel | None = None, overwrite: bool = False) -> dict:
+                        model: SkyModel | None = None, overwrite: bool = False, shreds: float = 0.0) -> dict:
     """Generate the simulated sky and write sweeps, truth and training sample into ``out_dir``.
 
     Parameters
@@ -416,6 +486,11 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
     overwrite : bool
         Also replace or remove files of ``out_dir`` that no earlier ``simulate`` run recorded as its own
         (see the module docstring). Default: refuse such a folder.
+    shreds : float
+        Mean surface density [deg^-2] of large nearby galaxies written with their Tractor shreds
+        (:mod:`dwarflib.sky.shreds`; the physical density is about 0.05, summary ``shreds``). Default 0: none,
+        and the files are bit-identical to a sky without the option; with shreds > 0 the truth table also
+        has IS_SHRED and PARENT_TARGETID.
 
     Returns
     -------
@@ -429,14 +504,17 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
     dwarflib.paths.FolderLockedError
         When another run holds ``out_dir``.
     """
+    if not (isinstance(shreds, (int, float)) and np.isfinite(shreds) and shreds >= 0):
+        raise ValueError(f"shreds must be a finite density >= 0 [deg^-2], got {shreds!r}")
     out_dir = Path(out_dir)
     command = f"simulate n_sources={n_sources} seed={seed} ({shlex.join(sys.argv)})"
     with paths.locked_dir(out_dir, command):
-        return _write_simulated_sky(out_dir, n_sources, seed, area_deg2, chunk_size, progress, model, overwrite)
+        return _write_simulated_sky(out_dir, n_sources, seed, area_deg2, chunk_size, progress, model, overwrite,
+                                    shreds)
 
 
 def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: float | None, chunk_size: int,
-                         progress: bool, model: SkyModel | None, overwrite: bool) -> dict:
+                         progress: bool, model: SkyModel | None, overwrite: bool, shreds: float = 0.0) -> dict:
     """:func:`write_simulated_sky` inside the folder's lock."""
     from astropy.table import Table
     from tqdm.auto import tqdm
@@ -459,13 +537,16 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     _record_own_files(out_dir, own | planned)  # a run killed from here on leaves only files it may redo
     version = model_version(model)
     header = {"SIMSEED": seed, "SIMVERS": version, "SIMNSRC": n_sources}
-    truth_w = FitsStreamWriter.for_columns(out_dir / "truth.fits", TRUTH_COLUMNS, table_cards=header.items(),
+    truth_cols = TRUTH_COLUMNS | (SHRED_TRUTH_COLUMNS if shreds > 0 else {})
+    if shreds > 0:
+        header["SIMSHRED"] = float(shreds)
+    truth_w = FitsStreamWriter.for_columns(out_dir / "truth.fits", truth_cols, table_cards=header.items(),
                                            atomic=True)
     sweep_cols = list(datamodel.SWEEP_COLUMNS)
     train_cols = {c: (dt, u, d) for c, (dt, u, d) in datamodel.SWEEP_COLUMNS.items()} | TRAINING_EXTRA
     train_w = FitsStreamWriter.for_columns(out_dir / "training-sample.fits", train_cols,
                                            table_cards=header.items(), atomic=True)
-    counts = {"n_sources": 0, "n_stars": 0, "class_counts": np.zeros(7, np.int64),
+    counts = {"n_sources": 0, "n_stars": 0, "class_counts": np.zeros(7, np.int64), "n_shreds": 0, "n_hosts": 0,
               "training": {SURVEY_BGS: np.zeros(7, np.int64), SURVEY_DWARF: np.zeros(7, np.int64)}}
     files = []
     bar = tqdm(total=n_sources, unit="src", unit_scale=True, disable=not progress, desc="simulate")
@@ -482,7 +563,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
             files.append(path.name)
             parts.clear()
 
-        gen = iter_simulated_sky(n_sources, seed, area_deg2, chunk_size, model)
+        gen = iter_simulated_sky(n_sources, seed, area_deg2, chunk_size, model, shreds=shreds)
         while True:
             tg = time.perf_counter()
             try:
@@ -506,6 +587,9 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
                     counts["training"][name] += np.bincount(truth["CLASS"][survey == s_id], minlength=7)
             counts["n_sources"] += len(survey)
             counts["n_stars"] += int(truth["IS_STAR"].sum())
+            if shreds > 0:
+                counts["n_shreds"] += int(truth["IS_SHRED"].sum())
+                counts["n_hosts"] += int(np.isin(truth["TARGETID"], truth["PARENT_TARGETID"]).sum())
             counts["class_counts"] += np.bincount(truth["CLASS"], minlength=7)
             bar.update(len(survey))
         flush()
@@ -538,6 +622,9 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
                                  "area_fraction": BGS_AREA_FRACTION},
                     SURVEY_DWARF: {"r_limit": DWARF_SURVEY.r_max, "sampling": DWARF_SAMPLING}},
     }
+    if shreds > 0:  # only then: the default summary keeps its keys
+        summary["shreds"] = {"density_deg2": float(shreds), "physical_density_deg2": physical_host_density(model),
+                             "n_hosts": counts["n_hosts"], "n_shreds": counts["n_shreds"]}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     _record_own_files(out_dir, set(files) | set(SKY_PRODUCTS))
     return summary
@@ -602,6 +689,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="sources per chunk")
     p.add_argument("--mean-density", action="store_true",
                    help="cosmic-mean density at z < 0.05 instead of the DESI EDR footprint's local density")
+    p.add_argument("--shreds", type=float, default=0.0, metavar="PER_DEG2",
+                   help="add large nearby galaxies with their Tractor shreds at this mean density [deg^-2] "
+                        "(dwarflib.sky.shreds; physical ~0.05; default 0: none, the default sky)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="replace or remove files of OUT that no earlier `dwarflib simulate` wrote")
@@ -619,8 +709,8 @@ def _cli_main(args) -> int:
     try:
         s = write_simulated_sky(args.out, args.n_sources, seed=args.seed, area_deg2=args.area_deg2,
                                 chunk_size=args.chunk_size, progress=not args.no_progress, model=model,
-                                overwrite=args.overwrite)
-    except (FileExistsError, paths.FolderLockedError) as exc:
+                                overwrite=args.overwrite, shreds=args.shreds)
+    except (FileExistsError, paths.FolderLockedError, ValueError) as exc:
         print(f"dwarflib simulate: error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {s['n_sources']:,} sources ({s['n_stars']:,} stars) over {s['area_deg2']:.1f} deg^2 "
