@@ -162,26 +162,18 @@ def _fits_format(dt: np.dtype) -> str:
     return FITS_FORMATS[key]
 
 
-class ParquetStreamWriter:
-    """Append structured-array chunks to a Parquet file as row groups (schema metadata attached)."""
+class _ParquetAppender:
+    """A Parquet file written row group by row group: an empty file still gets its schema; fsync on close."""
 
-    def __init__(self, path, dtype: np.dtype, metadata: dict[str, str]):
+    def __init__(self, path, fields: list, metadata: dict[str, str]):
         self.path = Path(path)
-        fields = [pa.field(n, pa.from_numpy_dtype(np.dtype(dtype[n]).newbyteorder("="))) for n in dtype.names]
         self.schema = pa.schema(fields, metadata={k: v.encode() for k, v in metadata.items()})
         self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
         self.nrows = 0
 
-    def write(self, rows: np.ndarray) -> None:
-        arrays = [pa.array(np.ascontiguousarray(rows[n]).astype(self.schema.field(n).type.to_pandas_dtype(),
-                                                                  copy=False))
-                  for n in self.schema.names]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.nrows += len(rows)
-
     def close(self) -> None:
         if self.nrows == 0:  # an empty file still gets its schema
-                self._writer.write_table(pa.Table.from_arrays(
+            self._writer.write_table(pa.Table.from_arrays(
                 [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
         self._writer.close()
         with open(self.path, "rb") as fh:
@@ -192,16 +184,27 @@ class ParquetStreamWriter:
             self._writer.close()
 
 
-class RejectedRowsWriter:
+class ParquetStreamWriter(_ParquetAppender):
+    """Append structured-array chunks to a Parquet file as row groups (schema metadata attached)."""
+
+    def __init__(self, path, dtype: np.dtype, metadata: dict[str, str]):
+        super().__init__(path, [pa.field(n, pa.from_numpy_dtype(np.dtype(dtype[n]).newbyteorder("=")))
+                                for n in dtype.names], metadata)
+
+    def write(self, rows: np.ndarray) -> None:
+        arrays = [pa.array(np.ascontiguousarray(rows[n]).astype(self.schema.field(n).type.to_pandas_dtype(),
+                                                                  copy=False))
+                  for n in self.schema.names]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.nrows += len(rows)
+
+
+class RejectedRowsWriter(_ParquetAppender):
     """Append the rejected rows of a file (ROW, TARGETID, REASON) to a Parquet file, chunk by chunk."""
 
     def __init__(self, path, metadata: dict[str, str]):
-        self.path = Path(path)
-        self.schema = pa.schema([pa.field("ROW", pa.int64()), pa.field("TARGETID", pa.int64()),
-                                 pa.field("REASON", pa.string())],
-                                metadata={k: v.encode() for k, v in metadata.items()})
-        self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="snappy")
-        self.nrows = 0
+        super().__init__(path, [pa.field("ROW", pa.int64()), pa.field("TARGETID", pa.int64()),
+                                pa.field("REASON", pa.string())], metadata)
 
     def write(self, row: np.ndarray, targetid: np.ndarray, reason: np.ndarray) -> None:
         """Append rows: file row index, TARGETID and reason (strings) of each rejected row."""
@@ -211,15 +214,3 @@ class RejectedRowsWriter:
             [pa.array(np.asarray(row, np.int64)), pa.array(np.asarray(targetid, np.int64)),
              pa.array(np.asarray(reason, dtype=object), type=pa.string())], schema=self.schema))
         self.nrows += len(row)
-
-    def close(self) -> None:
-        if self.nrows == 0:
-                self._writer.write_table(pa.Table.from_arrays(
-                [pa.array([], type=f.type) for f in self.schema], schema=self.schema))
-        self._writer.close()
-        with open(self.path, "rb") as fh:
-            os.fsync(fh.fileno())
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._writer.close()
