@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from process_support import PAUSING_CLASSIFY
 from real_data import real_files
 from sky_fixtures import split_sweeps
 
@@ -165,21 +166,6 @@ def test_outputs_written_beside_the_inputs_are_not_read_as_inputs(setup, tmp_pat
 # item 4: one run per output folder
 # ---------------------------------------------------------------------------------------------------
 # a real `dwarflib classify` that pauses after its first file (manifest line written) until told to go on
-PAUSING_CLASSIFY = """
-import sys
-from dwarflib import catalogue, cli
-
-real = catalogue.classify_file
-
-def classify_file(*args, **kwargs):
-    rec = real(*args, **kwargs)
-    print("paused", flush=True)
-    sys.stdin.readline()
-    return rec
-
-catalogue.classify_file = classify_file
-sys.exit(cli.main(sys.argv[1:]))
-"""
 
 
 def _start_pausing_classify(model_dir, files, out) -> subprocess.Popen:

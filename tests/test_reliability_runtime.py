@@ -11,15 +11,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from process_support import alive, children, gzip_copy, tmp_outputs, wait_for
 from real_data import real_file
 from sky_fixtures import split_sweeps
 
-from dwarflib import catalogue, cli, parallel, survey_io
+from dwarflib import cli, parallel, survey_io
 from dwarflib.catalogue import classify_files, load_catalogue, read_manifest
 from dwarflib.datamodel import unique_id
 from dwarflib.pipeline import ModelError, load_model
@@ -52,40 +52,6 @@ def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _children(pid: int) -> list[int]:
-    """Pids whose parent is ``pid`` (from /proc)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(d.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie that nobody reaped has ended)."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_for(cond, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
-
-
-def _tmp_outputs(out: Path) -> list[Path]:
-    return list(out.glob(f"{catalogue.TMP_PREFIX}*")) if out.exists() else []
-
-
 def _one_line_error(stderr: str) -> str:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     assert "Traceback" not in stderr, stderr
@@ -105,19 +71,19 @@ def test_workers_die_when_classify_is_sigkilled(setup, tmp_path):
                "--no-progress")
     workers: list[int] = []
     try:
-        _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "a worker to start writing")
+        wait_for(lambda: tmp_outputs(out) or p.poll() is not None, 180, "a worker to start writing")
         assert p.poll() is None, p.communicate()
-        workers = _children(p.pid)
+        workers = children(p.pid)
         assert workers
         p.kill()
         p.wait(30)
-        _wait_for(lambda: not any(_alive(w) for w in workers), 30, f"workers {workers} to end")
+        wait_for(lambda: not any(alive(w) for w in workers), 30, f"workers {workers} to end")
         # nothing holds the caller's pipes any more (`classify ... | tee log` ends)
         assert p.stdout.read() == b""
         assert not read_manifest(out)
     finally:
         for w in workers:
-            if _alive(w):
+            if alive(w):
                 os.kill(w, signal.SIGKILL)
         if p.poll() is None:
             p.kill()
@@ -126,12 +92,6 @@ def test_workers_die_when_classify_is_sigkilled(setup, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # item 7: gzip-compressed sweeps
 # ---------------------------------------------------------------------------------------------
-def _gzip(src: Path, dst: Path) -> Path:
-    with open(src, "rb") as fi, gzip.open(dst, "wb") as fo:
-        shutil.copyfileobj(fi, fo)
-    return dst
-
-
 def _catalogue_frame(out: Path) -> pd.DataFrame:
     return load_catalogue(out).sort_values("TARGETID").reset_index(drop=True)
 
@@ -144,7 +104,7 @@ def test_gzip_sweep_gives_the_same_catalogue(setup, tmp_path, which):
         pytest.skip(f"{src} not available")
     plain = shutil.copy(src, tmp_path / src.name)
     (tmp_path / "gz").mkdir()
-    gz = _gzip(src, tmp_path / "gz" / f"{src.name}.gz")  # found by the folder search (sweep-*.fits.gz)
+    gz = gzip_copy(src, tmp_path / "gz" / f"{src.name}.gz")  # found by the folder search (sweep-*.fits.gz)
     a = classify_files(model_dir, [plain], tmp_path / "plain", keep_all=True, workers=1, progress=False)
     rc = cli.main(["classify", str(model_dir), str(tmp_path / "gz"), "--out", str(tmp_path / "fromgz"), "--all",
                    "--workers", "1", "--no-progress"])
@@ -160,7 +120,7 @@ def test_explain_reads_a_gzip_sweep(setup, tmp_path):
     from dwarflib.explain import explain_object
 
     _, model_dir, files = setup
-    gz = _gzip(files[0], tmp_path / "sweep-a.fits.gz")
+    gz = gzip_copy(files[0], tmp_path / "sweep-a.fits.gz")
     t = survey_io.read_catalogue(files[0], flags=False)
     tid = int(unique_id(t["RELEASE"], t["BRICKID"], t["OBJID"])[5])
     (plain,) = explain_object(model_dir, [files[0]], targetid=tid)
@@ -170,7 +130,7 @@ def test_explain_reads_a_gzip_sweep(setup, tmp_path):
 
 def test_truncated_gzip_sweep_is_an_error_naming_the_file(setup, tmp_path):
     _, _, files = setup
-    full = _gzip(files[0], tmp_path / "full.fits.gz").read_bytes()
+    full = gzip_copy(files[0], tmp_path / "full.fits.gz").read_bytes()
     for name, data in (("stream.fits.gz", full[: len(full) // 2]),  # the gzip stream is cut
                        ("table.fits.gz", gzip.compress(files[0].read_bytes()[:-100_000]))):  # the FITS is cut
         bad = tmp_path / name
@@ -368,7 +328,7 @@ def test_ctrl_c_is_one_line_and_exit_130(setup, tmp_path):
     p = _popen("classify", model_dir, files[0], "--out", out, "--workers", "1", "--chunk-rows", "1",
                "--no-progress", env_extra={"PYTHONFAULTHANDLER": "1"}, preexec_fn=_sigint_default)
     try:
-        _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "classify to start writing")
+        wait_for(lambda: tmp_outputs(out) or p.poll() is not None, 180, "classify to start writing")
         p.send_signal(signal.SIGINT)
         try:
             _, err = p.communicate(timeout=120)
@@ -381,7 +341,7 @@ def test_ctrl_c_is_one_line_and_exit_130(setup, tmp_path):
             p.kill()
     assert p.returncode == 130, err
     assert _one_line_error(err.decode()) == "dwarflib classify: interrupted"
-    assert not _tmp_outputs(out) and not read_manifest(out)
+    assert not tmp_outputs(out) and not read_manifest(out)
 
 
 def test_closed_stdout_after_a_successful_run_exits_0(setup, tmp_path):

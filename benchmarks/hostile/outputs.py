@@ -16,6 +16,7 @@ import pandas as pd
 from benchmarks.hostile_inputs import ROOT, Case, Context
 from dwarflib import survey_io
 from dwarflib.paths import data_home
+from tests.process_support import PAUSING_CLASSIFY
 
 REAL_SWEEPS = data_home() / "desitarget_ls_test_files"
 
@@ -132,18 +133,6 @@ def outputs_globbed_as_inputs(ctx: Context) -> None:
     assert sorted(_manifest(ctx.tmp / "o2")) == sorted(str(p.resolve()) for p in inputs)
 
 
-PAUSING = """
-import sys
-from dwarflib import catalogue, cli
-real = catalogue.classify_file
-def classify_file(*args, **kwargs):
-    rec = real(*args, **kwargs)
-    print("paused", flush=True)
-    sys.stdin.readline()
-    return rec
-catalogue.classify_file = classify_file
-sys.exit(cli.main(sys.argv[1:]))
-"""
 
 
 def second_job_same_out(ctx: Context) -> None:
@@ -151,7 +140,7 @@ def second_job_same_out(ctx: Context) -> None:
     src = _parts(ctx)
     out = ctx.tmp / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    first = subprocess.Popen([sys.executable, "-c", PAUSING, "classify", str(ctx.model_dir), str(src[0]), str(src[1]),
+    first = subprocess.Popen([sys.executable, "-c", PAUSING_CLASSIFY, "classify", str(ctx.model_dir), str(src[0]), str(src[1]),
                               "--out", str(out), "--all", "--workers", "1", "--no-progress"], cwd=ctx.tmp, env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     again = None

@@ -11,10 +11,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from benchmarks.hostile_inputs import ROOT, Case
+from tests.process_support import alive, children, gzip_copy, tmp_outputs, wait_for
 
 REAL_SWEEP = ROOT.parent / "shared" / "data" / "desitarget_ls_test_files" / "sweep-310m005-320p000.fits"
 
@@ -42,37 +42,6 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
-def _wait_for(cond, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(d.name))
-            except OSError:
-                continue
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _tmp_outputs(out: Path) -> list[Path]:
-    return list(out.glob(".tmp-*")) if out.exists() else []
-
-
 def _two_sweeps(ctx) -> list[Path]:
     """The shared sky's sweep rows split into two sweep files in ctx.tmp."""
     from dwarflib import survey_io
@@ -88,13 +57,6 @@ def _manifest(out: Path) -> list[dict]:
     return list(read_manifest(out).values())
 
 
-def _gzip(src: Path, dst: Path) -> Path:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fi, gzip.open(dst, "wb") as fo:
-        shutil.copyfileobj(fi, fo)
-    return dst
-
-
 # ---------------------------------------------------------------------------------------------
 # item 6
 # ---------------------------------------------------------------------------------------------
@@ -105,18 +67,18 @@ def kill_classify_workers_die(ctx):
                "--no-progress")
     workers: list[int] = []
     try:
-        _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "a worker to start writing")
+        wait_for(lambda: tmp_outputs(out) or p.poll() is not None, 180, "a worker to start writing")
         assert p.poll() is None, p.communicate()
-        workers = _children(p.pid)
+        workers = children(p.pid)
         assert workers, "no worker processes"
         p.kill()
         p.wait(30)
-        _wait_for(lambda: not any(_alive(w) for w in workers), 30, f"workers {workers} to die with their parent")
+        wait_for(lambda: not any(alive(w) for w in workers), 30, f"workers {workers} to die with their parent")
         assert p.stdout.read() == b"", "stdout still open"
         assert not _manifest(out)
     finally:
         for w in workers:
-            if _alive(w):
+            if alive(w):
                 os.kill(w, signal.SIGKILL)
         if p.poll() is None:
             p.kill()
@@ -129,20 +91,20 @@ def kill_then_resume_completes(ctx):
                "--no-progress")
     workers: list[int] = []
     try:
-        _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "a worker to start writing")
-        workers = _children(p.pid)
+        wait_for(lambda: tmp_outputs(out) or p.poll() is not None, 180, "a worker to start writing")
+        workers = children(p.pid)
         p.kill()
         p.wait(30)
-        _wait_for(lambda: not any(_alive(w) for w in workers), 30, "workers to die")
+        wait_for(lambda: not any(alive(w) for w in workers), 30, "workers to die")
     finally:
         for w in workers:
-            if _alive(w):
+            if alive(w):
                 os.kill(w, signal.SIGKILL)
     r = ctx.cli("classify", ctx.model_dir, *files, "--out", out, "--resume", "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     recs = _manifest(out)
     assert len(recs) == 2 and sum(x["rows_read"] for x in recs) == 80_000
-    assert not _tmp_outputs(out)
+    assert not tmp_outputs(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +123,7 @@ def _gz_same_catalogue(src_of):
         import pandas as pd
 
         src = src_of(ctx)
-        gz = _gzip(src, ctx.tmp / "gz" / f"{src.name}.gz")
+        gz = gzip_copy(src, ctx.tmp / "gz" / f"{src.name}.gz")
         a, ra = _classify_frame(ctx, [src], ctx.tmp / "plain")
         b, rb = _classify_frame(ctx, [ctx.tmp / "gz"], ctx.tmp / "fromgz")  # the folder search finds .fits.gz
         assert rb[0]["input"] == str(gz.resolve())
@@ -175,7 +137,7 @@ def gz_explain(ctx):
     from dwarflib.datamodel import unique_id
 
     src = ctx.sweeps()[0]
-    gz = _gzip(src, ctx.tmp / "sweep-x.fits.gz")
+    gz = gzip_copy(src, ctx.tmp / "sweep-x.fits.gz")
     t = survey_io.read_catalogue(src, columns=["RELEASE", "BRICKID", "OBJID"], flags=False)
     tid = int(unique_id(t["RELEASE"], t["BRICKID"], t["OBJID"])[7])
     a = ctx.cli("explain", ctx.model_dir, src, "--targetid", tid)
@@ -316,7 +278,7 @@ def ctrl_c(ctx):
     p = _popen(ctx, "classify", ctx.model_dir, ctx.sweeps()[0], "--out", out, "--workers", "1", "--chunk-rows", "1",
                "--no-progress", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
-        _wait_for(lambda: _tmp_outputs(out) or p.poll() is not None, 180, "classify to start writing")
+        wait_for(lambda: tmp_outputs(out) or p.poll() is not None, 180, "classify to start writing")
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=120)
     finally:
@@ -324,7 +286,7 @@ def ctrl_c(ctx):
             p.kill()
     assert p.returncode == 130, (p.returncode, err[-2000:])
     assert _one_line(err.decode()) == "dwarflib classify: interrupted"
-    assert not _tmp_outputs(out) and not _manifest(out)
+    assert not tmp_outputs(out) and not _manifest(out)
 
 
 def closed_stdout(ctx):
