@@ -402,3 +402,21 @@ def test_cli_mean_density_sky(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["local_density"]["density"] == [1.0, 1.0]
     assert summary["model_version"] == generate.model_version(generate.mean_density_model(load_sky_model()))
+
+
+def test_saga_halves_split_by_host_and_cover_every_satellite_once():
+    from real_data import require
+
+    from dwarflib.sky import samples
+
+    require("saga_dr3/")
+    full = samples.saga_frame()
+    cal, ver = samples.saga_frame("calibration"), samples.saga_frame("verification")
+    assert len(cal) + len(ver) == len(full) == 378
+    assert not set(cal.HOSTID) & set(ver.HOSTID)  # no host in both halves
+    assert abs(cal.HOSTID.nunique() - ver.HOSTID.nunique()) <= 1
+    # the split depends on the host names only, not on their order
+    shuffled = full.HOSTID.to_numpy()[::-1]
+    assert (samples.saga_host_half(shuffled) == full.HALF.to_numpy()[::-1]).all()
+    with pytest.raises(ValueError, match="half='both'"):
+        samples.saga_frame("both")

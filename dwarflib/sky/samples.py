@@ -8,6 +8,7 @@ Used by the fit (:mod:`dwarflib.sky.calibrate`) and by chapter 01's analyses (:m
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,14 +53,46 @@ def edr_frame(r_limit: float = BGS_BRIGHT.r_max) -> pd.DataFrame:
     return df
 
 
-def saga_frame() -> pd.DataFrame:
-    """SAGA DR3 satellites: r, g-r, fibre-minus-total r, effective SB, Sersic, b/a, z, log M*."""
+#: The two halves of SAGA DR3, split by host (issue #13): the simulated sky is calibrated on one half and
+#: checked on the other, so the verification satellites are never the calibration satellites.
+SAGA_HALVES = ("calibration", "verification")
+
+
+def saga_host_half(host_id) -> np.ndarray:
+    """Which half of SAGA each row's host belongs to: 0 calibration, 1 verification.
+
+    The split is by host (all satellites of a host fall in the same half): the distinct ``HOSTID`` strings
+    (e.g. ``pgc1952``) are ordered by the sha256 of the string and alternate between the halves, so the
+    halves hold equal numbers of hosts (to one), with no random state and the same on every machine.
+    """
+    ids = np.char.strip(np.atleast_1d(np.asarray(host_id)).astype(str))
+    hosts = sorted(set(ids.tolist()), key=lambda h: hashlib.sha256(h.encode()).hexdigest())
+    half = {h: i % 2 for i, h in enumerate(hosts)}
+    return np.array([half[h] for h in ids], dtype=np.int8)
+
+
+def saga_frame(half: str | None = None) -> pd.DataFrame:
+    """SAGA DR3 satellites: r, g-r, fibre-minus-total r, effective SB, Sersic, b/a, z, log M*.
+
+    Also ``HOSTID``, ``R_HOST`` (projected distance to the host [kpc]), ``QUENCHED`` (SAGA's flag, bool) and
+    ``HALF`` (0 calibration, 1 verification; :func:`saga_host_half`). ``half`` = ``"calibration"`` or
+    ``"verification"`` keeps that half only; None keeps all 378.
+    """
+    if half is not None and half not in SAGA_HALVES:
+        raise ValueError(f"half={half!r}: expected one of {SAGA_HALVES} or None")
     t = load_saga_satellites()
-    return pd.DataFrame({"r": np.asarray(t["rmag"], float), "gr": np.asarray(t["gr"], float),
-                         "fib_minus_tot": np.asarray(t["rmag-fiber"], float) - np.asarray(t["rmag"], float),
-                         "sb": np.asarray(t["sb"], float), "sersic": np.asarray(t["Sersic"], float),
-                         "ba": np.asarray(t["ba"], float), "Z": np.asarray(t["z"], float),
-                         "LOGMSTAR": np.asarray(t["log(M*)"], float)})
+    hosts = np.char.strip(np.asarray(t["HOSTID"]).astype(str))
+    df = pd.DataFrame({"r": np.asarray(t["rmag"], float), "gr": np.asarray(t["gr"], float),
+                       "fib_minus_tot": np.asarray(t["rmag-fiber"], float) - np.asarray(t["rmag"], float),
+                       "sb": np.asarray(t["sb"], float), "sersic": np.asarray(t["Sersic"], float),
+                       "ba": np.asarray(t["ba"], float), "Z": np.asarray(t["z"], float),
+                       "LOGMSTAR": np.asarray(t["log(M*)"], float), "HOSTID": hosts,
+                       "R_HOST": np.asarray(t["Rhost"], float),
+                       "QUENCHED": np.asarray(t["quenched"], float) > 0,
+                       "HALF": saga_host_half(hosts)})
+    if half is not None:
+        df = df[df.HALF == SAGA_HALVES.index(half)].reset_index(drop=True)
+    return df
 
 
 def sweep_frame(sweep: dict, truth: dict) -> pd.DataFrame:
