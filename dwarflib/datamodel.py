@@ -72,7 +72,7 @@ def _band_columns() -> dict[str, tuple[str, str, str]]:
 
 #: Sweep columns dwarflib reads and the simulated sky writes: name -> (numpy dtype, unit, description).
 SWEEP_COLUMNS: dict[str, tuple[str, str, str]] = {
-    "RELEASE": ("i2", "", "Legacy Surveys release number (9010/9012 south, 9011 north; DR10: 10000)"),
+    "RELEASE": ("i2", "", "Legacy Surveys release number (9010/9012 south, 9011 north; DR10: 9999/10000/10300)"),
     "BRICKID": ("i4", "", "brick identifier"),
     "BRICKNAME": ("S8", "", "brick name, e.g. 3301m002"),
     "OBJID": ("i4", "", "object number within the brick"),
@@ -97,14 +97,16 @@ SWEEP_COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 #: DR10 (https://www.legacysurvey.org/dr10/catalogs/) adds the DECam i band to the south processing
-#: (RELEASE 10000, :data:`dwarflib.north_south.DR10_SOUTH_RELEASES`) with the same per-band columns as g, r, z.
+#: (RELEASE 9999/10000/10300, :data:`dwarflib.north_south.DR10_SOUTH_RELEASES`) with the same per-band columns as g, r, z.
 #: Checked against the stored Legacy Surveys pages (issue #14): https://www.legacysurvey.org/dr10/description/
 #: (DR10 reprocesses only the DECam "south", Dec <= 32.375 deg, and is the first release with i-band
 #: observations) and https://www.legacysurvey.org/dr10/catalogs/ (south/tractor/... only; MASKBITS is int32
 #: in DR10, int16 in DR9: the readers keep the file's integer type, so the wider DR10 mask is read unchanged).
-#: Not confirmed there: the value 10000 (the stored https://www.legacysurvey.org/release/ lists DR9 and
-#: earlier only) and the i-band column names beyond the per-band pattern (FLUX_I appears in DR10-derived
-#: tables, e.g. the MultimodalUniverse legacysurvey dr10_south_21 set).
+#: The RELEASE values (9999/10000/10300, DECam g, r, i, z) come from the legacysurvey.org source of
+#: https://www.legacysurvey.org/release/ (repository legacysurvey/legacysurvey, pages/release.rst, DR10 table,
+#: read 2026-12-02; the page marks 10300 as still to be checked). The i-band column names follow the
+#: per-band pattern (FLUX_I appears in DR10-derived tables, e.g. the MultimodalUniverse legacysurvey
+#: dr10_south_21 set); no stored DR10 data-model page lists them, so they are the pattern, not a quotation.
 #: The readers map them like any other column (upper case, units below); the features use g, r, z, W1, W2
 #: only, so a model reads the i band only if its ``input_columns`` name it, and a file without them
 #: (DR9) given to such a model is an error naming the missing columns (:mod:`dwarflib.survey_io`).

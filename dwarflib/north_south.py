@@ -41,8 +41,10 @@ RESOLVE_DEC: float = NORTH_DEC
 
 #: RELEASE values of the north (BASS/MzLS) and south (DECam) photometric systems (desitarget.io.releasedict).
 NORTH_RELEASES: frozenset[int] = frozenset({4000, 6000, 8001, 9001, 9003, 9005, 9007, 9009, 9011, 9013})
-#: DR10 RELEASE values: DECam (south) only (legacysurvey.org/release; DR10 has no north processing).
-DR10_SOUTH_RELEASES: frozenset[int] = frozenset({10000})
+#: DR10 RELEASE values: DECam (south) only, g, r, i, z (the Legacy Surveys' "Mapping RELEASE to camera and
+#: filters" page, https://www.legacysurvey.org/release/, DR10 table: 9999/10000/10300; that page itself marks
+#: 10300 as "needs checked for veracity"). DR10 has no north processing.
+DR10_SOUTH_RELEASES: frozenset[int] = frozenset({9999, 10000, 10300})
 SOUTH_RELEASES: frozenset[int] = frozenset({3000, 5000, 7000, 7999, 8000, 9000, 9002, 9004, 9006, 9008,
                                             9010, 9012}) | DR10_SOUTH_RELEASES
 

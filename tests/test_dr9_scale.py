@@ -204,3 +204,18 @@ def test_dr9_file_for_an_i_band_model_names_the_missing_columns(tmp_path):
     dr9 = survey_io.write_sweep(real_table(), tmp_path / "sweep-dr9.fits")
     with pytest.raises(survey_io.MissingColumnError, match=r"FLUX_I.*MW_TRANSMISSION_I.*DR10 i-band"):
         next(survey_io.iter_catalogue(dr9, columns=["RA", "DEC", "FLUX_R", "FLUX_I", "MW_TRANSMISSION_I"]))
+
+
+def test_every_dr10_release_resolves_as_south_photometry():
+    """DR10's RELEASE values (legacysurvey.org/release: 9999, 10000, 10300) are DECam south rows: kept in the
+    south area, rejected as south photometry in the north area, never UNKNOWN_RELEASE."""
+    from dwarflib import north_south
+
+    releases = np.array([9999, 10000, 10300, 9999, 10300], np.int16)
+    # (ra, dec): three in the south area, two in the north area (north Galactic cap, Dec > 32.375)
+    table = {"RELEASE": releases, "RA": np.array([10.0, 150.0, 200.0, 180.0, 190.0]),
+             "DEC": np.array([0.0, 10.0, -5.0, 50.0, 60.0])}
+    keep, reason = north_south.resolve_north_south(table)
+    assert keep.tolist() == [True, True, True, False, False]
+    assert set(reason[~keep]) == {"SOUTH_INSIDE_NORTH_AREA"}
+    assert not north_south.is_north_release(releases).any()
