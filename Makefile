@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.dwarflib-installed
 
-.PHONY: book test lint clean install browser site-check
+.PHONY: book test test-all lint clean install browser site-check
 
 install: $(STAMP)
 
@@ -38,8 +38,13 @@ browser:
 	  echo "chromium is not installed and apt-get cannot run here: the headless-browser test will be skipped"; \
 	fi
 
-## test: run the test suite
+## test: the fast tests (everything not marked slow: the slow ones each take more than ~2 s on 2 cores,
+## mostly subprocess runs of the command line and killed/restarted runs)
 test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+## test-all: every test, slow ones included (what CI runs)
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)

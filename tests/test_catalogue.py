@@ -111,6 +111,7 @@ def test_chunk_size_does_not_change_the_catalogue(setup, tmp_path):
     pd.testing.assert_frame_equal(load_catalogue(tmp_path / "a"), load_catalogue(tmp_path / "b"))
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_gives_the_same_catalogue(setup, tmp_path, monkeypatch):
     model_dir, files = setup
     classify_files(model_dir, files, tmp_path / "ref", keep_all=True, workers=1, progress=False)

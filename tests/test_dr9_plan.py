@@ -62,6 +62,7 @@ def _field(seed, ra0, dec0, n=3000, side_deg=0.2):
     (4, 10.0, 89.97),     # the north pole inside the field
     (5, 300.0, -89.9),    # near the south pole
 ])
+@pytest.mark.slow
 def test_shred_pairs_same_as_one_radius_search(seed, ra0, dec0):
     t = _field(seed, ra0, dec0)
     g0, m0 = _shred_pairs_one_radius(t)
@@ -71,6 +72,7 @@ def test_shred_pairs_same_as_one_radius_search(seed, ra0, dec0):
     np.testing.assert_array_equal(m1, m0)
 
 
+@pytest.mark.slow
 def test_shred_pairs_one_large_galaxy_and_tiny_table():
     t = _field(6, 40.0, -20.0, n=2000)
     t["SHAPE_R"][0] = 600.0  # one 10-arcmin galaxy, brightest of the field

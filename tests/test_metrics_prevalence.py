@@ -129,6 +129,7 @@ def test_precision_changes_with_prevalence_recall_does_not(big):
 # --------------------------------------------------------------------------- intervals
 
 
+@pytest.mark.slow
 def test_precision_and_recall_intervals_cover_the_population_value():
     """Wilson-box precision and Wilson recall intervals cover the true (population) values at least
     at the stated level, over 200 labelled sets of the size of the book's test part."""

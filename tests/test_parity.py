@@ -28,6 +28,7 @@ def test_separable_task_reaches_ap_near_one():
     assert s["average_precision_low"] <= s["average_precision"] <= s["average_precision_high"]
 
 
+@pytest.mark.slow
 def test_identical_samples_pass_and_shifted_sim_fails():
     real = _colour_frame(60, 1500, 0.25, 2)
     same = P.parity_summary(P.colour_parity_table(real, real, n_draws=2, seed=0, n_boot=200))
@@ -41,6 +42,7 @@ def test_identical_samples_pass_and_shifted_sim_fails():
     assert shifted.loc["average_precision", "sim_median"] > shifted.loc["average_precision", "real_high"]
 
 
+@pytest.mark.slow
 def test_class_weight_reaches_the_model():
     df = _colour_frame(40, 1500, 0.4, 6)
     balanced = P.colour_task_scores(df, seed=0)

@@ -46,6 +46,7 @@ def _copy(src: Path, dst: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------
 # item 1: simulate --out
 # ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_simulate_refuses_to_remove_real_sweeps_and_a_users_truth(tmp_path):
     real_sweeps = real_files("desitarget_ls_test_files", "sweep-*.fits")
     own = {p.name: _copy(p, tmp_path / p.name).read_bytes() for p in real_sweeps}
@@ -65,6 +66,7 @@ def test_simulate_refuses_to_remove_real_sweeps_and_a_users_truth(tmp_path):
     assert (tmp_path / "truth.fits").read_bytes() != own["truth.fits"]
 
 
+@pytest.mark.slow
 def test_simulate_into_its_own_folder_again_is_identical_and_keeps_other_files(tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     generate.write_simulated_sky(a, 3_000, seed=1, area_deg2=60.0, progress=False)
@@ -178,6 +180,7 @@ def _start_pausing_classify(model_dir, files, out) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_a_second_run_in_a_busy_folder_fails_naming_the_first(setup, tmp_path):
     model_dir, files = setup
     out = tmp_path / "out"
@@ -202,6 +205,7 @@ def test_a_second_run_in_a_busy_folder_fails_naming_the_first(setup, tmp_path):
     assert not (out / "truth.fits").exists() and not list(out.glob("sweep-test02*"))
 
 
+@pytest.mark.slow
 def test_the_lock_dies_with_its_holder(setup, tmp_path):
     model_dir, files = setup
     holder = _start_pausing_classify(model_dir, files[:2], tmp_path)

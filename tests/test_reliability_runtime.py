@@ -62,6 +62,7 @@ def _one_line_error(stderr: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # item 6: workers die with their parent
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_workers_die_when_classify_is_sigkilled(setup, tmp_path):
     _, model_dir, files = setup
@@ -96,6 +97,7 @@ def _catalogue_frame(out: Path) -> pd.DataFrame:
     return load_catalogue(out).sort_values("TARGETID").reset_index(drop=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["real", "simulated"])
 def test_gzip_sweep_gives_the_same_catalogue(setup, tmp_path, which):
     _, model_dir, files = setup
@@ -128,6 +130,7 @@ def test_explain_reads_a_gzip_sweep(setup, tmp_path):
     assert fromgz.to_text().replace(gz.name, "F") == plain.to_text().replace(files[0].name, "F")
 
 
+@pytest.mark.slow
 def test_truncated_gzip_sweep_is_an_error_naming_the_file(setup, tmp_path):
     _, _, files = setup
     full = gzip_copy(files[0], tmp_path / "full.fits.gz").read_bytes()
@@ -196,6 +199,7 @@ def test_not_json_is_a_one_line_error(setup, tmp_path, capsys):
     assert "model.json: not valid JSON" in _one_line_error(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_identical_retrain_keeps_the_model_identity_and_resume_skips(setup, tmp_path):
     from dwarflib.training import train_final_model
 
@@ -311,6 +315,7 @@ def test_read_only_output_folder_is_a_one_line_error(setup, tmp_path, capsys):
     assert str(ro / "cat") in _one_line_error(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_one_line_error(setup, tmp_path, capsys):
     import dask
 
@@ -322,6 +327,7 @@ def test_unreachable_scheduler_is_a_one_line_error(setup, tmp_path, capsys):
     assert "tcp://127.0.0.1:9" in _one_line_error(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_one_line_and_exit_130(setup, tmp_path):
     _, model_dir, files = setup
     out = tmp_path / "cat"
@@ -344,6 +350,7 @@ def test_ctrl_c_is_one_line_and_exit_130(setup, tmp_path):
     assert not tmp_outputs(out) and not read_manifest(out)
 
 
+@pytest.mark.slow
 def test_closed_stdout_after_a_successful_run_exits_0(setup, tmp_path):
     _, model_dir, files = setup
     p = _popen("classify", model_dir, files[0], "--out", tmp_path / "cat", "--workers", "1", "--no-progress")

@@ -139,6 +139,7 @@ def test_purity_picks_the_lowest_threshold_of_the_stored_curve(sky_model):
         m.sky_operating_point(threshold=1.5)
 
 
+@pytest.mark.slow
 def test_purity_run_states_expected_purity_in_summary_and_header(sky_model, sweeps, tmp_path, capsys):
     folder, _ = sky_model
     model = load_model(folder)

@@ -134,6 +134,7 @@ def test_run_summary_names_the_sky_cut_of_a_purity_run():
     assert "P_SIGNAL >= 0.500) : 3" not in text
 
 
+@pytest.mark.slow
 def test_sky_calibrated_copy_leaves_the_source_alone_and_is_reused(small_model, small_sky, tmp_path):
     before = {p.name: p.read_bytes() for p in small_model.iterdir() if p.is_file()}
     out = tmp_path / "model-sky"

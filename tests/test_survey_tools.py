@@ -88,6 +88,7 @@ def test_resolve_unknown_release_is_an_error(real_rows):
 
 
 # ------------------------------------------------------------------------------------------ large galaxies
+@pytest.mark.slow
 def test_large_galaxy_flags_real_rows(real_rows):
     bits = large_galaxies.LARGE_GALAXY_BITS
     flags, missing = large_galaxies.large_galaxy_flags(real_rows)
@@ -251,6 +252,7 @@ def test_urls():
     assert len(v) == 2 and "ra=2.000000" in v[1]
 
 
+@pytest.mark.slow
 def test_rendered_flux_matches_flux_r():
     row = {"SHAPE_R": 2.0, "SHAPE_E1": 0.2, "SHAPE_E2": -0.1, "SERSIC": 1.0, "FLUX_R": 50.0,
            "FLUX_IVAR_R": 4.0, "PSFSIZE_R": 1.3}
@@ -323,6 +325,7 @@ def sim(small_sky, small_model, tmp_path_factory):
     return model_dir, files, out
 
 
+@pytest.mark.slow
 def test_cutouts_cli_simulated_sky(sim, tmp_path, capsys):
     model_dir, files, out = sim
     page = tmp_path / "c.html"
@@ -347,6 +350,7 @@ def test_cutouts_cli_simulated_sky(sim, tmp_path, capsys):
     assert img.sum() == pytest.approx(float(r["FLUX_R"][0]), rel=0.03)
 
 
+@pytest.mark.slow
 def test_plan_measured_on_first_file(sim):
     model_dir, files, _ = sim
     plan = footprint.plan_footprint(files, workers=2, model_dir=model_dir)

@@ -44,6 +44,7 @@ def fitted(data):
     return TorchMLPClassifier(random_state=5, **SMALL).fit(X, y)
 
 
+@pytest.mark.slow
 def test_deterministic_bitwise(data, fitted):
     X, y, Xv, _ = data
     torch.manual_seed(123)
@@ -95,6 +96,7 @@ def test_preprocessing_matches_sklearn(data):
     np.testing.assert_array_equal(m.predict_proba(Xv, batch_size=7), m.predict_proba(Xv, batch_size=7))
 
 
+@pytest.mark.slow
 def test_eval_set_and_early_stopping(data):
     X, y, Xv, yv = data
     m = TorchMLPClassifier(random_state=0, hidden_layers=(32,), max_epochs=200, patience=2, batch_size=64)
@@ -116,6 +118,7 @@ def test_class_weight_balanced_raises_rare_recall(data):
     assert n_bal > n_raw
 
 
+@pytest.mark.slow
 def test_temperature_scaling(data):
     X, y, Xv, yv = data
     # a long, regularisation-free fit on few rows is over-confident: T > 1 should fix it

@@ -89,6 +89,7 @@ def test_loaded_model_reproduces_the_trained_probabilities(trained):
     assert again["tp"] == row["tp"] and again["n_selected"] == row["n_selected"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(trained, tmp_path):
     sky, out, res = trained
     res2 = train_final_model(sky / "training-sample.fits", tmp_path, seed=3, max_epochs=15, search=SMALL_SEARCH)
@@ -111,6 +112,7 @@ def test_bad_training_table_is_reported(tmp_path):
         train_final_model(tmp_path / "absent.fits", tmp_path / "m")
 
 
+@pytest.mark.slow
 def test_calibration_recovers_temperature_and_prior_shift():
     from dwarflib.training import fit_calibration
 
