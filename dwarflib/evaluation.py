@@ -35,6 +35,7 @@ from sklearn.model_selection import StratifiedKFold
 from dwarflib.labels import SIGNAL, to_binary
 from dwarflib.metrics import (
     CONFIDENCE,
+    operating_points,
     signal_counts,
     signal_pr_curve,
     signal_precision_recall_f,
@@ -283,8 +284,11 @@ def compare_algorithms(X, y, algorithms: Sequence[str], schemes: Sequence[str] =
     Returns
     -------
     DataFrame
-        Columns :data:`COMPARISON_COLUMNS`, then ``n_splits``, ``n_train`` (mean rows fitted per fold) and
-        ``threshold_mean``. Standard deviations are over folds (ddof=1); ``fit_seconds`` is the mean per
+        Columns :data:`COMPARISON_COLUMNS`, then ``n_splits``, ``n_train`` (mean rows fitted per fold),
+        ``threshold_mean``, ``threshold_std`` (the operating point: thresholds of the folds), ``prevalence``
+        (signal share of the scored rows) and the threshold-free figures of the pooled out-of-fold scores
+        (:func:`dwarflib.metrics.operating_points`, 100 stratified bootstrap replicates):
+        ``average_precision[_low|_high]``, ``reference_fpr``, ``recall_at_fpr[_low|_high]``. Standard deviations are over folds (ddof=1); ``fit_seconds`` is the mean per
         fold [s] and ``rows_per_second`` the ``p_signal`` throughput on the test folds.
     """
     params = dict(params or {})
@@ -296,14 +300,23 @@ def compare_algorithms(X, y, algorithms: Sequence[str], schemes: Sequence[str] =
 
             res = cross_validate_signal(factory, X, y, scheme=scheme, n_splits=n_splits, seed=seed,
                                         threshold=threshold, n_jobs=n_jobs)
+            thr = res.folds["threshold"].to_numpy(float)
+            op = operating_points(y, res.p_signal, [thr.mean()], n_boot=100, seed=seed).iloc[0]
             row = {"algorithm": alg, "scheme": scheme, **res.summary(), "n_splits": n_splits,
-                   "n_train": float(res.folds["n_train"].mean()),
-                   "threshold_mean": float(res.folds["threshold"].mean())}
+                   "n_train": float(res.folds["n_train"].mean()), "threshold_mean": float(thr.mean()),
+                   "threshold_std": float(thr.std(ddof=1)) if thr.size > 1 else float("nan"),
+                   **{k: op[k] for k in _THRESHOLD_FREE}}
             rows.append(row)
             if progress is not None:
                 progress(f"{alg:>13s} {scheme:>7s}: precision {row['precision_mean']:.3f} "
                          f"recall {row['recall_mean']:.3f} fit {row['fit_seconds']:.1f} s")
-    return pd.DataFrame(rows)[[*COMPARISON_COLUMNS, "n_splits", "n_train", "threshold_mean"]]
+    return pd.DataFrame(rows)[[*COMPARISON_COLUMNS, "n_splits", "n_train", "threshold_mean", "threshold_std",
+                               *_THRESHOLD_FREE]]
+
+
+#: Operating-point columns :func:`compare_algorithms` adds (from :func:`dwarflib.metrics.operating_points`).
+_THRESHOLD_FREE = ("prevalence", "average_precision", "average_precision_low", "average_precision_high",
+                   "reference_fpr", "recall_at_fpr", "recall_at_fpr_low", "recall_at_fpr_high")
 
 
 def best_algorithm(table: pd.DataFrame, metric: str = "f1_mean") -> pd.Series:

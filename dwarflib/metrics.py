@@ -41,7 +41,8 @@ re-weights a labelled sample to a stated signal share or class mix (weights
 :func:`prevalence_weights`) and gives precision, recall, average precision and recall at a
 false-positive rate of :data:`REFERENCE_FPR`, with the threshold and the prevalence on every row;
 :func:`prevalence_for` gives the signal prevalence at which a model reaches a stated (precision,
-recall) pair.  Moving class *probabilities* to other priors is :mod:`dwarflib.priors`.
+recall) pair.  :func:`operating_points` is the one table of operating points the book prints beside every
+precision/recall pair (columns :data:`OPERATING_POINT_COLUMNS`, the same in every chapter).  Moving class *probabilities* to other priors is :mod:`dwarflib.priors`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ CONFIDENCE_1SIGMA = 0.6827
 __all__ = [
     "CONFIDENCE",
     "CONFIDENCE_1SIGMA",
+    "REFERENCE_FPR",
     "accuracy",
     "binomial_interval",
     "precision_recall_from_counts",
@@ -70,6 +72,9 @@ __all__ = [
     "confusion_matrix_table",
     "fbeta",
     "metrics_at_prevalence",
+    "OPERATING_POINT_COLUMNS",
+    "operating_points",
+    "validation_thresholds",
     "prevalence_for",
     "prevalence_weights",
     "signal_counts",
@@ -284,15 +289,23 @@ def threshold_for_precision(y_true_is_signal, p_signal, target_precision: float)
     Raises
     ------
     ValueError
-        When no threshold reaches the target (the message gives the best precision achievable).
+        When no threshold reaches the target (the message gives the reachable range of precisions and the
+        best achievable one, with its threshold).
     """
     if not 0 < target_precision <= 1:
         raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
     curve = signal_pr_curve(y_true_is_signal, p_signal)
-    ok = curve["precision"].to_numpy() >= target_precision
+    prec = curve["precision"].to_numpy()
+    ok = prec >= target_precision
     if not ok.any():
-        best = np.nanmax(curve["precision"].to_numpy()) if len(curve) else float("nan")
-        raise ValueError(f"no threshold reaches precision {target_precision}; best achievable is {best:.4f}")
+        if not np.isfinite(prec).any():
+            raise ValueError(f"no threshold reaches precision {target_precision}: no object scored")
+        raise ValueError(
+            f"no threshold reaches precision {target_precision}; the reachable precisions on these "
+            f"{int(curve['n_selected'].iloc[0])} objects are {np.nanmin(prec):.4f} to "
+            f"{np.nanmax(prec):.4f} (best achievable {np.nanmax(prec):.4f}, at threshold "
+            f"{curve['threshold'].iloc[int(np.nanargmax(prec))]:.4g})"
+        )
     row = curve.iloc[int(np.flatnonzero(ok)[0])]
     return {k: (int(v) if k in ("n_selected", "tp") else float(v)) for k, v in row.items()}
 
@@ -872,3 +885,102 @@ def prevalence_for(precision: float, recall: float, y_true, p_signal, signal=SIG
         "prevalence_high": float(_prevalence_from_rates(p_req, tpr_lo, fpr_hi)),
         "cl": float(cl),
     }
+
+
+# --------------------------------------------------------------------------- operating points
+
+#: Columns of :func:`operating_points`, in this order: the table every chapter prints beside a precision/recall
+#: pair (issue #12, "operating points stated, everywhere").
+OPERATING_POINT_COLUMNS: tuple[str, ...] = (
+    "operating_point", "threshold", "prevalence", "n_scored", "n_signal", "n_selected", "tp",
+    "precision", "precision_low", "precision_high", "recall", "recall_low", "recall_high",
+    "average_precision", "average_precision_low", "average_precision_high",
+    "reference_fpr", "recall_at_fpr", "recall_at_fpr_low", "recall_at_fpr_high", "cl",
+)
+
+#: The threshold-free columns of :data:`OPERATING_POINT_COLUMNS` (taken from :func:`metrics_at_prevalence`).
+_THRESHOLD_FREE = ("average_precision", "average_precision_low", "average_precision_high", "reference_fpr",
+                   "recall_at_fpr", "recall_at_fpr_low", "recall_at_fpr_high")
+
+
+def operating_points(y_true, p_signal, thresholds, signal=SIGNAL, cl: float = CONFIDENCE, n_boot: int = 200,
+                     seed: int = 0, reference_fpr: float = REFERENCE_FPR) -> pd.DataFrame:
+    """Signal precision and recall at stated thresholds, each row with its full operating point.
+
+    A precision/recall pair means nothing without the threshold that produced it and the signal prevalence of the
+    objects scored; and two models (or two thresholds of one model) are compared fairly by figures that do not
+    depend on the threshold.  Every row therefore gives:
+
+    * ``threshold``: objects with ``p_signal >= threshold`` are selected;
+    * ``prevalence``: the signal share of the scored objects, ``n_signal / n_scored`` (precision depends on it);
+    * ``precision = tp / n_selected`` and ``recall = tp / n_signal`` with their Wilson intervals
+      (:func:`precision_recall_from_counts`; at the scored set's own mix both are binomial proportions);
+    * ``average_precision`` and ``recall_at_fpr`` (the highest recall at a false-positive rate <=
+      ``reference_fpr``, default :data:`REFERENCE_FPR`): threshold-free, the same on every row, with stratified
+      percentile-bootstrap intervals (:func:`metrics_at_prevalence` at the observed prevalence, ``n_boot``
+      replicates seeded by ``seed``; ``n_boot=0`` leaves the bounds NaN).
+
+    Parameters
+    ----------
+    y_true : array_like of int
+        True labels (7-class: signal 0, the default ``signal``; binary: pass ``signal=1``).
+    p_signal : array_like of float
+        Signal score of the same objects (probability, 0-1).
+    thresholds : mapping or sequence
+        ``{name: threshold}`` (the name says how the threshold was chosen, e.g. "max F1 on validation"), or a
+        sequence of thresholds (named ``"p_signal >= t"``).
+    cl : float
+        Confidence level of every interval (default :data:`CONFIDENCE`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per threshold, columns :data:`OPERATING_POINT_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        No threshold, a non-finite threshold (naming it), no signal or no non-signal object, non-finite scores.
+    """
+    named = dict(thresholds) if isinstance(thresholds, dict) else {
+        f"p_signal >= {float(t):g}": t for t in np.atleast_1d(np.asarray(thresholds, dtype=float))}
+    if not named:
+        raise ValueError("operating_points needs at least one threshold")
+    thr = np.array([float(t) for t in named.values()])
+    if not np.all(np.isfinite(thr)):
+        bad = [k for k, t in named.items() if not np.isfinite(float(t))]
+        raise ValueError(f"thresholds must be finite numbers; not finite: {bad}")
+    yt, s = _pair(y_true, p_signal, "p_signal")
+    n_sig = int(np.count_nonzero(yt == signal))
+    if n_sig == 0 or n_sig == yt.size:
+        raise ValueError(f"operating_points needs signal and non-signal objects, got {n_sig} signal "
+                         f"(label {signal!r}) of {yt.size}")
+    at = metrics_at_prevalence(yt, s, thr, n_sig / yt.size, signal=signal, cl=cl, n_boot=n_boot, seed=seed,
+                               reference_fpr=reference_fpr)
+    rows = []
+    for name, (_, a) in zip(named, at.iterrows(), strict=True):
+        tp, n_sel = int(a["tp"]), int(a["tp"] + a["fp"])
+        rows.append({"operating_point": name, "threshold": float(a["threshold"]), "prevalence": n_sig / yt.size,
+                     "n_scored": int(yt.size), "n_signal": n_sig, "n_selected": n_sel, "tp": tp,
+                     **precision_recall_from_counts(tp, n_sel, n_sig, cl),
+                     **{k: float(a[k]) for k in _THRESHOLD_FREE}, "cl": float(cl)})
+    return pd.DataFrame(rows, columns=list(OPERATING_POINT_COLUMNS))
+
+
+def validation_thresholds(y_true, p_signal, precision: float | None = None, signal=SIGNAL,
+                          fixed: float = 0.5) -> dict[str, float]:
+    """The book's standard operating thresholds, chosen on a validation part (never on the part reported).
+
+    ``{"p_signal >= fixed": fixed, "max F1 on validation": t_F1, "precision >= P on validation": t_P}``:
+    the fixed threshold, the threshold of highest signal F1 (:func:`threshold_for_fbeta`) and, when
+    ``precision`` is given, the lowest threshold reaching it (:func:`threshold_for_precision`, which raises
+    naming the target and the reachable range when no threshold reaches it).  Pass the result to
+    :func:`operating_points` with the scores of the part reported on.
+    """
+    yt, s = _pair(y_true, p_signal, "p_signal")
+    is_sig = yt == signal
+    out = {f"p_signal >= {fixed:g}": float(fixed),
+           "max F1 on validation": threshold_for_fbeta(is_sig, s)["threshold"]}
+    if precision is not None:
+        out[f"precision >= {precision:g} on validation"] = threshold_for_precision(is_sig, s, precision)["threshold"]
+    return out

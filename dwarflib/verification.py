@@ -67,7 +67,13 @@ from dwarflib.crossmatch import crossmatch
 from dwarflib.evaluation import _new_estimator, cross_validate_signal, p_signal_of, training_labels
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC, build_features
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
-from dwarflib.metrics import CONFIDENCE, binomial_interval, precision_recall_from_counts
+from dwarflib.metrics import (
+    CONFIDENCE,
+    binomial_interval,
+    operating_points,
+    precision_recall_from_counts,
+    threshold_for_precision,
+)
 from dwarflib.models import make_model
 from dwarflib.paths import outputs_dir
 from dwarflib.selections import BGS_BRIGHT
@@ -467,6 +473,24 @@ def precision_recall(y_true_signal, pred_signal, confidence: float = CONFIDENCE)
             **precision_recall_from_counts(tp, tp + fp, tp + fn, confidence)}
 
 
+#: Keys :func:`scored_at` adds to :func:`precision_recall`: the operating point of the pair
+#: (:func:`dwarflib.metrics.operating_points`).
+OPERATING_POINT_KEYS: tuple[str, ...] = ("threshold", "prevalence", "average_precision", "average_precision_low",
+                                         "average_precision_high", "reference_fpr", "recall_at_fpr",
+                                         "recall_at_fpr_low", "recall_at_fpr_high")
+
+
+def scored_at(y_true_signal, p_signal, threshold: float, confidence: float = CONFIDENCE, n_boot: int = 200,
+              seed: int = 0) -> dict[str, float]:
+    """:func:`precision_recall` of ``p_signal >= threshold``, with its operating point: the threshold, the signal
+    prevalence of the scored objects, the average precision and the recall at the reference false-positive rate
+    (keys :data:`OPERATING_POINT_KEYS`, from :func:`dwarflib.metrics.operating_points`)."""
+    t = np.asarray(y_true_signal, bool)
+    p = np.asarray(p_signal, float)
+    op = operating_points(t.astype(int), p, [threshold], signal=1, cl=confidence, n_boot=n_boot, seed=seed).iloc[0]
+    return {**precision_recall(t, p >= threshold, confidence), **{k: float(op[k]) for k in OPERATING_POINT_KEYS}}
+
+
 # ---------------------------------------------------------------------------------------------------
 # The summary table
 # ---------------------------------------------------------------------------------------------------
@@ -619,6 +643,12 @@ class RestrictedCheck:
     #: Rows of the simulated sample in the held-out part, and the model's signal scores on them.
     test_index: np.ndarray | None = None
     test_p_signal: np.ndarray | None = None
+    #: The decision threshold on p_signal of every number of the check (``sim_test`` and the real recalls).
+    threshold: float = 0.5
+    #: The stated simulated precision the threshold was chosen for (None: a fixed threshold).
+    target_precision: float | None = None
+    #: The held-out simulated rows themselves (for :func:`dwarflib.sky.parity.satellite_recall_parity`).
+    test_table: FeatureTable | None = None
 
     def apply(self, table: FeatureTable) -> np.ndarray:
         return apply_model(self.estimator, table, self.features)
@@ -626,11 +656,18 @@ class RestrictedCheck:
 
 def train_restricted_check(make_estimator, sim: FeatureTable, y, features: Sequence[str],
                            scheme: str = "7class", test_fraction: float = 0.3, seed: int = 0,
-                           threshold: float = 0.5) -> RestrictedCheck:
+                           threshold: float = 0.5, precision: float | None = None) -> RestrictedCheck:
     """Train a restricted model on a stratified part of the simulated sample and measure it on the rest.
 
-    Returns the fitted model, its simulated held-out signal precision/recall (Wilson intervals) and the
-    held-out rows with their scores (for comparisons with real tables, e.g. :mod:`dwarflib.sky.parity`).
+    With ``precision`` (a stated **simulated** precision, fraction 0-1) the threshold is the lowest one at which
+    the model reaches that precision on the simulated held-out part
+    (:func:`dwarflib.metrics.threshold_for_precision`, which raises naming the target and the reachable range);
+    otherwise it is ``threshold``. The real recalls of a check are quoted at that threshold
+    (``RestrictedCheck.threshold``), so each states the simulated precision it goes with.
+
+    Returns the fitted model, its simulated held-out signal precision/recall (Wilson intervals) with the
+    operating point (:func:`scored_at`) and the held-out rows with their scores (for comparisons with real
+    tables, e.g. :mod:`dwarflib.sky.parity`).
     """
     from sklearn.model_selection import train_test_split
 
@@ -643,8 +680,47 @@ def train_restricted_check(make_estimator, sim: FeatureTable, y, features: Seque
     test = FeatureTable(sim.kind, sim.features.iloc[te].reset_index(drop=True), sim.reason[te],
                         sim.logmstar[te], sim.z[te], sim.name[te])
     p = apply_model(est, test, features)
-    scores = precision_recall(y[te] == SIGNAL, p >= threshold)
-    return RestrictedCheck(tuple(features), est, scores, test_index=te, test_p_signal=p)
+    if precision is not None:
+        threshold = threshold_for_precision(y[te] == SIGNAL, p, precision)["threshold"]
+    scores = scored_at(y[te] == SIGNAL, p, threshold, seed=seed)
+    return RestrictedCheck(tuple(features), est, scores, test_index=te, test_p_signal=p, threshold=float(threshold),
+                           target_precision=precision, test_table=test)
+
+
+#: Columns of ``outputs/verification-operating-points.csv``: each real recall (``n``, ``k``, ``recall`` with its
+#: Wilson interval) beside the operating point of the same model on simulated objects it was not trained on:
+#: the threshold, the stated simulated precision it was chosen for, and the simulated precision, recall,
+#: signal prevalence, average precision and recall at the reference false-positive rate, with intervals.
+STATED_RECALL_COLUMNS: tuple[str, ...] = (
+    "check", "sample", "n", "k", "recall", "recall_low", "recall_high", "threshold", "target_precision",
+    "sim_sample", "sim_n", "sim_prevalence", "sim_precision", "sim_precision_low", "sim_precision_high",
+    "sim_recall", "sim_recall_low", "sim_recall_high", "sim_average_precision", "sim_average_precision_low",
+    "sim_average_precision_high", "reference_fpr", "sim_recall_at_fpr", "sim_recall_at_fpr_low",
+    "sim_recall_at_fpr_high",
+)
+
+
+def stated_recall_row(check: str, sample: str, real: Mapping, sim: Mapping, sim_sample: str,
+                      target_precision: float | None) -> dict:
+    """One row of :data:`STATED_RECALL_COLUMNS`: a real recall (:func:`recall_check`, at ``sim['threshold']``)
+    and the simulated operating point of the same model at the same threshold (a :func:`scored_at` dict, e.g.
+    ``RestrictedCheck.sim_test``); ``target_precision`` is the stated simulated precision the threshold was
+    chosen for (None: a fixed threshold)."""
+    for key in ("n", "k", "recall", "recall_low", "recall_high"):
+        if key not in real:
+            raise KeyError(f"real recall of {check!r} has no {key!r}")
+    missing = [k for k in ("n", "precision", "recall", *OPERATING_POINT_KEYS) if k not in sim]
+    if missing:
+        raise KeyError(f"simulated operating point of {check!r} lacks {missing} (use scored_at)")
+    row = {"check": check, "sample": sample, **{k: real[k] for k in ("n", "k", "recall", "recall_low", "recall_high")},
+           "threshold": float(sim["threshold"]),
+           "target_precision": float("nan") if target_precision is None else float(target_precision),
+           "sim_sample": sim_sample, "sim_n": int(sim["n"]), "sim_prevalence": float(sim["prevalence"]),
+           "reference_fpr": float(sim["reference_fpr"])}
+    for key in ("precision", "recall", "average_precision", "recall_at_fpr"):
+        for suffix in ("", "_low", "_high"):
+            row[f"sim_{key}{suffix}"] = float(sim[f"{key}{suffix}"])
+    return {c: row[c] for c in STATED_RECALL_COLUMNS}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -670,11 +746,15 @@ def labels_of(table: Table, scheme: ClassScheme = DEFAULT_SCHEME) -> np.ndarray:
 
 def sim_to_real_colours(make_estimator, sim_table: Table, y_sim, real_table: Table, y_real,
                         groups: Sequence[str] = ("magnitudes", "colours"), scheme: str = "7class",
-                        n_splits: int = 5, seed: int = 0, threshold: float = 0.5) -> dict[str, dict]:
+                        n_splits: int = 5, seed: int = 0, threshold: float = 0.5,
+                        precision: float | None = None) -> dict[str, dict]:
     """The sim-to-real gap of a colours-only model, measured on real DESI EDR labels.
 
     Features come from :func:`dwarflib.features.build_features` with ``groups`` (the same code for the
-    simulated and the real table). Returns three score dicts (:func:`precision_recall`):
+    simulated and the real table). With ``precision`` (a stated **simulated** precision) the threshold is the
+    lowest one reaching it on the simulated cross-validation's pooled out-of-fold scores; otherwise
+    ``threshold``. All three rows use that threshold. Returns three score dicts (:func:`scored_at`: precision
+    and recall with their operating point):
 
     * ``'sim_to_real'``: trained on the whole simulated table, applied to every real galaxy;
     * ``'real_cv'``: trained on the real table itself, stratified ``n_splits``-fold cross-validation
@@ -687,16 +767,18 @@ def sim_to_real_colours(make_estimator, sim_table: Table, y_sim, real_table: Tab
     if list(cols) != list(X_sim.columns):
         raise ValueError(f"real features lack {sorted(set(X_sim.columns) - set(cols))}")
     y_sim, y_real = np.asarray(y_sim), np.asarray(y_real)
+    cv_sim = cross_validate_signal(make_estimator, X_sim[cols], y_sim, scheme=scheme, n_splits=n_splits,
+                                   seed=seed, threshold=threshold)
+    if precision is not None:
+        threshold = threshold_for_precision(y_sim == SIGNAL, cv_sim.p_signal, precision)["threshold"]
     est = _new_estimator(make_estimator)
     est.fit(X_sim[cols], training_labels(y_sim, scheme))
     p_real = p_signal_of(est, X_real[cols])
-    out = {"sim_to_real": precision_recall(y_real == SIGNAL, p_real >= threshold)}
+    out = {"sim_to_real": scored_at(y_real == SIGNAL, p_real, threshold, seed=seed)}
     cv_real = cross_validate_signal(make_estimator, X_real[cols], y_real, scheme=scheme, n_splits=n_splits,
                                     seed=seed, threshold=threshold)
-    out["real_cv"] = precision_recall(y_real == SIGNAL, cv_real.pred_signal)
-    cv_sim = cross_validate_signal(make_estimator, X_sim[cols], y_sim, scheme=scheme, n_splits=n_splits,
-                                   seed=seed, threshold=threshold)
-    out["sim_cv"] = precision_recall(y_sim == SIGNAL, cv_sim.pred_signal)
+    out["real_cv"] = scored_at(y_real == SIGNAL, cv_real.p_signal, threshold, seed=seed)
+    out["sim_cv"] = scored_at(y_sim == SIGNAL, cv_sim.p_signal, threshold, seed=seed)
     return out
 
 
