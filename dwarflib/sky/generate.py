@@ -605,13 +605,13 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     truth_cols = TRUTH_COLUMNS | (SHRED_TRUTH_COLUMNS if shreds > 0 else {})
     if shreds > 0:
         header["SIMSHRED"] = float(shreds)
-    header["SIMNEARK"] = float(nearby_oversampling)
     truth_w = FitsStreamWriter.for_columns(out_dir / "truth.fits", truth_cols, table_cards=header.items(),
                                            atomic=True)
     sweep_cols = list(datamodel.SWEEP_COLUMNS)
     train_cols = {c: (dt, u, d) for c, (dt, u, d) in datamodel.SWEEP_COLUMNS.items()} | TRAINING_EXTRA
     train_w = FitsStreamWriter.for_columns(out_dir / "training-sample.fits", train_cols,
-                                           table_cards=header.items(), atomic=True)
+                                           table_cards=(header | {"SIMNEARK": float(nearby_oversampling)}).items(),
+                                           atomic=True)
     counts = {"n_sources": 0, "n_stars": 0, "class_counts": np.zeros(7, np.int64), "n_shreds": 0, "n_hosts": 0,
               "training": {SURVEY_BGS: np.zeros(7, np.int64), SURVEY_DWARF: np.zeros(7, np.int64)},
               "sky_nearby": 0, "n_training": 0}
