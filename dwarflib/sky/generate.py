@@ -402,14 +402,17 @@ def nearby_model(model: SkyModel) -> SkyModel:
 
 
 def supplement_chunk(rng: np.random.Generator, box: dict, n_expected: float, model_near: SkyModel,
-                     dens_near: dict) -> tuple[dict, dict, np.ndarray]:
+                     dens_near: dict) -> tuple[dict, dict, np.ndarray] | None:
     """Sweep rows, truth and survey labels (:func:`select_training`) of the nearby supplement in one box.
 
     ``n_expected``: the supplement's expected number of detected galaxies in the box (k times the sky's);
     the number drawn is Poisson. Galaxies come from ``model_near`` (:func:`nearby_model`), are observed by
     :func:`generate_chunk` (positions in the box) and get OBJIDs from :data:`SUPPLEMENT_OBJID_OFFSET` on.
+    None when the draw gives no galaxy.
     """
     n = int(rng.poisson(n_expected))
+    if n == 0:
+        return None
     counter = ObjidCounter()
     counter.next[:] = SUPPLEMENT_OBJID_OFFSET
     dens = {**dens_near, "stars": 0.0, "total": dens_near["galaxies"]}
@@ -734,8 +737,11 @@ def _write_nearby_supplement(boxes: list[dict], dens: dict, model: SkyModel, see
     for ib, box in enumerate(boxes):
         expected = box["n"] * share
         out["expected_sky_nearby"] += expected
-        sweep, truth, survey = supplement_chunk(np.random.default_rng([seed, 3, ib]), box, oversampling * expected,
-                                                model_near, dens_near)
+        drawn = supplement_chunk(np.random.default_rng([seed, 3, ib]), box, oversampling * expected, model_near,
+                                 dens_near)
+        if drawn is None:
+            continue
+        sweep, truth, survey = drawn
         out["n_generated"] += len(survey)
         out["n_training"] += int(write_training(sweep, truth, survey, True).sum())
         for s_id, name in ((1, SURVEY_BGS), (2, SURVEY_DWARF)):
