@@ -35,7 +35,7 @@ def _read(folder, name):
 
 
 def test_supplement_only_in_training_sample_and_sky_unchanged(skies):
-    (a, sa), (b, sb) = skies["with"], skies["without"]
+    (a, sa), (b, _) = skies["with"], skies["without"]
     # the sky (sweeps, truth) does not depend on the supplement: byte for byte
     for p in [*generate.sweep_files(b), b / "truth.fits"]:
         assert (a / p.name).read_bytes() == p.read_bytes(), p.name
