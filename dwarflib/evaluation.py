@@ -35,11 +35,13 @@ from sklearn.model_selection import StratifiedKFold
 from dwarflib.labels import SIGNAL, to_binary
 from dwarflib.metrics import (
     CONFIDENCE,
+    fbeta,
     operating_points,
     signal_counts,
     signal_pr_curve,
     signal_precision_recall_f,
     threshold_for_fbeta,
+    weighted_precision_recall,
 )
 from dwarflib.models import make_model, p_signal, signal_label
 from dwarflib.training_sample import stratified_split_indices
@@ -145,13 +147,19 @@ class CVResult:
         return signal_scores(self.y, self.pred_signal)
 
 
-def _run_fold(k, tr, te, make_estimator, X_df, y, y_fit_all, threshold, tune_fraction, seed, fit_params):
-    """Fit on training rows ``tr`` (less the tuning part), score test rows ``te``: (p_signal, prediction, row)."""
+def _run_fold(k, tr, te, make_estimator, X_df, y, y_fit_all, threshold, tune_fraction, seed, fit_params,
+              sample_weight=None):
+    """Fit on training rows ``tr`` (less the tuning part), score test rows ``te``: (p_signal, prediction, row).
+
+    With ``sample_weight`` (one per row) the fit gets the training rows' weights and the fold's precision,
+    recall and F1 are weighted (tp, fp, fn stay counts)."""
     tune = isinstance(threshold, str)
     tr_fit = tr
     if tune:
         i_fit, i_tune = stratified_split_indices(y[tr], (1 - tune_fraction, tune_fraction), seed=seed + 1000 + k)
         tr_fit, tr_tune = tr[i_fit], tr[i_tune]
+    if sample_weight is not None:
+        fit_params = {**fit_params, "sample_weight": sample_weight[tr_fit]}
     est = _new_estimator(make_estimator)
     t0 = time.perf_counter()
     est.fit(X_df.iloc[tr_fit], y_fit_all[tr_fit], **fit_params)
@@ -169,13 +177,16 @@ def _run_fold(k, tr, te, make_estimator, X_df, y, y_fit_all, threshold, tune_fra
            "threshold": float("nan") if thr is None else float(thr), **signal_scores(y[te], pred),
            "fit_seconds": fit_s, "predict_seconds": pred_s,
            "rows_per_second": len(te) / pred_s if pred_s > 0 else float("inf")}
+    if sample_weight is not None:
+        wpr = weighted_precision_recall(y[te] == SIGNAL, pred, sample_weight[te])
+        row.update(precision=wpr["precision"], recall=wpr["recall"], f1=fbeta(wpr["precision"], wpr["recall"]))
     return p, pred, row
 
 
 def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_splits: int = 5, seed: int = 0,
                           threshold: float | str | None = 0.5, tune_fraction: float = 0.2,
                           fit_params: Mapping | None = None, n_jobs: int = 1,
-                          backend: str = "loky") -> CVResult:
+                          backend: str = "loky", sample_weight=None) -> CVResult:
     """Stratified k-fold cross-validation of the signal class.
 
     Parameters
@@ -209,6 +220,9 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
         ``'threading'`` (no start-up cost; fine for scikit-learn and XGBoost, but not for the PyTorch
         network, whose dropout draws from torch's process-global random generator, so concurrent fits
         in threads would not be reproducible).
+    sample_weight : array_like, optional
+        Importance weight per row (a training sample's ``WEIGHT``, :attr:`TrainingSample.weight`): passed to
+        every fit and used for the folds' precision, recall and F1. Default: unweighted.
 
     Returns
     -------
@@ -227,6 +241,10 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
     if tune and not 0 < tune_fraction < 1:
         raise ValueError(f"tune_fraction must be in (0, 1), got {tune_fraction}")
     y_fit_all = training_labels(y, scheme)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=float)
+        if sample_weight.shape != y.shape:
+            raise ValueError(f"sample_weight has shape {sample_weight.shape}, y has {y.shape}")
     skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         # StratifiedKFold warns when a (non-signal) class has fewer members than folds; that is expected
@@ -234,7 +252,8 @@ def cross_validate_signal(make_estimator, X, y, scheme: str = MULTICLASS, n_spli
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         splits = list(skf.split(np.zeros(len(y)), y))
     args = dict(make_estimator=make_estimator, X_df=X_df, y=y, y_fit_all=y_fit_all, threshold=threshold,
-                tune_fraction=tune_fraction, seed=seed, fit_params=dict(fit_params or {}))
+                tune_fraction=tune_fraction, seed=seed, fit_params=dict(fit_params or {}),
+                sample_weight=sample_weight)
     if n_jobs == 1:
         out = [_run_fold(k, tr, te, **args) for k, (tr, te) in enumerate(splits)]
     else:

@@ -52,6 +52,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from astropy.stats import binom_conf_interval
+from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from .labels import CLASS_NAMES, SIGNAL
@@ -71,6 +72,7 @@ __all__ = [
     "bootstrap_ci",
     "confusion_matrix_table",
     "fbeta",
+    "kish_n_eff",
     "metrics_at_prevalence",
     "OPERATING_POINT_COLUMNS",
     "operating_points",
@@ -83,6 +85,7 @@ __all__ = [
     "signal_summary",
     "threshold_for_fbeta",
     "threshold_for_precision",
+    "weighted_precision_recall",
 ]
 
 #: Names accepted by :func:`bootstrap_ci` for the fast (multinomial) path.
@@ -429,6 +432,56 @@ def precision_recall_from_counts(tp: int, n_selected: int, n_signal: int, cl: fl
     return {"precision": tp / n_selected if n_selected else float("nan"), "precision_low": p_low,
             "precision_high": p_high, "recall": tp / n_signal if n_signal else float("nan"),
             "recall_low": r_low, "recall_high": r_high}
+
+
+def kish_n_eff(weight) -> float:
+    """Kish's effective sample size (sum w)^2 / sum w^2 of weighted objects (= their number for equal weights;
+    0 for none)."""
+    w = np.asarray(weight, dtype=float)
+    s2 = float((w * w).sum())
+    return float(w.sum()) ** 2 / s2 if s2 > 0 else 0.0
+
+
+def _wilson_fractional(p: float, n: float, cl: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` measured on ``n`` (possibly fractional, effective) trials."""
+    if not n > 0:
+        return float("nan"), float("nan")
+    z = float(stats.norm.ppf(0.5 + cl / 2))
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z / den * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+
+
+def weighted_precision_recall(is_signal, selected, weight=None, cl: float = CONFIDENCE) -> dict:
+    """Signal precision and recall of a selection of weighted objects (e.g. the importance weights of a
+    training sample with an over-sampled part), with Wilson intervals on Kish's effective numbers
+    (:func:`kish_n_eff` of the selected and of the signal objects).
+
+    precision = sum(w, selected signal) / sum(w, selected); recall = sum(w, selected signal) / sum(w, signal).
+    Returns the keys of :func:`precision_recall_from_counts` (the same values, exactly, when ``weight`` is
+    None or all 1) plus ``w_tp``, ``w_selected``, ``w_signal`` (weighted sums) and ``n_eff_selected``,
+    ``n_eff_signal``.
+    """
+    sig = np.asarray(is_signal, dtype=bool)
+    sel = np.asarray(selected, dtype=bool)
+    w = np.ones(sig.size) if weight is None else np.asarray(weight, dtype=float)
+    if not (sig.shape == sel.shape == w.shape):
+        raise ValueError(f"is_signal, selected and weight need one value per object: {sig.shape}, {sel.shape}, "
+                         f"{w.shape}")
+    if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
+        raise ValueError("weight must be finite and >= 0")
+    w_tp, w_sel, w_sig = float(w[sel & sig].sum()), float(w[sel].sum()), float(w[sig].sum())
+    n_sel, n_sig = kish_n_eff(w[sel]), kish_n_eff(w[sig])
+    extra = {"w_tp": w_tp, "w_selected": w_sel, "w_signal": w_sig, "n_eff_selected": n_sel, "n_eff_signal": n_sig}
+    if np.all(w == 1):
+        return {**precision_recall_from_counts(int((sel & sig).sum()), int(sel.sum()), int(sig.sum()), cl), **extra}
+    prec = w_tp / w_sel if w_sel > 0 else float("nan")
+    rec = w_tp / w_sig if w_sig > 0 else float("nan")
+    p_low, p_high = _wilson_fractional(prec, n_sel, cl) if w_sel > 0 else (float("nan"),) * 2
+    r_low, r_high = _wilson_fractional(rec, n_sig, cl) if w_sig > 0 else (float("nan"),) * 2
+    return {"precision": prec, "precision_low": p_low, "precision_high": p_high, "recall": rec,
+            "recall_low": r_low, "recall_high": r_high, **extra}
 
 
 def _count_metric(name: str, tp, fp, fn, beta: float):

@@ -234,20 +234,24 @@ class CatalogueModel:
     def training_mix_priors(self) -> np.ndarray:
         """Class priors the calibrated probabilities carry: :attr:`train_priors` of a sky-calibrated model, else
         the class fractions of ``training_data.class_counts`` of ``model.json`` (all parts; the same numbers
-        :func:`dwarflib.completeness.calibrate_on_sky` stores). Raises :class:`ModelError` naming the field when
-        they are missing or a class has no object."""
+        :func:`dwarflib.completeness.calibrate_on_sky` stores), or of ``training_data.weighted_class_counts``
+        when the model was trained with importance weights (``training_data.weighted``: the calibration then
+        restores the weighted mix). Raises :class:`ModelError` naming the field when they are missing or a class
+        has no object."""
         if self.has_sky_priors:
             return self.train_priors
         k = self.scheme.n_classes
-        parts = self.meta.get("training_data", {}).get("class_counts")
-        where = f"model {self.model_sha256[:12]}: field 'training_data.class_counts' of {MODEL_JSON}"
+        td = self.meta.get("training_data", {})
+        field_name = "weighted_class_counts" if td.get("weighted") else "class_counts"
+        parts = td.get(field_name)
+        where = f"model {self.model_sha256[:12]}: field 'training_data.{field_name}' of {MODEL_JSON}"
         if not isinstance(parts, dict) or not parts:
             raise ModelError(f"{where} is missing; the training-mix class priors are unknown")
-        counts = np.zeros(k, np.int64)
+        counts = np.zeros(k, np.float64)
         for name, part in parts.items():
             if not (isinstance(part, list) and len(part) == k and all(_is_number(v) and v >= 0 for v in part)):
                 raise ModelError(f"{where}, part {name!r}: must be {k} counts >= 0")
-            counts += np.asarray(part, np.int64)
+            counts += np.asarray(part, np.float64)
         if (counts <= 0).any():
             raise ModelError(f"{where} gives no object of class(es) {np.flatnonzero(counts <= 0).tolist()}; "
                              "the training-mix priors are undefined")

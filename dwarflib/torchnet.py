@@ -291,9 +291,10 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         sample_weight : array_like, optional
-            Per-row weights, multiplied by the class weights.
-        eval_set : (X_val, y_val), optional
-            Validation set for early stopping instead of the internal stratified split.
+            Per-row weights (e.g. importance weights), multiplied by the class weights; each row's loss is
+            weighted by them, and ``class_weight='balanced'`` balances the classes' weighted sums.
+        eval_set : (X_val, y_val) or (X_val, y_val, w_val), optional
+            Validation set for early stopping instead of the internal stratified split (with its weights).
         """
         t0 = time.perf_counter()
         if self.class_weight not in ("balanced", None):
@@ -320,10 +321,12 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("sample_weight must be finite, non-negative and have one value per row")
 
         if eval_set is not None:
-            X_val, y_val = eval_set
+            X_val, y_val, *w_val = eval_set
             Xv, _ = as_feature_array(X_val, names, what="eval_set X")
             yv = self._encode(y_val, "eval_set y")
-            swv = np.ones(yv.size)
+            swv = np.asarray(w_val[0], dtype=np.float64) if w_val and w_val[0] is not None else np.ones(yv.size)
+            if swv.shape != yv.shape or not np.all(np.isfinite(swv)) or np.any(swv < 0):
+                raise ValueError("eval_set weights must be finite, non-negative and have one value per row")
             tr = np.arange(y.size)
         elif self.validation_fraction > 0:
             tr, va = self._split(y_enc)
@@ -335,10 +338,11 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         self._fit_preprocessing(Xtr)
 
         k = self.classes_.size
-        counts = np.bincount(ytr, minlength=k).astype(np.float64)
+        # weighted class sums (the class counts when every weight is 1)
+        counts = np.bincount(ytr, weights=swtr, minlength=k).astype(np.float64)
         if self.class_weight == "balanced":
             with np.errstate(divide="ignore"):
-                cw = np.where(counts > 0, ytr.size / (k * counts), 0.0)
+                cw = np.where(counts > 0, swtr.sum() / (k * counts), 0.0)
         else:
             cw = np.ones(k)
         self.class_weights_ = cw

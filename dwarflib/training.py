@@ -19,6 +19,11 @@
    whose validation signal precision is >= :data:`HIGH_PURITY_TARGET` (0.95);
 5. signal precision and recall at every threshold on the **untouched test part**, with binomial
    (Wilson) 68 % intervals;
+
+   every step uses the sample's importance weights (``WEIGHT``, :data:`dwarflib.training_sample.WEIGHT_COLUMN`:
+   the simulated nearby supplement's): the fits' losses, the validation AP and log-loss, the calibration, the
+   thresholds' precision and the test metrics (intervals on Kish's effective numbers); a sample whose weights
+   are all 1 (or that has none) trains exactly as without them;
 6. saves, **without pickle**, ``MODEL_DIR/network/`` (:meth:`dwarflib.torchnet.TorchMLPClassifier.save`:
    weights.npz + model.json) and ``MODEL_DIR/model.json``: feature list, feature groups, class scheme,
    preselection, thresholds, temperature, search results, test metrics, percentiles of every feature
@@ -49,7 +54,7 @@ from dwarflib.conventions import file_sha256
 from dwarflib.datamodel import REQUIRED_COLUMNS
 from dwarflib.features import required_columns
 from dwarflib.labels import DEFAULT_SCHEME, SIGNAL, ClassScheme
-from dwarflib.metrics import CONFIDENCE_1SIGMA, precision_recall_from_counts
+from dwarflib.metrics import CONFIDENCE_1SIGMA, kish_n_eff, weighted_precision_recall
 from dwarflib.options import positive_int
 from dwarflib.pipeline import (
     FORMAT_VERSION,
@@ -117,43 +122,47 @@ class TrainingResult:
     seconds: float
 
 
-def signal_precision_recall(y_true, p_signal, threshold: float) -> dict:
+def signal_precision_recall(y_true, p_signal, threshold: float, weight=None) -> dict:
     """Signal precision and recall of the cut ``p_signal >= threshold`` (the convention of
-    :mod:`dwarflib.metrics`), with Wilson 68 % intervals (:func:`dwarflib.metrics.precision_recall_from_counts`)."""
+    :mod:`dwarflib.metrics`), with Wilson 68 % intervals (:func:`dwarflib.metrics.weighted_precision_recall`).
+
+    ``weight``: optional importance weight per object (the training sample's WEIGHT): precision and recall are
+    weighted sums and the intervals use Kish's effective numbers; ``n_selected``, ``n_signal`` and ``tp`` stay
+    object counts, ``w_*`` and ``n_eff_*`` are the weighted sums and effective numbers."""
     y_true = np.asarray(y_true)
     sel = np.asarray(p_signal) >= threshold
     sig = y_true == SIGNAL
-    tp = int((sel & sig).sum())
-    n_sel = int(sel.sum())
-    n_sig = int(sig.sum())
-    return {"threshold": float(threshold), "n_selected": n_sel, "n_signal": n_sig, "tp": tp,
-            **precision_recall_from_counts(tp, n_sel, n_sig, cl=CONFIDENCE_1SIGMA)}
+    return {"threshold": float(threshold), "n_selected": int(sel.sum()), "n_signal": int(sig.sum()),
+            "tp": int((sel & sig).sum()), **weighted_precision_recall(sig, sel, weight, cl=CONFIDENCE_1SIGMA)}
 
 
 def choose_high_purity_threshold(y_true, p_signal, target: float = HIGH_PURITY_TARGET,
-                                 min_selected: int = 10) -> tuple[float, pd.DataFrame, bool]:
+                                 min_selected: int = 10, weight=None) -> tuple[float, pd.DataFrame, bool]:
     """Lowest threshold on a 0.005 grid in [0.5, 0.995] whose signal precision is >= ``target``.
 
-    Only thresholds that select at least ``min_selected`` objects count (precision of a handful of
-    objects is noise). Returns ``(threshold, scan, reached)``; when no threshold reaches ``target``,
-    the threshold of maximum precision is returned with ``reached=False``.
+    Only thresholds that select at least ``min_selected`` objects (effective number with ``weight``,
+    :func:`dwarflib.metrics.kish_n_eff`) count (precision of a handful of objects is noise). Returns
+    ``(threshold, scan, reached)``; when no threshold reaches ``target``, the threshold of maximum precision is
+    returned with ``reached=False``. ``weight``: optional importance weight per object (weighted precision).
     """
     grid = np.round(np.arange(0.5, 0.9951, 0.005), 3)
-    scan = pd.DataFrame([signal_precision_recall(y_true, p_signal, t) for t in grid])
-    ok = scan[(scan["n_selected"] >= min_selected) & (scan["precision"] >= target)]
+    scan = pd.DataFrame([signal_precision_recall(y_true, p_signal, t, weight) for t in grid])
+    enough = scan["n_eff_selected"] >= min_selected
+    ok = scan[enough & (scan["precision"] >= target)]
     if len(ok):
         return float(ok["threshold"].iloc[0]), scan, True
-    valid = scan[scan["n_selected"] >= min_selected]
+    valid = scan[enough]
     if not len(valid):
         return 0.5, scan, False
     return float(valid.loc[valid["precision"].idxmax(), "threshold"]), scan, False
 
 
-def fit_calibration(z, y, n_classes: int, max_iter: int = 200) -> tuple[float, np.ndarray]:
+def fit_calibration(z, y, n_classes: int, max_iter: int = 200, sample_weight=None) -> tuple[float, np.ndarray]:
     """Temperature T and class biases b minimising the mean log-loss of softmax(z / T + b) (LBFGS).
 
-    ``z``: validation logits (n, n_classes); ``y``: class indices. The biases are returned with zero
-    mean (softmax is invariant to a common shift).
+    ``z``: validation logits (n, n_classes); ``y``: class indices; ``sample_weight``: optional importance
+    weight per row (weighted mean log-loss, so the biases restore the weighted class priors). The biases are
+    returned with zero mean (softmax is invariant to a common shift).
     """
     import torch  # lazy: imports torch (seconds)
     import torch.nn.functional as F
@@ -164,9 +173,14 @@ def fit_calibration(z, y, n_classes: int, max_iter: int = 200) -> tuple[float, n
     b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t, b], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
+    wt = None if sample_weight is None else torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
+
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(zt / log_t.exp() + b, yt)
+        if wt is None:
+            loss = F.cross_entropy(zt / log_t.exp() + b, yt)
+        else:
+            loss = (F.cross_entropy(zt / log_t.exp() + b, yt, reduction="none") * wt).sum() / wt.sum()
         loss.backward()
         return loss
 
@@ -199,18 +213,19 @@ def _f(v) -> float | None:
     return v if np.isfinite(v) else None
 
 
-def _log_loss(y, proba, n_classes) -> float:
+def _log_loss(y, proba, n_classes, weight=None) -> float:
     from sklearn.metrics import log_loss
 
     p = np.clip(np.asarray(proba, dtype=np.float64), 1e-7, 1)
-    return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=list(range(n_classes))))
+    return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=list(range(n_classes)),
+                          sample_weight=weight))
 
 
-def _average_precision(y, p) -> float:
+def _average_precision(y, p, weight=None) -> float:
     from sklearn.metrics import average_precision_score
 
     sig = np.asarray(y) == SIGNAL
-    return float(average_precision_score(sig, p)) if sig.any() else float("nan")
+    return float(average_precision_score(sig, p, sample_weight=weight)) if sig.any() else float("nan")
 
 
 def _json_safe(obj):
@@ -287,18 +302,22 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     Xtr = split.X_train.to_numpy(np.float32)
     Xva = split.X_val.to_numpy(np.float32)
     Xte = split.X_test.to_numpy(np.float32)
+    # importance weights (the training sample's WEIGHT, e.g. its nearby supplement); None when all 1, so that
+    # a sample without weights trains and scores exactly as before
+    weighted = bool(np.any(sample.weight != 1))
+    w_train, w_val, w_test = (split.w_train, split.w_val, split.w_test) if weighted else (None, None, None)
 
     # 1. architecture / hyper-parameter search on the validation part
     rows, fitted = [], []
     for i, cfg in enumerate(search or DEFAULT_SEARCH):
         t1 = time.perf_counter()
         net = TorchMLPClassifier(**{"random_state": seed, "max_epochs": max_epochs, "n_threads": n_threads, **cfg})
-        net.fit(Xtr, split.y_train)
+        net.fit(Xtr, split.y_train, sample_weight=w_train)
         pva = net.predict_proba(Xva)
         row = {"config": i, **{k: (str(tuple(v)) if isinstance(v, tuple | list) else "none" if v is None else v)
                                for k, v in cfg.items()},
-               "val_signal_ap": _average_precision(split.y_val, pva[:, SIGNAL]),
-               "val_log_loss": _log_loss(split.y_val, pva, n_classes),
+               "val_signal_ap": _average_precision(split.y_val, pva[:, SIGNAL], w_val),
+               "val_log_loss": _log_loss(split.y_val, pva, n_classes, w_val),
                "epochs": int(net.n_epochs_), "best_epoch": int(net.best_epoch_),
                "seconds": time.perf_counter() - t1}
         rows.append(row)
@@ -316,14 +335,15 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     z_test = net.forward_numpy(net.preprocess(Xte), logits=True)
     proba_val_raw = calibrated_softmax(z_val, 1.0, np.zeros(n_classes))
     proba_test_raw = calibrated_softmax(z_test, 1.0, np.zeros(n_classes))
-    temperature, bias = fit_calibration(z_val, split.y_val, n_classes)
+    temperature, bias = fit_calibration(z_val, split.y_val, n_classes, sample_weight=w_val)
     proba_val = calibrated_softmax(z_val, temperature, bias)
     proba_test = calibrated_softmax(z_test, temperature, bias)
 
     # 3. thresholds (validation) and 4. test metrics
-    hp, scan, reached = choose_high_purity_threshold(split.y_val, proba_val[:, SIGNAL])
+    hp, scan, reached = choose_high_purity_threshold(split.y_val, proba_val[:, SIGNAL], weight=w_val)
     thresholds = {"catalogue": 0.5, "high_purity": hp, "paper": 0.95}
-    test_metrics = pd.DataFrame([{"name": name, **signal_precision_recall(split.y_test, proba_test[:, SIGNAL], t)}
+    test_metrics = pd.DataFrame([{"name": name, **signal_precision_recall(split.y_test, proba_test[:, SIGNAL], t,
+                                                                          w_test)}
                                  for name, t in thresholds.items()])
 
     # 5. save (no pickle)
@@ -345,6 +365,14 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
                          for part, y in (("train", split.y_train), ("validation", split.y_val),
                                          ("test", split.y_test))},
         "seed": int(seed),
+        "weighted": weighted,
+        "weighted_class_counts": {part: [float(w[y == k].sum()) for k in range(n_classes)]
+                                  for part, y, w in (("train", split.y_train, split.w_train),
+                                                     ("validation", split.y_val, split.w_val),
+                                                     ("test", split.y_test, split.w_test))},
+        "n_eff_signal_test": kish_n_eff(split.w_test[split.y_test == SIGNAL]),
+        "supplement_rows": {part: int(sample.supplement[np.asarray(split.table["SPLIT"]) == part].sum())
+                            for part in ("train", "validation", "test")},
     }
     meta = {
         "format": MODEL_FORMAT,
@@ -379,9 +407,10 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     return TrainingResult(
         model=model, model_dir=out_dir, search=search_df, best_config=best_cfg, temperature=temperature,
         thresholds=thresholds, threshold_scan=scan, test_metrics=test_metrics,
-        val={"y": split.y_val, "proba": proba_val, "proba_uncalibrated": proba_val_raw, "ids": split.ids_val},
+        val={"y": split.y_val, "proba": proba_val, "proba_uncalibrated": proba_val_raw, "ids": split.ids_val,
+             "weight": split.w_val},
         test={"y": split.y_test, "proba": proba_test, "proba_uncalibrated": proba_test_raw,
-              "ids": split.ids_test},
+              "ids": split.ids_test, "weight": split.w_test},
         seconds=time.perf_counter() - t0)
 
 
@@ -399,16 +428,17 @@ def _input_columns(preselection, feature_groups) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
-def test_part_scores(model) -> tuple[np.ndarray, np.ndarray]:
+def test_part_scores(model, with_weight: bool = False) -> tuple[np.ndarray, ...]:
     """True classes and ``P_SIGNAL`` (training-mix probability, 0-1) of a model's untouched test part
-    (:func:`test_part`)."""
-    y, proba = test_part(model)
-    return y, proba[:, model.signal_index]
+    (:func:`test_part`); with ``with_weight`` also the rows' importance weights."""
+    y, proba, w = test_part(model, with_weight=True)
+    return (y, proba[:, model.signal_index], w) if with_weight else (y, proba[:, model.signal_index])
 
 
-def test_part(model) -> tuple[np.ndarray, np.ndarray]:
+def test_part(model, with_weight: bool = False) -> tuple[np.ndarray, ...]:
     """True classes and calibrated class probabilities (training mix, n x n_classes) of a model's untouched
-    test part.
+    test part; with ``with_weight`` also the rows' importance weights (the training sample's WEIGHT, 1 where
+    it has none), which every metric on the test part should use.
 
     Rebuilds the split :func:`train_final_model` made, from what ``model.json`` records (training-data path,
     sha256, split fractions and seed), and scores its test part with the model. Raises ValueError when the
@@ -430,7 +460,8 @@ def test_part(model) -> tuple[np.ndarray, np.ndarray]:
     recorded = td.get("class_counts", {}).get("test")
     if recorded is not None and counts != list(recorded):
         raise ValueError(f"{path}: rebuilt test part has class counts {counts}, model.json records {recorded}")
-    return y, model.predict_proba(split.X_test[model.features].to_numpy(np.float32))
+    proba = model.predict_proba(split.X_test[model.features].to_numpy(np.float32))
+    return (y, proba, split.w_test) if with_weight else (y, proba)
 
 
 test_part.__test__ = test_part_scores.__test__ = False  # functions of the package, not pytest tests

@@ -95,8 +95,41 @@ def object_ids(table: Table) -> np.ndarray:
     return unique_id(table["RELEASE"], table["BRICKID"], table["OBJID"])
 
 
+#: Optional per-row importance weight of a labelled table (the simulated sky's nearby supplement,
+#: :func:`dwarflib.sky.generate.nearby_weight`): every fit, threshold and metric on the sample uses it; a table
+#: without it reads as weight 1.
+WEIGHT_COLUMN = "WEIGHT"
+#: Optional boolean column marking rows of an over-sampled supplement (the split stratifies on it).
+SUPPLEMENT_COLUMN = "SUPPLEMENT"
+
 #: Non-sweep columns read from a labelled table when present.
-EXTRA_LABEL_COLUMNS: tuple[str, ...] = ("CLASS", "IS_STAR", "SPECTYPE", "SURVEY")
+EXTRA_LABEL_COLUMNS: tuple[str, ...] = ("CLASS", "IS_STAR", "SPECTYPE", "SURVEY", WEIGHT_COLUMN, SUPPLEMENT_COLUMN)
+
+
+def sample_weights(table: Table, source: str | None = None) -> np.ndarray:
+    """The ``WEIGHT`` column of a labelled table as float64 (all 1 when absent).
+
+    Raises ValueError naming the source, the column and the first bad row when a weight is not finite or not
+    positive (a zero or negative importance weight is not a weight).
+    """
+    n = len(table)
+    if WEIGHT_COLUMN not in table.colnames:
+        return np.ones(n)
+    w = np.asarray(table[WEIGHT_COLUMN], dtype=np.float64).reshape(n)
+    bad = ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{_source_name(table, source)}: column {WEIGHT_COLUMN} must be finite and > 0; row {i} "
+                         f"has {w[i]!r} ({int(bad.sum())} bad rows)")
+    return w
+
+
+def supplement_flag(table: Table) -> np.ndarray:
+    """The ``SUPPLEMENT`` column of a labelled table as bool (all False when absent)."""
+    n = len(table)
+    if SUPPLEMENT_COLUMN not in table.colnames:
+        return np.zeros(n, dtype=bool)
+    return np.asarray(table[SUPPLEMENT_COLUMN], dtype=bool).reshape(n)
 
 
 def load_labelled_table(path: str | PathLike) -> Table:
@@ -124,6 +157,7 @@ def load_labelled_table(path: str | PathLike) -> Table:
     wanted = [c for c in (*survey_io.DEFAULT_COLUMNS, *LABEL_COLUMNS, *EXTRA_LABEL_COLUMNS) if c in present]
     table = survey_io.read_catalogue(path, columns=wanted, required=REQUIRED_COLUMNS + LABEL_COLUMNS, flags=False)
     validate_labelled_table(table, source=str(path))
+    sample_weights(table, source=str(path))  # a bad WEIGHT fails here, naming the file
     return table
 
 
@@ -152,6 +186,10 @@ class TrainingSample:
     preselection_report : DataFrame or None
         The per-cut report of :meth:`dwarflib.preselection.Preselection.apply` (None when no
         preselection was applied, e.g. the DESI EDR table).
+    weight : ndarray of float64
+        Importance weight of the kept rows (:data:`WEIGHT_COLUMN`; all 1 when the table has none).
+    supplement : ndarray of bool
+        Kept rows of an over-sampled supplement (:data:`SUPPLEMENT_COLUMN`; all False when absent).
     """
 
     table: Table
@@ -163,6 +201,16 @@ class TrainingSample:
     scheme: ClassScheme = DEFAULT_SCHEME
     feature_groups: dict[str, list[str]] = field(default_factory=dict)
     preselection_report: pd.DataFrame | None = None
+    weight: np.ndarray | None = None
+    supplement: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.y)
+        self.weight = np.ones(n) if self.weight is None else np.asarray(self.weight, dtype=np.float64)
+        self.supplement = np.zeros(n, bool) if self.supplement is None else np.asarray(self.supplement, bool)
+        if self.weight.shape != (n,) or self.supplement.shape != (n,):
+            raise ValueError(f"weight {self.weight.shape} and supplement {self.supplement.shape} need one value "
+                             f"per row ({n})")
 
     @property
     def n_rows_in(self) -> int:
@@ -203,6 +251,7 @@ def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = D
         table = load_labelled_table(table)
     else:
         validate_labelled_table(table)
+    weight_all = sample_weights(table)
     preselection = DEFAULT_PRESELECTION if preselection is None else preselection
     n_in = len(table)
     ids_all = object_ids(table)
@@ -233,7 +282,8 @@ def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = D
     feature_groups = {g: cols for g, cols in feature_groups.items() if cols}
     return TrainingSample(table=kept, X=X, y=np.asarray(y, dtype=np.int8), ids=ids_all[keep], removed=removed,
                           report=_removal_report(n_in, reason[~keep]), scheme=scheme,
-                          feature_groups=feature_groups, preselection_report=result.report)
+                          feature_groups=feature_groups, preselection_report=result.report,
+                          weight=weight_all[keep], supplement=supplement_flag(table)[keep])
 
 
 @dataclass
@@ -255,6 +305,9 @@ class SampleSplit:
     table: Table
     fractions: tuple[float, float, float]
     seed: int
+    w_train: np.ndarray | None = None
+    w_val: np.ndarray | None = None
+    w_test: np.ndarray | None = None
 
 
 def stratified_split_indices(y, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> list[np.ndarray]:
@@ -292,11 +345,17 @@ def stratified_split_indices(y, fractions: Sequence[float] = (0.6, 0.2, 0.2), se
 def split_sample(sample: TrainingSample, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> SampleSplit:
     """Stratified (by class) train / validation / test split with a fixed seed.
 
-    Same sample and seed give the same split. See :func:`stratified_split_indices`.
+    Same sample and seed give the same split. See :func:`stratified_split_indices`. A sample with an
+    over-sampled supplement (``sample.supplement``) is stratified by class and supplement membership, so every
+    part holds its share of both; each row (object) lies in exactly one part. Without a supplement the split
+    is the class-stratified one. The parts' importance weights are ``w_train``, ``w_val``, ``w_test``.
     """
     if len(fractions) != 3:
         raise ValueError(f"split_sample needs three fractions (train, validation, test), got {tuple(fractions)}")
-    tr, va, te = stratified_split_indices(sample.y, fractions, seed)
+    strata = sample.y.astype(np.int64)
+    if sample.supplement.any():
+        strata = strata * 2 + sample.supplement
+    tr, va, te = stratified_split_indices(strata, fractions, seed)
     table = sample.table.copy(copy_data=False)
     split = np.empty(len(table), dtype="U10")
     split[tr], split[va], split[te] = "train", "validation", "test"
@@ -308,6 +367,7 @@ def split_sample(sample: TrainingSample, fractions: Sequence[float] = (0.6, 0.2,
         X_test=X.iloc[te].reset_index(drop=True), y_test=sample.y[te],
         ids_train=sample.ids[tr], ids_val=sample.ids[va], ids_test=sample.ids[te],
         table=table, fractions=tuple(float(f) for f in fractions), seed=seed,
+        w_train=sample.weight[tr], w_val=sample.weight[va], w_test=sample.weight[te],
     )
 
 

@@ -10,7 +10,10 @@
   a bright BGS-like survey (DESI BGS Bright target selection, r < 19.5, over 30% of the bricks) and a deeper
   SAGA/LOW-Z-like dwarf survey (r < 21 with SAGA's colour and surface-brightness preselection, over the whole
   footprint, redshift success falling at low surface brightness): all sweep columns plus TARGETID, Z,
-  LOGMSTAR, CLASS, IS_STAR, SURVEY;
+  LOGMSTAR, CLASS, IS_STAR, SURVEY, WEIGHT, SUPPLEMENT; it also holds a **nearby supplement**: extra galaxies
+  at z < ``NEARBY_Z_MAX`` drawn from the same model (``NEARBY_OVERSAMPLING`` times the sky's expected number),
+  observed and selected like every source, written only here (never to the sweeps or the truth), with importance
+  weights (:func:`nearby_weight`) so that weighted counts are the sky's expectation (``summary["nearby_supplement"]``);
 * with ``shreds=D`` (``--shreds D``, default 0: none) also large nearby galaxies and their Tractor shreds
   (:mod:`dwarflib.sky.shreds`): extra sweep rows beyond ``n_sources``, truth columns IS_SHRED and
   PARENT_TARGETID (a shred's CLASS, Z and LOGMSTAR are its host's: not signal), ``summary["shreds"]``;
@@ -51,6 +54,7 @@ from dwarflib import datamodel, paths
 from dwarflib.conventions import ab_magnitude, mean_surface_brightness
 from dwarflib.features import SHAPE_R_FLOOR_ARCSEC
 from dwarflib.labels import assign_classes
+from dwarflib.large_galaxies import SGA_REF_CAT
 from dwarflib.options import positive_float, positive_int
 from dwarflib.selections import BGS_BRIGHT, DWARF_SURVEY
 from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
@@ -76,7 +80,7 @@ from dwarflib.stream_writers import FitsStreamWriter
 from dwarflib.survey_io import write_sweep
 
 #: Version of the generator's output format and model; part of the cache key.
-SKY_VERSION = "7"
+SKY_VERSION = "8"
 #: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
 R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).
@@ -109,6 +113,18 @@ _POP_NAMES = np.array([b"SF", b"Q"], dtype="S4")
 SURVEY_BGS = "BGS-like"
 SURVEY_DWARF = "dwarf-survey"
 
+#: Upper redshift of the nearby volume that the training sample over-samples (issue #13: bright, very nearby
+#: dwarfs like ELVES's, D < 12 Mpc, z < 0.003, were almost absent from training).
+NEARBY_Z_MAX = 0.005
+#: Volume factor k of the nearby supplement: it holds k times the sky's expected number of galaxies at
+#: z < NEARBY_Z_MAX (drawn from the same model, observed and selected like the sky's). Chosen for a stated
+#: target: a few hundred z < 0.005 signal objects in the 20 % test part of the book's default sky (2,000,000
+#: sources), enough for per-bin recall with intervals of ~0.05; see summary["nearby_supplement"].
+NEARBY_OVERSAMPLING = 50
+#: OBJIDs of the supplement's rows start here in every brick, so their TARGETIDs never equal a sweep row's
+#: (a brick holds a few hundred sky sources; the OBJID field has 22 bits).
+SUPPLEMENT_OBJID_OFFSET = 1 << 21
+
 TRUTH_COLUMNS: dict[str, tuple[str, str, str]] = {
     "TARGETID": ("i8", "", "unique id (RELEASE, BRICKID, OBJID), matches the sweep row"),
     "Z": ("f8", "", "true redshift (0 for stars)"),
@@ -136,6 +152,9 @@ TRAINING_EXTRA: dict[str, tuple[str, str, str]] = {
     "CLASS": TRUTH_COLUMNS["CLASS"],
     "IS_STAR": TRUTH_COLUMNS["IS_STAR"],
     "SURVEY": ("S12", "", f"survey that measured the redshift: {SURVEY_BGS} or {SURVEY_DWARF}"),
+    "WEIGHT": ("f8", "", "importance weight: 1/(1+k) for galaxies at z < NEARBY_Z_MAX (sky and supplement), "
+                         "else 1; weighted counts are the sky's expectation"),
+    "SUPPLEMENT": ("b1", "", "True for rows of the nearby supplement (not in the sweeps or the truth table)"),
 }
 
 
@@ -360,6 +379,47 @@ def brick_in_bgs_area(brickid) -> np.ndarray:
     return h.astype(np.float64) / 2**32 < BGS_AREA_FRACTION
 
 
+def nearby_weight(z, is_star, oversampling: float, regular=None) -> np.ndarray:
+    """Importance weight of training rows: 1/(1 + ``oversampling``) for galaxies with z < :data:`NEARBY_Z_MAX`
+    (the volume the supplement over-samples by that factor), 1 for everything else.
+
+    ``regular``: optional boolean per row, False for rows that the supplement does not reproduce (the large
+    galaxies and shreds of :mod:`dwarflib.sky.shreds`): they keep weight 1.
+    """
+    z = np.asarray(z, dtype=float)
+    near = ~np.asarray(is_star, dtype=bool) & (z < NEARBY_Z_MAX)
+    if regular is not None:
+        near &= np.asarray(regular, dtype=bool)
+    return np.where(near, 1.0 / (1.0 + float(oversampling)), 1.0)
+
+
+def nearby_model(model: SkyModel) -> SkyModel:
+    """The sky model restricted to galaxies at z < :data:`NEARBY_Z_MAX` (same physics; the sampling grid ends
+    there, as in :func:`dwarflib.sky.samples.mock_dwarf_frame`)."""
+    near = replace(model, z_max=NEARBY_Z_MAX)
+    near.__dict__["_arrays"] = None
+    return near
+
+
+def supplement_chunk(rng: np.random.Generator, box: dict, n_expected: float, model_near: SkyModel,
+                     dens_near: dict) -> tuple[dict, dict, np.ndarray] | None:
+    """Sweep rows, truth and survey labels (:func:`select_training`) of the nearby supplement in one box.
+
+    ``n_expected``: the supplement's expected number of detected galaxies in the box (k times the sky's);
+    the number drawn is Poisson. Galaxies come from ``model_near`` (:func:`nearby_model`), are observed by
+    :func:`generate_chunk` (positions in the box) and get OBJIDs from :data:`SUPPLEMENT_OBJID_OFFSET` on.
+    None when the draw gives no galaxy.
+    """
+    n = int(rng.poisson(n_expected))
+    if n == 0:
+        return None
+    counter = ObjidCounter()
+    counter.next[:] = SUPPLEMENT_OBJID_OFFSET
+    dens = {**dens_near, "stars": 0.0, "total": dens_near["galaxies"]}
+    sweep, truth = generate_chunk(rng, n, box, model_near, dens, counter)
+    return sweep, truth, select_training(rng, sweep)
+
+
 def select_training(rng: np.random.Generator, sweep: dict) -> np.ndarray:
     """Survey label per row: 0 none, 1 BGS-like, 2 dwarf survey (BGS-like takes precedence).
 
@@ -464,7 +524,8 @@ def _record_own_files(out_dir: Path, names) -> None:
 
 def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
                         chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True,
-                        model: SkyModel | None = None, overwrite: bool = False, shreds: float = 0.0) -> dict:
+                        model: SkyModel | None = None, overwrite: bool = False, shreds: float = 0.0,
+                        nearby_oversampling: float = NEARBY_OVERSAMPLING) -> dict:
     """Generate the simulated sky and write sweeps, truth and training sample into ``out_dir``.
 
     Parameters
@@ -491,6 +552,9 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
         (:mod:`dwarflib.sky.shreds`; the physical density is about 0.05, summary ``shreds``). Default 0: none,
         and the files are bit-identical to a sky without the option; with shreds > 0 the truth table also
         has IS_SHRED and PARENT_TARGETID.
+    nearby_oversampling : float
+        Volume factor k of the nearby supplement of the training sample (default :data:`NEARBY_OVERSAMPLING`;
+        0: none, every WEIGHT 1). The sweeps and the truth table do not depend on it.
 
     Returns
     -------
@@ -506,15 +570,19 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
     """
     if not (isinstance(shreds, (int, float)) and np.isfinite(shreds) and shreds >= 0):
         raise ValueError(f"shreds must be a finite density >= 0 [deg^-2], got {shreds!r}")
+    if not (isinstance(nearby_oversampling, (int, float)) and np.isfinite(nearby_oversampling)
+            and nearby_oversampling >= 0):
+        raise ValueError(f"nearby_oversampling must be a finite factor >= 0, got {nearby_oversampling!r}")
     out_dir = Path(out_dir)
     command = f"simulate n_sources={n_sources} seed={seed} ({shlex.join(sys.argv)})"
     with paths.locked_dir(out_dir, command):
         return _write_simulated_sky(out_dir, n_sources, seed, area_deg2, chunk_size, progress, model, overwrite,
-                                    shreds)
+                                    shreds, nearby_oversampling)
 
 
 def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: float | None, chunk_size: int,
-                         progress: bool, model: SkyModel | None, overwrite: bool, shreds: float = 0.0) -> dict:
+                         progress: bool, model: SkyModel | None, overwrite: bool, shreds: float = 0.0,
+                         nearby_oversampling: float = NEARBY_OVERSAMPLING) -> dict:
     """:func:`write_simulated_sky` inside the folder's lock."""
     from astropy.table import Table
     from tqdm.auto import tqdm
@@ -545,9 +613,27 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     sweep_cols = list(datamodel.SWEEP_COLUMNS)
     train_cols = {c: (dt, u, d) for c, (dt, u, d) in datamodel.SWEEP_COLUMNS.items()} | TRAINING_EXTRA
     train_w = FitsStreamWriter.for_columns(out_dir / "training-sample.fits", train_cols,
-                                           table_cards=header.items(), atomic=True)
+                                           table_cards=(header | {"SIMNEARK": float(nearby_oversampling)}).items(),
+                                           atomic=True)
     counts = {"n_sources": 0, "n_stars": 0, "class_counts": np.zeros(7, np.int64), "n_shreds": 0, "n_hosts": 0,
-              "training": {SURVEY_BGS: np.zeros(7, np.int64), SURVEY_DWARF: np.zeros(7, np.int64)}}
+              "training": {SURVEY_BGS: np.zeros(7, np.int64), SURVEY_DWARF: np.zeros(7, np.int64)},
+              "sky_nearby": 0, "n_training": 0}
+
+    def write_training(sweep, truth, survey, supplement: bool, regular=None) -> np.ndarray:
+        """Write the rows with a survey label to the training sample (with WEIGHT and SUPPLEMENT)."""
+        sel = survey > 0
+        if sel.any():
+            rows = {c: sweep[c][sel] for c in sweep_cols}
+            rows.update(TARGETID=truth["TARGETID"][sel], Z=truth["Z"][sel], LOGMSTAR=truth["LOGMSTAR"][sel],
+                        CLASS=truth["CLASS"][sel], IS_STAR=truth["IS_STAR"][sel],
+                        SURVEY=np.where(survey[sel] == 1, SURVEY_BGS.encode(), SURVEY_DWARF.encode()),
+                        WEIGHT=nearby_weight(truth["Z"][sel], truth["IS_STAR"][sel], nearby_oversampling,
+                                             None if regular is None else regular[sel]),
+                        SUPPLEMENT=np.full(int(sel.sum()), supplement))
+            train_w.write(rows)
+            counts["n_training"] += int(sel.sum())
+        return sel
+
     files = []
     bar = tqdm(total=n_sources, unit="src", unit_scale=True, disable=not progress, desc="simulate")
     t_gen = 0.0
@@ -576,15 +662,12 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
             current = box
             parts.append({c: sweep[c] for c in sweep_cols})
             truth_w.write(truth)
-            sel = survey > 0
-            if sel.any():
-                rows = {c: sweep[c][sel] for c in sweep_cols}
-                rows.update(TARGETID=truth["TARGETID"][sel], Z=truth["Z"][sel], LOGMSTAR=truth["LOGMSTAR"][sel],
-                            CLASS=truth["CLASS"][sel], IS_STAR=truth["IS_STAR"][sel],
-                            SURVEY=np.where(survey[sel] == 1, SURVEY_BGS.encode(), SURVEY_DWARF.encode()))
-                train_w.write(rows)
-                for s_id, name in ((1, SURVEY_BGS), (2, SURVEY_DWARF)):
-                    counts["training"][name] += np.bincount(truth["CLASS"][survey == s_id], minlength=7)
+            # the large galaxies and shreds (sky.shreds) are not part of the population the supplement draws
+            regular = ~(truth["IS_SHRED"] | (sweep["REF_CAT"] == SGA_REF_CAT.encode())) if shreds > 0 else None
+            sel = write_training(sweep, truth, survey, False, regular)
+            counts["sky_nearby"] += int((sel & (nearby_weight(truth["Z"], truth["IS_STAR"], 1.0, regular) < 1)).sum())
+            for s_id, name in ((1, SURVEY_BGS), (2, SURVEY_DWARF)):
+                counts["training"][name] += np.bincount(truth["CLASS"][survey == s_id], minlength=7)
             counts["n_sources"] += len(survey)
             counts["n_stars"] += int(truth["IS_STAR"].sum())
             if shreds > 0:
@@ -594,6 +677,9 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
             bar.update(len(survey))
         flush()
         truth_w.close()
+        t_sup = time.perf_counter()
+        sup = _write_nearby_supplement(boxes, dens, model, seed, nearby_oversampling, write_training)
+        sup["seconds"] = time.perf_counter() - t_sup
         train_w.close()
         # the directory holds exactly this sky: sweep files of an earlier, different sky would be read as ours
         stale = sorted((set(p.name for p in out_dir.glob("sweep-*.fits")) - set(files)) & removable)
@@ -614,7 +700,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
         "density_deg2": counts["n_sources"] / area, "model_density_deg2": dens,
         "class_counts": counts["class_counts"].tolist(),
         "training_class_counts": {k: v.tolist() for k, v in counts["training"].items()},
-        "n_training": int(sum(v.sum() for v in counts["training"].values())),
+        "n_training": counts["n_training"],
         "sweep_files": files, "model_version": version, "sky_version": SKY_VERSION,
         "local_density": {"z_edges": list(model.local_density_z_edges), "density": list(model.local_density)},
         "chunk_size": chunk_size, "seconds_total": time.perf_counter() - t0, "seconds_generation": t_gen,
@@ -622,12 +708,46 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
                                  "area_fraction": BGS_AREA_FRACTION},
                     SURVEY_DWARF: {"r_limit": DWARF_SURVEY.r_max, "sampling": DWARF_SAMPLING}},
     }
+    summary["nearby_supplement"] = {**sup, "n_training_sky_nearby": counts["sky_nearby"]}
     if shreds > 0:  # only then: the default summary keeps its keys
         summary["shreds"] = {"density_deg2": float(shreds), "physical_density_deg2": physical_host_density(model),
                              "n_hosts": counts["n_hosts"], "n_shreds": counts["n_shreds"]}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     _record_own_files(out_dir, set(files) | set(SKY_PRODUCTS))
     return summary
+
+
+def _write_nearby_supplement(boxes: list[dict], dens: dict, model: SkyModel, seed: int, oversampling: float,
+                             write_training) -> dict:
+    """Draw, observe, select and write (``write_training``) the nearby supplement box by box; its summary.
+
+    Each box gets ``oversampling`` times the sky's expected number of detected galaxies at z < NEARBY_Z_MAX
+    in that box (its source count times their share of the model's surface density), from its own random
+    stream ``[seed, 3, box index]`` (the sky's streams are untouched).
+    """
+    out = {"z_max": NEARBY_Z_MAX, "oversampling": float(oversampling),
+           "weight_nearby": 1.0 / (1.0 + float(oversampling)), "expected_sky_nearby": 0.0, "n_generated": 0,
+           "n_training": 0, "training_class_counts": {SURVEY_BGS: [0] * 7, SURVEY_DWARF: [0] * 7}}
+    if oversampling <= 0:
+        return out
+    model_near = nearby_model(model)
+    dens_near = source_densities(model_near)
+    share = dens_near["galaxies"] / dens["total"]  # detected z < NEARBY_Z_MAX galaxies per sky source
+    tcc = {k: np.zeros(7, np.int64) for k in out["training_class_counts"]}
+    for ib, box in enumerate(boxes):
+        expected = box["n"] * share
+        out["expected_sky_nearby"] += expected
+        drawn = supplement_chunk(np.random.default_rng([seed, 3, ib]), box, oversampling * expected, model_near,
+                                 dens_near)
+        if drawn is None:
+            continue
+        sweep, truth, survey = drawn
+        out["n_generated"] += len(survey)
+        out["n_training"] += int(write_training(sweep, truth, survey, True).sum())
+        for s_id, name in ((1, SURVEY_BGS), (2, SURVEY_DWARF)):
+            tcc[name] += np.bincount(truth["CLASS"][survey == s_id], minlength=7)
+    out["training_class_counts"] = {k: v.tolist() for k, v in tcc.items()}
+    return out
 
 
 def sky_key(n_sources: int, seed: int, model: SkyModel | None = None) -> str:
@@ -692,6 +812,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--shreds", type=float, default=0.0, metavar="PER_DEG2",
                    help="add large nearby galaxies with their Tractor shreds at this mean density [deg^-2] "
                         "(dwarflib.sky.shreds; physical ~0.05; default 0: none, the default sky)")
+    p.add_argument("--nearby-oversampling", type=float, default=NEARBY_OVERSAMPLING, metavar="K",
+                   help=f"volume factor of the training sample's nearby supplement (z < {NEARBY_Z_MAX}, weighted "
+                        "1/(1+K); default %(default)s; 0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="replace or remove files of OUT that no earlier `dwarflib simulate` wrote")
@@ -709,11 +832,16 @@ def _cli_main(args) -> int:
     try:
         s = write_simulated_sky(args.out, args.n_sources, seed=args.seed, area_deg2=args.area_deg2,
                                 chunk_size=args.chunk_size, progress=not args.no_progress, model=model,
-                                overwrite=args.overwrite, shreds=args.shreds)
+                                overwrite=args.overwrite, shreds=args.shreds,
+                                nearby_oversampling=args.nearby_oversampling)
     except (FileExistsError, paths.FolderLockedError, ValueError) as exc:
         print(f"dwarflib simulate: error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {s['n_sources']:,} sources ({s['n_stars']:,} stars) over {s['area_deg2']:.1f} deg^2 "
           f"in {len(s['sweep_files'])} sweep files, truth.fits and training-sample.fits "
           f"({s['n_training']:,} rows) to {args.out} in {s['seconds_total']:.1f} s")
+    sup = s["nearby_supplement"]
+    print(f"nearby supplement (z < {sup['z_max']}, k = {sup['oversampling']:g}, weight {sup['weight_nearby']:.4g}): "
+          f"{sup['n_training']:,} training rows of {sup['n_generated']:,} drawn, besides "
+          f"{sup['n_training_sky_nearby']:,} from the sky itself, in {sup.get('seconds', 0.0):.1f} s")
     return 0
