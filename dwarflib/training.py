@@ -248,7 +248,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
                       max_epochs: int = 40, fractions: Sequence[float] = (0.6, 0.2, 0.2),
                       scheme: ClassScheme | None = None, preselection=None,
                       feature_groups: Sequence[str] | None = None, n_threads: int = 1,
-                      verbose: bool = False) -> TrainingResult:
+                      verbose: bool = False, supplement: bool = True) -> TrainingResult:
     """Train, select, calibrate, threshold, test and save the final 7-class network.
 
     Parameters
@@ -270,6 +270,11 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         Class scheme, preselection and feature groups (defaults: the package defaults, all groups).
     n_threads : int
         torch threads for training (results are reproducible for a given seed and thread count).
+    supplement : bool
+        Train on the rows of an over-sampled supplement too (the simulated sky's nearby supplement), with
+        their importance weights in every fit, threshold and metric (default); False leaves them out
+        (:func:`dwarflib.training_sample.build_training_sample`). Recorded in ``model.json``
+        (``training_data.supplement``), so :func:`test_part` rebuilds the same sample.
 
     Returns
     -------
@@ -288,7 +293,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         if isinstance(training_sample, str | os.PathLike):
             source_path = Path(training_sample).resolve()
         sample = ts.build_training_sample(training_sample, scheme=scheme, preselection=preselection,
-                                          groups=feature_groups)
+                                          groups=feature_groups, supplement=supplement)
     if preselection is None:
         preselection = DEFAULT_PRESELECTION
     split = ts.split_sample(sample, fractions=fractions, seed=seed)
@@ -365,6 +370,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
                          for part, y in (("train", split.y_train), ("validation", split.y_val),
                                          ("test", split.y_test))},
         "seed": int(seed),
+        "supplement": bool(sample.supplement.any()),
         "weighted": weighted,
         "weighted_class_counts": {part: [float(w[y == k].sum()) for k in range(n_classes)]
                                   for part, y, w in (("train", split.y_train, split.w_train),
@@ -453,7 +459,7 @@ def test_part(model, with_weight: bool = False) -> tuple[np.ndarray, ...]:
     if td.get("sha256") and file_sha256(path) != td["sha256"]:
         raise ValueError(f"{path}: sha256 differs from the one recorded in model.json; not the training data")
     sample = ts.build_training_sample(path, scheme=model.scheme, preselection=model.preselection,
-                                      groups=model.feature_groups)
+                                      groups=model.feature_groups, supplement=bool(td.get("supplement", False)))
     split = ts.split_sample(sample, fractions=td.get("split_fractions", (0.6, 0.2, 0.2)), seed=td.get("seed", 0))
     y = np.asarray(split.y_test)
     counts = np.bincount(y, minlength=model.scheme.n_classes).tolist()

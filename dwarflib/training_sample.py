@@ -132,8 +132,32 @@ def supplement_flag(table: Table) -> np.ndarray:
     return np.asarray(table[SUPPLEMENT_COLUMN], dtype=bool).reshape(n)
 
 
-def load_labelled_table(path: str | PathLike) -> Table:
+def without_supplement(table: Table) -> Table:
+    """The rows of a labelled table that are not in an over-sampled supplement, with weight 1.
+
+    Without its supplement the simulated training sample is an unbiased draw of the surveys' targets, so the
+    importance weights of its own rows are 1 again (:data:`WEIGHT_COLUMN` is reset; nothing else changes).
+    ``table.meta["NSUPPEXC"]`` records how many supplement rows were left out. A table without a supplement
+    is returned unchanged.
+    """
+    flag = supplement_flag(table)
+    if not flag.any():
+        return table
+    out = table[~flag]
+    if WEIGHT_COLUMN in out.colnames:
+        out[WEIGHT_COLUMN] = np.ones(len(out), dtype=np.asarray(out[WEIGHT_COLUMN]).dtype)
+    out.meta["NSUPPEXC"] = int(flag.sum())
+    return out
+
+
+def load_labelled_table(path: str | PathLike, supplement: bool = False) -> Table:
     """Read a labelled table (FITS) with :func:`dwarflib.survey_io.read_catalogue` and validate it.
+
+    With ``supplement=False`` (default) the rows of an over-sampled supplement (the simulated sky's nearby
+    supplement, :data:`SUPPLEMENT_COLUMN`) are left out and the weights reset to 1
+    (:func:`without_supplement`): an analysis that does not use importance weights sees the surveys' own,
+    unbiased sample. ``supplement=True`` keeps every row with its ``WEIGHT``, for code that weights every fit
+    and metric (:func:`dwarflib.training.train_final_model`).
 
     Parameters
     ----------
@@ -158,7 +182,7 @@ def load_labelled_table(path: str | PathLike) -> Table:
     table = survey_io.read_catalogue(path, columns=wanted, required=REQUIRED_COLUMNS + LABEL_COLUMNS, flags=False)
     validate_labelled_table(table, source=str(path))
     sample_weights(table, source=str(path))  # a bad WEIGHT fails here, naming the file
-    return table
+    return table if supplement else without_supplement(table)
 
 
 @dataclass
@@ -227,7 +251,8 @@ def _removal_report(n_in: int, reasons: np.ndarray) -> pd.DataFrame:
 
 
 def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = DEFAULT_SCHEME,
-                          preselection=None, groups: Sequence[str] | None = None) -> TrainingSample:
+                          preselection=None, groups: Sequence[str] | None = None,
+                          supplement: bool = False) -> TrainingSample:
     """Preselect, label and featurise a labelled table.
 
     Parameters
@@ -240,6 +265,10 @@ def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = D
         Default :data:`dwarflib.preselection.DEFAULT_PRESELECTION`.
     groups : sequence of str, optional
         Feature groups passed to :func:`dwarflib.features.build_features` (default: all).
+    supplement : bool
+        Keep the rows of an over-sampled supplement with their importance weights (every fit and metric on
+        the sample must then use ``weight``); default False: they are left out and the weights are 1
+        (:func:`without_supplement`).
 
     Returns
     -------
@@ -248,9 +277,10 @@ def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = D
         name of the first preselection cut that removed it, or :data:`REASON_NO_LABEL`.
     """
     if table is None or isinstance(table, str | PathLike):  # None: TypeError from load_labelled_table
-        table = load_labelled_table(table)
+        table = load_labelled_table(table, supplement=supplement)
     else:
         validate_labelled_table(table)
+        table = table if supplement else without_supplement(table)
     weight_all = sample_weights(table)
     preselection = DEFAULT_PRESELECTION if preselection is None else preselection
     n_in = len(table)

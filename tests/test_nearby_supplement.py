@@ -107,7 +107,7 @@ def test_old_file_without_weight_reads_as_weight_one(skies, tmp_path):
     old.write(tmp_path / "old.fits")
     s = ts.build_training_sample(tmp_path / "old.fits")
     assert np.all(s.weight == 1) and not s.supplement.any()
-    new = ts.build_training_sample(a / "training-sample.fits")
+    new = ts.build_training_sample(a / "training-sample.fits", supplement=True)
     assert (new.weight < 1).any() and new.supplement.any()
     # a bad weight is refused, naming the file, the column and the row
     bad = t.copy()
@@ -119,7 +119,7 @@ def test_old_file_without_weight_reads_as_weight_one(skies, tmp_path):
 
 def test_split_keeps_supplement_share_in_every_part(skies):
     a, _ = skies["with"]
-    s = ts.build_training_sample(a / "training-sample.fits")
+    s = ts.build_training_sample(a / "training-sample.fits", supplement=True)
     sp = ts.split_sample(s, seed=1)
     parts = np.asarray(sp.table["SPLIT"])
     n_sup = s.supplement.sum()
@@ -190,3 +190,22 @@ def test_trained_model_records_weighted_test_metrics(skies, tmp_path):
     # the training-mix priors are the weighted class mix
     wc = np.sum([td["weighted_class_counts"][p] for p in ("train", "validation", "test")], axis=0)
     assert np.allclose(res.model.training_mix_priors, wc / wc.sum())
+
+
+def test_the_supplement_is_left_out_unless_asked_for(skies):
+    """Code that does not weight (the chapters' quick models, the verification) reads the surveys' own rows with
+    weight 1; the supplement and its weights come only with supplement=True."""
+    a, _ = skies["with"]
+    path = a / "training-sample.fits"
+    full = ts.load_labelled_table(path, supplement=True)
+    flag = np.asarray(full["SUPPLEMENT"], bool)
+    assert flag.any() and (np.asarray(full["WEIGHT"]) < 1).any()
+    plain = ts.load_labelled_table(path)
+    assert len(plain) == len(full) - flag.sum() and plain.meta["NSUPPEXC"] == flag.sum()
+    assert not np.asarray(plain["SUPPLEMENT"], bool).any() and np.all(np.asarray(plain["WEIGHT"]) == 1)
+    assert np.array_equal(np.asarray(plain["TARGETID"]), np.asarray(full["TARGETID"])[~flag])
+    s = ts.build_training_sample(path)
+    assert not s.supplement.any() and np.all(s.weight == 1)
+    s_table = ts.build_training_sample(full)  # a Table with a supplement: left out likewise
+    assert np.array_equal(s_table.ids, s.ids)
+    assert ts.build_training_sample(full, supplement=True).supplement.sum() > 0

@@ -69,9 +69,11 @@ def test_sky_priors_are_the_truth_class_fractions_of_the_preselected_sky(sky_mod
     counts = np.bincount(np.asarray(cls)[order][pos], minlength=7)
     assert counts.tolist() == doc["sky_class_counts"]
     np.testing.assert_allclose(q, counts / counts.sum(), rtol=0, atol=1e-15)
-    # training-mix priors: the labelled sample's class fractions, all parts
-    meta = json.loads((folder / "model.json").read_text())
-    tc = np.sum([np.asarray(v) for v in meta["training_data"]["class_counts"].values()], axis=0)
+    # training-mix priors: the labelled sample's class fractions, all parts (importance-weighted when the
+    # sample has weights, e.g. the nearby supplement)
+    td = json.loads((folder / "model.json").read_text())["training_data"]
+    counts_key = "weighted_class_counts" if td.get("weighted") else "class_counts"
+    tc = np.sum([np.asarray(v) for v in td[counts_key].values()], axis=0)
     np.testing.assert_allclose(model.train_priors, tc / tc.sum(), rtol=0, atol=1e-15)
     # the sky mix is not the training mix (the point of the exercise)
     assert q[0] < model.train_priors[0]
