@@ -281,7 +281,10 @@ def build_compilation(sky_dir, seed: int = 0, n_hosts: int | None = None,
         t = read_catalogue(path, columns=cols, required=(), flags=False)
         sw = {c: np.asarray(t[c]) for c in cols}
         n = len(sw["RA"])
-        tid = unique_id(sw["RELEASE"], sw["BRICKID"], sw["OBJID"])
+        try:
+            tid = unique_id(sw["RELEASE"], sw["BRICKID"], sw["OBJID"])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
         row = truth_index.get_indexer(tid)
         if (row < 0).any():
             raise ValueError(f"{path}: {int((row < 0).sum())} of {n} rows have no row in {sky_dir / 'truth.fits'} "
