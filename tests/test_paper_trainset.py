@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.cosmology import Planck18
 from astropy.table import Table
 
+from dwarflib import comparison as C
+from dwarflib import metrics, paper
 from dwarflib import paper_trainset as pt
 from dwarflib.conventions import ab_magnitude, mean_surface_brightness
 from dwarflib.selections import GAMA, GAMA_AREA, SAGA, SAGA_AREA, SDSS_MAIN, SDSS_MAIN_AREA
@@ -177,3 +180,46 @@ def test_sweeps_of_another_sky_are_an_error_naming_the_file(small_sky, tmp_path)
     t.write(first)
     with pytest.raises(ValueError, match=first.name):
         pt.build_compilation(sky, n_hosts=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the comparison rows of the network trained on the compilation (dwarflib.comparison.compilation_rows)
+def _scores(seed=0, n=2000, n_sig=40, separable=False):
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n_sig, int), rng.integers(1, 7, n - n_sig)]
+    if separable:
+        p = np.r_[rng.uniform(0.9, 1.0, n_sig), rng.uniform(0.0, 0.1, n - n_sig)]
+    else:
+        p = np.r_[rng.beta(4, 2, n_sig), rng.beta(1, 6, n - n_sig)]
+    return y, p
+
+
+def test_compilation_rows_give_the_measured_numbers():
+    y, p = _scores()
+    df = pd.DataFrame(C.compilation_rows((y, p))).set_index("quantity")
+    assert set(df["comparable"]) <= set(C.VERDICTS) and set(df["data"]) == {"simulated"}
+    sel, sig = p >= 0.5, y == 0
+    pr = metrics.precision_recall_from_counts(int((sel & sig).sum()), int(sel.sum()), int(sig.sum()))
+    prec = df.loc["compilation test precision, p_signal >= 0.5"]
+    assert prec["project_value"] == pytest.approx(pr["precision"])
+    assert prec["interval_low"] == pytest.approx(pr["precision_low"])
+    assert prec["prevalence"] == pytest.approx(sig.mean())
+    assert prec["paper_value"] == paper.TEST_PRECISION.value
+    at = metrics.metrics_at_prevalence(y, p, 0.5, sig.mean(), n_boot=0).iloc[0]
+    assert f"average precision {at['average_precision']:.3f}" in prec["conditions"]
+    assert f"recall at FPR {metrics.REFERENCE_FPR:g} {at['recall_at_fpr']:.3f}" in prec["conditions"]
+    rec = df.loc["compilation test recall, p_signal >= 0.5"]
+    assert rec["project_value"] == pytest.approx(pr["recall"]) and rec["paper_value"] == paper.TEST_RECALL.value
+    prev = df.loc[[q for q in df.index if q.startswith("signal prevalence")][0]]
+    at = metrics.metrics_at_prevalence(y, p, prev["threshold"], prev["project_value"], n_boot=0).iloc[0]
+    assert at["precision"] == pytest.approx(paper.TEST_PRECISION.value, rel=1e-9)
+    assert at["recall"] >= paper.TEST_RECALL.value
+    assert prev["interval_low"] <= prev["project_value"] <= prev["interval_high"]
+
+
+def test_compilation_rows_say_when_the_papers_pair_cannot_be_reached():
+    y, p = _scores(separable=True)  # no non-signal object selected at the paper's recall: FPR = 0
+    df = pd.DataFrame(C.compilation_rows((y, p))).set_index("quantity")
+    prev = df.loc[[q for q in df.index if q.startswith("signal prevalence")][0]]
+    assert np.isnan(prev["project_value"]) and prev["comparable"] == "no"
+    assert "no prevalence gives the paper's pair" in prev["reason"] and "FPR = 0" in prev["reason"]
