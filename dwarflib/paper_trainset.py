@@ -12,7 +12,8 @@ area, and the other surveys get their real share of it):
 * **SDSS-main-like** over the whole footprint: extinction-corrected r < 17.77 (:data:`~dwarflib.selections.SDSS_MAIN`,
   Strauss et al. 2002), extended (``TYPE != PSF``, the analogue of SDSS's PSF-minus-model star-galaxy
   separation), mean surface brightness inside the half-light radius mu_eff < :data:`SDSS_MU50_MAX` (SDSS's
-  mu_50 limit), a redshift for each target with probability :data:`SDSS_COMPLETENESS`.
+  mu_50 limit), a redshift for each target with probability :data:`SDSS_COMPLETENESS`. SDSS's bright-end
+  fibre-magnitude limits are not applied, and r is the Tractor model magnitude, not the Petrosian one.
 * **GAMA-like** in one contiguous RA-Dec rectangle (aspect 12 : 5 like GAMA's equatorial fields) of area
   ``GAMA_AREA.fraction()`` times the footprint's, centred on the footprint's median position: r < 19.8
   (:data:`~dwarflib.selections.GAMA`), extended, redshift with probability :data:`GAMA_COMPLETENESS`.
