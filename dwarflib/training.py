@@ -248,7 +248,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
                       max_epochs: int = 40, fractions: Sequence[float] = (0.6, 0.2, 0.2),
                       scheme: ClassScheme | None = None, preselection=None,
                       feature_groups: Sequence[str] | None = None, n_threads: int = 1,
-                      verbose: bool = False, supplement: bool = True) -> TrainingResult:
+                      verbose: bool = False, supplement: bool = False) -> TrainingResult:
     """Train, select, calibrate, threshold, test and save the final 7-class network.
 
     Parameters
@@ -272,9 +272,11 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
         torch threads for training (results are reproducible for a given seed and thread count).
     supplement : bool
         Train on the rows of an over-sampled supplement too (the simulated sky's nearby supplement), with
-        their importance weights in every fit, threshold and metric (default); False leaves them out
+        their importance weights in every fit, threshold and metric; default False leaves them out
         (:func:`dwarflib.training_sample.build_training_sample`). Recorded in ``model.json``
-        (``training_data.supplement``), so :func:`test_part` rebuilds the same sample.
+        (``training_data.supplement``), so :func:`test_part` rebuilds the same sample. Not the default yet:
+        the book's consumers of the test part (chapters 07 and 09: ``metrics_at_prevalence``,
+        ``prevalence_for``) do not take weights.
 
     Returns
     -------

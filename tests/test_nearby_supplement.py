@@ -178,7 +178,7 @@ def test_trained_model_records_weighted_test_metrics(skies, tmp_path):
 
     a, _ = skies["with"]
     res = train_final_model(a / "training-sample.fits", tmp_path / "m", seed=0, max_epochs=3,
-                            search=[{"hidden_layers": (16,)}])
+                            search=[{"hidden_layers": (16,)}], supplement=True)
     td = res.model.meta["training_data"]
     assert td["weighted"] and td["supplement_rows"]["test"] > 0
     y, proba, w = test_part(res.model, with_weight=True)
