@@ -19,6 +19,7 @@ the sky generator) while the generator imports :mod:`dwarflib.sky.satellites`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from scipy import optimize, stats
 from dwarflib.metrics import binomial_interval
 from dwarflib.registry import load_elves_confirmed_csv, load_saga_hosts, load_saga_satellites
 from dwarflib.selections import SAGA
-from dwarflib.sky.physics import SkyModel, detection_probability, load_sky_model
+from dwarflib.sky.generate import model_version
+from dwarflib.sky.physics import SkyModel, detection_probability, distmod, load_sky_model
 from dwarflib.sky.samples import SAGA_HALVES, saga_frame, saga_host_half
 from dwarflib.sky.satellites import (
     C_KMS,
@@ -46,6 +48,10 @@ LOGM_COMPLETE = 7.5
 LOGM_MIN = 6.0
 #: Redshift limit of the simulated hosts (a parameter of the project, not of SAGA).
 HOST_Z_MAX = 0.03
+#: SAGA's Gold+Silver absolute-magnitude limit M_r,o [mag] (Mao et al. 2024), the limit of nsat-GS.
+M_R_SILVER = -12.3
+#: Simulated systems per calibration host used to fit ``slope_low``.
+N_REAL_FIT = 200
 #: Probabilities at which the calibration R_HOST quantiles are stored.
 N_RADIAL_QUANTILES = 21
 #: Stellar-mass bins of the checks [dex].
@@ -63,13 +69,18 @@ def _saga_calibration_rows() -> tuple[pd.DataFrame, np.ndarray]:
     return cal, dv
 
 
-def fit_linear_fraction(logm, flag, lo: float, hi: float) -> tuple[float, float]:
-    """Binomial maximum-likelihood fit of a fraction linear in log M*: f(lo), f(hi) (clipped to [0.001, 0.999])."""
+def fit_linear_fraction(logm, flag, lo: float, hi: float, seen=None) -> tuple[float, float]:
+    """Binomial maximum-likelihood fit of an intrinsic fraction linear in log M*: f(lo), f(hi) (clipped to
+    [0.001, 0.999]). ``seen`` (optional): function log M* -> (S_flagged, S_other), the probabilities that a
+    flagged / other object of that mass is in the sample; the observed fraction is then
+    f S_flagged / (f S_flagged + (1 - f) S_other) (the selection forward-modelled)."""
     logm, flag = np.asarray(logm, float), np.asarray(flag, bool)
     x = (logm - lo) / (hi - lo)
+    s_f, s_o = seen(logm) if seen is not None else (1.0, 1.0)
 
     def nll(p):
         f = np.clip(p[0] + (p[1] - p[0]) * x, 1e-3, 1 - 1e-3)
+        f = f * s_f / (f * s_f + (1 - f) * s_o)
         return -np.sum(np.where(flag, np.log(f), np.log1p(-f)))
 
     m = flag.mean()
@@ -77,13 +88,58 @@ def fit_linear_fraction(logm, flag, lo: float, hi: float) -> tuple[float, float]
     return tuple(float(np.clip(v, 1e-3, 1 - 1e-3)) for v in res.x)
 
 
-def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts) -> SatelliteModel:
+def saga_selection(sat: SatelliteModel, host_z, model: SkyModel, seed: int = 0, width: float = 0.25):
+    """Function log M* -> (S_Q, S_SF): the fraction of simulated quiescent / star-forming satellites around
+    hosts at ``host_z`` that SAGA's limit r < 20.75 and the sky's detection keep, in log M* bins of
+    ``width`` [dex] (:data:`N_REAL_FIT` systems per host, half quiescent)."""
+    rng = np.random.default_rng([seed, 132])
+    hz = np.repeat(np.asarray(host_z, float), N_REAL_FIT)
+    s = draw_satellite_systems(rng, hz, model, replace(sat, fq_values=[0.5] * len(sat.fq_values)))
+    kept = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+    edges = np.arange(sat.logm_min, sat.logm_max + width, width)
+    frac = []
+    for pop in (1, 0):
+        p = s["POP"] == pop
+        n_all = np.histogram(s["LOGMSTAR"][p], edges)[0]
+        n_kept = np.histogram(s["LOGMSTAR"][p & kept], edges)[0]
+        frac.append(np.where(n_all > 0, n_kept / np.maximum(n_all, 1), 1.0))
+
+    def seen(logm):
+        i = np.clip(np.searchsorted(edges, logm, side="right") - 1, 0, len(edges) - 2)
+        return np.maximum(frac[0][i], 1e-3), np.maximum(frac[1][i], 1e-3)
+
+    return seen
+
+
+def fit_slope_low(sat: SatelliteModel, host_z, target: float, model: SkyModel, seed: int = 0) -> float:
+    """The mass-function slope below ``logm_complete`` for which the simulated number of satellites per host
+    with M_r < :data:`M_R_SILVER` equals ``target`` (hosts at ``host_z``, :data:`N_REAL_FIT` systems each;
+    the sky model's M/L sets the magnitudes). Clipped to [0, slope]."""
+    rng = np.random.default_rng([seed, 131])
+    hz = np.repeat(np.asarray(host_z, float), N_REAL_FIT)
+    s = draw_satellite_systems(rng, hz, model, replace(sat, slope_low=sat.slope))  # unthinned
+    bright = s["R_TRUE"] - distmod(hz[s["HOST"]]) < M_R_SILVER
+    m = s["LOGMSTAR"][bright]
+
+    def excess(bl):
+        return float(np.sum(replace(sat, slope_low=bl).keep_probability(m)) / len(hz) - target)
+
+    if excess(0.0) >= 0:
+        return 0.0
+    if excess(sat.slope) <= 0:
+        return float(sat.slope)
+    return float(optimize.brentq(excess, 0.0, sat.slope, xtol=1e-4))
+
+
+def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None) -> SatelliteModel:
     """:class:`SatelliteModel` from SAGA satellites of the calibration half ``cal`` (a ``saga_frame`` with
-    HALF 0 only), their DVhost [km/s] and the SAGA host table (C1: host mass range, Gold completeness).
+    HALF 0 only), their DVhost [km/s] and the SAGA host table (C1: host mass range, Gold completeness, the
+    incompleteness-corrected Gold+Silver counts nsat-GS and the recession velocities HRV of the calibration
+    hosts); ``model``: the sky model whose M/L converts masses to M_r (default: the calibrated one).
 
     Raises ValueError when ``cal`` holds rows of the verification half.
     """
-    if (cal["HALF"] != SAGA_HALVES.index("calibration")).any():
+    if (cal["HALF"] != SAGA_HALVES.index("calibration")).any():  # before anything else reads it
         raise ValueError("fit_satellite_model: the SAGA frame holds verification-half rows (HALF != 0); "
                          "calibrate on saga_frame('calibration') only")
     host_ids = np.char.strip(np.asarray(hosts["HOSTID"]).astype(str))
@@ -100,20 +156,33 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts) -> SatelliteModel:
         raise ValueError(f"SAGA R_HOST above {r_max} kpc: {np.sort(r[r > r_max])[:5]}")
     q = np.quantile(r, np.linspace(0, 1, N_RADIAL_QUANTILES))
     keep = (m >= LOGM_MIN) & (m <= logm_max)
-    f_lo, f_hi = fit_linear_fraction(m[keep], cal["QUENCHED"].to_numpy(bool)[keep], LOGM_MIN, logm_max)
     hl = np.asarray(hosts["log(M*)"], float)
-    return SatelliteModel(
+    sat = SatelliteModel(
         host_logm_min=float(hl.min()), host_logm_max=float(hl.max()), host_z_max=HOST_Z_MAX,
         logm_complete=LOGM_COMPLETE, n_above_complete=float(len(above) / len(cal_hosts) * gold_corr),
         slope=slope, logm_min=LOGM_MIN, logm_max=logm_max, r_max_kpc=r_max,
         r_quantiles_kpc=[round(float(v), 3) for v in q], dv_sigma_kms=float(np.std(np.asarray(dv_kms, float))),
-        dv_max_kms=275.0, fq_m_nodes=[LOGM_MIN, logm_max], fq_values=[round(f_lo, 4), round(f_hi, 4)],
+        dv_max_kms=275.0, fq_m_nodes=[LOGM_MIN, logm_max], fq_values=[0.5, 0.5],
         provenance={"source": "SAGA DR3 (Mao et al. 2024) tables C1, C3; calibration half of the hosts "
                               "(dwarflib.sky.samples.saga_host_half)",
                     "n_hosts": len(cal_hosts), "n_satellites": len(cal), "n_above_complete_raw": len(above),
                     "gold_completeness_correction": round(gold_corr, 4),
                     "host_mass_range": "log M* of all 101 SAGA hosts (host definition)",
                     "dv_max_kms": "SAGA's satellite velocity window", "r_max_kpc": "SAGA's 300 kpc"})
+    target = float(np.mean(np.asarray(hosts["nsat-GS"], float)[in_cal]))
+    model = load_sky_model() if model is None else model
+    host_z = np.asarray(hosts["HRV"], float)[in_cal] / C_KMS
+    seen = saga_selection(sat, host_z, model)
+    f_lo, f_hi = fit_linear_fraction(m[keep], cal["QUENCHED"].to_numpy(bool)[keep], LOGM_MIN, logm_max, seen)
+    sat = replace(sat, fq_values=[round(f_lo, 4), round(f_hi, 4)])
+    slope_low = fit_slope_low(sat, host_z, target, model)
+    return replace(sat, slope_low=round(slope_low, 4),
+                   provenance={**sat.provenance, "nsat_GS_per_host": round(target, 4),
+                               "slope_low": f"simulated N(M_r < {M_R_SILVER}) per calibration host = nsat_GS_per_host "
+                                            f"({N_REAL_FIT} systems per host, the sky model's M/L)",
+                               "fq": "intrinsic quiescent fraction linear in log M*, binomial fit to SAGA's quenched "
+                                     "flag with SAGA's r < 20.75 and the sky's detection forward-modelled",
+                               "sky_model_version": model_version(model)})
 
 
 def calibrate_satellites(path=None) -> SatelliteModel:

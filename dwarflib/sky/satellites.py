@@ -18,9 +18,11 @@ Where each number comes from (:class:`SatelliteModel`):
   calibration hosts' satellites above that mass, where SAGA's Gold sample is nearly complete, times SAGA's
   Gold completeness correction sum(nsat-G) / sum(nsat-Gc)), extended down to ``logm_min`` with the
   power law below.
-* stellar-mass function: dN/dlog M* proportional to 10**(-``slope`` log M*) between ``logm_min`` and
-  min(``logm_max``, host log M*); ``slope`` is the maximum-likelihood slope of the calibration satellites
-  above ``logm_complete``, extended below it unchanged (a stated assumption).
+* stellar-mass function: dN/dlog M* proportional to 10**(-``slope`` log M*) between ``logm_complete`` and
+  ``logm_max`` (``slope``: the maximum-likelihood slope of the calibration satellites above
+  ``logm_complete``) and to 10**(-``slope_low`` log M*) from ``logm_min`` up to ``logm_complete``
+  (continuous), with ``slope_low`` set so that the simulated number per host with M_r < -12.3 (SAGA's
+  Gold+Silver limit) equals the calibration hosts' incompleteness-corrected count (SAGA's nsat-GS).
 * projected radius [kpc]: the calibration satellites' R_HOST distribution (quantiles ``r_quantiles_kpc`` at
   equally spaced probabilities, drawn by linear interpolation of the inverse CDF), within 300 kpc as SAGA;
   uniform position angle.
@@ -99,6 +101,7 @@ class SatelliteModel:
     logm_complete: float = 7.5
     n_above_complete: float = 2.7
     slope: float = 0.5
+    slope_low: float = 0.5
     logm_min: float = 6.0
     logm_max: float = 10.4
     r_max_kpc: float = 300.0
@@ -118,8 +121,9 @@ class SatelliteModel:
         if len(fq) != len(self.fq_m_nodes) or np.any((fq < 0) | (fq > 1)):
             raise ValueError(f"fq_values must be fractions in [0, 1], one per fq_m_nodes, got {list(fq)}")
         if not (self.logm_min < self.logm_complete < self.logm_max and self.slope > 0
+                and 0 <= self.slope_low <= self.slope
                 and self.n_above_complete >= 0 and self.dv_sigma_kms > 0):
-            raise ValueError("SatelliteModel needs logm_min < logm_complete < logm_max, slope > 0, "
+            raise ValueError("SatelliteModel needs logm_min < logm_complete < logm_max, 0 <= slope_low <= slope, "
                              "n_above_complete >= 0, dv_sigma_kms > 0")
 
     def to_dict(self) -> dict:
@@ -132,11 +136,22 @@ class SatelliteModel:
             raise ValueError(f"unknown SatelliteModel parameter(s): {sorted(unknown)}")
         return cls(**d)
 
-    def n_per_host(self) -> float:
-        """Mean number of satellites per host with ``logm_min`` <= log M* < ``logm_max``."""
-        b = self.slope
-        return float(self.n_above_complete * (10.0 ** (-b * self.logm_min) - 10.0 ** (-b * self.logm_max))
-                     / (10.0 ** (-b * self.logm_complete) - 10.0 ** (-b * self.logm_max)))
+    def n_per_host(self, slope_low: float | None = None) -> float:
+        """Mean number of satellites per host with ``logm_min`` <= log M* < ``logm_max`` (with ``slope_low``
+        below ``logm_complete``; the argument overrides the model's, e.g. ``slope`` for the unthinned draw)."""
+        b, bl = self.slope, self.slope_low if slope_low is None else slope_low
+        mc = self.logm_complete
+        above = self.n_above_complete
+        # continuous density at mc: dN/dlogM = n_above b ln10 10**(-b mc) / (10**(-b mc) - 10**(-b mmax))
+        dens_c = above * b * np.log(10) * 10.0 ** (-b * mc) / (10.0 ** (-b * mc) - 10.0 ** (-b * self.logm_max))
+        dm = mc - self.logm_min
+        below = dens_c * ((10.0 ** (bl * dm) - 1) / (bl * np.log(10)) if bl > 0 else dm)
+        return float(above + below)
+
+    def keep_probability(self, logm) -> np.ndarray:
+        """Probability that a satellite drawn with ``slope`` everywhere is kept: 1 above ``logm_complete``,
+        10**(-(slope - slope_low) (logm_complete - log M*)) below (thinning to ``slope_low``)."""
+        return 10.0 ** (-(self.slope - self.slope_low) * np.clip(self.logm_complete - np.asarray(logm), 0, None))
 
 
 def load_satellite_model(path=None) -> SatelliteModel:
@@ -171,7 +186,7 @@ def draw_satellite_systems(rng: np.random.Generator, host_z, model: SkyModel, sa
     and DV_KMS [km/s].
     """
     host_z = np.asarray(host_z, float)
-    n_sat = rng.poisson(sat.n_per_host(), len(host_z))
+    n_sat = rng.poisson(sat.n_per_host(sat.slope), len(host_z))  # thinned below logm_complete at the end
     host = np.repeat(np.arange(len(host_z)), n_sat)
     k = len(host)
     r_kpc = np.interp(rng.random(k), np.linspace(0.0, 1.0, len(sat.r_quantiles_kpc)), sat.r_quantiles_kpc)
@@ -198,7 +213,8 @@ def draw_satellite_systems(rng: np.random.Generator, host_z, model: SkyModel, sa
     props["Z"] = zh + dv * (1 + zh) / C_KMS
     props.update(HOST=host, R_HOST_KPC=r_kpc, D_EAST_KPC=r_kpc * np.sin(phi), D_NORTH_KPC=r_kpc * np.cos(phi),
                  DV_KMS=dv)
-    return props
+    keep = np.flatnonzero(rng.random(k) < sat.keep_probability(props["LOGMSTAR"]))
+    return {key: v.take(keep, axis=0) for key, v in props.items()}
 
 
 def _box_half_side_deg(box: dict) -> float:
