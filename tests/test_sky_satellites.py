@@ -150,3 +150,17 @@ def test_bad_satellite_model_rejected():
         SatelliteModel(r_quantiles_kpc=[50.0, 10.0])
     with pytest.raises(ValueError, match="fq_values"):
         SatelliteModel(fq_values=[0.2, 1.5])
+
+
+def test_replaced_field_galaxies_match_the_satellites(chunks):
+    """Each satellite takes the place of a field galaxy of nearly the same (log M*, z), so the chunk's
+    distribution in (z, log M*) -- calibrated on DESI EDR -- is kept."""
+    (_, tr0), (_, tr1), _, _, _ = chunks
+    s = tr1["IS_SATELLITE"]
+    assert not tr0["IS_STAR"][s].any()
+    assert np.median(np.abs(tr1["LOGMSTAR"][s] - tr0["LOGMSTAR"][s])) < 0.05
+    assert np.median(np.abs(tr1["Z"][s] - tr0["Z"][s])) < 0.002
+    for lo, hi in ((0.0, 0.02), (0.02, 0.05)):
+        n0 = ((tr0["Z"] >= lo) & (tr0["Z"] < hi) & (tr0["LOGMSTAR"] < 9.5)).sum()
+        n1 = ((tr1["Z"] >= lo) & (tr1["Z"] < hi) & (tr1["LOGMSTAR"] < 9.5)).sum()
+        assert abs(int(n1) - int(n0)) <= max(3, 0.05 * n0)
