@@ -12,7 +12,7 @@ Where each number comes from (:class:`SatelliteModel`):
 * hosts: chunk galaxies with ``host_logm_min <= log M* <= host_logm_max`` (the log M* range of the 101 SAGA
   DR3 hosts, table C1) and ``host_z_min <= z <= host_z_max`` (``host_z_max`` = 0.03, a parameter: beyond it
   the satellites of a Milky-Way analogue are fainter than r = 21.5 except the most massive; ``host_z_min``
-  keeps a host's 300 kpc circle inside half its sweep box, see below). SAGA's isolation criteria are not
+  is 0: the nearest hosts are left out by the box rule under Positions). SAGA's isolation criteria are not
   applied.
 * number per host: Poisson with mean N(log M* >= ``logm_complete``) = ``n_above_complete`` [per host] (the
   calibration hosts' satellites above that mass, where SAGA's Gold sample is nearly complete, times SAGA's
