@@ -17,6 +17,10 @@
 * with ``shreds=D`` (``--shreds D``, default 0: none) also large nearby galaxies and their Tractor shreds
   (:mod:`dwarflib.sky.shreds`): extra sweep rows beyond ``n_sources``, truth columns IS_SHRED and
   PARENT_TARGETID (a shred's CLASS, Z and LOGMSTAR are its host's: not signal), ``summary["shreds"]``;
+* with ``satellites=True`` (``--satellites``, default off) an environment: satellites around the sky's
+  Milky-Way-mass hosts with SAGA's abundance, radial distribution and quenched fraction
+  (:mod:`dwarflib.sky.satellites`), replacing field galaxies (``n_sources`` unchanged), truth columns
+  IS_SATELLITE, HOST_TARGETID and R_HOST_KPC, ``summary["satellites"]``;
 * ``out_dir/summary.json`` -- counts, area, densities, the model version, timings;
 * ``out_dir/.dwarflib-simulate.json`` -- the names of the files the run wrote (:data:`OWN_FILES_NAME`).
 
@@ -68,6 +72,16 @@ from dwarflib.sky.physics import (
     load_sky_model,
     ml_coefficients,
     star_density,
+)
+from dwarflib.sky.satellites import (
+    SATELLITE_TRUTH_COLUMNS,
+    SatelliteModel,
+    add_satellites,
+    load_satellite_model,
+    no_satellite_truth,
+    place_satellites,
+    satellite_rows,
+    satellite_truth,
 )
 from dwarflib.sky.shreds import (
     SHRED_TRUTH_COLUMNS,
@@ -196,12 +210,21 @@ def _draw_detected_galaxies(rng, n, model, r_limit, p_det):
 
 
 def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel, dens: dict,
-                   counter: ObjidCounter, r_limit: float = R_LIMIT) -> tuple[dict, dict]:
-    """Sweep columns and truth columns (dicts of arrays) of ``n`` sources in one footprint box."""
+                   counter: ObjidCounter, r_limit: float = R_LIMIT, satellites: SatelliteModel | None = None,
+                   satellite_stats: dict | None = None) -> tuple[dict, dict]:
+    """Sweep columns and truth columns (dicts of arrays) of ``n`` sources in one footprint box.
+
+    ``satellites``: satellite systems around the chunk's Milky-Way-mass hosts (:mod:`dwarflib.sky.satellites`;
+    they replace field galaxies, the chunk keeps ``n`` rows; own random stream spawned from ``rng``, so every
+    other row is unchanged), truth columns IS_SATELLITE, HOST_TARGETID, R_HOST_KPC, counts added to
+    ``satellite_stats``. None (default): no satellites, as before.
+    """
     n_star = int(rng.binomial(n, dens["stars"] / dens["total"]))
     n_gal = n - n_star
     g = _draw_detected_galaxies(rng, n_gal, model, r_limit, dens["detected_fraction"])
     s = draw_stars(rng, n_star, model, r_limit)
+    if satellites is not None:
+        g, sat_info = add_satellites(rng.spawn(1)[0], g, box, model, satellites, r_limit, satellite_stats)
     col_g, col_s = g["COLOURS"], s["COLOURS"]
 
     def cat(a, b):
@@ -227,6 +250,11 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     perm = rng.permutation(n)
     src = {k: v.take(perm) for k, v in src.items()}
     ra, dec = random_positions(rng, n, box)
+    if satellites is not None:
+        sat_rows, host_rows = satellite_rows(sat_info, perm)
+        is_sat = sat_info["IS_SATELLITE"]
+        place_satellites(ra, dec, sat_rows, host_rows, sat_info["D_EAST_DEG"][is_sat],
+                         sat_info["D_NORTH_DEG"][is_sat], box)
     sweep = observe(rng, src, ra, dec, model)
     sweep["OBJID"] = counter.assign(sweep["BRICKID"])
     targetid = datamodel.unique_id(sweep["RELEASE"], sweep["BRICKID"], sweep["OBJID"])
@@ -250,6 +278,8 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
         "BA_TRUE": src["BA_TRUE"], "SERSIC_TRUE": cat(g["SERSIC_TRUE"], np.zeros(n_star)).take(perm),
         "MU_EFF_R_TRUE": cat(g["MU_EFF_R_TRUE"], np.full(n_star, np.nan)).take(perm),
     }
+    if satellites is not None:
+        truth.update(satellite_truth(sat_info, perm, targetid))
     return sweep, truth
 
 
@@ -451,7 +481,8 @@ def _plan(n_sources: int, area_deg2: float | None, model: SkyModel, seed: int) -
 
 def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
                        chunk_size: int = DEFAULT_CHUNK_SIZE, model: SkyModel | None = None,
-                       shreds: float = 0.0):
+                       shreds: float = 0.0, satellites: SatelliteModel | None = None,
+                       satellite_stats: dict | None = None):
     """Yield ``(box, sweep_chunk, truth_chunk, survey_chunk)`` for the whole sky, chunk by chunk.
 
     Memory stays flat in ``n_sources``: each chunk is independent (its own random stream derived from
@@ -461,6 +492,9 @@ def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: floa
     default) adds none and leaves every file bit-identical. With shreds > 0 each box ends with one more chunk
     (the hosts and their shreds, own random stream), the rows of the box inside a host's mask ellipse get
     MASKBITS GALAXY, and every truth chunk carries IS_SHRED and PARENT_TARGETID.
+
+    ``satellites``: the satellite systems of :func:`generate_chunk` (None, the default: none); every truth
+    chunk then carries IS_SATELLITE, HOST_TARGETID and R_HOST_KPC, and ``satellite_stats`` the counts.
     """
     if not (shreds >= 0 and np.isfinite(shreds)):
         raise ValueError(f"shreds must be a finite density >= 0 [deg^-2], got {shreds}")
@@ -479,7 +513,8 @@ def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: floa
         for ic, start in enumerate(range(0, box["n"], chunk_size)):
             n = min(chunk_size, box["n"] - start)
             rng = np.random.default_rng([seed, 1, ib, ic])
-            sweep, truth = generate_chunk(rng, n, box, model, dens, counter)
+            sweep, truth = generate_chunk(rng, n, box, model, dens, counter, satellites=satellites,
+                                          satellite_stats=satellite_stats)
             survey = select_training(rng, sweep)
             if shreds > 0:
                 mark_galaxy_mask(sweep, ellipses)
@@ -494,6 +529,8 @@ def iter_simulated_sky(n_sources: int, seed: int = DEFAULT_SEED, area_deg2: floa
             l_truth["TARGETID"] = new_id
             l_truth["PARENT_TARGETID"] = np.array([remap.get(t, -1) for t in l_truth["PARENT_TARGETID"].tolist()],
                                                   np.int64)
+            if satellites is not None:
+                l_truth.update(no_satellite_truth(len(l_truth["TARGETID"])))
             yield box, l_sweep, l_truth, select_training(rng_l, l_sweep)
 
 
@@ -525,7 +562,7 @@ def _record_own_files(out_dir: Path, names) -> None:
 def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
                         chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True,
                         model: SkyModel | None = None, overwrite: bool = False, shreds: float = 0.0,
-                        nearby_oversampling: float = NEARBY_OVERSAMPLING) -> dict:
+                        nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = False) -> dict:
     """Generate the simulated sky and write sweeps, truth and training sample into ``out_dir``.
 
     Parameters
@@ -555,6 +592,12 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
     nearby_oversampling : float
         Volume factor k of the nearby supplement of the training sample (default :data:`NEARBY_OVERSAMPLING`;
         0: none, every WEIGHT 1). The sweeps and the truth table do not depend on it.
+    satellites : bool
+        Give the sky an environment: satellites around its Milky-Way-mass hosts with SAGA's abundance, radial
+        distribution and quenched fraction (:mod:`dwarflib.sky.satellites`; they replace field galaxies, so
+        ``n_sources`` and the density are unchanged). Default False: none, the files are bit-identical to a
+        sky without the option; with True the truth table also has IS_SATELLITE, HOST_TARGETID and
+        R_HOST_KPC, and the summary ``satellites`` (counts and the satellite model).
 
     Returns
     -------
@@ -577,12 +620,12 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
     command = f"simulate n_sources={n_sources} seed={seed} ({shlex.join(sys.argv)})"
     with paths.locked_dir(out_dir, command):
         return _write_simulated_sky(out_dir, n_sources, seed, area_deg2, chunk_size, progress, model, overwrite,
-                                    shreds, nearby_oversampling)
+                                    shreds, nearby_oversampling, satellites)
 
 
 def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: float | None, chunk_size: int,
                          progress: bool, model: SkyModel | None, overwrite: bool, shreds: float = 0.0,
-                         nearby_oversampling: float = NEARBY_OVERSAMPLING) -> dict:
+                         nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = False) -> dict:
     """:func:`write_simulated_sky` inside the folder's lock."""
     from astropy.table import Table
     from tqdm.auto import tqdm
@@ -608,6 +651,11 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     truth_cols = TRUTH_COLUMNS | (SHRED_TRUTH_COLUMNS if shreds > 0 else {})
     if shreds > 0:
         header["SIMSHRED"] = float(shreds)
+    sat_model = load_satellite_model() if satellites else None
+    sat_stats: dict = {}
+    if satellites:
+        truth_cols = truth_cols | SATELLITE_TRUTH_COLUMNS
+        header["SIMSAT"] = True
     truth_w = FitsStreamWriter.for_columns(out_dir / "truth.fits", truth_cols, table_cards=header.items(),
                                            atomic=True)
     sweep_cols = list(datamodel.SWEEP_COLUMNS)
@@ -649,7 +697,8 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
             files.append(path.name)
             parts.clear()
 
-        gen = iter_simulated_sky(n_sources, seed, area_deg2, chunk_size, model, shreds=shreds)
+        gen = iter_simulated_sky(n_sources, seed, area_deg2, chunk_size, model, shreds=shreds,
+                                 satellites=sat_model, satellite_stats=sat_stats)
         while True:
             tg = time.perf_counter()
             try:
@@ -712,6 +761,8 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     if shreds > 0:  # only then: the default summary keeps its keys
         summary["shreds"] = {"density_deg2": float(shreds), "physical_density_deg2": physical_host_density(model),
                              "n_hosts": counts["n_hosts"], "n_shreds": counts["n_shreds"]}
+    if satellites:  # only then: the default summary keeps its keys
+        summary["satellites"] = {**sat_stats, "model": sat_model.to_dict()}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     _record_own_files(out_dir, set(files) | set(SKY_PRODUCTS))
     return summary
@@ -815,6 +866,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--nearby-oversampling", type=float, default=NEARBY_OVERSAMPLING, metavar="K",
                    help=f"volume factor of the training sample's nearby supplement (z < {NEARBY_Z_MAX}, weighted "
                         "1/(1+K); default %(default)s; 0: none)")
+    p.add_argument("--satellites", action="store_true",
+                   help="add satellites around Milky-Way-mass hosts with SAGA's abundance, radial distribution "
+                        "and quenched fraction, replacing field galaxies (dwarflib.sky.satellites; default: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="replace or remove files of OUT that no earlier `dwarflib simulate` wrote")
@@ -833,7 +887,7 @@ def _cli_main(args) -> int:
         s = write_simulated_sky(args.out, args.n_sources, seed=args.seed, area_deg2=args.area_deg2,
                                 chunk_size=args.chunk_size, progress=not args.no_progress, model=model,
                                 overwrite=args.overwrite, shreds=args.shreds,
-                                nearby_oversampling=args.nearby_oversampling)
+                                nearby_oversampling=args.nearby_oversampling, satellites=args.satellites)
     except (FileExistsError, paths.FolderLockedError, ValueError) as exc:
         print(f"dwarflib simulate: error: {exc}", file=sys.stderr)
         return 1

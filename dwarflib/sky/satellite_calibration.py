@@ -1,0 +1,270 @@
+"""The fit of the satellite model (:mod:`dwarflib.sky.satellites`) on the calibration half of SAGA DR3, and its
+checks against the verification half of SAGA and against ELVES (issue #13).
+
+A module of its own because it reads the comparison samples (:mod:`dwarflib.sky.samples`, which imports
+the sky generator) while the generator imports :mod:`dwarflib.sky.satellites`.
+
+* :func:`calibrate_satellites` -- fits :class:`~dwarflib.sky.satellites.SatelliteModel` on SAGA's
+  calibration half only (``saga_frame("calibration")``; the velocities DVhost of the same rows) and writes
+  ``dwarflib/data/satellite_calibration.json``.
+* :func:`simulated_saga_satellites` -- satellite systems drawn with the sky's own code path around the
+  hosts of one SAGA half (their log M* and recession velocity), observed with SAGA's limit r < 20.75 and
+  the sky's detection probability.
+* :func:`satellite_comparison` -- N per host above the completeness mass, quantiles and a KS test of the
+  projected radii, and the quenched fraction per log M* bin with Wilson intervals, simulated vs real;
+  :func:`elves_early_type_fractions` -- ELVES's early-type fraction per bin (a morphological, not a
+  star-formation, definition: compared with the simulated quiescent fraction as a check only).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from dwarflib.metrics import binomial_interval
+from dwarflib.registry import load_elves_confirmed_csv, load_saga_hosts, load_saga_satellites
+from dwarflib.selections import SAGA
+from dwarflib.sky.generate import model_version
+from dwarflib.sky.physics import SkyModel, detection_probability, distmod, load_sky_model
+from dwarflib.sky.samples import SAGA_HALVES, saga_frame, saga_host_half
+from dwarflib.sky.satellites import (
+    C_KMS,
+    CALIBRATION_FILE,
+    SatelliteModel,
+    draw_satellite_systems,
+    load_satellite_model,
+)
+
+#: log M* above which SAGA's satellite counts are taken as complete [dex]: the Gold sample (M_r < -15.5) is
+#: nearly complete (sum of nsat-G over nsat-Gc ~ 1.07) and its satellites lie at log M* > ~7.5.
+LOGM_COMPLETE = 7.5
+#: Lowest satellite mass simulated [dex]: the power law is extended from LOGM_COMPLETE down to it.
+LOGM_MIN = 6.0
+#: Redshift limit of the simulated hosts (a parameter of the project, not of SAGA).
+HOST_Z_MAX = 0.03
+#: SAGA's Gold+Silver absolute-magnitude limit M_r,o [mag] (Mao et al. 2024), the limit of nsat-GS.
+M_R_SILVER = -12.3
+#: Simulated systems per calibration host used to fit ``slope_low``.
+N_REAL_FIT = 200
+#: Probabilities at which the calibration R_HOST quantiles are stored.
+N_RADIAL_QUANTILES = 21
+#: Stellar-mass bins of the checks [dex].
+CHECK_BINS = ((6.0, 7.0), (7.0, 8.0), (8.0, 9.0))
+
+
+def _saga_calibration_rows() -> tuple[pd.DataFrame, np.ndarray]:
+    """SAGA's calibration half (saga_frame) and the DVhost [km/s] of the same satellites."""
+    cal = saga_frame("calibration")
+    t = load_saga_satellites()
+    half = saga_host_half(t["HOSTID"])
+    dv = np.asarray(t["DVhost"], float)[half == SAGA_HALVES.index("calibration")]
+    if len(dv) != len(cal):
+        raise RuntimeError(f"SAGA calibration half: {len(cal)} satellites in saga_frame but {len(dv)} DVhost")
+    return cal, dv
+
+
+def fit_linear_fraction(logm, flag, lo: float, hi: float, seen=None) -> tuple[float, float]:
+    """Binomial maximum-likelihood fit of an intrinsic fraction linear in log M*: f(lo), f(hi) (clipped to
+    [0.001, 0.999]). ``seen`` (optional): function log M* -> (S_flagged, S_other), the probabilities that a
+    flagged / other object of that mass is in the sample; the observed fraction is then
+    f S_flagged / (f S_flagged + (1 - f) S_other) (the selection forward-modelled)."""
+    logm, flag = np.asarray(logm, float), np.asarray(flag, bool)
+    x = (logm - lo) / (hi - lo)
+    s_f, s_o = seen(logm) if seen is not None else (1.0, 1.0)
+
+    def nll(p):
+        f = np.clip(p[0] + (p[1] - p[0]) * x, 1e-3, 1 - 1e-3)
+        f = f * s_f / (f * s_f + (1 - f) * s_o)
+        return -np.sum(np.where(flag, np.log(f), np.log1p(-f)))
+
+    m = flag.mean()
+    res = optimize.minimize(nll, [m, m], method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
+    return tuple(float(np.clip(v, 1e-3, 1 - 1e-3)) for v in res.x)
+
+
+def saga_selection(sat: SatelliteModel, host_z, model: SkyModel, seed: int = 0, width: float = 0.25):
+    """Function log M* -> (S_Q, S_SF): the fraction of simulated quiescent / star-forming satellites around
+    hosts at ``host_z`` that SAGA's limit r < 20.75 and the sky's detection keep, in log M* bins of
+    ``width`` [dex] (:data:`N_REAL_FIT` systems per host, half quiescent)."""
+    rng = np.random.default_rng([seed, 132])
+    hz = np.repeat(np.asarray(host_z, float), N_REAL_FIT)
+    s = draw_satellite_systems(rng, hz, model, replace(sat, fq_values=[0.5] * len(sat.fq_values)))
+    kept = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+    edges = np.arange(sat.logm_min, sat.logm_max + width, width)
+    frac = []
+    for pop in (1, 0):
+        p = s["POP"] == pop
+        n_all = np.histogram(s["LOGMSTAR"][p], edges)[0]
+        n_kept = np.histogram(s["LOGMSTAR"][p & kept], edges)[0]
+        frac.append(np.where(n_all > 0, n_kept / np.maximum(n_all, 1), 1.0))
+
+    def seen(logm):
+        i = np.clip(np.searchsorted(edges, logm, side="right") - 1, 0, len(edges) - 2)
+        return np.maximum(frac[0][i], 1e-3), np.maximum(frac[1][i], 1e-3)
+
+    return seen
+
+
+def fit_slope_low(sat: SatelliteModel, host_z, target: float, model: SkyModel, seed: int = 0) -> float:
+    """The mass-function slope below ``logm_complete`` for which the simulated number of satellites per host
+    with M_r < :data:`M_R_SILVER` equals ``target`` (hosts at ``host_z``, :data:`N_REAL_FIT` systems each;
+    the sky model's M/L sets the magnitudes). Clipped to [0, slope]."""
+    rng = np.random.default_rng([seed, 131])
+    hz = np.repeat(np.asarray(host_z, float), N_REAL_FIT)
+    s = draw_satellite_systems(rng, hz, model, replace(sat, slope_low=sat.slope))  # unthinned
+    bright = s["R_TRUE"] - distmod(hz[s["HOST"]]) < M_R_SILVER
+    m = s["LOGMSTAR"][bright]
+
+    def excess(bl):
+        return float(np.sum(replace(sat, slope_low=bl).keep_probability(m)) / len(hz) - target)
+
+    if excess(0.0) >= 0:
+        return 0.0
+    if excess(sat.slope) <= 0:
+        return float(sat.slope)
+    return float(optimize.brentq(excess, 0.0, sat.slope, xtol=1e-4))
+
+
+def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None) -> SatelliteModel:
+    """:class:`SatelliteModel` from SAGA satellites of the calibration half ``cal`` (a ``saga_frame`` with
+    HALF 0 only), their DVhost [km/s] and the SAGA host table (C1: host mass range, Gold completeness, the
+    incompleteness-corrected Gold+Silver counts nsat-GS and the recession velocities HRV of the calibration
+    hosts); ``model``: the sky model whose M/L converts masses to M_r (default: the calibrated one).
+
+    Raises ValueError when ``cal`` holds rows of the verification half.
+    """
+    if (cal["HALF"] != SAGA_HALVES.index("calibration")).any():  # before anything else reads it
+        raise ValueError("fit_satellite_model: the SAGA frame holds verification-half rows (HALF != 0); "
+                         "calibrate on saga_frame('calibration') only")
+    host_ids = np.char.strip(np.asarray(hosts["HOSTID"]).astype(str))
+    cal_hosts = sorted(set(cal["HOSTID"]))
+    in_cal = np.isin(host_ids, cal_hosts)
+    gold_corr = float(np.sum(hosts["nsat-G"][in_cal]) / np.sum(hosts["nsat-Gc"][in_cal]))
+    m = cal["LOGMSTAR"].to_numpy(float)
+    above = m[m >= LOGM_COMPLETE]
+    slope = float(1.0 / (np.log(10) * np.mean(above - LOGM_COMPLETE)))  # MLE of an exponential in log M*
+    logm_max = float(np.ceil(m.max() * 10) / 10)
+    r = cal["R_HOST"].to_numpy(float)
+    r_max = 300.0
+    if np.any(r > r_max):
+        raise ValueError(f"SAGA R_HOST above {r_max} kpc: {np.sort(r[r > r_max])[:5]}")
+    q = np.quantile(r, np.linspace(0, 1, N_RADIAL_QUANTILES))
+    keep = (m >= LOGM_MIN) & (m <= logm_max)
+    hl = np.asarray(hosts["log(M*)"], float)
+    sat = SatelliteModel(
+        host_logm_min=float(hl.min()), host_logm_max=float(hl.max()), host_z_max=HOST_Z_MAX,
+        logm_complete=LOGM_COMPLETE, n_above_complete=float(len(above) / len(cal_hosts) * gold_corr),
+        slope=slope, logm_min=LOGM_MIN, logm_max=logm_max, r_max_kpc=r_max,
+        r_quantiles_kpc=[round(float(v), 3) for v in q], dv_sigma_kms=float(np.std(np.asarray(dv_kms, float))),
+        dv_max_kms=275.0, fq_m_nodes=[LOGM_MIN, logm_max], fq_values=[0.5, 0.5],
+        provenance={"source": "SAGA DR3 (Mao et al. 2024) tables C1, C3; calibration half of the hosts "
+                              "(dwarflib.sky.samples.saga_host_half)",
+                    "n_hosts": len(cal_hosts), "n_satellites": len(cal), "n_above_complete_raw": len(above),
+                    "gold_completeness_correction": round(gold_corr, 4),
+                    "host_mass_range": "log M* of all 101 SAGA hosts (host definition)",
+                    "dv_max_kms": "SAGA's satellite velocity window", "r_max_kpc": "SAGA's 300 kpc"})
+    target = float(np.mean(np.asarray(hosts["nsat-GS"], float)[in_cal]))
+    model = load_sky_model() if model is None else model
+    host_z = np.asarray(hosts["HRV"], float)[in_cal] / C_KMS
+    seen = saga_selection(sat, host_z, model)
+    f_lo, f_hi = fit_linear_fraction(m[keep], cal["QUENCHED"].to_numpy(bool)[keep], LOGM_MIN, logm_max, seen)
+    sat = replace(sat, fq_values=[round(f_lo, 4), round(f_hi, 4)])
+    slope_low = fit_slope_low(sat, host_z, target, model)
+    return replace(sat, slope_low=round(slope_low, 4),
+                   provenance={**sat.provenance, "nsat_GS_per_host": round(target, 4),
+                               "slope_low": f"simulated N(M_r < {M_R_SILVER}) per calibration host = nsat_GS_per_host "
+                                            f"({N_REAL_FIT} systems per host, the sky model's M/L)",
+                               "fq": "intrinsic quiescent fraction linear in log M*, binomial fit to SAGA's quenched "
+                                     "flag with SAGA's r < 20.75 and the sky's detection forward-modelled",
+                               "sky_model_version": model_version(model)})
+
+
+def calibrate_satellites(path=None) -> SatelliteModel:
+    """Fit the satellite model on SAGA's calibration half and write it (default: the package data file
+    ``dwarflib/data/satellite_calibration.json``); returns the model."""
+    cal, dv = _saga_calibration_rows()
+    sat = fit_satellite_model(cal, dv, load_saga_hosts())
+    if path is None:
+        path = Path(str(resources.files("dwarflib") / "data" / CALIBRATION_FILE))
+    Path(path).write_text(json.dumps(sat.to_dict(), indent=1) + "\n")
+    return sat
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------------
+def saga_hosts_of_half(half: str) -> pd.DataFrame:
+    """The SAGA hosts (C1) with satellites in one half: HOSTID, LOGMSTAR [dex], Z (HRV / c)."""
+    hosts = load_saga_hosts()
+    ids = np.char.strip(np.asarray(hosts["HOSTID"]).astype(str))
+    keep = np.isin(ids, sorted(set(saga_frame(half)["HOSTID"])))
+    return pd.DataFrame({"HOSTID": ids[keep], "LOGMSTAR": np.asarray(hosts["log(M*)"], float)[keep],
+                         "Z": np.asarray(hosts["HRV"], float)[keep] / C_KMS})
+
+
+def simulated_saga_satellites(half: str = "verification", n_real: int = 20, seed: int = 0,
+                              model: SkyModel | None = None, sat: SatelliteModel | None = None) -> pd.DataFrame:
+    """Simulated satellites around the hosts of one SAGA half (``n_real`` systems per host), drawn with the
+    sky's code path (:func:`dwarflib.sky.satellites.draw_satellite_systems`) and kept when brighter than
+    SAGA's r < 20.75 and detected. Columns like :func:`dwarflib.sky.samples.saga_frame`: HOSTID (host and
+    realisation), LOGMSTAR, R_HOST [kpc], QUENCHED (quiescent population), r, Z; ``attrs["n_hosts"]``."""
+    model = load_sky_model() if model is None else model
+    sat = load_satellite_model() if sat is None else sat
+    hosts = saga_hosts_of_half(half)
+    rng = np.random.default_rng([seed, 13])
+    hz = np.repeat(hosts["Z"].to_numpy(), n_real)
+    hid = np.repeat(hosts["HOSTID"].to_numpy(), n_real).astype(object) + "-" + np.tile(
+        np.arange(n_real).astype(str), len(hosts)).astype(object)
+    s = draw_satellite_systems(rng, hz, model, sat)
+    seen = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+    df = pd.DataFrame({"HOSTID": hid[s["HOST"]], "LOGMSTAR": s["LOGMSTAR"], "R_HOST": s["R_HOST_KPC"],
+                       "QUENCHED": s["POP"] == 1, "r": s["R_TRUE"], "Z": s["Z"]})[seen].reset_index(drop=True)
+    df.attrs["n_hosts"] = len(hz)
+    return df
+
+
+def quenched_fractions(df: pd.DataFrame, flag: str = "QUENCHED", bins=CHECK_BINS) -> pd.DataFrame:
+    """Fraction of rows with ``flag`` per log M* bin with its Wilson 95 % interval."""
+    rows = []
+    for lo, hi in bins:
+        sel = (df["LOGMSTAR"] >= lo) & (df["LOGMSTAR"] < hi)
+        n, k = int(sel.sum()), int(df.loc[sel, flag].astype(bool).sum())
+        low, high = binomial_interval(k, n)
+        rows.append({"bin": f"{lo:g}-{hi:g}", "n": n, "k": k, "fraction": k / n if n else np.nan,
+                     "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def satellite_comparison(sim: pd.DataFrame, real: pd.DataFrame, n_hosts_sim: int, n_hosts_real: int,
+                         logm_complete: float = LOGM_COMPLETE) -> dict:
+    """Simulated vs real satellites (frames with LOGMSTAR, R_HOST [kpc], QUENCHED):
+
+    ``n_per_host`` (satellites with log M* >= ``logm_complete`` per host; the real one with its Poisson 95 %
+    interval), ``radial`` (R_HOST quantiles 10/25/50/75/90 % and the two-sample KS p-value) and
+    ``quenched`` (per-bin fractions with Wilson intervals, side by side)."""
+    k_sim = int((sim["LOGMSTAR"] >= logm_complete).sum())
+    k_real = int((real["LOGMSTAR"] >= logm_complete).sum())
+    lo, hi = stats.chi2.ppf([0.025, 0.975], [2 * k_real, 2 * k_real + 2]) / 2
+    probs = [0.1, 0.25, 0.5, 0.75, 0.9]
+    q = pd.DataFrame({"quantile": probs, "simulated": np.quantile(sim["R_HOST"], probs),
+                      "real": np.quantile(real["R_HOST"], probs)})
+    fq = quenched_fractions(sim).merge(quenched_fractions(real), on="bin", suffixes=("_sim", "_real"))
+    return {"n_per_host": {"simulated": k_sim / n_hosts_sim, "real": k_real / n_hosts_real,
+                           "real_low": lo / n_hosts_real, "real_high": hi / n_hosts_real},
+            "radial": q, "radial_ks_p": float(stats.ks_2samp(sim["R_HOST"], real["R_HOST"]).pvalue),
+            "quenched": fq}
+
+
+def elves_early_type_fractions(bins=CHECK_BINS) -> pd.DataFrame:
+    """ELVES confirmed satellites (Carlsten et al. 2022 compiled CSV): early-type fraction (``ETG?``) per
+    log M* bin with Wilson 95 % intervals (real data; a morphological definition)."""
+    t = load_elves_confirmed_csv()
+    df = pd.DataFrame({"LOGMSTAR": np.asarray(t["lgM_star"], float),
+                       "ETG": np.asarray(t["ETG?"]).astype(float) > 0})
+    return quenched_fractions(df, flag="ETG", bins=bins)

@@ -1,0 +1,166 @@
+"""The opt-in environment of the simulated sky: satellites of Milky-Way-mass hosts (``simulate --satellites``)."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+from dataclasses import replace
+from importlib import resources
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from dwarflib.cli import main as cli_main
+from dwarflib.sky.generate import generate_chunk, source_densities, sweep_files, write_simulated_sky
+from dwarflib.sky.observe import ObjidCounter, footprint
+from dwarflib.sky.physics import kpc_per_arcsec, load_sky_model
+from dwarflib.sky.samples import saga_frame
+from dwarflib.sky.satellite_calibration import (
+    _saga_calibration_rows,
+    calibrate_satellites,
+    fit_satellite_model,
+    satellite_comparison,
+    simulated_saga_satellites,
+)
+from dwarflib.sky.satellites import C_KMS, CALIBRATION_FILE, SatelliteModel, load_satellite_model
+
+N, AREA = 3000, 2.0  # a sky of a few seconds
+N_CHUNK = 30_000
+
+
+@pytest.fixture(scope="module")
+def chunks():
+    """One chunk of sky without and with satellites, same random stream. Hosts up to z = 0.06 (a test-only
+    widening of the host range, so that a small chunk holds many systems)."""
+    model = load_sky_model()
+    sat = replace(load_satellite_model(), host_z_max=0.06)
+    dens = source_densities(model)
+    box = footprint(1000.0)[0]
+    plain = generate_chunk(np.random.default_rng([7, 1]), N_CHUNK, box, model, dens, ObjidCounter())
+    stats: dict = {}
+    with_sat = generate_chunk(np.random.default_rng([7, 1]), N_CHUNK, box, model, dens, ObjidCounter(),
+                              satellites=sat, satellite_stats=stats)
+    return plain, with_sat, stats, sat, box
+
+
+def test_disabled_sky_bit_identical(tmp_path):
+    """satellites=False (the default) writes exactly the files of a sky without the option."""
+    write_simulated_sky(tmp_path / "a", N, seed=5, area_deg2=AREA, progress=False)
+    write_simulated_sky(tmp_path / "b", N, seed=5, area_deg2=AREA, progress=False, satellites=False)
+    names = [p.name for p in sweep_files(tmp_path / "a")] + ["truth.fits", "training-sample.fits"]
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
+    assert mismatch == [] and errors == [] and len(match) == len(names)
+    assert "IS_SATELLITE" not in fits.getdata(tmp_path / "a" / "truth.fits", 1).names
+    assert "satellites" not in json.loads((tmp_path / "a" / "summary.json").read_text())
+
+
+def test_chunk_rows_accounted(chunks):
+    """Satellites replace field galaxies: same number of rows, every drawn satellite counted once."""
+    (sw0, tr0), (sw1, tr1), stats, _, _ = chunks
+    assert len(sw1["RA"]) == len(sw0["RA"]) == N_CHUNK
+    assert "IS_SATELLITE" not in tr0 and "IS_SATELLITE" in tr1
+    n_sat = int(tr1["IS_SATELLITE"].sum())
+    assert n_sat > 20 and stats["n_written"] == n_sat
+    assert stats["n_drawn"] == (stats["n_fainter"] + stats["n_undetected"] + stats["n_written"]
+                                + stats["n_unmatched"])
+    assert np.array_equal(tr1["IS_STAR"], tr0["IS_STAR"])  # stars untouched
+    # every other row is the same source as without satellites (own random stream for the satellites)
+    other = ~tr1["IS_SATELLITE"]
+    for col in ("Z", "LOGMSTAR", "MAG_R_TRUE"):
+        np.testing.assert_array_equal(tr1[col][other], tr0[col][other])
+    assert np.array_equal(sw1["RA"][other], sw0["RA"][other])
+
+
+def test_satellites_around_their_hosts(chunks):
+    _, (sw, tr), _, sat, box = chunks
+    s = np.flatnonzero(tr["IS_SATELLITE"])
+    assert np.all(tr["HOST_TARGETID"][~tr["IS_SATELLITE"]] == -1)
+    assert np.all(np.isnan(tr["R_HOST_KPC"][~tr["IS_SATELLITE"]]))
+    row = {t: i for i, t in enumerate(tr["TARGETID"].tolist())}
+    h = np.array([row[t] for t in tr["HOST_TARGETID"][s].tolist()])
+    assert np.all((tr["LOGMSTAR"][h] >= sat.host_logm_min) & (tr["LOGMSTAR"][h] <= sat.host_logm_max))
+    assert np.all(tr["Z"][h] <= sat.host_z_max) and not tr["IS_SATELLITE"][h].any()
+    # projected distance at the host's distance from the written positions: R_HOST_KPC, within 300 kpc
+    d_north = (sw["DEC"][s] - sw["DEC"][h]) * 3600
+    d_east = (sw["RA"][s] - sw["RA"][h]) * 3600 * np.cos(np.radians(sw["DEC"][h]))
+    r_kpc = np.hypot(d_east, d_north) * kpc_per_arcsec(tr["Z"][h])
+    np.testing.assert_allclose(r_kpc, tr["R_HOST_KPC"][s], rtol=0.01)
+    assert r_kpc.max() <= sat.r_max_kpc * 1.01
+    assert np.all((sw["RA"][s] >= box["ra1"]) & (sw["RA"][s] <= box["ra2"]))
+    assert np.all((sw["DEC"][s] >= box["dec1"]) & (sw["DEC"][s] <= box["dec2"]))
+    # line-of-sight velocities inside SAGA's window, with the calibrated dispersion
+    dv = (tr["Z"][s] - tr["Z"][h]) / (1 + tr["Z"][h]) * C_KMS
+    assert np.abs(dv).max() <= sat.dv_max_kms
+    assert 0.7 * sat.dv_sigma_kms < dv.std() < 1.2 * sat.dv_sigma_kms
+
+
+def test_same_seed_same_satellites(chunks):
+    (_, (_, tr1), _, sat, box) = chunks
+    model = load_sky_model()
+    _, tr2 = generate_chunk(np.random.default_rng([7, 1]), N_CHUNK, box, model, source_densities(model),
+                            ObjidCounter(), satellites=sat)
+    for col in ("TARGETID", "IS_SATELLITE", "HOST_TARGETID", "Z", "LOGMSTAR"):
+        np.testing.assert_array_equal(tr2[col], tr1[col])
+
+
+def test_sky_with_satellites(tmp_path):
+    """The option through the CLI: truth columns and the summary's counts."""
+    rc = cli_main(["simulate", "--n-sources", str(N), "--area-deg2", "20", "--seed", "3", "--out",
+                   str(tmp_path), "--no-progress", "--satellites"])
+    assert rc == 0
+    truth = fits.getdata(tmp_path / "truth.fits", 1)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {"IS_SATELLITE", "HOST_TARGETID", "R_HOST_KPC"} <= set(truth.names)
+    assert summary["n_sources"] == N == len(truth)
+    assert summary["satellites"]["n_written"] == int(truth["IS_SATELLITE"].sum())
+    assert fits.getheader(tmp_path / "truth.fits", 1)["SIMSAT"] is True
+
+
+def test_calibration_uses_only_the_calibration_half():
+    cal, dv = _saga_calibration_rows()
+    assert set(cal["HALF"]) == {0}
+    with pytest.raises(ValueError, match="verification"):
+        fit_satellite_model(saga_frame(None), np.zeros(378), None)
+    with pytest.raises(ValueError, match="verification"):
+        fit_satellite_model(saga_frame("verification"), np.zeros(182), None)
+
+
+def test_calibration_file_reproducible(tmp_path):
+    """The package data file is what calibrate_satellites() writes."""
+    sat = calibrate_satellites(tmp_path / "sat.json")
+    committed = json.loads((resources.files("dwarflib") / "data" / CALIBRATION_FILE).read_text())
+    assert json.loads((tmp_path / "sat.json").read_text()) == committed
+    assert SatelliteModel.from_dict(committed) == sat
+    assert sat.provenance["n_hosts"] == saga_frame("calibration")["HOSTID"].nunique()
+
+
+def test_radial_distribution_matches_verification_half():
+    """Simulated satellites around the verification hosts vs the verification satellites (held out): the
+    projected radii are consistent (two-sample KS)."""
+    sim = simulated_saga_satellites("verification", n_real=5, seed=1)
+    real = saga_frame("verification")
+    c = satellite_comparison(sim, real, sim.attrs["n_hosts"], real["HOSTID"].nunique())
+    assert c["radial_ks_p"] > 0.01
+    assert c["radial"]["simulated"].max() <= 300
+
+
+def test_bad_satellite_model_rejected():
+    with pytest.raises(ValueError, match="r_quantiles_kpc"):
+        SatelliteModel(r_quantiles_kpc=[50.0, 10.0])
+    with pytest.raises(ValueError, match="fq_values"):
+        SatelliteModel(fq_values=[0.2, 1.5])
+
+
+def test_replaced_field_galaxies_match_the_satellites(chunks):
+    """Each satellite takes the place of a field galaxy of nearly the same (log M*, z), so the chunk's
+    distribution in (z, log M*) -- calibrated on DESI EDR -- is kept."""
+    (_, tr0), (_, tr1), _, _, _ = chunks
+    s = tr1["IS_SATELLITE"]
+    assert not tr0["IS_STAR"][s].any()
+    assert np.median(np.abs(tr1["LOGMSTAR"][s] - tr0["LOGMSTAR"][s])) < 0.05
+    assert np.median(np.abs(tr1["Z"][s] - tr0["Z"][s])) < 0.002
+    for lo, hi in ((0.0, 0.02), (0.02, 0.05)):
+        n0 = ((tr0["Z"] >= lo) & (tr0["Z"] < hi) & (tr0["LOGMSTAR"] < 9.5)).sum()
+        n1 = ((tr1["Z"] >= lo) & (tr1["Z"] < hi) & (tr1["LOGMSTAR"] < 9.5)).sum()
+        assert abs(int(n1) - int(n0)) <= 2 * np.sqrt(n0) + 1  # within the count's Poisson noise
