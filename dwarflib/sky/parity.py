@@ -34,7 +34,7 @@ from dwarflib.metrics import CONFIDENCE, REFERENCE_FPR, metrics_at_prevalence, t
 from dwarflib.models import make_model
 from dwarflib.selections import SAGA
 from dwarflib.sky.generate import SURVEY_BGS, training_sample_path
-from dwarflib.sky.samples import bgs_sample, edr_frame, read_training_frame
+from dwarflib.sky.samples import SAGA_HALVES, bgs_sample, edr_frame, read_training_frame, saga_host_half
 from dwarflib.training_sample import load_labelled_table
 from dwarflib.verification import FeatureTable, recall_by_bins
 
@@ -262,7 +262,8 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
     For each survey the chapter-08 restricted model (7-class XGBoost on the table's features,
     :data:`dwarflib.verification.TABLE_FEATURES`, at most ``max_per_class`` rows per class, ``n_estimators``
     trees) is trained on a stratified 70 % of the simulated training sample of ``sky_dir`` and scored on the
-    other 30 % and on the real satellites inside the signal definition (usable rows; ELVES rows with only
+    other 30 % and on the real satellites inside the signal definition (SAGA: its verification half of hosts,
+    :func:`dwarflib.sky.samples.saga_host_half`, since the sky is calibrated on the other half) (usable rows; ELVES rows with only
     an i-band magnitude are excluded, as in chapter 08's main number). Returns the concatenated
     :func:`satellite_recall_parity` tables.
     """
@@ -273,8 +274,10 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
                                        n_estimators=n_estimators)
     out = []
     for survey in surveys:
-        if survey == "SAGA":
-            real = V.restricted_features(registry.load_saga_satellites(), "saga_satellites")
+        if survey == "SAGA":  # the verification half only: the sky is calibrated on the other half
+            saga = registry.load_saga_satellites()
+            saga = saga[saga_host_half(saga["HOSTID"]) == SAGA_HALVES.index("verification")]
+            real = V.restricted_features(saga, "saga_satellites")
             kind = "saga_satellites"
         elif survey == "ELVES":
             real = V.restricted_features(registry.load_elves_satellites(), "elves",
