@@ -50,10 +50,8 @@ INPUTS: dict[str, str] = {
     "catalogue-counts.csv": "07-candidate-catalogue",
     "verification-summary.csv": "08-verification",
     "verification-desi-edr.csv": "08-verification",
+    "verification-operating-points.csv": "08-verification",
 }
-
-#: Decision threshold on p_signal of the verification chapter's checks (its ``THRESHOLD``).
-VERIFICATION_THRESHOLD = 0.5
 
 #: Paper check -> (``check`` of the real-data row, ``check`` of the simulated held-out row) in
 #: ``verification-summary.csv``; ``None``: the chapter states no simulated precision for that model.
@@ -82,6 +80,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "verification-summary.csv": ("check", "sample", "source", "n", "precision", "recall", "recall_low",
                                  "recall_high", "paper_precision"),
     "verification-desi-edr.csv": ("n", "n_signal", "tp", "fp"),
+    "verification-operating-points.csv": ("check", "threshold", "target_precision"),
 }
 
 
@@ -377,20 +376,34 @@ def _threshold_row(outputs_dir: Path, cl: float) -> dict:
                 "mix of its simulated training sample, not to the paper's, so the cut selects a different purity")
 
 
+def _threshold(outputs_dir: Path, real_check: str) -> tuple[float, float]:
+    """(threshold on p_signal, stated simulated precision it was chosen for; NaN: a fixed threshold) of a real
+    check of chapter 08 (``verification-operating-points.csv``)."""
+    ops = _read(outputs_dir, "verification-operating-points.csv")
+    row = _one(ops, ops["check"] == real_check, f"check == {real_check!r}", "verification-operating-points.csv")
+    return float(row["threshold"]), float(row["target_precision"])
+
+
+def _threshold_words(thr: float, target: float) -> str:
+    return f"p_signal >= {thr:.3f}" + (f" (where its simulated precision reaches {target:g})"
+                                       if np.isfinite(target) else "")
+
+
 def _check_rows(outputs_dir: Path, cl: float) -> list[dict]:
     summ = _read(outputs_dir, "verification-summary.csv")
     out = []
     for name, (real_check, sim_check) in CHECK_ROWS.items():
         p_paper, r_paper = paper.CHECKS[name]
+        thr, target = _threshold(outputs_dir, real_check)
         real = _one(summ, (summ["check"] == real_check) & (summ["source"] == "real") & summ["paper_precision"].notna(),
                     f"check == {real_check!r}, source real, with the paper's numbers", "verification-summary.csv")
         sim = _simulated(summ, sim_check)
         sim_words = (f"; at this threshold the same model's precision on its simulated held-out test is "
                      f"{sim['precision']:.3f} ({sim['sample']})" if sim is not None else
                      "; the simulated precision at this threshold is not in chapter 08's outputs")
-        where = f"real {name} ({int(real['n'])} objects; {real['sample']}), p_signal >= {VERIFICATION_THRESHOLD:g}"
+        where = f"real {name} ({int(real['n'])} objects; {real['sample']}), {_threshold_words(thr, target)}"
         out.append(_row(f"{name} recall", f"CHECKS[{name}].recall", r_paper, real["recall"], real["recall_low"],
-                        real["recall_high"], cl, "fraction", "real", VERIFICATION_THRESHOLD, float("nan"),
+                        real["recall_high"], cl, "fraction", "real", thr, float("nan"),
                         where + sim_words, "partly",
                         "real objects of the same survey, but a model restricted to the features the real table "
                         "tabulates, trained on the simulated sky, at a threshold whose simulated precision is low; "
@@ -402,7 +415,7 @@ def _check_rows(outputs_dir: Path, cl: float) -> list[dict]:
             e = edr.loc["sim_to_real"]
             pr = metrics.precision_recall_from_counts(int(e["tp"]), int(e["tp"] + e["fp"]), int(e["n_signal"]), cl)
             out.append(_row(f"{name} precision", f"CHECKS[{name}].precision", p_paper, pr["precision"],
-                            pr["precision_low"], pr["precision_high"], cl, "fraction", "real", VERIFICATION_THRESHOLD,
+                            pr["precision_low"], pr["precision_high"], cl, "fraction", "real", thr,
                             int(e["n_signal"]) / int(e["n"]), where + sim_words, "partly",
                             "real objects with real spectroscopic labels, but colours and magnitudes only, a bright "
                             "magnitude-limited table (not the paper's candidate list), and a model trained on the "
@@ -410,14 +423,14 @@ def _check_rows(outputs_dir: Path, cl: float) -> list[dict]:
         elif sim is not None:
             out.append(_row(f"{name} precision (simulated stand-in)", f"CHECKS[{name}].precision", p_paper,
                             sim["precision"], float("nan"), float("nan"), cl, "fraction", "simulated",
-                            VERIFICATION_THRESHOLD, float("nan"),
-                            f"no real precision: {sim['sample']}, p_signal >= {VERIFICATION_THRESHOLD:g}", "no",
+                            thr, float("nan"),
+                            f"no real precision: {sim['sample']}, {_threshold_words(thr, target)}", "no",
                             f"the {name} tables list members only, so the precision of a candidate list against the "
                             "full survey (the paper's number) cannot be measured; the number given is the restricted "
                             "model's precision on the simulated held-out test, at a different prevalence"))
         else:
             out.append(_row(f"{name} precision", f"CHECKS[{name}].precision", p_paper, float("nan"), float("nan"),
-                            float("nan"), cl, "fraction", "real", VERIFICATION_THRESHOLD, float("nan"),
+                            float("nan"), cl, "fraction", "real", thr, float("nan"),
                             "no precision in chapter 08's outputs", "no", "not measured"))
     return out
 
@@ -442,9 +455,10 @@ def real_recall_operating_points(outputs_dir: str | Path | None = None) -> pd.Da
         real = _one(summ, (summ["check"] == real_check) & (summ["source"] == "real"), f"check == {real_check!r}",
                     "verification-summary.csv")
         sim = _simulated(summ, sim_check)
+        thr, _ = _threshold(outputs_dir, real_check)
         rows.append({"check": real_check, "sample": real["sample"], "n": int(real["n"]), "recall": real["recall"],
                      "recall_low": real["recall_low"], "recall_high": real["recall_high"],
-                     "threshold": VERIFICATION_THRESHOLD,
+                     "threshold": thr,
                      "simulated_precision": sim["precision"] if sim is not None else float("nan"),
                      "simulated_sample": sim["sample"] if sim is not None else "not in chapter 08's outputs"})
     return pd.DataFrame(rows)

@@ -14,6 +14,11 @@ N_TEST, N_SIG, TP, N_SEL = 1000, 20, 5, 8
 SOURCES, N_05, N_095, AREA = 2_000_000, 123, 0, 212.0
 
 
+#: chapter 08's thresholds at its stated simulated precision (verification-operating-points.csv)
+STATED_THRESHOLDS = {"SAGA DR3 satellites": 0.515, "ELVES satellites": 0.539, "LVDB dwarfs": 0.723,
+                     "DESI EDR": 0.61}
+
+
 def _write_outputs(d, counts_extra: dict | None = None) -> None:
     pd.DataFrame({"name": ["catalogue", "high_purity", "paper"], "threshold": [0.5, 0.6, 0.95],
                   "n_selected": [N_SEL, 4, 0], "n_signal": [N_SIG] * 3, "tp": [TP, 3, 0]}
@@ -42,6 +47,8 @@ def _write_outputs(d, counts_extra: dict | None = None) -> None:
     pd.DataFrame(rows, columns=cols).to_csv(d / "verification-summary.csv", index=False)
     pd.DataFrame({"n": [112104], "n_signal": [116], "tp": [33], "fp": [498], "fn": [83]},
                  index=["sim_to_real"]).to_csv(d / "verification-desi-edr.csv")
+    pd.DataFrame({"check": list(STATED_THRESHOLDS), "threshold": list(STATED_THRESHOLDS.values()),
+                  "target_precision": 0.1}).to_csv(d / "verification-operating-points.csv", index=False)
 
 
 def _test_part(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +168,9 @@ def test_check_rows_and_operating_points(outputs):
     ops = C.real_recall_operating_points(outputs).set_index("check")
     assert ops.loc["SAGA DR3 satellites", "simulated_precision"] == pytest.approx(0.095)
     assert np.isnan(ops.loc["LVDB dwarfs", "simulated_precision"])
-    assert (ops["threshold"] == C.VERIFICATION_THRESHOLD).all()
+    assert ops["threshold"].to_dict() == STATED_THRESHOLDS  # each check at its own stated-precision threshold
+    assert df.loc["CHECKS[SAGA DR3].recall", "threshold"] == STATED_THRESHOLDS["SAGA DR3 satellites"]
+    assert "p_signal >= 0.515 (where its simulated precision reaches 0.1)" in saga_r["conditions"]
 
 
 def test_missing_inputs_are_named(outputs):
