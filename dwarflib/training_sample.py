@@ -103,7 +103,8 @@ WEIGHT_COLUMN = "WEIGHT"
 SUPPLEMENT_COLUMN = "SUPPLEMENT"
 
 #: Non-sweep columns read from a labelled table when present.
-EXTRA_LABEL_COLUMNS: tuple[str, ...] = ("CLASS", "IS_STAR", "SPECTYPE", "SURVEY", WEIGHT_COLUMN, SUPPLEMENT_COLUMN)
+EXTRA_LABEL_COLUMNS: tuple[str, ...] = ("CLASS", "IS_STAR", "SPECTYPE", "SURVEY", WEIGHT_COLUMN, SUPPLEMENT_COLUMN,
+                                          "IS_SATELLITE")
 
 
 def sample_weights(table: Table, source: str | None = None) -> np.ndarray:

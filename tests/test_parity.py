@@ -113,3 +113,25 @@ def test_satellite_recall_parity_same_model_passes_shifted_fails():
     rows = P.parity_report_rows(satellite_tables=[missed])
     assert len(rows) == 4 and not rows.passed.any()
     assert {"criterion", "quantity", "real", "simulated", "threshold", "passed"} <= set(rows.columns)
+
+
+def test_satellite_parity_matches_within_the_simulated_satellites():
+    """With a pool (the simulated satellites of a sky with an environment) the real rows are matched only to
+    simulated signal galaxies of the pool: a pool whose galaxies are all missed gives simulated recall 0, while the
+    match over all rows recovers most; the threshold stays the one set on every simulated row."""
+    rng = np.random.default_rng(6)
+    n_sim, n_real = 4000, 300
+    y_sim = np.where(rng.random(n_sim) < 0.2, 0, 3)
+    sim = _table(rng.uniform(0.004, 0.02, n_sim), rng.uniform(6, 9, n_sim), rng.uniform(14, 20.5, n_sim))
+    pool = rng.random(n_sim) < 0.3
+    p_sim = np.where(y_sim == 0, np.where(pool, 0.0, 0.5 + 0.5 * rng.random(n_sim)), 0.4 * rng.random(n_sim))
+    real = _table(rng.uniform(0.004, 0.02, n_real), rng.uniform(6, 9, n_real), rng.uniform(14, 20.5, n_real))
+    args = (rng.random(n_real), real, np.ones(n_real, bool), p_sim, sim, y_sim)
+    kw = dict(target_precision=0.5, k=5, logm_bins=(6, 7.5, 9), r_bins=(14, 17, 20.5))
+    field = P.satellite_recall_parity(*args, **kw)
+    sats = P.satellite_recall_parity(*args, **kw, sim_pool=pool, sim_kind="satellites")
+    assert (field.sim_kind == "field").all() and (sats.sim_kind == "satellites").all()
+    assert (field.recall_sim > 0.5).all() and (sats.recall_sim == 0).all()  # field: ~0.7 (the pool is 30 %)
+    assert np.array_equal(field.threshold, sats.threshold)
+    with pytest.raises(ValueError, match="sim_pool has"):
+        P.satellite_recall_parity(*args, **kw, sim_pool=pool[:10])

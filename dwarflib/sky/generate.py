@@ -660,6 +660,8 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
                                            atomic=True)
     sweep_cols = list(datamodel.SWEEP_COLUMNS)
     train_cols = {c: (dt, u, d) for c, (dt, u, d) in datamodel.SWEEP_COLUMNS.items()} | TRAINING_EXTRA
+    if satellites:  # the labelled sample says which objects are satellites (the parity compares like with like)
+        train_cols = train_cols | {"IS_SATELLITE": SATELLITE_TRUTH_COLUMNS["IS_SATELLITE"]}
     train_w = FitsStreamWriter.for_columns(out_dir / "training-sample.fits", train_cols,
                                            table_cards=(header | {"SIMNEARK": float(nearby_oversampling)}).items(),
                                            atomic=True)
@@ -678,6 +680,9 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
                         WEIGHT=nearby_weight(truth["Z"][sel], truth["IS_STAR"][sel], nearby_oversampling,
                                              None if regular is None else regular[sel]),
                         SUPPLEMENT=np.full(int(sel.sum()), supplement))
+            if satellites:  # supplement chunks have no satellites
+                rows["IS_SATELLITE"] = (truth["IS_SATELLITE"][sel] if "IS_SATELLITE" in truth
+                                        else np.zeros(int(sel.sum()), bool))
             train_w.write(rows)
             counts["n_training"] += int(sel.sum())
         return sel

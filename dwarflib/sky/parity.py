@@ -11,8 +11,8 @@ both skies and the simulated difficulty must fall inside the real measurement's 
   subsamples of the simulated BGS-like sample at EDR's signal and other counts.
 * :func:`satellite_recall_parity` -- the restricted-feature model of chapter 08 applied to real SAGA
   (or ELVES) satellites and to simulated galaxies matched to them in (z, log M*, r): recall per log M* bin
-  and per r bin at a threshold set for a stated simulated precision, with Wilson intervals. The simulated
-  sky has no satellites (no environment), so the matched galaxies are field dwarfs.
+  and per r bin at a threshold set for a stated simulated precision, with Wilson intervals. On a sky with an
+  environment (``simulate --satellites``) the matched galaxies are simulated satellites, else field dwarfs.
 
 :func:`parity_summary` turns the EDR table into pass/fail rows; :func:`parity_report_rows` formats both
 tables as rows of :func:`dwarflib.sky.diagnostics.realism_report`.
@@ -49,6 +49,9 @@ PARITY_PRECISION = 0.1
 #: log M* [dex] and r [mag] bins of the satellite recall parity.
 PARITY_LOGM_BINS: tuple[float, ...] = (6.0, 7.0, 8.0, 9.0)
 PARITY_R_BINS: tuple[float, ...] = (12.0, 16.0, 17.0, 18.0, 19.0, SAGA.r_max)  # up to SAGA's limit
+#: Fewest held-out simulated signal satellites for the satellite parity to match real satellites with simulated
+#: satellites (a sky with an environment); below it they are matched with all simulated signal galaxies.
+MIN_SATELLITE_POOL = 50
 #: Matching scales of (z, log M* [dex], r [mag]) for the nearest-neighbour match of simulated galaxies.
 MATCH_SCALES: tuple[float, float, float] = (0.002, 0.25, 0.5)
 
@@ -203,19 +206,21 @@ def _frame(table: FeatureTable) -> pd.DataFrame:
 def satellite_recall_parity(p_real, real: FeatureTable, real_mask, p_sim, sim: FeatureTable, y_sim,
                             target_precision: float = PARITY_PRECISION, k: int = 5,
                             logm_bins: Sequence[float] = PARITY_LOGM_BINS, r_bins: Sequence[float] = PARITY_R_BINS,
-                            survey: str = "SAGA") -> pd.DataFrame:
+                            survey: str = "SAGA", sim_pool=None, sim_kind: str = "field") -> pd.DataFrame:
     """Recall of real satellites per log M* and r bin, against the same model on matched simulated galaxies.
 
     ``p_real``/``p_sim`` are the model's signal scores on the real table (rows ``real_mask`` enter) and on
     simulated galaxies it was **not** trained on (``sim`` with labels ``y_sim``, e.g. the held-out 30 % of
     :func:`dwarflib.verification.train_restricted_check`). The threshold is the lowest reaching
     ``target_precision`` on all of ``sim`` (:func:`dwarflib.metrics.threshold_for_precision`). Each real row
-    is matched to its ``k`` nearest simulated signal-class galaxies in (z, log M*, r) (:func:`match_nearest`);
-    the simulated sky has no environment, so these are field dwarfs. The simulated recall of a bin counts
-    each matched galaxy once (duplicates removed) and is binned by the real row it was matched to.
+    is matched to its ``k`` nearest simulated signal-class galaxies in (z, log M*, r) (:func:`match_nearest`),
+    among the rows of ``sim_pool`` (boolean mask over ``sim``; None: all), e.g. the simulated satellites of a
+    sky with an environment; ``sim_kind`` names them in the output ('field' or 'satellites'). The threshold
+    is set on all of ``sim``. The simulated recall of a bin counts each matched galaxy once (duplicates
+    removed) and is binned by the real row it was matched to.
 
     One row per bin: ``survey``, ``binning`` ('log M*' or 'r'), ``bin``, ``threshold``, ``sim_precision``,
-    ``n_real``, ``recall_real[_low|_high]`` and ``n_sim``, ``recall_sim[_low|_high]`` (Wilson 95 %),
+    ``n_real``, ``recall_real[_low|_high]``, ``sim_kind`` and ``n_sim``, ``recall_sim[_low|_high]`` (Wilson 95 %),
     ``passed`` (real recall inside the simulated interval; None for a bin without real rows) and
     ``overlap`` (the two intervals overlap).
     """
@@ -224,7 +229,10 @@ def satellite_recall_parity(p_real, real: FeatureTable, real_mask, p_sim, sim: F
     y_sim = np.asarray(y_sim)
     thr = threshold_for_precision(y_sim == SIGNAL, p_sim, target_precision)
     rf = _frame(real).loc[real_mask]
-    sig = np.flatnonzero(y_sim == SIGNAL)
+    pool = np.ones(len(y_sim), bool) if sim_pool is None else np.asarray(sim_pool, bool)
+    if pool.shape != y_sim.shape:
+        raise ValueError(f"sim_pool has {pool.shape} entries for {y_sim.shape} simulated rows")
+    sig = np.flatnonzero((y_sim == SIGNAL) & pool)
     sf = _frame(sim).iloc[sig].reset_index(drop=True)
     nn = sig[match_nearest(rf, sf, k=k)]  # (n_real, k) indices into sim
     rows = []
@@ -241,7 +249,8 @@ def satellite_recall_parity(p_real, real: FeatureTable, real_mask, p_sim, sim: F
             has = t.n > 0 and ts.n > 0
             rows.append({"survey": survey, "binning": binning, "bin": t["bin"], "threshold": thr["threshold"],
                          "sim_precision": thr["precision"], "n_real": int(t.n), "recall_real": t.recall,
-                         "recall_real_low": t.recall_low, "recall_real_high": t.recall_high, "n_sim": int(ts.n),
+                         "recall_real_low": t.recall_low, "recall_real_high": t.recall_high,
+                         "sim_kind": sim_kind, "n_sim": int(ts.n),
                          "recall_sim": ts.recall, "recall_sim_low": ts.recall_low, "recall_sim_high": ts.recall_high,
                          "passed": bool(ts.recall_low <= t.recall <= ts.recall_high) if has else None,
                          "overlap": bool(not (t.recall_high < ts.recall_low or ts.recall_high < t.recall_low))
@@ -287,9 +296,16 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
             raise ValueError(f"survey must be 'SAGA' or 'ELVES', got {survey!r}")
         chk = V.train_restricted_check(factory, sim, y, V.TABLE_FEATURES[kind], seed=seed)
         test = _subset(sim, chk.test_index)
+        y_test = y[chk.test_index]
+        pool, pool_kind = None, "field"
+        if "IS_SATELLITE" in train.colnames:  # a sky with an environment: satellites are compared with satellites
+            sat = np.asarray(train["IS_SATELLITE"], bool)[chk.test_index]
+            if ((y_test == SIGNAL) & sat).sum() >= MIN_SATELLITE_POOL:
+                pool, pool_kind = sat, "satellites"
         out.append(satellite_recall_parity(chk.apply(real), real, real.in_signal() & real.usable,
-                                           chk.test_p_signal, test, y[chk.test_index],
-                                           target_precision=target_precision, k=k, survey=survey))
+                                           chk.test_p_signal, test, y_test,
+                                           target_precision=target_precision, k=k, survey=survey,
+                                           sim_pool=pool, sim_kind=pool_kind))
     return pd.concat(out, ignore_index=True)
 
 
