@@ -115,6 +115,12 @@ def test_sky_with_satellites(tmp_path):
     assert summary["n_sources"] == N == len(truth)
     assert summary["satellites"]["n_written"] == int(truth["IS_SATELLITE"].sum())
     assert fits.getheader(tmp_path / "truth.fits", 1)["SIMSAT"] is True
+    # the labelled sample says which of its objects are satellites (the supplement's rows never are)
+    train = fits.getdata(tmp_path / "training-sample.fits", 1)
+    is_sat = dict(zip(truth["TARGETID"].tolist(), truth["IS_SATELLITE"].tolist(), strict=True))
+    regular = ~train["SUPPLEMENT"]
+    assert train["IS_SATELLITE"][regular].tolist() == [is_sat[t] for t in train["TARGETID"][regular].tolist()]
+    assert not train["IS_SATELLITE"][~regular].any() and train["IS_SATELLITE"].any()
 
 
 def test_calibration_uses_only_the_calibration_half():
