@@ -103,7 +103,10 @@ def test_quiescent_dwarf_colour_gap_matches_saga_quenched_satellites():
     sf = np.asarray(model.colour_mean["SF"]["g-r"])
     rows, cols = zn <= 0.015, (mn >= 7.0) & (mn <= 9.0)
     table_gap = (q - sf)[np.ix_(rows, cols)]
-    assert np.all(np.abs(table_gap - gap_saga) < 0.08), (gap_saga, table_gap.round(3))
+    # one number is fitted (the gap at fixed mass, averaged over SAGA's quenched satellites); the table's gap
+    # still varies with mass through the starting tables' slopes. The old tables were 0.28-0.43 mag apart.
+    assert abs(table_gap.mean() - gap_saga) < 0.04, (gap_saga, table_gap.round(3))
+    assert np.all(np.abs(table_gap - gap_saga) < 0.1), (gap_saga, table_gap.round(3))
 
 
 # --- the step check ---------------------------------------------------------------------------------------

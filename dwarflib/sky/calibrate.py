@@ -158,15 +158,17 @@ def _fill_missing(delta: np.ndarray) -> np.ndarray:
     return out
 
 
-def smooth_nodes(delta, weight, strength: float = DWARF_SMOOTHING, end_value: float | None = None) -> np.ndarray:
-    """Penalised least-squares smoothing of per-node values (equally spaced nodes).
+def smooth_nodes(target, weight, strength: float = DWARF_SMOOTHING, end_value: float | None = None) -> np.ndarray:
+    """Penalised least-squares fit of a node table to per-node targets (equally spaced nodes).
 
-    Minimises ``sum_j w_j (x_j - delta_j)^2 + lam sum_j (x_{j-1} - 2 x_j + x_{j+1})^2`` with
-    ``lam = strength * mean(w over nodes with data)``; nodes with NaN ``delta`` or zero weight are filled by
+    Minimises ``sum_j w_j (x_j - target_j)^2 + lam sum_j (x_{j-1} - 2 x_j + x_{j+1})^2`` with
+    ``lam = strength * mean(w over nodes with data)``; nodes with NaN ``target`` or zero weight are filled by
     the penalty alone. ``end_value`` (if given) is a fixed extra node after the last one (the join with the
-    massive relation), included in the penalty so the sequence runs smoothly into it.
+    massive relation), included in the penalty so the sequence runs smoothly into it. The calibration fits
+    the *table values* this way (target = current value + measured offset), so the converged table is
+    smooth, not only the steps towards it: a node moves off its data only as far as the curvature demands.
     """
-    d = np.asarray(delta, float)
+    d = np.asarray(target, float)
     w = np.where(np.isfinite(d), np.asarray(weight, float), 0.0)
     if w.sum() <= 0:
         return np.zeros_like(d)
@@ -454,11 +456,13 @@ def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: fl
     xs, xm = s.LOGMSTAR.to_numpy()[ok_s], m.LOGMSTAR.to_numpy()[ok_m]
     res = [_hat_median_delta(xs, lr_s[ok_s], xm, lr_m[ok_m], nodes, j) for j in range(len(nodes) - 1)]
     med_s, med_m, sp_s, sp_m, wts = (np.array(v, float) for v in zip(*res, strict=True))
-    d_off = smooth_nodes(med_s - med_m, wts, end_value=0.0)
-    d["size_dwarf_dlogre"] = (np.asarray(d["size_dwarf_dlogre"]) + damp * d_off).tolist()
+    off = np.asarray(d["size_dwarf_dlogre"], float)
+    fit = smooth_nodes(off + (med_s - med_m), wts, end_value=0.0)
+    d["size_dwarf_dlogre"] = (off + damp * (fit - off)).tolist()
     sig = np.asarray(d["size_dwarf_sigma"], float)
-    d_var = smooth_nodes(sp_s**2 - sp_m**2, wts, end_value=0.0)
-    d["size_dwarf_sigma"] = np.sqrt(np.clip(sig**2 + damp * d_var, 0.05**2, 0.45**2)).tolist()
+    target = np.sqrt(np.clip(sig**2 + (sp_s**2 - sp_m**2), 0.05**2, 0.45**2))
+    fit = smooth_nodes(target, wts, end_value=model.size_sf_sigma)
+    d["size_dwarf_sigma"] = np.clip(sig + damp * (fit - sig), 0.05, 0.45).tolist()
     diag.update(size_median_saga=med_s.round(4).tolist(), size_median_sim=med_m.round(4).tolist(),
                 size_spread_saga=sp_s.round(4).tolist(), size_spread_sim=sp_m.round(4).tolist(),
                 size_node_weight=wts.round(1).tolist())
@@ -474,9 +478,10 @@ def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: fl
         w_n[k] = wr.sum()
         if wr.sum() >= 5 and wm.sum() >= 30:
             d_n[k] = (wr * ln_s).sum() / wr.sum() - (wm * ln_m).sum() / wm.sum()
-    step_n = smooth_nodes(d_n, w_n)
     tab = np.asarray(d["sersic_sf_median"], float)
-    tab[jj] = np.clip(tab[jj] * 10 ** (damp * step_n), 0.4, 3.0)
+    log_n = np.log10(tab[jj])
+    fit = smooth_nodes(log_n + d_n, w_n)
+    tab[jj] = np.clip(10 ** (log_n + damp * (fit - log_n)), 0.4, 3.0)
     d["sersic_sf_median"] = tab.tolist()
     diag["sersic_logn_offset"] = np.round(d_n, 4).tolist()
     # 3) quiescent dwarf g-r: the quenched-minus-star-forming gap at fixed mass
