@@ -35,10 +35,11 @@ def test_median_log_re_is_the_median_of_drawn_sizes(dwarf_offset):
 
 
 def test_median_log_re_has_every_term():
-    model = dataclasses.replace(phys.load_sky_model(), size_dwarf_offset=0.3, size_dwarf_zero=-0.2)
-    sf, q = phys.median_log_re(np.array([7.0, 8.75, 10.0]), model)
-    expected = model.size_sf_a + model.size_sf_b * np.array([7.0, 8.75, 10.0]) + np.array(
-        [0.3 * 2 - 0.2, 0.3 * 0.25 - 0.1, 0.0])
+    model = dataclasses.replace(phys.load_sky_model(), size_dwarf_offset=0.3,
+                                size_dwarf_dlogre=[-0.2, -0.2, -0.2, -0.2, -0.2, -0.1])
+    sf, q = phys.median_log_re(np.array([7.0, 9.75, 10.0]), model)
+    expected = model.size_sf_a + model.size_sf_b * np.array([7.0, 9.75, 10.0]) + np.array(
+        [0.3 * 2 - 0.2, -0.05, 0.0])
     np.testing.assert_allclose(sf, expected)
     assert np.all(q >= sf + model.size_q_dwarf_offset - 1e-12)
     sf_z, _ = phys.median_log_re(np.array([7.0]), model, z=1.0)

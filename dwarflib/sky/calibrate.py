@@ -11,8 +11,10 @@ Against the DESI EDR BGS table (PROVABGS masses, r < 19.5; :func:`dwarflib.regis
   medians with the bilinear "hat" weights of each node, mock vs real, iterated;
 * colour scatter per population: star-forming from the low-mass nodes (log M* <= 9.5), quiescent from the
   massive ones (log M* >= 11), matching the 16-84 percentile half-width;
-* the quiescent fraction per mass node from the fraction of galaxies redder than the midway between the
-  two populations' mean g-r;
+* the quiescent fraction per mass node (log M* >= 8) from the fraction of galaxies redder than the midway
+  between the two populations' mean g-r; below, the field prior FQ_FIELD_DWARF_PRIOR (Geha et al. 2012);
+* the low-redshift nodes (z < 0.0104, where the EDR has no galaxies) move with the first node above, so the
+  field dwarf colours are continuous in z as the EDR shows;
 * the observed-frame mass-to-light zero point a(z), from the median log(M/L_r) per redshift node;
 * the mass function in the PROVABGS mass system: the characteristic mass from the share of log M* > 11.3
   among massive galaxies at 0.05 < z < 0.15, the low-mass normalisation phi2 and slope alpha2 from the
@@ -22,13 +24,19 @@ Against the DESI EDR BGS table (PROVABGS masses, r < 19.5; :func:`dwarflib.regis
   (:func:`_step_local_density`). The ten rosettes hold so little local volume that large-scale structure,
   not the mass function, sets these shares (:func:`edr_rosette_variance` measures it).
 
-Against SAGA DR3 satellites (Mao et al. 2024) at 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75:
+Against the calibration half of SAGA DR3 satellites (Mao et al. 2024; split by host,
+:func:`dwarflib.sky.samples.saga_frame` ``("calibration")``) at 0.004 < z < 0.011, r < 20.75 (:func:`_step_saga`):
 
-* the zero point and scatter of the dwarf mass-size relation from the median and spread of the effective
-  surface brightness r + 2.5 log10(2 pi SHAPE_R^2); the fibre-minus-total r magnitude is not fitted and
-  stays an independent check;
-* the power of b/a in the radius that sets fibre fluxes, from the SAGA fibre magnitudes (:func:`fit_fibre_q_power`);
-* the mean g-r of dwarfs at z < 0.03, log M* <= 8.5 from the median g-r.
+* one smooth star-forming dwarf size sequence: the offset and scatter of log r_e at mass nodes 7-9.5, from the
+  hat-weighted median and 16-84 half-width of log r_e [kpc] (from SAGA's sb and r), smoothed across nodes and
+  joined to the massive relation at log M* = 10; the fibre-minus-total magnitude is not fitted and stays an
+  independent check;
+* the star-forming median Sersic index at the nodes 7-9.5, from SAGA's Tractor Sersic indices;
+* the g-r of quiescent dwarfs, from the quenched-minus-star-forming g-r gap of SAGA's quenched satellites;
+* the power of b/a in the radius that sets fibre fluxes, from the SAGA fibre magnitudes (:func:`fit_fibre_q_power`).
+
+The overall colour level of dwarfs is not fitted on SAGA (satellites, redder than the field): the EDR sets it.
+The verification half of SAGA and ELVES are checks only (:func:`dwarflib.sky.diagnostics.dwarf_sequence_table`).
 
 ELVES (Carlsten et al. 2022) and the LVDB (Pace 2024) are not fitted; they are checks of the mass-size
 relation at the faint end, shown in the book.
@@ -49,16 +57,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dwarflib.selections import BGS_BRIGHT, SAGA
+from dwarflib.conventions import mean_surface_brightness
+from dwarflib.selections import BGS_BRIGHT
 from dwarflib.sky.grid import bilinear, frac_index
 from dwarflib.sky.physics import (
     CALIBRATION_FILE,
     COLOURS,
     M_SUN_R,
     POPULATIONS,
+    SIZE_JOIN_LOGM,
     SkyModel,
     distmod,
     fibre_fraction,
+    kpc_per_arcsec,
     quiescent_fraction,
     s_moments,
 )
@@ -70,11 +81,21 @@ from dwarflib.sky.samples import (
     saga_frame,
 )
 
-#: Colour columns of the comparison tables, in model order.
-#: Fixed quiescent fraction below the lowest mass the EDR constrains (field + satellite average; isolated
-#: dwarfs are almost never quenched, Geha et al. 2012, while ~30% of SAGA satellites below 1e8 Msun are).
-FQ_DWARF_PRIOR = 0.05
-FQ_FIT_MIN_LOGM = 8.5
+#: Quiescent fraction of FIELD galaxies at the mass nodes below FQ_FIT_MIN_LOGM, where the DESI EDR holds too
+#: few galaxies to measure a red fraction. A literature prior, not a fit: isolated dwarfs (> 1.5 Mpc from a
+#: massive host) below 1e9 Msun are essentially never quenched (< 0.06 %, Geha et al. 2012); the 0.02 floor
+#: allows for the non-isolated dwarfs (groups, backsplash) of a general field and is not constrained by data.
+#: Satellites of Milky-Way-mass hosts, with their higher quenched fraction, are simulated separately.
+FQ_FIELD_DWARF_PRIOR = 0.02
+#: Lowest mass node whose quiescent fraction is fitted on the EDR red fraction (the EDR holds ~350 galaxies
+#: at 7.5 < log M* < 8.5, enough for the hat-weighted node at 8.0; the node at 7.0 would have ~50).
+FQ_FIT_MIN_LOGM = 8.0
+#: Strength of the second-difference penalty that keeps the SAGA-fitted dwarf node tables (sizes, size
+#: scatter, Sersic) smooth, in units of the mean SAGA weight per node (:func:`smooth_nodes`).
+DWARF_SMOOTHING = 1.0
+#: SAGA mass range [log Msun] of the quenched-minus-star-forming g-r gap of dwarfs (the quiescent colour table
+#: is moved at mass nodes <= 9, tapering to no change at 10, where the massive table takes over).
+Q_GAP_LOGM = (6.0, 9.5)
 #: log M* about which the low-mass slope alpha2 of the mass function is turned during the fit
 SMF_SLOPE_PIVOT = 9.0
 
@@ -137,6 +158,48 @@ def _fill_missing(delta: np.ndarray) -> np.ndarray:
     return out
 
 
+def smooth_nodes(target, weight, strength: float = DWARF_SMOOTHING, end_value: float | None = None) -> np.ndarray:
+    """Penalised least-squares fit of a node table to per-node targets (equally spaced nodes).
+
+    Minimises ``sum_j w_j (x_j - target_j)^2 + lam sum_j (x_{j-1} - 2 x_j + x_{j+1})^2`` with
+    ``lam = strength * mean(w over nodes with data)``; nodes with NaN ``target`` or zero weight are filled by
+    the penalty alone. ``end_value`` (if given) is a fixed extra node after the last one (the join with the
+    massive relation), included in the penalty so the sequence runs smoothly into it. The calibration fits
+    the *table values* this way (target = current value + measured offset), so the converged table is
+    smooth, not only the steps towards it: a node moves off its data only as far as the curvature demands.
+    """
+    d = np.asarray(target, float)
+    w = np.where(np.isfinite(d), np.asarray(weight, float), 0.0)
+    if w.sum() <= 0:
+        return np.zeros_like(d)
+    d = np.where(w > 0, d, 0.0)
+    n = len(d) + (end_value is not None)
+    lam = strength * w[w > 0].mean()
+    D = np.diff(np.eye(n), 2, axis=0)
+    A = lam * D.T @ D
+    b = np.zeros(n)
+    A[: len(d), : len(d)] += np.diag(w)
+    b[: len(d)] = w * d
+    if end_value is not None:  # the fixed last node: move its column to the right-hand side
+        b = b[:-1] - A[:-1, -1] * end_value
+        A = A[:-1, :-1]
+    A += 1e-9 * np.eye(len(A))
+    return np.linalg.solve(A, b)
+
+
+def saga_log_re(df: pd.DataFrame) -> np.ndarray:
+    """log10 half-light radius [kpc] of a SAGA-like frame from its r [mag], effective SB ``sb`` and Z.
+
+    Inverts :func:`dwarflib.conventions.mean_surface_brightness` (sb = r + 2.5 log10(2 pi r_e^2), r_e in arcsec,
+    no axis ratio), as SAGA's ``sb`` is defined; NaN where sb is missing or not finite.
+    """
+    r, sb = df.r.to_numpy(float), df.sb.to_numpy(float)
+    one = mean_surface_brightness(np.zeros_like(r), np.ones_like(r))  # 2.5 log10(2 pi), the r_e = 1" term
+    with np.errstate(invalid="ignore"):
+        log_re_arcsec = np.where(np.isfinite(sb) & (sb < 40), 0.2 * (sb - r - one), np.nan)
+    return log_re_arcsec + np.log10(kpc_per_arcsec(np.maximum(df.Z.to_numpy(float), 1e-4)))
+
+
 def _ml_of(df: pd.DataFrame) -> np.ndarray:
     """Observed-frame log(M/L_r) of a colour frame."""
     return df.LOGMSTAR.to_numpy() + 0.4 * (df.r.to_numpy() - distmod(df.Z.to_numpy()) - M_SUN_R)
@@ -160,6 +223,9 @@ def _step_edr(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame, damp: floa
         se, sm = node_stats(edr, col, zn, mn), node_stats(mock, col, zn, mn)
         delta = se["q"][..., 1] - sm["q"][..., 1]
         diag[f"median_offset_{col}"] = float(np.nanmedian(np.abs(delta)))
+        # nodes below the EDR's z > 0.0104 hold few real galaxies: they move with the first node above, so the
+        # field sequence stays continuous in z (no local step the EDR does not show)
+        delta[zn < BGS_BRIGHT.z_min] = np.nan
         delta = _fill_missing(delta)
         for p in POPULATIONS:
             d["colour_mean"][p][name] = (np.asarray(d["colour_mean"][p][name]) + damp * delta).tolist()
@@ -189,7 +255,7 @@ def _step_edr(model: SkyModel, edr: pd.DataFrame, mock: pd.DataFrame, damp: floa
     fq_new = fq_old.copy()
     for j, mnode in enumerate(fq_nodes):
         if mnode < FQ_FIT_MIN_LOGM:
-            fq_new[j] = FQ_DWARF_PRIOR
+            fq_new[j] = FQ_FIELD_DWARF_PRIOR
             continue
         we, wm = hat_weights(edr.LOGMSTAR.to_numpy(), fq_nodes, j), hat_weights(mock.LOGMSTAR.to_numpy(), fq_nodes, j)
         if we.sum() < 30 or wm.sum() < 30:
@@ -339,45 +405,111 @@ def _fq_logistic(logm, model):
     return model.fq_low + (model.fq_high - model.fq_low) / (1 + np.exp(-(logm - model.fq_m0) / model.fq_width))
 
 
+def _hat_median_delta(real_x, real_v, mock_x, mock_v, nodes, j, min_real: float = 5.0):
+    """Hat-weighted (node j) medians and 16-84 half-widths of real and mock values; NaN where too few real."""
+    wr, wm = hat_weights(real_x, nodes, j), hat_weights(mock_x, nodes, j)
+    if wr.sum() < min_real or wm.sum() < 30:
+        return np.nan, np.nan, np.nan, np.nan, float(wr.sum())
+    qr, qm = weighted_quantiles(real_v, wr), weighted_quantiles(mock_v, wm)
+    return qr[1], qm[1], 0.5 * (qr[2] - qr[0]), 0.5 * (qm[2] - qm[0]), float(wr.sum())
+
+
+def _sf_residual_gap(logm, gr, quenched) -> float:
+    """Median g-r of the quenched rows minus the star-forming g-r-log M* line (least squares) at their mass."""
+    sf = ~quenched & np.isfinite(gr)
+    if sf.sum() < 10 or quenched.sum() < 5:
+        return np.nan
+    slope, icpt = np.polyfit(logm[sf], gr[sf], 1)
+    return float(np.nanmedian(gr[quenched] - (icpt + slope * logm[quenched])))
+
+
 def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: float = 0.8) -> tuple[SkyModel, dict]:
+    """One forward step of the dwarf sequence on SAGA satellites (the calibration half; see :func:`calibrate`).
+
+    ``saga`` is a :func:`dwarflib.sky.samples.saga_frame`, ``mock`` a :func:`mock_dwarf_frame` (same volume and
+    r limit). Moves, all damped by ``damp``:
+
+    * the star-forming size offsets ``size_dwarf_dlogre`` at the nodes ``size_dwarf_m_nodes``, from the
+      hat-weighted median log r_e [kpc] (:func:`saga_log_re`, from SAGA's sb and r), and the scatter
+      ``size_dwarf_sigma`` from the 16-84 half-widths (all galaxies of both, so the quenched dwarfs count as
+      they do in SAGA); both smoothed across nodes (:func:`smooth_nodes`) and run into the join with the
+      massive relation at log M* = 10;
+    * the star-forming median Sersic index at the nodes <= 9.5, from the mean log10 Tractor Sersic index of
+      extended (n > 0) star-forming galaxies (SAGA ``quenched`` false; simulated POP SF), smoothed likewise;
+    * the quiescent g-r table at dwarf masses, from the quenched-minus-star-forming g-r gap at fixed mass
+      (:func:`_sf_residual_gap`) of SAGA's quenched satellites, the only real quenched dwarfs with this
+      photometry in the calibration set; applied to all z nodes, fully at log M* <= 9 and tapering to zero
+      at 10. The overall colour level of dwarfs is the EDR's (field), not SAGA's.
+
+    The fibre-minus-total magnitude and the effective surface brightness are not fitted: independent checks.
+    """
     d = model.to_dict()
-    s = saga[(saga.LOGMSTAR > SAGA.logm_min) & (saga.LOGMSTAR < SAGA.logm_max)]
-    m = mock[(mock.LOGMSTAR > SAGA.logm_min) & (mock.LOGMSTAR < SAGA.logm_max) & np.isfinite(mock.sb)]
-    diag = {"n_mock_saga": int(len(m))}
+    diag = {"n_mock_saga": int(len(mock)), "n_saga": int(len(saga))}
+    s = saga[np.isfinite(saga.LOGMSTAR)]
+    m = mock[np.isfinite(mock.sb)]
     if len(m) < 30:
         return model, diag
-    # size zero point from the effective surface brightness (SB ~ 5 log10 r_e at fixed flux); the
-    # fibre-minus-total magnitude is left as an independent check
-    d_sb = float(np.nanmedian(s.sb) - np.nanmedian(m.sb))
-    d_fib = float(np.nanmedian(s.fib_minus_tot) - np.nanmedian(m.fib_minus_tot))
-    d["size_dwarf_zero"] = d["size_dwarf_zero"] + damp * d_sb / 5.0
-    spread_s = 0.5 * np.diff(np.nanpercentile(s.sb, [16, 84]))[0]
-    spread_m = 0.5 * np.diff(np.nanpercentile(m.sb, [16, 84]))[0]
-    # SB spread = size scatter (x5) on top of luminosity spread: adjust the size scatter of SF dwarfs
-    extra2 = spread_s**2 - spread_m**2
-    new_sig = np.sqrt(max(d["size_dwarf_sigma"] ** 2 + damp * extra2 / 25.0, 0.05**2))
-    d["size_dwarf_sigma"] = float(min(new_sig, 0.45))
-    # dwarf g-r zero point at the lowest redshift nodes
-    d_gr = float(np.nanmedian(s.gr) - np.nanmedian(m.gr))
-    zn, mn = np.asarray(model.z_nodes), np.asarray(model.m_nodes)
-    w = np.clip((9.0 - mn) / 1.0, 0, 1)[None, :] * (zn[:, None] <= 0.015)
-    for p in POPULATIONS:
-        tab = np.asarray(d["colour_mean"][p]["g-r"])
-        d["colour_mean"][p]["g-r"] = (tab + damp * d_gr * w).tolist()
-    diag.update(sb_offset=d_sb, gr_offset=d_gr, sb_spread_saga=float(spread_s), sb_spread_mock=float(spread_m),
-                fib_offset=d_fib)
+    # 1) sizes: offsets and scatter per node
+    nodes = [*model.size_dwarf_m_nodes, SIZE_JOIN_LOGM]
+    lr_s, lr_m = saga_log_re(s), saga_log_re(m)
+    ok_s, ok_m = np.isfinite(lr_s), np.isfinite(lr_m)
+    xs, xm = s.LOGMSTAR.to_numpy()[ok_s], m.LOGMSTAR.to_numpy()[ok_m]
+    res = [_hat_median_delta(xs, lr_s[ok_s], xm, lr_m[ok_m], nodes, j) for j in range(len(nodes) - 1)]
+    med_s, med_m, sp_s, sp_m, wts = (np.array(v, float) for v in zip(*res, strict=True))
+    off = np.asarray(d["size_dwarf_dlogre"], float)
+    fit = smooth_nodes(off + (med_s - med_m), wts, end_value=0.0)
+    d["size_dwarf_dlogre"] = (off + damp * (fit - off)).tolist()
+    sig = np.asarray(d["size_dwarf_sigma"], float)
+    target = np.sqrt(np.clip(sig**2 + (sp_s**2 - sp_m**2), 0.05**2, 0.45**2))
+    fit = smooth_nodes(target, wts, end_value=model.size_sf_sigma)
+    d["size_dwarf_sigma"] = np.clip(sig + damp * (fit - sig), 0.05, 0.45).tolist()
+    diag.update(size_median_saga=med_s.round(4).tolist(), size_median_sim=med_m.round(4).tolist(),
+                size_spread_saga=sp_s.round(4).tolist(), size_spread_sim=sp_m.round(4).tolist(),
+                size_node_weight=wts.round(1).tolist())
+    # 2) Sersic index of star-forming dwarfs
+    sn = np.asarray(model.sersic_sf_m_nodes, float)
+    jj = np.flatnonzero(sn <= 9.5)
+    ss = s[~s.QUENCHED & (s.sersic > 0)]
+    ms = m[(m.POP == "SF") & (m.SERSIC > 0)] if "POP" in m else m[m.SERSIC > 0]
+    ln_s, ln_m = np.log10(np.clip(ss.sersic, 0.3, 6.0)), np.log10(np.clip(ms.SERSIC, 0.3, 6.0))
+    d_n, w_n = np.full(len(jj), np.nan), np.zeros(len(jj))
+    for k, j in enumerate(jj):
+        wr, wm = hat_weights(ss.LOGMSTAR.to_numpy(), sn, j), hat_weights(ms.LOGMSTAR.to_numpy(), sn, j)
+        w_n[k] = wr.sum()
+        if wr.sum() >= 5 and wm.sum() >= 30:
+            d_n[k] = (wr * ln_s).sum() / wr.sum() - (wm * ln_m).sum() / wm.sum()
+    tab = np.asarray(d["sersic_sf_median"], float)
+    log_n = np.log10(tab[jj])
+    fit = smooth_nodes(log_n + d_n, w_n)
+    tab[jj] = np.clip(10 ** (log_n + damp * (fit - log_n)), 0.4, 3.0)
+    d["sersic_sf_median"] = tab.tolist()
+    diag["sersic_logn_offset"] = np.round(d_n, 4).tolist()
+    # 3) quiescent dwarf g-r: the quenched-minus-star-forming gap at fixed mass
+    lo, hi = Q_GAP_LOGM
+    sg = s[(s.LOGMSTAR > lo) & (s.LOGMSTAR < hi)]
+    mg = m[(m.LOGMSTAR > lo) & (m.LOGMSTAR < hi)] if "POP" in m else m.iloc[:0]
+    gap_s = _sf_residual_gap(sg.LOGMSTAR.to_numpy(), sg.gr.to_numpy(), sg.QUENCHED.to_numpy(bool))
+    gap_m = (_sf_residual_gap(mg.LOGMSTAR.to_numpy(), mg.gr.to_numpy(), (mg.POP == "Q").to_numpy())
+             if len(mg) else np.nan)
+    if np.isfinite(gap_s) and np.isfinite(gap_m):
+        mn = np.asarray(model.m_nodes, float)
+        w = np.clip(SIZE_JOIN_LOGM - mn, 0.0, 1.0)[None, :]
+        q_gr = np.asarray(d["colour_mean"]["Q"]["g-r"], float)
+        d["colour_mean"]["Q"]["g-r"] = (q_gr + damp * (gap_s - gap_m) * w).tolist()
+    diag.update(q_gap_saga=gap_s, q_gap_sim=gap_m)
     return SkyModel.from_dict(d), diag
 
 
 def fit_fibre_q_power(saga: pd.DataFrame | None = None) -> float:
-    """Power alpha of b/a in the radius used for fibre fluxes, r_e (b/a)**alpha, fitted on SAGA DR3.
+    """Power alpha of b/a in the radius used for fibre fluxes, r_e (b/a)**alpha, fitted on SAGA DR3 (default:
+    the calibration half).
 
     Solves median(observed fibre-minus-total r - predicted) = 0 over the SAGA satellites, the effective
     radius being recovered from their r and effective surface brightness, r_e = sqrt(10**(0.4 (sb - r)) / 2 pi).
     """
     from scipy.optimize import brentq
 
-    s = saga_frame() if saga is None else saga
+    s = saga_frame("calibration") if saga is None else saga
     ok = np.isfinite(s.sb) & np.isfinite(s.fib_minus_tot) & (s.sb < 40) & (s.ba > 0)
     s = s[ok]
     re = np.sqrt(10 ** (0.4 * (s.sb - s.r)) / (2 * np.pi)).to_numpy()
@@ -403,7 +535,7 @@ def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: Sky
     """
     t0 = time.perf_counter()
     model = SkyModel() if model is None else model
-    edr, saga = edr_frame(), saga_frame()
+    edr, saga = edr_frame(), saga_frame("calibration")  # the verification half is never fitted
     model = replace(model, fibre_q_power=fit_fibre_q_power(saga))
     history = []
     for it in range(n_iter):
@@ -421,7 +553,8 @@ def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: Sky
     model.provenance = {
         "method": "forward-model iteration (dwarflib.sky.calibrate.calibrate)",
         "data": ["DESI EDR BGS x PROVABGS (registry: desi_edr_bgs_provabgs), r < 19.5, z > 0.0104",
-                 "SAGA DR3 satellites table C3, 0.004 < z < 0.011, 7 < log M* < 9, r < 20.75"],
+                 "SAGA DR3 satellites table C3, calibration half by host (sky.samples.saga_frame('calibration'))"
+                 ", 0.004 < z < 0.011, r < 20.75: dwarf sizes, size scatter, SF Sersic index, quenched g-r gap"],
         "n_iter": n_iter, "n_mock": n_mock, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
         "history": history,
     }

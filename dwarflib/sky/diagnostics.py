@@ -3,7 +3,9 @@
 :func:`realism_report` measures the realism criteria on a simulated sky directory (class fractions of the
 BGS-like selection vs DESI EDR, colour medians per (z, log M*) bin, local dwarfs vs SAGA DR3);
 :func:`edr_rosette_variance`, :func:`local_volume_decomposition`, :func:`expected_class_fractions` and
-:func:`saga_matched_medians` explain the criteria that fail. Magnitudes in mag, surface brightness in
+:func:`saga_matched_medians` explain the criteria that fail; :func:`dwarf_sequence_report` compares the dwarf
+sequence (medians, widths and steps between adjacent bins, :func:`sequence_table`, :func:`step_check`) with SAGA's
+verification half and the EDR. Magnitudes in mag, surface brightness in
 mag/arcsec^2, masses log10 Msun.
 """
 
@@ -15,7 +17,7 @@ import pandas as pd
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_desi_edr
 from dwarflib.selections import BGS_BRIGHT, SAGA
-from dwarflib.sky.calibrate import weighted_quantiles
+from dwarflib.sky.calibrate import saga_log_re, weighted_quantiles
 from dwarflib.sky.generate import SURVEY_BGS
 from dwarflib.sky.parity import edr_colour_parity, parity_report_rows, parity_summary, satellite_parity
 from dwarflib.sky.physics import SkyModel, load_sky_model
@@ -25,6 +27,7 @@ from dwarflib.sky.samples import (
     colour_frame,
     edr_frame,
     mock_bgs_frame,
+    mock_dwarf_frame,
     read_sky_frame,
     read_training_frame,
     saga_frame,
@@ -272,3 +275,125 @@ def saga_matched_medians(sky_dir, saga: pd.DataFrame | None = None,
                      "saga_weight_unmatched": float(h_s[h_m == 0].sum())})
     return pd.DataFrame(rows)
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# The dwarf sequence (issue #13): medians and widths against log M*, real vs simulated, and a step check
+# ---------------------------------------------------------------------------------------------------
+#: log M* bin edges [log Msun] of the dwarf-sequence tables (bins with real data are scored).
+SEQUENCE_M_EDGES = (6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0)
+#: Quantities of the dwarf-sequence tables: g-r [mag], effective SB mu_eff [mag/arcsec^2], fibre-minus-total r
+#: [mag], log10 half-light radius [kpc] (from r, sb and Z, :func:`dwarflib.sky.calibrate.saga_log_re`).
+SEQUENCE_QUANTITIES = ("gr", "sb", "fib_minus_tot", "log_re")
+#: A step between adjacent bins is flagged when the simulated step differs from the real one by more than
+#: this many combined standard errors (of the four medians; the real ones dominate).
+STEP_TOLERANCE_SIGMA = 2.0
+#: Fewest real galaxies for a bin to enter the table's step check.
+SEQUENCE_MIN_REAL = 5
+
+
+def _with_log_re(df: pd.DataFrame) -> pd.DataFrame:
+    if "log_re" in df or not {"r", "sb", "Z"} <= set(df.columns):
+        return df
+    return df.assign(log_re=saga_log_re(df))
+
+
+def _median_stats(x) -> tuple[int, float, float, float, float]:
+    """n, median, 16th and 84th percentile, standard error of the median (1.2533 x half-width / sqrt n)."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return 0, np.nan, np.nan, np.nan, np.nan
+    lo, med, hi = np.percentile(x, [16, 50, 84])
+    return int(x.size), float(med), float(lo), float(hi), float(1.2533 * 0.5 * (hi - lo) / np.sqrt(x.size))
+
+
+def sequence_table(real: pd.DataFrame, sim: pd.DataFrame, quantities=SEQUENCE_QUANTITIES, by: str = "LOGMSTAR",
+                   edges=SEQUENCE_M_EDGES) -> pd.DataFrame:
+    """Median and 16-84 % range of each quantity in bins of ``by``, real vs simulated.
+
+    One row per (quantity, bin) with real data: ``n_real``, ``median_real``, ``p16_real``, ``p84_real``,
+    ``se_real`` (standard error of the median) and the same for ``_sim``; quantities missing from either
+    frame are skipped. ``log_re`` [log10 kpc] is derived from r, sb and Z where absent.
+    """
+    real, sim = _with_log_re(real), _with_log_re(sim)
+    rows = []
+    for q in quantities:
+        if q not in real or q not in sim:
+            continue
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            row = {"quantity": q, "by": by, "lo": float(lo), "hi": float(hi)}
+            for lab, df in (("real", real), ("sim", sim)):
+                sel = (df[by] >= lo) & (df[by] < hi)
+                n, med, p16, p84, se = _median_stats(df.loc[sel, q])
+                row.update({f"n_{lab}": n, f"median_{lab}": med, f"p16_{lab}": p16, f"p84_{lab}": p84,
+                            f"se_{lab}": se})
+            if row["n_real"] > 0:
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def step_check(table: pd.DataFrame, tolerance_sigma: float = STEP_TOLERANCE_SIGMA,
+               min_real: int = SEQUENCE_MIN_REAL) -> pd.DataFrame:
+    """Steps between adjacent bins of a :func:`sequence_table`, simulated vs real.
+
+    For each quantity and each pair of adjacent bins with >= ``min_real`` real galaxies in both: ``step_real``
+    and ``step_sim`` (median of the upper bin minus the lower), ``excess`` = step_sim - step_real, the
+    tolerance ``tolerance_sigma`` x sqrt of the summed squared standard errors of the four medians, and
+    ``flagged`` when |excess| > tolerance: the simulation has a jump (or a flattening) the real data do not.
+    """
+    rows = []
+    for q, t in table.groupby("quantity", sort=False):
+        t = t.sort_values("lo").reset_index(drop=True)
+        for i in range(len(t) - 1):
+            a, b = t.iloc[i], t.iloc[i + 1]
+            if a.hi != b.lo or min(a.n_real, b.n_real) < min_real or min(a.n_sim, b.n_sim) < 1:
+                continue
+            step_real, step_sim = b.median_real - a.median_real, b.median_sim - a.median_sim
+            tol = tolerance_sigma * np.sqrt(a.se_real**2 + b.se_real**2 + a.se_sim**2 + b.se_sim**2)
+            rows.append({"quantity": q, "by": a.by, "from_bin": f"{a.lo:g}-{a.hi:g}", "to_bin": f"{b.lo:g}-{b.hi:g}",
+                         "step_real": step_real, "step_sim": step_sim, "excess": step_sim - step_real,
+                         "tolerance": tol, "flagged": bool(abs(step_sim - step_real) > tol)})
+    return pd.DataFrame(rows)
+
+
+def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, seed: int = 11,
+                          saga: pd.DataFrame | None = None, edr: pd.DataFrame | None = None,
+                          sim_saga: pd.DataFrame | None = None, sim_field: pd.DataFrame | None = None) -> dict:
+    """The dwarf sequence of the simulated sky against real tables of its own kind (issue #13).
+
+    Tables (:func:`sequence_table`) and their :func:`step_check`:
+
+    * ``saga``: SAGA DR3 *verification* half (never fitted) vs simulated galaxies in SAGA's volume
+      (0.004 < z < 0.011, r < 20.75; ``sim_saga``, default :func:`mock_dwarf_frame` of ``model``): g-r,
+      mu_eff, fibre-minus-total r, log r_e per log M* bin; ``saga_calibration`` the same for the fitted half;
+    * ``saga_quenched``: g-r of SAGA's quenched satellites (both halves; the calibration half set the
+      quenched-minus-star-forming gap) vs simulated quiescent galaxies, in two mass bins;
+    * ``edr``: DESI EDR BGS (field) vs the simulated BGS-like selection (``sim_field``, default
+      :func:`mock_bgs_frame`), g-r per log M* bin (the EDR table has no sizes or fibre fluxes);
+    * ``edr_z``: g-r of EDR dwarfs per redshift bin (0.0104-0.02-0.03-0.05) in each of the mass bins
+      7.5-8, 8-8.5 and 8.5-9 (``quantity`` names the mass bin): the field sequence must be continuous in z.
+
+    Returns a dict of the tables plus ``steps`` (all step checks concatenated, with a ``table`` column).
+    """
+    model = load_sky_model() if model is None else model
+    saga = saga_frame() if saga is None else saga
+    edr = edr_frame() if edr is None else edr
+    sim_saga = mock_dwarf_frame(model, n_mock, seed) if sim_saga is None else sim_saga
+    sim_field = bgs_sample(mock_bgs_frame(model, n_mock, seed + 1)) if sim_field is None else sim_field
+    edr = bgs_sample(edr)
+    out = {"saga": sequence_table(saga[saga.HALF == 1], sim_saga),
+           "saga_calibration": sequence_table(saga[saga.HALF == 0], sim_saga)}
+    if "POP" in sim_saga:
+        out["saga_quenched"] = sequence_table(saga[saga.QUENCHED], sim_saga[sim_saga.POP == "Q"], ("gr",),
+                                              edges=(6.0, 8.0, 9.5))
+    out["edr"] = sequence_table(edr, sim_field, ("gr",))
+    parts = []
+    for lo, hi in ((7.5, 8.0), (8.0, 8.5), (8.5, 9.0)):
+        sel_e, sel_s = (edr.LOGMSTAR >= lo) & (edr.LOGMSTAR < hi), (sim_field.LOGMSTAR >= lo) & (sim_field.LOGMSTAR < hi)
+        t = sequence_table(edr[sel_e], sim_field[sel_s], ("gr",), by="Z", edges=(BGS_BRIGHT.z_min, 0.02, 0.03, 0.05))
+        parts.append(t.assign(quantity=f"gr at {lo:g} < log M* < {hi:g}"))
+    out["edr_z"] = pd.concat(parts, ignore_index=True)
+    out["steps"] = pd.concat([step_check(out[k]).assign(table=k) for k in ("saga", "edr", "edr_z")],
+                             ignore_index=True)
+    return out

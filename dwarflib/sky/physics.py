@@ -26,7 +26,10 @@ Galaxies
       and the colour/M-L residuals are then drawn from the Gaussian conditioned on that (Matheron's rule).
     * Sizes: half-light radius along the major axis from the Lange et al. (2015) GAMA mass-size relations
       (late types r_e = 27.72e-3 M*^0.21 kpc; early types r_e = 8.25e-5 M*^0.44 kpc), evolving as (1+z)^-beta,
-      log-normal scatter; Sersic index and axis ratio per population.
+      log-normal scatter. Below log M* = 10 the star-forming relation carries one smooth dwarf sequence: an
+      offset and a scatter tabulated at mass nodes 7-9.5 and joined continuously at log M* = 10 (fitted on
+      SAGA sizes, :func:`dwarf_size_terms`). Sersic index (SF median tabulated in mass, its dwarf nodes fitted
+      on SAGA) and axis ratio per population.
     * Detection: objects with too low an effective surface brightness are not detected by the Tractor
       (probability ``ndtr((mu_det - mu_eff)/mu_det_width)``).
 Stars
@@ -160,13 +163,19 @@ class SkyModel:
     size_q_sigma: float = 0.17
     size_q_dwarf_offset: float = -0.10  # quenched dwarfs: SF relation + offset [dex]
     size_dwarf_offset: float = 0.0  # extra slope of the SF relation below log M* = 9 [dex per dex below 9]
-    # dwarf (log M* < 9) zero-point offset [dex] and log-normal scatter [dex], blended in over 9 -> 8.5
-    size_dwarf_zero: float = 0.0
-    size_dwarf_sigma: float = 0.20
+    # dwarf sequence (issue #13): offset of the SF relation [dex] and its log-normal scatter [dex] at the mass
+    # nodes size_dwarf_m_nodes, linear in log M* between nodes, held flat below the first node and joined
+    # at SIZE_JOIN_LOGM to the massive relation (offset 0, scatter size_sf_sigma); fitted on SAGA sizes
+    size_dwarf_m_nodes: list = field(default_factory=lambda: [7.0, 7.5, 8.0, 8.5, 9.0, 9.5])
+    size_dwarf_dlogre: list = field(default_factory=lambda: [0.0] * 6)
+    size_dwarf_sigma: list = field(default_factory=lambda: [0.20] * 6)
     size_z_beta_sf: float = 0.75
     size_z_beta_q: float = 1.0
-    # --- Sersic index: log10 n ~ N(mean, 0.12); SF mean rises above log M* 9.5, Q from ~1.2 to 4 ---
+    # --- Sersic index: log10 n ~ N(log10 median, 0.12); SF median n at mass nodes (the dwarf nodes
+    #     <= 9.5 fitted on SAGA's Tractor Sersic indices), Q from ~1.2 to 4 ---
     sersic_sigma: float = 0.12
+    sersic_sf_m_nodes: list = field(default_factory=lambda: [7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.5, 11.5])
+    sersic_sf_median: list = field(default_factory=lambda: [0.8, 0.84, 0.88, 0.92, 0.96, 1.0, 1.4, 2.0])
     # --- intrinsic disc thickness for SF axis ratios; Q axis ratio N(0.72, 0.15) ---
     disc_q0_massive: float = 0.22
     disc_q0_dwarf: float = 0.40
@@ -478,12 +487,11 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
 
     # sizes (major-axis half-light radius) [kpc]
     q_pop = pop == 1
-    dwarf_w = _dwarf_weight(logm)
     log_re_sf, log_re_q = median_log_re(logm, model)
     log_re = np.where(q_pop, log_re_q, log_re_sf)
     beta = np.array([model.size_z_beta_sf, model.size_z_beta_q])[pop]
-    sig = np.array([model.size_sf_sigma, model.size_q_sigma])[pop]
-    sig = sig + (model.size_dwarf_sigma - sig) * dwarf_w
+    sig_sf, sig_q = size_scatter(logm, model)
+    sig = np.where(q_pop, sig_q, sig_sf)
     log_re = log_re - beta * np.log10(1 + z) + sig * rng.standard_normal(n)
     re_kpc = 10.0**log_re
     re_arcsec = re_kpc / np.exp(log_kpc_per_arcsec)  # kpc_per_arcsec(z)
@@ -491,7 +499,7 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
     # Sersic index
     # log10 of the population's median n (one log10 of the selected values: the same as selecting logs)
     lmn = np.log10(np.where(q_pop, interp(logm, [8.0, 9.5, 10.5, 11.5], [1.0, 1.6, 3.2, 4.5]),
-                            interp(logm, [7.0, 9.5, 10.5, 11.5], [0.8, 1.0, 1.4, 2.0])))
+                            interp(logm, model.sersic_sf_m_nodes, model.sersic_sf_median)))
     sersic = np.clip(10.0 ** (lmn + model.sersic_sigma * rng.standard_normal(n)), 0.4, 6.0)
 
     # axis ratio: thick discs for SF (random inclination), triaxial-ish spheroids for Q
@@ -508,9 +516,37 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
             "MU_EFF_R_TRUE": mu_eff}
 
 
-def _dwarf_weight(logm) -> np.ndarray:
-    """Weight of the dwarf branch of the size relations: 0 above log M* = 9, 1 below 8.5, linear between."""
-    return np.clip((9.0 - logm) / 0.5, 0.0, 1.0)
+#: log M* [dex] where the dwarf size sequence (``size_dwarf_*`` node tables) joins the massive relations:
+#: the offset is 0 and the scatter ``size_sf_sigma`` there and above.
+SIZE_JOIN_LOGM = 10.0
+
+
+def dwarf_size_terms(logm, model: SkyModel) -> tuple[np.ndarray, np.ndarray]:
+    """Offset [dex] of the star-forming size relation and its log-normal scatter [dex] at ``logm`` [log Msun].
+
+    Linear in log M* between the nodes ``size_dwarf_m_nodes`` (values ``size_dwarf_dlogre`` and
+    ``size_dwarf_sigma``) and the join at :data:`SIZE_JOIN_LOGM` (offset 0, scatter ``size_sf_sigma``), flat
+    below the first node and equal to the join values above it: one continuous sequence, no step.
+    """
+    nodes = [*model.size_dwarf_m_nodes, SIZE_JOIN_LOGM]
+    if len(model.size_dwarf_dlogre) != len(nodes) - 1 or len(model.size_dwarf_sigma) != len(nodes) - 1 \
+            or np.any(np.diff(nodes) <= 0):
+        raise ValueError(f"size_dwarf_m_nodes {model.size_dwarf_m_nodes} must increase below {SIZE_JOIN_LOGM} and "
+                         "match size_dwarf_dlogre and size_dwarf_sigma in length")
+    logm = np.asarray(logm, float)
+    return (np.interp(logm, nodes, [*model.size_dwarf_dlogre, 0.0]),
+            np.interp(logm, nodes, [*model.size_dwarf_sigma, model.size_sf_sigma]))
+
+
+def size_scatter(logm, model: SkyModel) -> tuple[np.ndarray, np.ndarray]:
+    """Log-normal scatter [dex] of the sizes at ``logm``: ``(star_forming, quiescent)``.
+
+    Star-forming: the dwarf sequence's scatter (:func:`dwarf_size_terms`). Quiescent: ``size_q_sigma`` at and
+    above :data:`SIZE_JOIN_LOGM`, blended linearly into the dwarf scatter over the dex below it.
+    """
+    _, sig_sf = dwarf_size_terms(logm, model)
+    w = np.clip(SIZE_JOIN_LOGM - np.asarray(logm, float), 0.0, 1.0)
+    return sig_sf, model.size_q_sigma + (sig_sf - model.size_q_sigma) * w
 
 
 def median_log_re(logm, model: SkyModel, z=0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -518,13 +554,13 @@ def median_log_re(logm, model: SkyModel, z=0.0) -> tuple[np.ndarray, np.ndarray]
 
     Returns ``(star_forming, quiescent)``: the relations :func:`draw_galaxies` scatters its sizes around
     (log-normal scatter, so these are the medians). Star-forming: ``size_sf_a + size_sf_b log M*``, plus the
-    extra slope ``size_dwarf_offset`` per dex below log M* = 9 and the dwarf zero point ``size_dwarf_zero``
-    (weighted in between 8.5 and 9); quiescent: the larger of the star-forming relation plus
+    extra slope ``size_dwarf_offset`` per dex below log M* = 9 and the dwarf sequence's offset
+    (:func:`dwarf_size_terms`); quiescent: the larger of the star-forming relation plus
     ``size_q_dwarf_offset`` and the early-type relation. Both shrink as ``(1 + z)**-size_z_beta_*``.
     """
     logm = np.asarray(logm, float)
     log_re_sf = (model.size_sf_a + model.size_sf_b * logm + model.size_dwarf_offset * np.clip(9.0 - logm, 0, None)
-                 + model.size_dwarf_zero * _dwarf_weight(logm))
+                 + dwarf_size_terms(logm, model)[0])
     log_re_et = model.size_q_a + model.size_q_b * logm
     log_re_q = np.maximum(log_re_sf + model.size_q_dwarf_offset, log_re_et)
     if np.any(np.asarray(z) != 0):

@@ -111,6 +111,9 @@ def sweep_frame(sweep: dict, truth: dict) -> pd.DataFrame:
     extra = {"sb": sb, "fib_minus_tot": fib - r, "SHAPE_R": shape_r, "TYPE": typ,
              "SERSIC": np.asarray(sweep["SERSIC"], float), "CLASS": np.asarray(truth["CLASS"]),
              "IS_STAR": np.asarray(truth["IS_STAR"], bool), "RE_KPC": np.asarray(truth["RE_KPC"], float)}
+    if "POP" in truth:  # population (SF, Q, STAR) and true Sersic index, where the truth has them
+        extra["POP"] = np.char.strip(np.asarray(truth["POP"]).astype("S4").astype(str))
+        extra["SERSIC_TRUE"] = np.asarray(truth["SERSIC_TRUE"], float)
     return colour_frame(flux, truth["Z"], truth["LOGMSTAR"], extra)
 
 
@@ -190,7 +193,6 @@ def read_sky_frame(sky_dir, where=None) -> pd.DataFrame:
         tr_d = {c: tr[c].to_numpy() for c in tr.columns}
         df = sweep_frame(sw, tr_d)
         df["TARGETID"] = tid[keep]
-        df["POP"] = tr["POP"].to_numpy()
         parts.append(df)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
