@@ -1,4 +1,4 @@
-"""The opt-in environment of the simulated sky: satellites of Milky-Way-mass hosts (``simulate --satellites``)."""
+"""The environment of the simulated sky (on by default): satellites of Milky-Way-mass hosts (``simulate --satellites``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from astropy.io import fits
 
 from dwarflib.cli import main as cli_main
+from dwarflib.sky import generate
 from dwarflib.sky.generate import generate_chunk, source_densities, sweep_files, write_simulated_sky
 from dwarflib.sky.observe import ObjidCounter, footprint
 from dwarflib.sky.physics import kpc_per_arcsec, load_sky_model
@@ -44,15 +45,21 @@ def chunks():
     return plain, with_sat, stats, sat, box
 
 
-def test_disabled_sky_bit_identical(tmp_path):
-    """satellites=False (the default) writes exactly the files of a sky without the option."""
+def test_default_sky_has_satellites_and_no_satellites_keeps_every_field_row(tmp_path):
+    """The default sky has an environment; --no-satellites writes the field-only sky, whose files are the same
+    for the same seed, and whose rows outside the satellites' replacements are those of the default sky."""
     write_simulated_sky(tmp_path / "a", N, seed=5, area_deg2=AREA, progress=False)
     write_simulated_sky(tmp_path / "b", N, seed=5, area_deg2=AREA, progress=False, satellites=False)
-    names = [p.name for p in sweep_files(tmp_path / "a")] + ["truth.fits", "training-sample.fits"]
-    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
+    write_simulated_sky(tmp_path / "c", N, seed=5, area_deg2=AREA, progress=False, satellites=False)
+    names = [p.name for p in sweep_files(tmp_path / "b")] + ["truth.fits", "training-sample.fits"]
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "b", tmp_path / "c", names, shallow=False)
     assert mismatch == [] and errors == [] and len(match) == len(names)
-    assert "IS_SATELLITE" not in fits.getdata(tmp_path / "a" / "truth.fits", 1).names
-    assert "satellites" not in json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert "IS_SATELLITE" not in fits.getdata(tmp_path / "b" / "truth.fits", 1).names
+    assert "satellites" not in json.loads((tmp_path / "b" / "summary.json").read_text())
+    with_sat = fits.getdata(tmp_path / "a" / "truth.fits", 1)
+    assert "satellites" in json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert len(with_sat) == len(fits.getdata(tmp_path / "b" / "truth.fits", 1)) == N
+    assert generate.DEFAULT_SATELLITES and generate.sky_key(N, 5) != generate.sky_key(N, 5, satellites=False)
 
 
 def test_chunk_rows_accounted(chunks):
@@ -107,7 +114,7 @@ def test_same_seed_same_satellites(chunks):
 def test_sky_with_satellites(tmp_path):
     """The option through the CLI: truth columns and the summary's counts."""
     rc = cli_main(["simulate", "--n-sources", str(N), "--area-deg2", "20", "--seed", "3", "--out",
-                   str(tmp_path), "--no-progress", "--satellites"])
+                   str(tmp_path), "--no-progress"])
     assert rc == 0
     truth = fits.getdata(tmp_path / "truth.fits", 1)
     summary = json.loads((tmp_path / "summary.json").read_text())

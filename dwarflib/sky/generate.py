@@ -17,7 +17,8 @@
 * with ``shreds=D`` (``--shreds D``, default 0: none) also large nearby galaxies and their Tractor shreds
   (:mod:`dwarflib.sky.shreds`): extra sweep rows beyond ``n_sources``, truth columns IS_SHRED and
   PARENT_TARGETID (a shred's CLASS, Z and LOGMSTAR are its host's: not signal), ``summary["shreds"]``;
-* with ``satellites=True`` (``--satellites``, default off) an environment: satellites around the sky's
+* with ``satellites=True`` (default, :data:`DEFAULT_SATELLITES`; ``--no-satellites`` to leave it out) an
+  environment: satellites around the sky's
   Milky-Way-mass hosts with SAGA's abundance, radial distribution and quenched fraction
   (:mod:`dwarflib.sky.satellites`), replacing field galaxies (``n_sources`` unchanged), truth columns
   IS_SATELLITE, HOST_TARGETID and R_HOST_KPC, ``summary["satellites"]``;
@@ -41,6 +42,7 @@ given number of sources.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -103,6 +105,9 @@ DEFAULT_SEED = 0
 #: Seed of the simulated footprint that the candidate-catalogue chapter classifies (shares no object with the
 #: training sky of seed :data:`DEFAULT_SEED`); the paper-comparison chapter reads its area.
 FOOTPRINT_SEED = 2025
+#: The default sky has an environment: satellites around its Milky-Way-mass hosts (:mod:`dwarflib.sky.satellites`;
+#: ``simulate --no-satellites`` for a sky of field galaxies only).
+DEFAULT_SATELLITES = True
 #: Sources generated per chunk (memory ~ 1 kB per source in flight).
 DEFAULT_CHUNK_SIZE = 250_000
 #: Record (JSON) of the files a ``simulate`` run wrote into its folder: the only files a later run may replace.
@@ -562,7 +567,7 @@ def _record_own_files(out_dir: Path, names) -> None:
 def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
                         chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True,
                         model: SkyModel | None = None, overwrite: bool = False, shreds: float = 0.0,
-                        nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = False) -> dict:
+                        nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = DEFAULT_SATELLITES) -> dict:
     """Generate the simulated sky and write sweeps, truth and training sample into ``out_dir``.
 
     Parameters
@@ -595,9 +600,10 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
     satellites : bool
         Give the sky an environment: satellites around its Milky-Way-mass hosts with SAGA's abundance, radial
         distribution and quenched fraction (:mod:`dwarflib.sky.satellites`; they replace field galaxies, so
-        ``n_sources`` and the density are unchanged). Default False: none, the files are bit-identical to a
-        sky without the option; with True the truth table also has IS_SATELLITE, HOST_TARGETID and
-        R_HOST_KPC, and the summary ``satellites`` (counts and the satellite model).
+        ``n_sources`` and the density are unchanged). Default :data:`DEFAULT_SATELLITES` (True): the truth
+        table also has IS_SATELLITE, HOST_TARGETID and R_HOST_KPC, the training sample IS_SATELLITE, and the
+        summary ``satellites`` (counts and the satellite model). False: field galaxies only; every
+        non-satellite row is the same as with True (the satellites draw from their own random stream).
 
     Returns
     -------
@@ -625,7 +631,7 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
 
 def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: float | None, chunk_size: int,
                          progress: bool, model: SkyModel | None, overwrite: bool, shreds: float = 0.0,
-                         nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = False) -> dict:
+                         nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = DEFAULT_SATELLITES) -> dict:
     """:func:`write_simulated_sky` inside the folder's lock."""
     from astropy.table import Table
     from tqdm.auto import tqdm
@@ -806,10 +812,14 @@ def _write_nearby_supplement(boxes: list[dict], dens: dict, model: SkyModel, see
     return out
 
 
-def sky_key(n_sources: int, seed: int, model: SkyModel | None = None) -> str:
-    """Cache key of a sky: number of sources, seed and model version."""
+def sky_key(n_sources: int, seed: int, model: SkyModel | None = None, satellites: bool = DEFAULT_SATELLITES) -> str:
+    """Cache key of a sky: number of sources, seed, model version and (with satellites) the satellite model's."""
     model = load_sky_model() if model is None else model
-    return f"n{n_sources}-seed{seed}-v{SKY_VERSION}-{model_version(model)}"
+    key = f"n{n_sources}-seed{seed}-v{SKY_VERSION}-{model_version(model)}"
+    if satellites:
+        text = json.dumps(load_satellite_model().to_dict(), sort_keys=True, default=float)
+        key += "-sat" + hashlib.sha256(text.encode()).hexdigest()[:6]
+    return key
 
 
 def ensure_simulated_sky(n_sources: int = DEFAULT_N_SOURCES, seed: int = DEFAULT_SEED,
@@ -871,9 +881,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--nearby-oversampling", type=float, default=NEARBY_OVERSAMPLING, metavar="K",
                    help=f"volume factor of the training sample's nearby supplement (z < {NEARBY_Z_MAX}, weighted "
                         "1/(1+K); default %(default)s; 0: none)")
-    p.add_argument("--satellites", action="store_true",
-                   help="add satellites around Milky-Way-mass hosts with SAGA's abundance, radial distribution "
-                        "and quenched fraction, replacing field galaxies (dwarflib.sky.satellites; default: none)")
+    p.add_argument("--satellites", action=argparse.BooleanOptionalAction, default=DEFAULT_SATELLITES,
+                   help="satellites around Milky-Way-mass hosts with SAGA's abundance, radial distribution and "
+                        "quenched fraction, replacing field galaxies (dwarflib.sky.satellites; default: on; "
+                        "--no-satellites: field galaxies only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="replace or remove files of OUT that no earlier `dwarflib simulate` wrote")
