@@ -422,3 +422,32 @@ def test_saga_halves_split_by_host_and_cover_every_satellite_once():
     assert (samples.saga_host_half(shuffled) == full.HALF.to_numpy()[::-1]).all()
     with pytest.raises(ValueError, match="half='both'"):
         samples.saga_frame("both")
+
+
+def test_realism_criterion3_compares_saga_verification_half_with_simulated_satellites(sky, monkeypatch):
+    """Like with like: SAGA's verification half against the sky's satellites when it has enough of them in
+    SAGA's volume and cuts, else against all its galaxies (the quantity says which)."""
+    from real_data import require
+
+    from dwarflib.sky import diagnostics as diag
+    from dwarflib.sky import samples
+
+    require("saga_dr3/")
+    out, _ = sky
+    rng = np.random.default_rng(3)
+    n = 400
+    truth = pd.DataFrame({"Z": rng.uniform(0.005, 0.01, n), "IS_STAR": np.zeros(n, bool),
+                          "IS_SATELLITE": np.arange(n) < 40})
+    frame = pd.DataFrame({"LOGMSTAR": rng.uniform(7.2, 8.8, n), "r": rng.uniform(15, 20, n),
+                          "sb": np.where(truth.IS_SATELLITE, 21.0, 24.0), "gr": 0.4, "fib_minus_tot": 3.7})
+    monkeypatch.setattr(diag, "read_sky_frame", lambda sky_dir, where=None: frame[where(truth).to_numpy()])
+    monkeypatch.setattr(diag, "file_columns", lambda path: ["TARGETID", "IS_SATELLITE"])
+    saga = samples.saga_frame()
+    rep = diag.realism_report(out, saga=saga).set_index("quantity")
+    row = rep.loc["median sb [mag/arcsec^2] (simulated satellites)"]
+    assert row.simulated == 21.0 and row.n_sim == 40
+    ver = saga[(saga.HALF == 1) & (saga.LOGMSTAR > 7) & (saga.LOGMSTAR < 9)]
+    assert row.n_real == len(ver) < len(saga)
+    monkeypatch.setattr(diag, "MIN_SATELLITES_CRITERION3", 41)
+    rep = diag.realism_report(out, saga=saga).set_index("quantity")
+    assert rep.loc["median sb [mag/arcsec^2] (all simulated galaxies)", "n_sim"] == n
