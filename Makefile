@@ -38,7 +38,7 @@ browser:
 	  echo "chromium is not installed and apt-get cannot run here: the headless-browser test will be skipped"; \
 	fi
 
-## test: the fast tests (everything not marked slow: the slow ones each take more than ~2 s on 2 cores,
+## test: the fast tests (everything not marked slow: the slow ones each take more than ~0.6 s on 2 cores,
 ## mostly subprocess runs of the command line and killed/restarted runs)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow"

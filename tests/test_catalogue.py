@@ -207,6 +207,7 @@ def test_local_processes_equal_serial(setup, tmp_path):
                                   _sorted(load_catalogue(tmp_path / "serial")))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_equals_serial(setup, tmp_path):
     from dask.distributed import LocalCluster
 

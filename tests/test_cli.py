@@ -35,6 +35,7 @@ def test_train_prints_search_and_test_metrics(chain, capsys):
     assert (model / "model.json").exists() and (model / "network").is_dir()
 
 
+@pytest.mark.slow
 def test_classify_prints_the_row_accounting(chain, tmp_path, capsys):
     sky, model = chain
     sweeps = sorted(sky.glob("sweep-*.fits"))

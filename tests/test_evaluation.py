@@ -177,6 +177,7 @@ def test_group_ablation_quantifies_the_informative_group():
         group_ablation(X, y, {"wise": ["W1_W2"]}, lr, n_splits=3)
 
 
+@pytest.mark.slow
 def test_compare_algorithms_table_with_make_model():
     X, y = toy(700)
     table = compare_algorithms(X, y, ["random_forest"], schemes=("binary", "7class"), n_splits=3, seed=0,

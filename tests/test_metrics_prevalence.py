@@ -78,6 +78,7 @@ def _subsample_counts(big_y, shares, n_total):
     return {k: int(round(n_total * v)) for k, v in shares.items() if v > 0 and k in set(big_y.tolist())}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [0.005, 0.2, "mix"])
 def test_reweighting_matches_physical_subsampling(big, target):
     y, s = big
@@ -148,6 +149,7 @@ def test_precision_and_recall_intervals_cover_the_population_value():
     assert hit_r / n_sets >= cl - 0.05
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_seeded_and_bracket_estimate():
     y, s = synthetic(144, 2_000, seed=7)
     a = M.metrics_at_prevalence(y, s, 0.5, 0.01, n_boot=100, seed=3)

@@ -48,6 +48,7 @@ def data():
     return pd.DataFrame(X, columns=[f"F{i}" for i in range(8)]), y.astype(np.int8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("scheme", ["7class", "binary"])
 def test_fit_predict_deterministic(data, algorithm, scheme):
@@ -108,6 +109,7 @@ def test_bad_features_are_named(data):
         m.predict_proba(obj)
 
 
+@pytest.mark.slow
 def test_all_nan_column_and_unseen_nan(data):
     X, y = data
     X2 = X.assign(F1=np.nan)
@@ -155,6 +157,7 @@ def test_clone_and_params(data):
     assert c.scheme == "binary" and c.algorithm == "xgboost"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_sample_weight_reaches_every_algorithm(data, algorithm):
     """Down-weighting the signal must lower its probability: the weights reach the estimator."""

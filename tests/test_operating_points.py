@@ -79,6 +79,7 @@ def restricted(small_sky):
     return sim, y, make
 
 
+@pytest.mark.slow
 def test_threshold_at_a_stated_precision_reproduces_it_on_the_set_it_was_chosen_on(restricted):
     sim, y, make = restricted
     feats = V.TABLE_FEATURES["saga_satellites"]

@@ -118,6 +118,7 @@ def test_gzip_sweep_gives_the_same_catalogue(setup, tmp_path, which):
     pd.testing.assert_frame_equal(_catalogue_frame(tmp_path / "fromgz"), _catalogue_frame(tmp_path / "plain"))
 
 
+@pytest.mark.slow
 def test_explain_reads_a_gzip_sweep(setup, tmp_path):
     from dwarflib.explain import explain_object
 
@@ -267,6 +268,7 @@ def test_library_refuses_bad_workers_and_epochs(setup, tmp_path):
     assert not (tmp_path / "m" / "model.json").exists()
 
 
+@pytest.mark.slow
 def test_simulate_one_source(tmp_path, capsys):
     assert cli.main(["simulate", "--n-sources", "1", "--out", str(tmp_path / "sky"), "--no-progress"]) == 0
     assert survey_io.file_nrows(next((tmp_path / "sky").glob("sweep-*.fits"))) == 1

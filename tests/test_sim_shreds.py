@@ -36,6 +36,7 @@ def shred_sky(tmp_path_factory):
     return out, summary
 
 
+@pytest.mark.slow
 def test_default_sky_unchanged(tmp_path):
     """shreds=0 (the default) writes exactly the files of a sky without the option."""
     write_simulated_sky(tmp_path / "a", N, seed=5, area_deg2=AREA, progress=False)

@@ -126,6 +126,7 @@ def test_training_sample_subset_of_sweeps(sky):
     assert np.all(r[~bgs] < DWARF_SURVEY.r_max)
 
 
+@pytest.mark.slow
 def test_chunks_do_not_change_distributions(tmp_path):
     """Smaller chunks give different random streams, but the same populations (loose statistical check)."""
     a = generate.write_simulated_sky(tmp_path / "a", 20_000, seed=3, chunk_size=20_000, progress=False)
@@ -143,6 +144,7 @@ def test_cli_writes_three_products(tmp_path):
     assert generate.sweep_files(out)
 
 
+@pytest.mark.slow
 def test_rewriting_a_directory_leaves_only_the_new_sky(tmp_path):
     generate.write_simulated_sky(tmp_path, 3_000, seed=1, area_deg2=60.0, progress=False)
     assert len(generate.sweep_files(tmp_path)) == 2
@@ -294,6 +296,7 @@ def test_class_fraction_table_thresholds():
     assert tab.n_real.sum() == 1000 and tab.n_sim.sum() == 1000
 
 
+@pytest.mark.slow
 def test_expected_class_fractions_pool_and_spread():
     from dwarflib.sky.diagnostics import expected_class_fractions, local_volume_decomposition
     from dwarflib.sky.samples import edr_frame
@@ -395,6 +398,7 @@ def test_local_density_step_moves_towards_the_real_shell_share():
     assert moved.local_density[1] > model.local_density[1]  # the other shell's share fell, so it rises
 
 
+@pytest.mark.slow
 def test_cli_mean_density_sky(tmp_path):
     from dwarflib.sky.physics import load_sky_model
 

@@ -57,6 +57,7 @@ def test_smooth_nodes_damps_a_spike_and_runs_into_the_join():
 # --- the calibration uses SAGA's calibration half only -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_calibration_reads_only_the_calibration_half(monkeypatch):
     calls = []
     real = saga_frame
@@ -131,6 +132,7 @@ def test_step_check_flags_a_synthetic_step_and_passes_a_smooth_sequence():
     assert sparse.empty
 
 
+@pytest.mark.slow
 def test_field_dwarf_colours_are_continuous_in_redshift():
     """At 8 < log M* < 8.5 the EDR's median g-r barely changes from z < 0.02 to 0.02-0.03; the SAGA-satellite
     calibration of the local nodes made simulated z < 0.02 dwarfs ~0.1 mag redder than those behind them."""

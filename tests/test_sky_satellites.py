@@ -45,6 +45,7 @@ def chunks():
     return plain, with_sat, stats, sat, box
 
 
+@pytest.mark.slow
 def test_default_sky_has_satellites_and_no_satellites_keeps_every_field_row(tmp_path):
     """The default sky has an environment; --no-satellites writes the field-only sky, whose files are the same
     for the same seed, and whose rows outside the satellites' replacements are those of the default sky."""
@@ -102,6 +103,7 @@ def test_satellites_around_their_hosts(chunks):
     assert 0.7 * sat.dv_sigma_kms < dv.std() < 1.2 * sat.dv_sigma_kms
 
 
+@pytest.mark.slow
 def test_same_seed_same_satellites(chunks):
     (_, (_, tr1), _, sat, box) = chunks
     model = load_sky_model()
@@ -111,6 +113,7 @@ def test_same_seed_same_satellites(chunks):
         np.testing.assert_array_equal(tr2[col], tr1[col])
 
 
+@pytest.mark.slow
 def test_sky_with_satellites(tmp_path):
     """The option through the CLI: truth columns and the summary's counts."""
     rc = cli_main(["simulate", "--n-sources", str(N), "--area-deg2", "20", "--seed", "3", "--out",
