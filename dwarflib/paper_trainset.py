@@ -51,7 +51,12 @@ from dwarflib.datamodel import unique_id
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_saga_hosts
 from dwarflib.selections import GAMA, GAMA_AREA, SAGA, SAGA_AREA, SDSS_MAIN, SURVEY_AREAS
-from dwarflib.sky.generate import TRUTH_COLUMNS, dwarf_redshift_success, dwarf_survey_targets, sweep_files
+from dwarflib.sky.generate import (
+    TRAINING_EXTRA,
+    dwarf_redshift_success,
+    dwarf_survey_targets,
+    sweep_files,
+)
 from dwarflib.sky.observe import box_area, unit_vectors
 from dwarflib.sky.physics import distmod, kpc_per_arcsec
 from dwarflib.stream_writers import FitsStreamWriter
@@ -81,11 +86,7 @@ SURVEY_BITS: dict[str, int] = {name: 1 << i for i, name in enumerate(SURVEY_PRIO
 
 #: Columns of the compilation besides the sweep columns (name -> dtype, unit, description).
 COMPILATION_EXTRA: dict[str, tuple[str, str, str]] = {
-    "TARGETID": TRUTH_COLUMNS["TARGETID"],
-    "Z": ("f8", "", "spectroscopic redshift (true; 0 for stars)"),
-    "LOGMSTAR": TRUTH_COLUMNS["LOGMSTAR"],
-    "CLASS": TRUTH_COLUMNS["CLASS"],
-    "IS_STAR": TRUTH_COLUMNS["IS_STAR"],
+    **{c: TRAINING_EXTRA[c] for c in ("TARGETID", "Z", "LOGMSTAR", "CLASS", "IS_STAR")},  # as the training sample
     "SURVEY": ("S12", "", f"first survey that observed the object, of {', '.join(SURVEY_PRIORITY)}"),
     "IN_SURVEYS": ("i2", "", "bit mask of the surveys that observed it: " +
                    ", ".join(f"{b} {n}" for n, b in SURVEY_BITS.items())),
