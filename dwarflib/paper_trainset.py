@@ -31,8 +31,10 @@ An object observed by several surveys is written once, labelled from the truth, 
 SDSS, GAMA, SAGA that observed it (:data:`SURVEY_PRIORITY`) and ``IN_SURVEYS`` the bit mask of all of them.
 Labels: :func:`dwarflib.labels.assign_classes` of the true ``Z``, ``LOGMSTAR`` and ``IS_STAR``.
 
-What the simulated sky cannot give: it has no clustering, so the sources around a simulated host are field
-sources, not satellites; the hosts' isolation and K-band criteria of SAGA are not applied.
+The hosts are the sky's galaxies in SAGA's host mass and distance ranges; a default sky has satellites around
+such hosts (:mod:`dwarflib.sky.satellites`), so the SAGA-like part finds them. What the simulated sky cannot
+give: large-scale clustering beyond those satellite systems, and SAGA's isolation and K-band host criteria,
+which are not applied.
 """
 
 from __future__ import annotations
