@@ -56,6 +56,13 @@ N_REAL_FIT = 200
 N_RADIAL_QUANTILES = 21
 #: Stellar-mass bins of the checks [dex].
 CHECK_BINS = ((6.0, 7.0), (7.0, 8.0), (8.0, 9.0))
+#: log M* bin edges [dex] of the fit of the star-forming satellites' g-r offset (medians per bin).
+GR_FIT_EDGES = (6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5)
+#: Mass nodes [dex] of the g-r offset (linear between them, flat outside).
+GR_SF_M_NODES = (7.0, 9.0)
+#: Iterations of the g-r offset fit (each re-draws the satellites with the current offset, so that the
+#: r < 20.75 selection of the redder, fainter satellites is forward-modelled).
+GR_FIT_ITERATIONS = 3
 
 
 def _saga_calibration_rows() -> tuple[pd.DataFrame, np.ndarray]:
@@ -131,6 +138,44 @@ def fit_slope_low(sat: SatelliteModel, host_z, target: float, model: SkyModel, s
     return float(optimize.brentq(excess, 0.0, sat.slope, xtol=1e-4))
 
 
+def fit_gr_sf_offset(sat: SatelliteModel, cal: pd.DataFrame, host_z, model: SkyModel, seed: int = 0,
+                     n_real: int = 40) -> list[float]:
+    """The g-r offset [mag] of star-forming satellites at the nodes :data:`GR_SF_M_NODES`: medians of g-r of
+    SAGA's star-forming (not ``QUENCHED``) satellites of ``cal`` (calibration half) per log M* bin
+    :data:`GR_FIT_EDGES` minus those of simulated star-forming satellites around hosts at ``host_z``
+    (``n_real`` systems each, SAGA's r < 20.75 and the sky's detection applied), fitted linear in log M*
+    between the nodes (least squares weighted by the real counts per bin); :data:`GR_FIT_ITERATIONS`
+    re-draws with the current offset. Medians in mag."""
+    m = cal["LOGMSTAR"].to_numpy(float)
+    sf = ~cal["QUENCHED"].to_numpy(bool)
+    edges = np.asarray(GR_FIT_EDGES)
+    n_bins = len(edges) - 1
+    bins_real = np.digitize(m[sf], edges) - 1
+    gr_real = cal["gr"].to_numpy(float)[sf]
+    med_real = np.array([np.nanmedian(gr_real[bins_real == i]) if np.any(bins_real == i) else np.nan
+                         for i in range(n_bins)])
+    w = np.array([np.sum(bins_real == i) for i in range(n_bins)], float)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    nodes = np.asarray(GR_SF_M_NODES, float)
+    basis = np.stack([np.interp(centres, nodes, np.eye(len(nodes))[k]) for k in range(len(nodes))], axis=1)
+    hz = np.repeat(np.asarray(host_z, float), n_real)
+    offset = np.zeros(len(nodes))
+    for _ in range(GR_FIT_ITERATIONS):
+        trial = replace(sat, gr_sf_m_nodes=nodes.tolist(), gr_sf_offset=offset.tolist())
+        rng = np.random.default_rng([seed, 133])  # the same draw every iteration: a smooth fit
+        s = draw_satellite_systems(rng, hz, model, trial)
+        kept = ((s["R_TRUE"] < SAGA.r_max) & (s["POP"] == 0)
+                & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model)))
+        b = np.digitize(s["LOGMSTAR"][kept], edges) - 1
+        gr = s["COLOURS"][kept, 0]
+        med_sim = np.array([np.median(gr[b == i]) if np.any(b == i) else np.nan for i in range(n_bins)])
+        ok = np.isfinite(med_real) & np.isfinite(med_sim) & (w > 0)
+        sw = np.sqrt(w[ok])
+        step = np.linalg.lstsq(basis[ok] * sw[:, None], (med_real - med_sim)[ok] * sw, rcond=None)[0]
+        offset = offset + step
+    return [round(float(v), 4) for v in offset]
+
+
 def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None) -> SatelliteModel:
     """:class:`SatelliteModel` from SAGA satellites of the calibration half ``cal`` (a ``saga_frame`` with
     HALF 0 only), their DVhost [km/s] and the SAGA host table (C1: host mass range, Gold completeness, the
@@ -175,6 +220,7 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
     seen = saga_selection(sat, host_z, model)
     f_lo, f_hi = fit_linear_fraction(m[keep], cal["QUENCHED"].to_numpy(bool)[keep], LOGM_MIN, logm_max, seen)
     sat = replace(sat, fq_values=[round(f_lo, 4), round(f_hi, 4)])
+    sat = replace(sat, gr_sf_m_nodes=list(GR_SF_M_NODES), gr_sf_offset=fit_gr_sf_offset(sat, cal, host_z, model))
     slope_low = fit_slope_low(sat, host_z, target, model)
     return replace(sat, slope_low=round(slope_low, 4),
                    provenance={**sat.provenance, "nsat_GS_per_host": round(target, 4),
@@ -182,6 +228,9 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
                                             f"({N_REAL_FIT} systems per host, the sky model's M/L)",
                                "fq": "intrinsic quiescent fraction linear in log M*, binomial fit to SAGA's quenched "
                                      "flag with SAGA's r < 20.75 and the sky's detection forward-modelled",
+                               "gr_sf_offset": "median g-r of SAGA's star-forming satellites minus the simulated ones "
+                                               "per log M* bin (SAGA's r < 20.75 and the sky's detection "
+                                               "forward-modelled), linear between the nodes",
                                "sky_model_version": model_version(model)})
 
 
@@ -213,7 +262,7 @@ def simulated_saga_satellites(half: str = "verification", n_real: int = 20, seed
     """Simulated satellites around the hosts of one SAGA half (``n_real`` systems per host), drawn with the
     sky's code path (:func:`dwarflib.sky.satellites.draw_satellite_systems`) and kept when brighter than
     SAGA's r < 20.75 and detected. Columns like :func:`dwarflib.sky.samples.saga_frame`: HOSTID (host and
-    realisation), LOGMSTAR, R_HOST [kpc], QUENCHED (quiescent population), r, Z; ``attrs["n_hosts"]``."""
+    realisation), LOGMSTAR, R_HOST [kpc], QUENCHED (quiescent population), r, gr (true g-r) [mag], Z; ``attrs["n_hosts"]``."""
     model = load_sky_model() if model is None else model
     sat = load_satellite_model() if sat is None else sat
     hosts = saga_hosts_of_half(half)
@@ -224,7 +273,8 @@ def simulated_saga_satellites(half: str = "verification", n_real: int = 20, seed
     s = draw_satellite_systems(rng, hz, model, sat)
     seen = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
     df = pd.DataFrame({"HOSTID": hid[s["HOST"]], "LOGMSTAR": s["LOGMSTAR"], "R_HOST": s["R_HOST_KPC"],
-                       "QUENCHED": s["POP"] == 1, "r": s["R_TRUE"], "Z": s["Z"]})[seen].reset_index(drop=True)
+                       "QUENCHED": s["POP"] == 1, "r": s["R_TRUE"], "gr": s["COLOURS"][:, 0],
+                       "Z": s["Z"]})[seen].reset_index(drop=True)
     df.attrs["n_hosts"] = len(hz)
     return df
 
