@@ -312,8 +312,9 @@ class CatalogueModel:
             i = int(np.flatnonzero(grid <= threshold)[-1])
             cut = float(threshold)
 
-        def point(cc: dict, j: int) -> dict:
-            return {k: float(cc[k][j]) for k in CURVE_COLUMNS if k != "threshold"}
+        def point(cc: dict, j: int) -> dict:  # an undefined value (no object of a bin selected) is null in JSON
+            return {k: float("nan") if cc[k][j] is None else float(cc[k][j]) for k in CURVE_COLUMNS
+                    if k != "threshold"}
 
         return {"threshold": cut, "curve_threshold": float(c["threshold"][i]), **point(c, i),
                 "cl": float(self.sky_curves.get("cl", float("nan"))),

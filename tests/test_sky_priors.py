@@ -14,6 +14,7 @@ from astropy.io import fits
 from astropy.table import Table
 from sky_fixtures import SMALL_SKY_SOURCES, split_sweeps
 
+from dwarflib import catalogue_files
 from dwarflib.catalogue import catalogue_dtype, classify_files, load_catalogue
 from dwarflib.cli import main as cli_main
 from dwarflib.completeness import SKY_CL, SKY_R_BINS, SKY_THRESHOLDS, calibrate_on_sky
@@ -229,3 +230,17 @@ def test_stated_purity_holds_on_a_sky_of_a_fresh_seed(sky_model, tmp_path):
           f"{pt['threshold']}; measured {measured:.4f} ({n_true}/{n_sel}, 95 % "
           f"{binomial_interval(n_true, n_sel)}) on seed {FRESH_SKY_SEED}")
     assert lo <= measured <= hi
+
+
+def test_a_bin_without_selected_objects_states_nan_not_an_error(sky_model):
+    """A stored bin curve with an undefined purity (no object of the bin selected: null in the JSON) gives NaN
+    for that bin in the operating point; the overall point is unaffected."""
+    model = load_model(sky_model[0])
+    m = _fake_curve_model(model, [0.1, 0.5, 0.92, 0.85, 0.95, 0.99], [500, 200, 60, 40, 12, 3])
+    empty = {k: (list(v) if k == "threshold" else [None] * len(v)) for k, v in
+             m.sky_curves["curves"]["overall"].items()}
+    m = dataclasses.replace(m, sky_curves={"cl": 0.95, "curves": {**m.sky_curves["curves"], "r<17.77": empty}})
+    pt = m.sky_operating_point(purity=0.9)
+    assert pt["purity"] == 0.92 and np.isnan(pt["bins"]["r<17.77"]["purity"])
+    assert pt["bins"]["19.5<=r<21"]["purity"] == 0.92
+    assert any("r r<17.77" in line and "purity nan" in line for line in catalogue_files._format_sky_point(pt))
