@@ -50,6 +50,12 @@ def distance_modulus_of_distance(distance_mpc):
     return np.where(d > 0, dm, np.nan)
 
 
+def distance_of_distance_modulus(distance_modulus):
+    """Luminosity distance [Mpc] of a distance modulus [mag]: ``10**((mu - 25) / 5)``, the inverse of
+    :func:`distance_modulus_of_distance`."""
+    return 10 ** ((np.asarray(distance_modulus, dtype=float) - 25.0) / 5.0)
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes (read in ``chunk``-byte blocks)."""
     h = hashlib.sha256()

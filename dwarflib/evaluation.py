@@ -35,6 +35,7 @@ from sklearn.model_selection import StratifiedKFold
 from dwarflib.labels import SIGNAL, to_binary
 from dwarflib.metrics import (
     CONFIDENCE,
+    THRESHOLD_FREE_COLUMNS,
     fbeta,
     operating_points,
     signal_counts,
@@ -334,8 +335,7 @@ def compare_algorithms(X, y, algorithms: Sequence[str], schemes: Sequence[str] =
 
 
 #: Operating-point columns :func:`compare_algorithms` adds (from :func:`dwarflib.metrics.operating_points`).
-_THRESHOLD_FREE = ("prevalence", "average_precision", "average_precision_low", "average_precision_high",
-                   "reference_fpr", "recall_at_fpr", "recall_at_fpr_low", "recall_at_fpr_high")
+_THRESHOLD_FREE = ("prevalence", *THRESHOLD_FREE_COLUMNS)
 
 
 def best_algorithm(table: pd.DataFrame, metric: str = "f1_mean") -> pd.Series:

@@ -75,6 +75,7 @@ __all__ = [
     "kish_n_eff",
     "metrics_at_prevalence",
     "OPERATING_POINT_COLUMNS",
+    "THRESHOLD_FREE_COLUMNS",
     "operating_points",
     "validation_thresholds",
     "prevalence_for",
@@ -952,8 +953,9 @@ OPERATING_POINT_COLUMNS: tuple[str, ...] = (
 )
 
 #: The threshold-free columns of :data:`OPERATING_POINT_COLUMNS` (taken from :func:`metrics_at_prevalence`).
-_THRESHOLD_FREE = ("average_precision", "average_precision_low", "average_precision_high", "reference_fpr",
-                   "recall_at_fpr", "recall_at_fpr_low", "recall_at_fpr_high")
+THRESHOLD_FREE_COLUMNS: tuple[str, ...] = ("average_precision", "average_precision_low", "average_precision_high",
+                                           "reference_fpr", "recall_at_fpr", "recall_at_fpr_low",
+                                           "recall_at_fpr_high")
 
 
 def operating_points(y_true, p_signal, thresholds, signal=SIGNAL, cl: float = CONFIDENCE, n_boot: int = 200,
@@ -1016,7 +1018,7 @@ def operating_points(y_true, p_signal, thresholds, signal=SIGNAL, cl: float = CO
         rows.append({"operating_point": name, "threshold": float(a["threshold"]), "prevalence": n_sig / yt.size,
                      "n_scored": int(yt.size), "n_signal": n_sig, "n_selected": n_sel, "tp": tp,
                      **precision_recall_from_counts(tp, n_sel, n_sig, cl),
-                     **{k: float(a[k]) for k in _THRESHOLD_FREE}, "cl": float(cl)})
+                     **{k: float(a[k]) for k in THRESHOLD_FREE_COLUMNS}, "cl": float(cl)})
     return pd.DataFrame(rows, columns=list(OPERATING_POINT_COLUMNS))
 
 

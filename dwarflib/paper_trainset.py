@@ -48,7 +48,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from dwarflib import datamodel, paths
-from dwarflib.conventions import ab_magnitude, mean_surface_brightness
+from dwarflib.conventions import distance_of_distance_modulus, mean_surface_brightness
 from dwarflib.datamodel import unique_id
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_saga_hosts
@@ -62,7 +62,7 @@ from dwarflib.sky.generate import (
 from dwarflib.sky.observe import box_area, unit_vectors
 from dwarflib.sky.physics import distmod, kpc_per_arcsec
 from dwarflib.stream_writers import FitsStreamWriter
-from dwarflib.survey_io import read_catalogue, read_fits_table
+from dwarflib.survey_io import flux_to_mag, read_catalogue, read_fits_table
 
 __all__ = ["Compilation", "build_compilation", "compilation_path", "ensure_compilation", "gama_patch",
            "write_compilation"]
@@ -134,12 +134,6 @@ class Compilation:
         return len(self.table["TARGETID"])
 
 
-def _mag(flux, trans) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.asarray(flux, float) / np.asarray(trans, float)
-        return np.where(f > 0, ab_magnitude(f), np.nan)
-
-
 def _extended(sweep: dict) -> np.ndarray:
     typ = np.char.strip(np.asarray(sweep["TYPE"]).astype("S3"))
     return typ != b"PSF"
@@ -148,7 +142,7 @@ def _extended(sweep: dict) -> np.ndarray:
 def sdss_like_targets(sweep: dict) -> np.ndarray:
     """SDSS-main-like photometric selection per row: r < 17.77 (extinction corrected), ``TYPE != PSF``, mu_eff <
     :data:`SDSS_MU50_MAX` [mag/arcsec^2]."""
-    r = _mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
+    r = flux_to_mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = mean_surface_brightness(r, np.asarray(sweep["SHAPE_R"], float))
     return SDSS_MAIN.mask(r) & _extended(sweep) & (mu < SDSS_MU50_MAX)
@@ -156,13 +150,13 @@ def sdss_like_targets(sweep: dict) -> np.ndarray:
 
 def gama_like_targets(sweep: dict) -> np.ndarray:
     """GAMA-like photometric selection per row: r < 19.8 (extinction corrected), ``TYPE != PSF``."""
-    return GAMA.mask(_mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])) & _extended(sweep)
+    return GAMA.mask(flux_to_mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"])) & _extended(sweep)
 
 
 def saga_like_targets(sweep: dict) -> np.ndarray:
     """SAGA-like photometric selection per row: :func:`dwarflib.sky.generate.dwarf_survey_targets` and r < 20.75."""
     with np.errstate(invalid="ignore"):  # SAGA.mask would also cut in z and M* (the comparison sample)
-        return dwarf_survey_targets(sweep) & (_mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"]) < SAGA.r_max)
+        return dwarf_survey_targets(sweep) & (flux_to_mag(sweep["FLUX_R"], sweep["MW_TRANSMISSION_R"]) < SAGA.r_max)
 
 
 def gama_patch(ra_centre: float, dec_centre: float, area_deg2: float, aspect: float = GAMA_ASPECT) -> dict:
@@ -193,7 +187,7 @@ def saga_host_ranges() -> dict[str, tuple[float, float]]:
 
 def luminosity_distance_mpc(z) -> np.ndarray:
     """Luminosity distance [Mpc] at redshift z, the simulator's cosmology (:func:`dwarflib.sky.physics.distmod`)."""
-    return 10 ** ((np.asarray(distmod(np.asarray(z, float))) - 25.0) / 5.0)
+    return distance_of_distance_modulus(distmod(np.asarray(z, float)))
 
 
 def _read_inputs(sky_dir: Path) -> tuple[pd.DataFrame, list[Path], float]:

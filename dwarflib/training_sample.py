@@ -133,6 +133,24 @@ def supplement_flag(table: Table) -> np.ndarray:
     return np.asarray(table[SUPPLEMENT_COLUMN], dtype=bool).reshape(n)
 
 
+def supplement_counts(table: Table, z_edges: Sequence[float]) -> pd.DataFrame:
+    """Galaxies of a labelled table (read with ``supplement=True``) per redshift bin: rows of the surveys, rows
+    of the over-sampled supplement, and the weighted count (the sky's expectation).
+
+    One row per bin ``[z_edges[i], z_edges[i+1])``: ``z bin``, ``survey rows``, ``supplement rows``,
+    ``weighted count`` (sum of :data:`WEIGHT_COLUMN`, rounded to 0.01). Stars are left out.
+    """
+    z = np.asarray(table["Z"], dtype=float)
+    galaxy = ~star_flag(table)
+    sup, w = supplement_flag(table), sample_weights(table)
+    rows = []
+    for lo, hi in zip(z_edges[:-1], z_edges[1:], strict=True):
+        m = (z >= lo) & (z < hi) & galaxy
+        rows.append({"z bin": f"{lo:g}-{hi:g}", "survey rows": int((m & ~sup).sum()),
+                     "supplement rows": int((m & sup).sum()), "weighted count": round(float(w[m].sum()), 2)})
+    return pd.DataFrame(rows)
+
+
 def without_supplement(table: Table) -> Table:
     """The rows of a labelled table that are not in an over-sampled supplement, with weight 1.
 

@@ -31,6 +31,9 @@ def test_axis_ratio_distance_modulus_sha256(tmp_path):
     assert conventions.axis_ratio(0.6, 0.0) == 0.25
     assert conventions.distance_modulus_of_distance(10.0) == 30.0
     assert np.isnan(conventions.distance_modulus_of_distance(0.0))
+    d = np.array([0.5, 10.0, 37.2, 1000.0])  # the inverse, [Mpc]
+    np.testing.assert_allclose(
+        conventions.distance_of_distance_modulus(conventions.distance_modulus_of_distance(d)), d, rtol=1e-12)
     p = tmp_path / "x.bin"
     p.write_bytes(b"abc" * 1_000_000)
     import hashlib

@@ -209,3 +209,17 @@ def test_the_supplement_is_left_out_unless_asked_for(skies):
     s_table = ts.build_training_sample(full)  # a Table with a supplement: left out likewise
     assert np.array_equal(s_table.ids, s.ids)
     assert ts.build_training_sample(full, supplement=True).supplement.sum() > 0
+
+
+def test_supplement_counts_by_redshift_bin(skies):
+    a, _ = skies["with"]
+    full = ts.load_labelled_table(a / "training-sample.fits", supplement=True)
+    edges = [0.0, 0.003, 0.005]
+    tab = ts.supplement_counts(full, edges)
+    z, sup = np.asarray(full["Z"]), np.asarray(full["SUPPLEMENT"], bool)
+    gal = ~np.asarray(full["IS_STAR"], bool)
+    near = gal & (z < 0.005)
+    assert list(tab["z bin"]) == ["0-0.003", "0.003-0.005"]
+    assert tab["survey rows"].sum() == (near & ~sup).sum() and tab["supplement rows"].sum() == (near & sup).sum()
+    assert tab["supplement rows"].sum() > 0
+    assert tab["weighted count"].sum() == pytest.approx(np.asarray(full["WEIGHT"])[near].sum(), abs=0.02)

@@ -431,9 +431,7 @@ def nearby_weight(z, is_star, oversampling: float, regular=None) -> np.ndarray:
 def nearby_model(model: SkyModel) -> SkyModel:
     """The sky model restricted to galaxies at z < :data:`NEARBY_Z_MAX` (same physics; the sampling grid ends
     there, as in :func:`dwarflib.sky.samples.mock_dwarf_frame`)."""
-    near = replace(model, z_max=NEARBY_Z_MAX)
-    near.__dict__["_arrays"] = None
-    return near
+    return replace(model, z_max=NEARBY_Z_MAX)  # a new instance: its arrays are computed afresh
 
 
 def supplement_chunk(rng: np.random.Generator, box: dict, n_expected: float, model_near: SkyModel,

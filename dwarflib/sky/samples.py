@@ -143,8 +143,7 @@ def mock_dwarf_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 2) -
     Uses a sky of sources brighter than r = 21 in which galaxies at z < 0.011 are drawn directly (the rest of
     the sky does not matter here): the sampling grid is restricted by setting z_max.
     """
-    local = replace(model, z_max=SAGA.z_max + 1e-4)
-    local.__dict__["_arrays"] = None
+    local = replace(model, z_max=SAGA.z_max + 1e-4)  # a new instance: its arrays are computed afresh
     sweep, truth = mock_sky_chunk(local, n_sources, seed, r_limit=21.0, stars=False)
     keep = ~truth["IS_STAR"]
     df = sweep_frame({k: v[keep] for k, v in sweep.items()}, {k: v[keep] for k, v in truth.items()})

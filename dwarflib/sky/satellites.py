@@ -198,12 +198,10 @@ def load_satellite_model(path=None) -> SatelliteModel:
 def satellite_sky_model(model: SkyModel, sat: SatelliteModel, z_lo: float, z_hi: float) -> SkyModel:
     """The sky model variant whose :func:`draw_galaxies` draws satellites: SAGA's quenched fraction, the
     satellite mass function (power law in [logm_min, logm_max]) and redshifts in [z_lo, z_hi]."""
-    variant = replace(model, fq_m_nodes=list(sat.fq_m_nodes), fq_values=list(sat.fq_values),
-                      smf_logmstar=_SMF_CUTOFF, smf_phi1=0.0, smf_phi2=1e-3, smf_alpha2=-1.0 - sat.slope,
-                      logm_min=sat.logm_min, logm_max=sat.logm_max, z_min=z_lo, z_max=z_hi)
-    variant.__dict__["_arrays"] = None  # replace() copies the instance's cached arrays; the grids are re-keyed
-    variant.__dict__.pop("_grid_cache", None)
-    return variant
+    # a new instance (dataclasses.replace): its cached arrays and sampling grids are computed afresh
+    return replace(model, fq_m_nodes=list(sat.fq_m_nodes), fq_values=list(sat.fq_values),
+                   smf_logmstar=_SMF_CUTOFF, smf_phi1=0.0, smf_phi2=1e-3, smf_alpha2=-1.0 - sat.slope,
+                   logm_min=sat.logm_min, logm_max=sat.logm_max, z_min=z_lo, z_max=z_hi)
 
 
 def draw_satellite_systems(rng: np.random.Generator, host_z, model: SkyModel, sat: SatelliteModel) -> dict:
