@@ -376,10 +376,9 @@ def _threshold_row(outputs_dir: Path, cl: float) -> dict:
                 "mix of its simulated training sample, not to the paper's, so the cut selects a different purity")
 
 
-def _threshold(outputs_dir: Path, real_check: str) -> tuple[float, float]:
+def _threshold(ops: pd.DataFrame, real_check: str) -> tuple[float, float]:
     """(threshold on p_signal, stated simulated precision it was chosen for; NaN: a fixed threshold) of a real
-    check of chapter 08 (``verification-operating-points.csv``)."""
-    ops = _read(outputs_dir, "verification-operating-points.csv")
+    check of chapter 08 (``ops``: its ``verification-operating-points.csv``)."""
     row = _one(ops, ops["check"] == real_check, f"check == {real_check!r}", "verification-operating-points.csv")
     return float(row["threshold"]), float(row["target_precision"])
 
@@ -391,10 +390,11 @@ def _threshold_words(thr: float, target: float) -> str:
 
 def _check_rows(outputs_dir: Path, cl: float) -> list[dict]:
     summ = _read(outputs_dir, "verification-summary.csv")
+    ops = _read(outputs_dir, "verification-operating-points.csv")
     out = []
     for name, (real_check, sim_check) in CHECK_ROWS.items():
         p_paper, r_paper = paper.CHECKS[name]
-        thr, target = _threshold(outputs_dir, real_check)
+        thr, target = _threshold(ops, real_check)
         real = _one(summ, (summ["check"] == real_check) & (summ["source"] == "real") & summ["paper_precision"].notna(),
                     f"check == {real_check!r}, source real, with the paper's numbers", "verification-summary.csv")
         sim = _simulated(summ, sim_check)
@@ -449,13 +449,14 @@ def real_recall_operating_points(outputs_dir: str | Path | None = None) -> pd.Da
     simulated_precision, simulated_sample``."""
     outputs_dir = Path(outputs_dir) if outputs_dir is not None else paths.outputs_dir()
     summ = _read(outputs_dir, "verification-summary.csv")
+    ops = _read(outputs_dir, "verification-operating-points.csv")
     rows = []
     pairs = {real: sim for real, sim in CHECK_ROWS.values()} | OTHER_REAL_RECALLS
     for real_check, sim_check in pairs.items():
         real = _one(summ, (summ["check"] == real_check) & (summ["source"] == "real"), f"check == {real_check!r}",
                     "verification-summary.csv")
         sim = _simulated(summ, sim_check)
-        thr, _ = _threshold(outputs_dir, real_check)
+        thr, _ = _threshold(ops, real_check)
         rows.append({"check": real_check, "sample": real["sample"], "n": int(real["n"]), "recall": real["recall"],
                      "recall_low": real["recall_low"], "recall_high": real["recall_high"],
                      "threshold": thr,
