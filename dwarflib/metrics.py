@@ -421,6 +421,23 @@ def binomial_interval(k, n, cl: float = CONFIDENCE):
     return low, high
 
 
+def difference_interval(k1, n1, k2, n2, cl: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Difference of two independent proportions ``k1/n1 - k2/n2`` with Newcombe's (1998, Stat. Med. 17, 873;
+    method 10) hybrid score interval, built from the two Wilson intervals (:func:`binomial_interval`).
+
+    Returns ``(difference, low, high)``; NaN where ``n1`` or ``n2`` is 0. Unlike "one estimate inside the
+    other's interval", it accounts for the uncertainty of both samples, whichever is smaller.
+    """
+    if not (n1 > 0 and n2 > 0):
+        return float("nan"), float("nan"), float("nan")
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = binomial_interval(k1, n1, cl)
+    l2, u2 = binomial_interval(k2, n2, cl)
+    d = p1 - p2
+    return (float(d), float(d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)),
+            float(d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)))
+
+
 def precision_recall_from_counts(tp: int, n_selected: int, n_signal: int, cl: float = CONFIDENCE) -> dict:
     """Signal precision = tp / n_selected and recall = tp / n_signal (counts of objects), each with its Wilson
     interval (:func:`binomial_interval`) at confidence level ``cl``.

@@ -305,7 +305,7 @@ def _saga_features(table: Table, hosts: bool) -> FeatureTable:
     return FeatureTable(kind, feats, reason, _col(table, "log(M*)"), z, name)
 
 
-def _host_key(name) -> str:
+def host_key(name) -> str:
     return str(name).replace(" ", "").upper()
 
 
@@ -313,9 +313,9 @@ def _elves_features(table: Table, hosts: Table, i_band: str, confirmed_only: boo
                     v_coeffs: tuple[float, float]) -> FeatureTable:
     if i_band not in ("exclude", "from_v"):
         raise ValueError(f"i_band must be 'exclude' or 'from_v', got {i_band!r}")
-    host_dist = {_host_key(h): float(d) for h, d in zip(hosts["Host"], np.asarray(hosts["Dist"], float), strict=True)}
-    host_vel = {_host_key(h): float(v) for h, v in zip(hosts["Host"], np.asarray(hosts["Vel"], float), strict=True)}
-    host = np.array([_host_key(h) for h in _str_col(table, "Host")])
+    host_dist = {host_key(h): float(d) for h, d in zip(hosts["Host"], np.asarray(hosts["Dist"], float), strict=True)}
+    host_vel = {host_key(h): float(v) for h, v in zip(hosts["Host"], np.asarray(hosts["Vel"], float), strict=True)}
+    host = np.array([host_key(h) for h in _str_col(table, "Host")])
     unknown = sorted(set(host) - set(host_dist))
     if unknown:
         raise ValueError(f"ELVES table rows name hosts absent from the host table: {unknown}")

@@ -85,53 +85,144 @@ def _table(z, logm, r):
 
 
 def test_match_nearest_finds_scaled_neighbours():
-    real = pd.DataFrame({"z": [0.005, 0.015], "logmstar": [7.0, 8.5], "r": [18.0, 16.0]})
-    sim = pd.DataFrame({"z": [0.015, 0.0051, 0.9, np.nan], "logmstar": [8.4, 7.1, 7.0, 7.0], "r": [16.2, 18.1, 18, 18]})
+    real = pd.DataFrame({"logmstar": [7.0, 8.5], "r": [18.0, 16.0]})
+    sim = pd.DataFrame({"logmstar": [8.4, 7.1, 7.0, 7.0], "r": [16.2, 18.1, 25.0, np.nan]})
     assert P.match_nearest(real, sim, k=1).ravel().tolist() == [1, 0]
     with pytest.raises(ValueError, match="real rows"):
         P.match_nearest(real.assign(r=[np.nan, 1.0]), sim, k=1)
 
 
-def test_satellite_recall_parity_same_model_passes_shifted_fails():
+def test_match_within_hosts_never_crosses_hosts():
+    real = pd.DataFrame({"logmstar": [7.0, 7.0], "r": [18.0, 18.0]})
+    sim = pd.DataFrame({"logmstar": [7.0, 9.0, 9.0, 7.0], "r": [18.0, 14.0, 14.5, 18.0]})
+    # host b's own rows are far in (log M*, r), yet the real row of host b must take them
+    nn = P.match_within_hosts(real, ["a", "b"], sim, ["a", "b", "b", "a"], k=2)
+    assert sorted(nn[0]) == [0, 3] and sorted(nn[1]) == [1, 2]
+    with pytest.raises(ValueError, match="host 'c': 0 simulated"):
+        P.match_within_hosts(real, ["a", "c"], sim, ["a", "b", "b", "a"], k=1)
+
+
+def _satellites(rng, n, hosts):
+    """A FeatureTable of satellites with log M* in 5.5-9.5 (some outside the signal range) and r from it."""
+    logm = rng.uniform(5.5, 9.5, n)
+    return _table(np.full(n, 0.008), logm, 27.0 - 1.2 * logm + rng.normal(0, 0.3, n)), rng.choice(hosts, n)
+
+
+def test_satellite_recall_parity_same_scores_pass_shifted_fail():
     rng = np.random.default_rng(5)
-    n_sim, n_real = 4000, 300
-    y_sim = np.where(rng.random(n_sim) < 0.1, 0, 3)
-    sim = _table(rng.uniform(0.004, 0.02, n_sim), rng.uniform(6, 9, n_sim), rng.uniform(14, 20.5, n_sim))
-    # scores: signal above the rest half the time -> recall ~0.5 at a modest precision
-    p_sim = np.where(y_sim == 0, rng.random(n_sim), 0.6 * rng.random(n_sim))
-    real = _table(rng.uniform(0.004, 0.02, n_real), rng.uniform(6, 9, n_real), rng.uniform(14, 20.5, n_real))
-    p_real = rng.random(n_real)  # drawn like the simulated signal's scores
-    mask = np.ones(n_real, bool)
-    tab = P.satellite_recall_parity(p_real, real, mask, p_sim, sim, y_sim, target_precision=0.5, k=5,
-                                    logm_bins=(6, 7.5, 9), r_bins=(14, 17, 20.5))
-    assert len(tab) == 4 and set(tab.binning) == {"log M*", "r"}
-    assert (tab.sim_precision >= 0.5).all()
+    hosts = np.array(["h1", "h2", "h3"])
+    sim, sim_host = _satellites(rng, 6000, hosts)
+    real, real_host = _satellites(rng, 300, hosts)
+    p_sim, p_real = rng.random(6000), rng.random(300)  # the same score distribution: recall ~0.5 at 0.5
+    mask = real.in_signal()
+    kw = dict(threshold=0.5, sim_precision=0.3, k=5, logm_bins=(6, 7.5, 9), r_bins=(14, 17, 21))
+    tab = P.satellite_recall_parity(p_real, real, mask, real_host, p_sim, sim, sim_host, **kw)
+    assert len(tab) == 5 and set(tab.binning) == {"log M*", "r", "all"}
+    assert (tab.sim_precision == 0.3).all() and (tab.n_real > 0).all()
+    assert (tab.n_sim > 2 * tab.n_real).all()  # five neighbours each, few shared
     assert tab.passed.all(), tab
-    missed = P.satellite_recall_parity(0.1 * p_real, real, mask, p_sim, sim, y_sim, target_precision=0.5,
-                                       k=5, logm_bins=(6, 7.5, 9), r_bins=(14, 17, 20.5))
+    assert ((tab.difference_low <= tab.difference) & (tab.difference <= tab.difference_high)).all()
+    pooled = tab[tab.binning == "all"].iloc[0]
+    assert pooled.n_real == mask.sum() and pooled.k_real == tab[tab.binning == "log M*"].k_real.sum()
+    assert P.simultaneous_verdict(tab).passed.all()
+    missed = P.satellite_recall_parity(0.1 * p_real, real, mask, real_host, p_sim, sim, sim_host, **kw)
     assert not missed.passed.any() and (missed.recall_real == 0).all()
+    verdict = P.simultaneous_verdict(missed).iloc[0]
+    assert verdict.n_bins == 4 and verdict.n_failed_simultaneous == 4 and not verdict.passed
     rows = P.parity_report_rows(satellite_tables=[missed])
-    assert len(rows) == 4 and not rows.passed.any()
+    assert len(rows) == 6 and not rows.passed.any()
     assert {"criterion", "quantity", "real", "simulated", "threshold", "passed"} <= set(rows.columns)
 
 
-def test_satellite_parity_matches_within_the_simulated_satellites():
-    """With a pool (the simulated satellites of a sky with an environment) the real rows are matched only to
-    simulated signal galaxies of the pool: a pool whose galaxies are all missed gives simulated recall 0, while the
-    match over all rows recovers most; the threshold stays the one set on every simulated row."""
+def test_satellite_recall_parity_pool_is_the_signal_range_and_the_r_limit():
+    """Simulated satellites outside 6 <= log M* < 9 (in the table's mass system) or fainter than r_max never
+    enter the pool: scoring every such row 1 and the others 0 gives a simulated recall of 0."""
     rng = np.random.default_rng(6)
-    n_sim, n_real = 4000, 300
-    y_sim = np.where(rng.random(n_sim) < 0.2, 0, 3)
-    sim = _table(rng.uniform(0.004, 0.02, n_sim), rng.uniform(6, 9, n_sim), rng.uniform(14, 20.5, n_sim))
-    pool = rng.random(n_sim) < 0.3
-    p_sim = np.where(y_sim == 0, np.where(pool, 0.0, 0.5 + 0.5 * rng.random(n_sim)), 0.4 * rng.random(n_sim))
-    real = _table(rng.uniform(0.004, 0.02, n_real), rng.uniform(6, 9, n_real), rng.uniform(14, 20.5, n_real))
-    args = (rng.random(n_real), real, np.ones(n_real, bool), p_sim, sim, y_sim)
-    kw = dict(target_precision=0.5, k=5, logm_bins=(6, 7.5, 9), r_bins=(14, 17, 20.5))
-    field = P.satellite_recall_parity(*args, **kw)
-    sats = P.satellite_recall_parity(*args, **kw, sim_pool=pool, sim_kind="satellites")
-    assert (field.sim_kind == "field").all() and (sats.sim_kind == "satellites").all()
-    assert (field.recall_sim > 0.5).all() and (sats.recall_sim == 0).all()  # field: ~0.7 (the pool is 30 %)
-    assert np.array_equal(field.threshold, sats.threshold)
-    with pytest.raises(ValueError, match="sim_pool has"):
-        P.satellite_recall_parity(*args, **kw, sim_pool=pool[:10])
+    hosts = np.array(["h1", "h2"])
+    sim, sim_host = _satellites(rng, 4000, hosts)
+    real, real_host = _satellites(rng, 200, hosts)
+    r = sim.features["r"].to_numpy()
+    outside = ~sim.in_signal() | (r >= 19.0)
+    tab = P.satellite_recall_parity(rng.random(200), real, real.in_signal() & (real.features["r"] < 19.0),
+                                    real_host, outside.astype(float), sim, sim_host, threshold=0.5,
+                                    sim_precision=0.3, r_max=19.0, logm_bins=(6, 9), r_bins=(12, 19))
+    assert (tab.recall_sim == 0).all() and (tab.n_sim > 0).all()
+
+
+def test_newcombe_difference_interval_reproduces_the_published_examples():
+    """Newcombe (1998), Stat. Med. 17, 873, table II, method 10: (a) 56/70 - 48/80, (b) 9/10 - 3/10,
+    (f) 5/56 - 0/29."""
+    from dwarflib.metrics import difference_interval
+
+    for counts, (lo, hi) in (((56, 70, 48, 80), (0.0524, 0.3339)), ((9, 10, 3, 10), (0.1705, 0.8090)),
+                             ((5, 56, 0, 29), (-0.0381, 0.1926))):
+        d, low, high = difference_interval(*counts)
+        assert d == pytest.approx(counts[0] / counts[1] - counts[2] / counts[3])
+        assert (low, high) == pytest.approx((lo, hi), abs=6e-5)
+    assert np.isnan(difference_interval(0, 0, 1, 2)[0])
+
+
+def test_redshift_of_distmod_inverts_the_sky_distance_modulus():
+    from dwarflib.sky.physics import distmod, redshift_of_distmod
+
+    dm = np.array([28.0, 31.5, 33.05, 36.0])
+    np.testing.assert_allclose(distmod(redshift_of_distmod(dm)), dm, atol=1e-4)
+    assert np.isnan(redshift_of_distmod([-5.0])).all()
+
+
+def test_mock_satellite_survey_puts_satellites_at_their_hosts_distances():
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.samples import mock_satellite_survey
+    from dwarflib.sky.satellites import load_satellite_model
+    from dwarflib.survey_io import flux_to_mag
+
+    model, sat = load_sky_model(), load_satellite_model()
+    dm = np.array([31.0, 33.0])
+    a = mock_satellite_survey(dm, 30, 1, model, sat)
+    b = mock_satellite_survey(dm, 30, 1, model, sat)
+    assert np.array_equal(a["FLUX_R"], b["FLUX_R"]) and np.array_equal(a["HOST"], b["HOST"])  # same seed
+    assert set(np.unique(a["HOST"])) == {0, 1}
+    np.testing.assert_array_equal(a["HOST_DISTMOD"], dm[a["HOST"]])
+    r = flux_to_mag(a["FLUX_R"], a["MW_TRANSMISSION_R"])
+    massive = a["LOGMSTAR"] > 8.5  # visible at both distances: r moves with the distance modulus
+    shift = np.median(r[massive & (a["HOST"] == 1)]) - np.median(r[massive & (a["HOST"] == 0)])
+    assert shift == pytest.approx(2.0, abs=0.25)
+    assert (a["HOST"] == 0).sum() > (a["HOST"] == 1).sum()  # the nearer host shows more of its faint satellites
+    with pytest.raises(ValueError, match="outside the sky's distance table"):
+        mock_satellite_survey([-3.0], 2, 0, model, sat)
+
+
+@pytest.mark.slow
+def test_satellite_parity_on_a_small_sky(small_sky):
+    """End to end on the session sky: SAGA's verification half and ELVES against simulated satellites of
+    their own hosts, every bin with real and simulated satellites, thresholds at the stated precision."""
+    tab = P.satellite_parity(small_sky, seed=0, n_per_host=4, n_estimators=30, max_per_class=1000)
+    assert set(tab.survey) == {"SAGA", "ELVES"}
+    assert (tab.groupby("survey").size() == 8).all()
+    assert (tab.sim_precision >= P.PARITY_PRECISION).all()
+    has = tab.n_real > 0
+    assert has.sum() >= 14 and (tab.n_sim[has] > 0).all()
+    assert tab.passed[has].notna().all()
+
+
+def test_sky_models_refuses_a_sky_made_with_another_model(tmp_path):
+    (tmp_path / "summary.json").write_text('{"model_version": "0000000000"}')
+    with pytest.raises(ValueError, match="was made with sky model 0000000000"):
+        P.sky_models(tmp_path)
+
+
+def test_simultaneous_verdict_forgives_one_marginal_bin_of_four():
+    """20/40 real against 135/200 simulated: the single-bin 95 % interval of the difference excludes 0
+    ([-0.335, -0.012]), the Bonferroni one for four bins (98.75 %) does not; the pooled row is ignored."""
+    def row(binning, k_r, k_s):
+        d, lo, hi = difference_interval(k_r, 40, k_s, 200)
+        return {"survey": "SAGA", "binning": binning, "n_real": 40, "k_real": k_r, "n_sim": 200, "k_sim": k_s,
+                "difference_low": lo, "difference_high": hi, "passed": lo <= 0 <= hi}
+
+    from dwarflib.metrics import difference_interval
+
+    tab = pd.DataFrame([row("log M*", 20, 135), row("log M*", 26, 130), row("r", 27, 135), row("r", 26, 130),
+                        row("all", 0, 200)])
+    v = P.simultaneous_verdict(tab).iloc[0]
+    assert (v.n_bins, v.n_failed_single, v.n_failed_simultaneous) == (4, 1, 0) and v.passed
+    assert v.confidence == pytest.approx(0.9875)

@@ -78,3 +78,36 @@ def test_check_against_provabgs_on_desi_edr():
     for method in ("saga", "bell03"):
         r = res[res["method"] == method].set_index("sample")["robust_scatter"]
         assert r["all"] > r["z < 0.05"]
+
+
+def test_colour_relation_fit_recovers_known_coefficients():
+    rng = np.random.default_rng(3)
+    gr, mr = rng.uniform(0.1, 0.8, 500), rng.uniform(-18, -9, 500)
+    logm = sm.logmstar_colour_relation(gr, mr, (1.1, 1.4)) + rng.normal(0, 0.01, 500)
+    logm[:5] = np.nan  # rows without a mass are left out, not an error
+    fit = sm.fit_colour_mass_relation(logm, gr, mr)
+    assert fit["coeffs"] == pytest.approx((1.1, 1.4), abs=0.01)
+    assert fit["n"] == 495 and fit["rms"] == pytest.approx(0.01, rel=0.1)
+    with pytest.raises(ValueError, match="at least 3"):
+        sm.fit_colour_mass_relation([np.nan, 1.0], [0.1, 0.2], [1.0, 2.0])
+    assert sm.logmstar_of_table("SAGA", 0.5, -20.0) == pytest.approx(sm.logmstar_saga(0.5, -20.0))
+    with pytest.raises(ValueError, match="no mass relation for table 'LVDB'"):
+        sm.logmstar_of_table("LVDB", 0.5, -20.0)
+
+
+def test_elves_relation_reproduces_the_elves_table():
+    """Real data: ELVES_CARLSTEN22 is the least-squares relation of ELVES table 9's own masses (g, r rows)."""
+    from real_data import require
+
+    from dwarflib import verification as V
+    from dwarflib.conventions import distance_modulus_of_distance
+
+    require("elves_carlsten22/")
+    el = V.restricted_features(registry.load_elves_satellites(), "elves", hosts=registry.load_elves_hosts_csv())
+    abs_r = el.features["r"].to_numpy() - distance_modulus_of_distance(el.flags["distance_mpc"].to_numpy())
+    ok = el.usable
+    fit = sm.fit_colour_mass_relation(el.logmstar[ok], el.features["g_r"].to_numpy()[ok], abs_r[ok])
+    assert fit["coeffs"] == pytest.approx(sm.ELVES_CARLSTEN22, abs=5e-4)
+    assert fit["n"] == 246 and fit["rms"] < 0.01 and fit["max_abs"] < 0.03
+    est = sm.logmstar_of_table("ELVES", el.features["g_r"].to_numpy()[ok], abs_r[ok])
+    assert np.abs(est - el.logmstar[ok]).max() < 0.03

@@ -30,11 +30,12 @@ from dwarflib.sky.samples import (
     colour_frame,
     edr_frame,
     mock_bgs_frame,
-    mock_dwarf_frame,
+    mock_saga_frame,
     read_sky_frame,
     read_training_frame,
     saga_frame,
 )
+from dwarflib.sky.satellites import SatelliteModel
 from dwarflib.survey_io import file_columns
 
 #: Redshift and mass bins of the realism report (bins with >= MIN_REAL real galaxies are scored).
@@ -381,16 +382,19 @@ def step_check(table: pd.DataFrame, tolerance_sigma: float = STEP_TOLERANCE_SIGM
 
 def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, seed: int = 11,
                           saga: pd.DataFrame | None = None, edr: pd.DataFrame | None = None,
-                          sim_saga: pd.DataFrame | None = None, sim_field: pd.DataFrame | None = None) -> dict:
+                          sim_saga: pd.DataFrame | None = None, sim_field: pd.DataFrame | None = None,
+                          sat: SatelliteModel | None = None, n_per_host: int = 20) -> dict:
     """The dwarf sequence of the simulated sky against real tables of its own kind (issue #13).
 
     Tables (:func:`sequence_table`) and their :func:`step_check`:
 
-    * ``saga``: SAGA DR3 *verification* half (never fitted) vs simulated galaxies in SAGA's volume
-      (0.004 < z < 0.011, r < 20.75; ``sim_saga``, default :func:`mock_dwarf_frame` of ``model``): g-r,
+    * ``saga``: SAGA DR3 *verification* half (never fitted) vs a simulated SAGA survey of its own kind:
+      satellites of the sky's models around the same hosts, with SAGA's cuts and SAGA's masses (``sim_saga``,
+      default :func:`mock_saga_frame` of ``model`` and ``sat`` with ``n_per_host`` systems per host): g-r,
       mu_eff, fibre-minus-total r, log r_e per log M* bin; ``saga_calibration`` the same for the fitted half;
     * ``saga_quenched``: g-r of SAGA's quenched satellites (both halves; the calibration half set the
-      quenched-minus-star-forming gap) vs simulated quiescent galaxies, in two mass bins;
+      quenched-minus-star-forming gap and the quiescent satellites' offset) vs the simulated quiescent
+      satellites, in two mass bins;
     * ``edr``: DESI EDR BGS (field) vs the simulated BGS-like selection (``sim_field``, default
       :func:`mock_bgs_frame`), g-r per log M* bin (the EDR table has no sizes or fibre fluxes);
     * ``edr_z``: g-r of EDR dwarfs per redshift bin (0.0104-0.02-0.03-0.05) in each of the mass bins
@@ -401,11 +405,11 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
     model = load_sky_model() if model is None else model
     saga = saga_frame() if saga is None else saga
     edr = edr_frame() if edr is None else edr
-    sim_saga = mock_dwarf_frame(model, n_mock, seed) if sim_saga is None else sim_saga
+    sim_saga = mock_saga_frame(None, n_per_host, seed, model, sat) if sim_saga is None else sim_saga
     sim_field = bgs_sample(mock_bgs_frame(model, n_mock, seed + 1)) if sim_field is None else sim_field
     edr = bgs_sample(edr)
-    out = {"saga": sequence_table(saga[saga.HALF == 1], sim_saga),
-           "saga_calibration": sequence_table(saga[saga.HALF == 0], sim_saga)}
+    out = {"saga": sequence_table(saga[saga.HALF == 1], sim_saga[sim_saga.HALF == 1]),
+           "saga_calibration": sequence_table(saga[saga.HALF == 0], sim_saga[sim_saga.HALF == 0])}
     if "POP" in sim_saga:
         out["saga_quenched"] = sequence_table(saga[saga.QUENCHED], sim_saga[sim_saga.POP == "Q"], ("gr",),
                                               edges=(6.0, 8.0, 9.5))

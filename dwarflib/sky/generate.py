@@ -96,7 +96,7 @@ from dwarflib.stream_writers import FitsStreamWriter
 from dwarflib.survey_io import write_sweep
 
 #: Version of the generator's output format and model; part of the cache key.
-SKY_VERSION = "8"
+SKY_VERSION = "9"
 #: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
 R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).
@@ -214,6 +214,15 @@ def _draw_detected_galaxies(rng, n, model, r_limit, p_det):
     return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
 
+def band_magnitudes(r, colours) -> dict:
+    """True magnitudes per band [mag] (keys G, R, Z, W1, W2) from r and the colour columns of
+    :func:`dwarflib.sky.physics.draw_galaxies` (g-r, r-z, z-W1, W1-W2)."""
+    mags = {"R": r, "G": r + colours[:, 0], "Z": r - colours[:, 1]}
+    mags["W1"] = mags["Z"] - colours[:, 2]
+    mags["W2"] = mags["W1"] - colours[:, 3]
+    return mags
+
+
 def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel, dens: dict,
                    counter: ObjidCounter, r_limit: float = R_LIMIT, satellites: SatelliteModel | None = None,
                    satellite_stats: dict | None = None) -> tuple[dict, dict]:
@@ -238,9 +247,7 @@ def generate_chunk(rng: np.random.Generator, n: int, box: dict, model: SkyModel,
     is_star = cat(np.zeros(n_gal, bool), np.ones(n_star, bool))
     r = cat(g["R_TRUE"], s["R_TRUE"])
     colours = np.concatenate([col_g, col_s])
-    mags = {"R": r, "G": r + colours[:, 0], "Z": r - colours[:, 1]}
-    mags["W1"] = mags["Z"] - colours[:, 2]
-    mags["W2"] = mags["W1"] - colours[:, 3]
+    mags = band_magnitudes(r, colours)
     re_arcsec = cat(g["RE_ARCSEC"], np.zeros(n_star))
     ba = cat(g["BA_TRUE"], np.ones(n_star))
     src = {f"MAG_{b}": mags[b] for b in datamodel.BANDS}

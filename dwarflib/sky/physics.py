@@ -286,6 +286,15 @@ def distmod(z) -> np.ndarray:
     return _table_interp(z, "distmod")
 
 
+def redshift_of_distmod(distance_modulus) -> np.ndarray:
+    """The redshift at which :func:`distmod` equals ``distance_modulus`` [mag] (its inverse, interpolated in the
+    same table; NaN outside it): places simulated galaxies at a real galaxy's distance."""
+    tabs = cosmology_tables()
+    dm = np.asarray(distance_modulus, float)
+    z = np.exp(np.interp(dm, tabs["distmod"], np.log(tabs["z"]), left=np.nan, right=np.nan))
+    return z
+
+
 def kpc_per_arcsec(z) -> np.ndarray:
     """Proper size of one arcsecond [kpc] at redshift z (Planck18)."""
     return np.exp(_table_interp(z, "log_kpc_per_arcsec"))

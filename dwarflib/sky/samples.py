@@ -2,7 +2,8 @@
 
 Real: the DESI EDR BGS galaxies (:func:`edr_frame`) and the SAGA DR3 satellites (:func:`saga_frame`).
 Simulated: a sky directory read back (:func:`read_truth`, :func:`read_sky_frame`, :func:`read_training_frame`)
-and forward-modelled mocks drawn without writing files (:func:`mock_bgs_frame`, :func:`mock_dwarf_frame`).
+and forward-modelled mocks drawn without writing files (:func:`mock_bgs_frame`, :func:`mock_dwarf_frame`,
+:func:`mock_satellite_survey`).
 Used by the fit (:mod:`dwarflib.sky.calibrate`) and by chapter 01's analyses (:mod:`dwarflib.sky.diagnostics`).
 """
 
@@ -14,16 +15,32 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from astropy.table import Table
 
-from dwarflib.conventions import ab_magnitude, mean_surface_brightness
-from dwarflib.datamodel import unique_id
+from dwarflib import verification as V
+from dwarflib.conventions import ab_magnitude, distance_modulus_of_distance, mean_surface_brightness
+from dwarflib.datamodel import SWEEP_COLUMNS, unique_id
 from dwarflib.labels import assign_classes
-from dwarflib.registry import load_desi_edr, load_saga_satellites
+from dwarflib.paper_trainset import saga_like_targets
+from dwarflib.registry import load_desi_edr, load_elves_hosts_csv, load_saga_hosts, load_saga_satellites
 from dwarflib.selections import BGS_BRIGHT, SAGA
-from dwarflib.sky.generate import bgs_like_targets, generate_chunk, source_densities, sweep_files
-from dwarflib.sky.observe import ObjidCounter, footprint
-from dwarflib.sky.physics import SkyModel
+from dwarflib.sky.generate import (
+    band_magnitudes,
+    bgs_like_targets,
+    dwarf_redshift_success,
+    generate_chunk,
+    source_densities,
+    sweep_files,
+)
+from dwarflib.sky.observe import ObjidCounter, footprint, observe, random_positions
+from dwarflib.sky.physics import SkyModel, detection_probability, load_sky_model, redshift_of_distmod
+from dwarflib.sky.satellites import SatelliteModel, draw_satellite_systems, load_satellite_model
+from dwarflib.stellar_mass import logmstar_of_table
 from dwarflib.survey_io import read_catalogue, read_fits_table
+
+#: Simulated satellite systems drawn around each real host by :func:`mock_survey_features` (difficulty
+#: parity, :mod:`dwarflib.sky.parity`): about five simulated satellites per real one in every bin.
+MOCK_SYSTEMS_PER_HOST = 40
 
 #: Colour columns of the comparison tables, in model order.
 COLOUR_COLUMNS = ("gr", "rz", "zw1", "w1w2")
@@ -148,6 +165,126 @@ def mock_dwarf_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 2) -
     keep = ~truth["IS_STAR"]
     df = sweep_frame({k: v[keep] for k, v in sweep.items()}, {k: v[keep] for k, v in truth.items()})
     return df[(df.Z > SAGA.z_min) & (df.Z < SAGA.z_max) & (df.r < SAGA.r_max)].reset_index(drop=True)
+
+
+def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyModel, sat: SatelliteModel,
+                          r_limit: float = 21.0) -> dict:
+    """Simulated satellite systems around hosts at the distances of real hosts, observed as DR9 sweep rows.
+
+    Each host (distance modulus ``host_distmod`` [mag], placed at the redshift where the sky's distance
+    modulus equals it, :func:`dwarflib.sky.physics.redshift_of_distmod`) gets ``n_per_host`` independent
+    satellite systems of the sky's satellite model ``sat`` (:func:`dwarflib.sky.satellites.draw_satellite_systems`:
+    its abundance, mass function, quenched fraction and colours, with ``model``'s sizes and M/L). A satellite
+    is kept when brighter than ``r_limit`` (true r) and detected, as in the sky, and observed at random
+    positions of the footprint's first sweep box (:func:`dwarflib.sky.observe.observe`). No file is written
+    and no sky row is used, so the rows are independent of every training sample.
+
+    Returns a dict of arrays: the sweep columns, and Z (the satellite's redshift), LOGMSTAR [dex, the sky's
+    mass system], POP (0 star-forming, 1 quiescent), HOST (index into ``host_distmod``) and HOST_DISTMOD [mag].
+    """
+    host_distmod = np.asarray(host_distmod, float)
+    host_z = redshift_of_distmod(host_distmod)
+    if not np.isfinite(host_z).all():
+        bad = np.flatnonzero(~np.isfinite(host_z))
+        raise ValueError(f"host distance moduli {host_distmod[bad][:5].tolist()} (rows {bad[:5].tolist()}) "
+                         "are outside the sky's distance table")
+    if n_per_host < 1:
+        raise ValueError(f"n_per_host must be >= 1, got {n_per_host}")
+    rng = np.random.default_rng([seed, 131])
+    system_host = np.repeat(np.arange(len(host_z)), n_per_host)
+    s = draw_satellite_systems(rng, host_z[system_host], model, sat)
+    keep = (s["R_TRUE"] < r_limit) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+    g = {k: v[keep] for k, v in s.items()}
+    n = len(g["Z"])
+    f4 = np.float32
+    src = {f"MAG_{b}": m for b, m in band_magnitudes(g["R_TRUE"], g["COLOURS"]).items()}
+    src.update(IS_POINT=np.zeros(n, bool), RE_CIRC=(g["RE_ARCSEC"] * np.sqrt(g["BA_TRUE"])).astype(f4),
+               SERSIC_TRUE=g["SERSIC_TRUE"].astype(f4), BA_TRUE=g["BA_TRUE"],
+               PA=(rng.random(n) * np.pi).astype(f4), GAIA_G_TRUE=np.zeros(n, f4), PARALLAX_TRUE=np.zeros(n, f4))
+    ra, dec = random_positions(rng, n, footprint(1000.0)[0])
+    out = observe(rng, src, ra, dec, model)
+    host = system_host[g["HOST"]]
+    out.update(Z=g["Z"], LOGMSTAR=g["LOGMSTAR"], POP=g["POP"], HOST=host, HOST_DISTMOD=host_distmod[host])
+    return out
+
+
+def survey_host_distmod(survey: str) -> pd.Series:
+    """Distance modulus [mag] of each host of a real satellite survey, indexed by its host key: SAGA DR3
+    table C1 (``DistMod`` by ``HOSTID``) or the ELVES host table (``Dist`` [Mpc] by normalised host name, as
+    in :func:`dwarflib.verification.restricted_features`)."""
+    if survey == "SAGA":
+        h = load_saga_hosts()
+        return pd.Series(np.asarray(h["DistMod"], float), index=np.asarray(h["HOSTID"]).astype(str))
+    if survey == "ELVES":
+        h = load_elves_hosts_csv()
+        return pd.Series(distance_modulus_of_distance(np.asarray(h["Dist"], float)),
+                         index=[V.host_key(n) for n in h["Host"]])
+    raise ValueError(f"survey must be 'SAGA' or 'ELVES', got {survey!r}")
+
+
+def survey_host_keys(survey: str, table) -> np.ndarray:
+    """Host key of each row of a real satellite table (SAGA: ``HOSTID``; ELVES: the normalised ``Host``)."""
+    if survey == "SAGA":
+        return np.asarray(table["HOSTID"]).astype(str)
+    if survey == "ELVES":
+        return np.array([V.host_key(n) for n in table["Host"]])
+    raise ValueError(f"survey must be 'SAGA' or 'ELVES', got {survey!r}")
+
+
+def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_PER_HOST, seed: int = 0,
+                         model: SkyModel | None = None, sat: SatelliteModel | None = None) -> tuple[V.FeatureTable, np.ndarray]:
+    """Restricted features of simulated satellites of a real survey's hosts, in the survey's mass system.
+
+    ``n_per_host`` systems around each host in ``host_keys`` at its tabulated distance
+    (:func:`dwarflib.sky.samples.mock_satellite_survey` with the sky model ``model`` and satellite model
+    ``sat``; defaults: the package's). SAGA's rows are selected like SAGA's targets: its photometric cuts
+    (:func:`dwarflib.paper_trainset.saga_like_targets`, r < 20.75) and the redshift success of the sky's
+    dwarf survey (:func:`dwarflib.sky.generate.dwarf_redshift_success`). Their ``logmstar`` is the mass the
+    real table would list
+    (:func:`dwarflib.stellar_mass.logmstar_of_table` from the observed g - r and r minus the host's distance
+    modulus); ``z`` is the simulated redshift; ``flags`` holds POP (0 star-forming, 1 quiescent), LOGMSTAR_SKY
+    (the sky's own mass [dex]) and HOST_DISTMOD [mag]. Returns the FeatureTable and the host key of each row.
+    """
+    keys = np.unique(np.asarray(host_keys).astype(str))
+    dm = survey_host_distmod(survey)
+    missing = sorted(set(keys) - set(dm.index))
+    if missing:
+        raise ValueError(f"{survey} rows name hosts absent from its host table: {missing[:5]}")
+    mock = mock_satellite_survey(dm.loc[keys].to_numpy(), n_per_host, seed, model or load_sky_model(),
+                                 sat or load_satellite_model())
+    if survey == "SAGA":  # SAGA's targeting cuts and the sky's dwarf-survey redshift success, as the real rows had
+        u = np.random.default_rng([seed, 17]).random(len(mock["Z"]))
+        keep = saga_like_targets(mock) & (u < dwarf_redshift_success(mock))
+        mock = {c: v[keep] for c, v in mock.items()}
+    table = Table({c: v for c, v in mock.items() if c in SWEEP_COLUMNS or c in ("Z", "LOGMSTAR")})
+    ft = V.restricted_features(table, "sweep")
+    abs_r = ft.features["r"].to_numpy(float) - mock["HOST_DISTMOD"]
+    ft = replace(ft, logmstar=logmstar_of_table(survey, ft.features["g_r"].to_numpy(float), abs_r),
+                 flags=pd.DataFrame({"POP": mock["POP"], "LOGMSTAR_SKY": mock["LOGMSTAR"],
+                                     "HOST_DISTMOD": mock["HOST_DISTMOD"]}))
+    return ft, keys[mock["HOST"]]
+
+
+def mock_saga_frame(half: str | None = None, n_per_host: int = 20, seed: int = 0, model: SkyModel | None = None,
+                    sat: SatelliteModel | None = None) -> pd.DataFrame:
+    """A simulated SAGA survey in the columns of :func:`saga_frame`: satellites of the sky's models around the
+    SAGA DR3 hosts of ``half`` (None: all), selected and given masses like SAGA's
+    (:func:`mock_survey_features`, ``n_per_host`` systems per host).
+
+    Columns: r, gr, fib_minus_tot [mag], sb [mag/arcsec^2], sersic, ba, Z, LOGMSTAR [dex, SAGA II], HOSTID,
+    HALF (:func:`saga_host_half` of the host) and POP ('SF' or 'Q').
+    """
+    if half is not None and half not in SAGA_HALVES:
+        raise ValueError(f"half={half!r}: expected one of {SAGA_HALVES} or None")
+    hosts = np.char.strip(np.asarray(load_saga_hosts()["HOSTID"]).astype(str))
+    if half is not None:
+        hosts = hosts[saga_host_half(hosts) == SAGA_HALVES.index(half)]
+    ft, host = mock_survey_features("SAGA", hosts, n_per_host, seed, model, sat)
+    f = ft.features
+    return pd.DataFrame({"r": f["r"].to_numpy(), "gr": f["g_r"].to_numpy(), "fib_minus_tot": f["rfib_r"].to_numpy(),
+                         "sb": f["mu_eff_r"].to_numpy(), "sersic": f["sersic"].to_numpy(), "ba": f["ba"].to_numpy(),
+                         "Z": ft.z, "LOGMSTAR": ft.logmstar, "HOSTID": host, "HALF": saga_host_half(host),
+                         "POP": np.where(ft.flags["POP"].to_numpy() == 1, "Q", "SF")})
 
 
 def bgs_sample(df: pd.DataFrame) -> pd.DataFrame:

@@ -156,42 +156,50 @@ def fit_slope_low(sat: SatelliteModel, host_z, target: float, model: SkyModel, s
     return float(optimize.brentq(excess, 0.0, sat.slope, xtol=1e-4))
 
 
-def fit_gr_sf_offset(sat: SatelliteModel, cal: pd.DataFrame, host_z, model: SkyModel, seed: int = 0,
-                     n_real: int = 40) -> list[float]:
-    """The g-r offset [mag] of star-forming satellites at the nodes :data:`GR_SF_M_NODES`: medians of g-r of
-    SAGA's star-forming (not ``QUENCHED``) satellites of ``cal`` (calibration half) per log M* bin
-    :data:`GR_FIT_EDGES` minus those of simulated star-forming satellites around hosts at ``host_z``
-    (``n_real`` systems each, SAGA's r < 20.75 and the sky's detection applied), fitted linear in log M*
-    between the nodes (least squares weighted by the real counts per bin); :data:`GR_FIT_ITERATIONS`
-    re-draws with the current offset. Medians in mag."""
+def fit_gr_offsets(sat: SatelliteModel, cal: pd.DataFrame, host_z, model: SkyModel, seed: int = 0,
+                   n_real: int = 40) -> dict[str, list[float]]:
+    """The g-r offsets [mag] of star-forming and of quiescent satellites at the nodes :data:`GR_SF_M_NODES`.
+
+    For each population: medians of g-r of SAGA's star-forming (not ``QUENCHED``), respectively quenched,
+    satellites of ``cal`` (calibration half) per log M* bin :data:`GR_FIT_EDGES` minus those of the simulated
+    star-forming, respectively quiescent, satellites around hosts at ``host_z`` (``n_real`` systems each,
+    SAGA's r < 20.75 and the sky's detection applied), fitted linear in log M* between the nodes (least
+    squares weighted by the real counts per bin); :data:`GR_FIT_ITERATIONS` re-draws with the current
+    offsets. Returns ``{"gr_sf_offset": [...], "gr_q_offset": [...]}`` (medians in mag)."""
     m = cal["LOGMSTAR"].to_numpy(float)
-    sf = ~cal["QUENCHED"].to_numpy(bool)
+    quenched = cal["QUENCHED"].to_numpy(bool)
+    gr_all = cal["gr"].to_numpy(float)
     edges = np.asarray(GR_FIT_EDGES)
     n_bins = len(edges) - 1
-    bins_real = np.digitize(m[sf], edges) - 1
-    gr_real = cal["gr"].to_numpy(float)[sf]
-    med_real = np.array([np.nanmedian(gr_real[bins_real == i]) if np.any(bins_real == i) else np.nan
-                         for i in range(n_bins)])
-    w = np.array([np.sum(bins_real == i) for i in range(n_bins)], float)
     centres = 0.5 * (edges[1:] + edges[:-1])
     nodes = np.asarray(GR_SF_M_NODES, float)
     basis = np.stack([np.interp(centres, nodes, np.eye(len(nodes))[k]) for k in range(len(nodes))], axis=1)
+    real = {}
+    for pop, rows in ((0, ~quenched), (1, quenched)):
+        b = np.digitize(m[rows], edges) - 1
+        real[pop] = (np.array([np.nanmedian(gr_all[rows][b == i]) if np.any(b == i) else np.nan
+                               for i in range(n_bins)]),
+                     np.array([np.sum(b == i) for i in range(n_bins)], float))
     hz = np.repeat(np.asarray(host_z, float), n_real)
-    offset = np.zeros(len(nodes))
+    offsets = {0: np.zeros(len(nodes)), 1: np.zeros(len(nodes))}
     for _ in range(GR_FIT_ITERATIONS):
-        trial = replace(sat, gr_sf_m_nodes=nodes.tolist(), gr_sf_offset=offset.tolist())
+        trial = replace(sat, gr_sf_m_nodes=nodes.tolist(), gr_sf_offset=offsets[0].tolist(),
+                        gr_q_offset=offsets[1].tolist())
         rng = np.random.default_rng([seed, 133])  # the same draw every iteration: a smooth fit
         s = draw_satellite_systems(rng, hz, model, trial)
-        kept = ((s["R_TRUE"] < SAGA.r_max) & (s["POP"] == 0)
-                & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model)))
-        b = np.digitize(s["LOGMSTAR"][kept], edges) - 1
-        gr = s["COLOURS"][kept, 0]
-        med_sim = np.array([np.median(gr[b == i]) if np.any(b == i) else np.nan for i in range(n_bins)])
-        ok = np.isfinite(med_real) & np.isfinite(med_sim) & (w > 0)
-        sw = np.sqrt(w[ok])
-        step = np.linalg.lstsq(basis[ok] * sw[:, None], (med_real - med_sim)[ok] * sw, rcond=None)[0]
-        offset = offset + step
-    return [round(float(v), 4) for v in offset]
+        seen = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+        for pop in (0, 1):
+            kept = seen & (s["POP"] == pop)
+            b = np.digitize(s["LOGMSTAR"][kept], edges) - 1
+            gr = s["COLOURS"][kept, 0]
+            med_sim = np.array([np.median(gr[b == i]) if np.any(b == i) else np.nan for i in range(n_bins)])
+            med_real, w = real[pop]
+            ok = np.isfinite(med_real) & np.isfinite(med_sim) & (w > 0)
+            sw = np.sqrt(w[ok])
+            step = np.linalg.lstsq(basis[ok] * sw[:, None], (med_real - med_sim)[ok] * sw, rcond=None)[0]
+            offsets[pop] = offsets[pop] + step
+    return {"gr_sf_offset": [round(float(v), 4) for v in offsets[0]],
+            "gr_q_offset": [round(float(v), 4) for v in offsets[1]]}
 
 
 def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None) -> SatelliteModel:
@@ -235,10 +243,12 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
     target = float(np.mean(np.asarray(hosts["nsat-GS"], float)[in_cal]))
     model = load_sky_model() if model is None else model
     host_z = np.asarray(hosts["HRV"], float)[in_cal] / C_KMS
+    # the colour offsets first (medians per population: independent of the quenched fraction), then the
+    # quenched fraction with the offsets' fainter, redder satellites in SAGA's selection
+    sat = replace(sat, gr_sf_m_nodes=list(GR_SF_M_NODES), **fit_gr_offsets(sat, cal, host_z, model))
     seen = saga_selection(sat, host_z, model)
     f_lo, f_hi = fit_linear_fraction(m[keep], cal["QUENCHED"].to_numpy(bool)[keep], LOGM_MIN, logm_max, seen)
     sat = replace(sat, fq_values=[round(f_lo, 4), round(f_hi, 4)])
-    sat = replace(sat, gr_sf_m_nodes=list(GR_SF_M_NODES), gr_sf_offset=fit_gr_sf_offset(sat, cal, host_z, model))
     slope_low = fit_slope_low(sat, host_z, target, model)
     return replace(sat, slope_low=round(slope_low, 4),
                    provenance={**sat.provenance, "nsat_GS_per_host": round(target, 4),
@@ -249,6 +259,8 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
                                "gr_sf_offset": "median g-r of SAGA's star-forming satellites minus the simulated ones "
                                                "per log M* bin (SAGA's r < 20.75 and the sky's detection "
                                                "forward-modelled), linear between the nodes",
+                               "gr_q_offset": "the same for SAGA's quenched satellites and the simulated "
+                                              "quiescent ones",
                                "sky_model_version": model_version(model)})
 
 

@@ -45,7 +45,15 @@ Where each number comes from (:class:`SatelliteModel`):
   in SAGA's volume and cuts at the same mass (SAGA 0.364 / 0.385 / 0.415 / 0.444 / 0.500 vs sky
   0.252 / 0.302 / 0.351 / 0.429 / 0.511 in log M* bins 7-7.5 ... 9-9.5). It is not the mass system: with the
   SAGA relation (Mao et al. 2021) applied to both, the sky's medians move by <= 0.01 mag. The offset is
-  fitted on the calibration half (:func:`dwarflib.sky.satellite_calibration.fit_gr_sf_offset`).
+  fitted on the calibration half (:func:`dwarflib.sky.satellite_calibration.fit_gr_offsets`).
+* colours of quiescent satellites: likewise, with their own offset ``gr_q_offset`` on the same nodes and the
+  quiescent population's regressions, fitted on SAGA's quenched satellites of the calibration half. Why
+  (issue #13): the sky's quiescent dwarf g-r is the field star-forming sequence plus SAGA's
+  quenched-minus-star-forming gap, so without an offset of their own quiescent satellites miss the
+  satellites' redder star-forming sequence; in a simulated SAGA survey of the sky of version 8 they were
+  0.08 mag bluer than SAGA's quenched satellites at 7 < log M* < 9 (0.51 / 0.56 against 0.59 / 0.64), and
+  real SAGA satellites redder than g-r = 0.6 were three times more common than simulated ones (0.135 against
+  0.031 of the signal-range satellites), which made the real satellites harder to recall.
 * detection: like every simulated galaxy, a satellite exists in the sky only when brighter than the sky's
   r limit and detected (:func:`dwarflib.sky.physics.detection_probability`).
 
@@ -130,6 +138,7 @@ class SatelliteModel:
     fq_values: list = field(default_factory=lambda: [0.2, 0.2])
     gr_sf_m_nodes: list = field(default_factory=lambda: [7.0, 9.0])
     gr_sf_offset: list = field(default_factory=lambda: [0.0, 0.0])
+    gr_q_offset: list = field(default_factory=lambda: [0.0, 0.0])
     provenance: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -140,10 +149,12 @@ class SatelliteModel:
         fq = np.asarray(self.fq_values, float)
         if len(fq) != len(self.fq_m_nodes) or np.any((fq < 0) | (fq > 1)):
             raise ValueError(f"fq_values must be fractions in [0, 1], one per fq_m_nodes, got {list(fq)}")
-        nodes, off = np.asarray(self.gr_sf_m_nodes, float), np.asarray(self.gr_sf_offset, float)
-        if len(nodes) < 1 or len(off) != len(nodes) or np.any(np.diff(nodes) <= 0) or not np.all(np.isfinite(off)):
-            raise ValueError(f"gr_sf_offset must be finite offsets [mag], one per increasing gr_sf_m_nodes, got "
-                             f"nodes {list(nodes)}, offsets {list(off)}")
+        nodes = np.asarray(self.gr_sf_m_nodes, float)
+        for name in ("gr_sf_offset", "gr_q_offset"):
+            off = np.asarray(getattr(self, name), float)
+            if len(nodes) < 1 or len(off) != len(nodes) or np.any(np.diff(nodes) <= 0) or not np.all(np.isfinite(off)):
+                raise ValueError(f"{name} must be finite offsets [mag], one per increasing gr_sf_m_nodes, got "
+                                 f"nodes {list(nodes)}, offsets {list(off)}")
         if not (self.logm_min < self.logm_complete < self.logm_max and self.slope > 0
                 and 0 <= self.slope_low <= self.slope
                 and self.n_above_complete >= 0 and self.dv_sigma_kms > 0):
@@ -172,10 +183,14 @@ class SatelliteModel:
         below = dens_c * ((10.0 ** (bl * dm) - 1) / (bl * np.log(10)) if bl > 0 else dm)
         return float(above + below)
 
-    def gr_offset(self, logm) -> np.ndarray:
-        """g-r offset [mag] of a star-forming satellite of log M* ``logm`` [dex] from the sky model's SF
-        colours (linear between ``gr_sf_m_nodes``, flat outside)."""
-        return np.interp(np.asarray(logm, float), self.gr_sf_m_nodes, self.gr_sf_offset)
+    def gr_offset(self, logm, pop: int = 0) -> np.ndarray:
+        """g-r offset [mag] of a satellite of log M* ``logm`` [dex] from the sky model's colours of its
+        population ``pop`` (0 star-forming: ``gr_sf_offset``, 1 quiescent: ``gr_q_offset``; linear between
+        ``gr_sf_m_nodes``, flat outside)."""
+        if pop not in (0, 1):
+            raise ValueError(f"pop must be 0 (star-forming) or 1 (quiescent), got {pop!r}")
+        return np.interp(np.asarray(logm, float), self.gr_sf_m_nodes, self.gr_sf_offset if pop == 0 else
+                         self.gr_q_offset)
 
     def keep_probability(self, logm) -> np.ndarray:
         """Probability that a satellite drawn with ``slope`` everywhere is kept: 1 above ``logm_complete``,
@@ -233,7 +248,7 @@ def draw_satellite_systems(rng: np.random.Generator, host_z, model: SkyModel, sa
             if key not in props:
                 props[key] = np.empty((k,) + v.shape[1:], v.dtype)
             props[key][rows] = v
-    redden_star_forming(props, model, sat)
+    redden_satellites(props, model, sat)
     # to the host's distance: the host's distance modulus and angular scale, not those of the drawn z
     props["R_TRUE"] = props["R_TRUE"] + distmod(zh) - distmod(props["Z"])
     props["RE_ARCSEC"] = props["RE_KPC"] / kpc_per_arcsec(zh)
@@ -245,21 +260,26 @@ def draw_satellite_systems(rng: np.random.Generator, host_z, model: SkyModel, sa
     return {key: v.take(keep, axis=0) for key, v in props.items()}
 
 
-def redden_star_forming(props: dict, model: SkyModel, sat: SatelliteModel) -> None:
-    """Apply the satellites' g-r offset :meth:`SatelliteModel.gr_offset` to the star-forming rows of drawn
-    galaxies ``props`` (in place): COLOURS (g-r by the offset, the others by their regression on g-r in the
-    SF population), ML by b(z) x offset and R_TRUE by 2.5 b(z) x offset [mag] (the model's colour-M/L
-    relation at fixed mass), MU_EFF_R_TRUE with R_TRUE."""
-    sf = np.flatnonzero(props["POP"] == 0)
-    d_gr = sat.gr_offset(props["LOGMSTAR"][sf])
-    if not np.any(d_gr):
-        return
-    cov = model.arrays()["cov"][0]  # the SF population's colour covariance (g-r first)
-    props["COLOURS"][sf] += d_gr[:, None] * (cov[:, 0] / cov[0, 0])[None, :]
-    _, b = ml_coefficients(props["Z"][sf], model, props["LOGMSTAR"][sf])
-    props["ML"][sf] += b * d_gr
-    props["R_TRUE"][sf] += 2.5 * b * d_gr
-    props["MU_EFF_R_TRUE"] = mean_surface_brightness(props["R_TRUE"], props["RE_ARCSEC"], props["BA_TRUE"])
+def redden_satellites(props: dict, model: SkyModel, sat: SatelliteModel) -> None:
+    """Apply the satellites' g-r offsets :meth:`SatelliteModel.gr_offset` to drawn galaxies ``props`` (in
+    place), each population its own (star-forming ``gr_sf_offset``, quiescent ``gr_q_offset``): COLOURS (g-r by
+    the offset, the others by their regression on g-r in that population), ML by b(z) x offset and R_TRUE by
+    2.5 b(z) x offset [mag] (the model's colour-M/L relation at fixed mass), MU_EFF_R_TRUE with R_TRUE."""
+    cov_all = model.arrays()["cov"]  # per population (SF, Q), g-r first
+    changed = False
+    for pop in (0, 1):
+        rows = np.flatnonzero(props["POP"] == pop)
+        d_gr = sat.gr_offset(props["LOGMSTAR"][rows], pop)
+        if not np.any(d_gr):
+            continue
+        cov = cov_all[pop]
+        props["COLOURS"][rows] += d_gr[:, None] * (cov[:, 0] / cov[0, 0])[None, :]
+        _, b = ml_coefficients(props["Z"][rows], model, props["LOGMSTAR"][rows])
+        props["ML"][rows] += b * d_gr
+        props["R_TRUE"][rows] += 2.5 * b * d_gr
+        changed = True
+    if changed:
+        props["MU_EFF_R_TRUE"] = mean_surface_brightness(props["R_TRUE"], props["RE_ARCSEC"], props["BA_TRUE"])
 
 
 def _box_half_side_deg(box: dict) -> float:
