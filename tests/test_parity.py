@@ -198,10 +198,10 @@ def test_satellite_parity_on_a_small_sky(small_sky):
     their own hosts, every bin with real and simulated satellites, thresholds at the stated precision."""
     tab = P.satellite_parity(small_sky, seed=0, n_per_host=4, n_estimators=30, max_per_class=1000)
     assert set(tab.survey) == {"SAGA", "ELVES"}
-    assert (tab.groupby("survey").size() == 8).all()
+    assert (tab.groupby("survey").size() == 9).all()  # 3 log M* bins, 5 r bins, the pooled row
     assert (tab.sim_precision >= P.PARITY_PRECISION).all()
     has = tab.n_real > 0
-    assert has.sum() >= 14 and (tab.n_sim[has] > 0).all()
+    assert has.sum() >= 16 and (tab.n_sim[has] > 0).all()
     assert tab.passed[has].notna().all()
 
 
@@ -226,3 +226,47 @@ def test_simultaneous_verdict_forgives_one_marginal_bin_of_four():
     v = P.simultaneous_verdict(tab).iloc[0]
     assert (v.n_bins, v.n_failed_single, v.n_failed_simultaneous) == (4, 1, 0) and v.passed
     assert v.confidence == pytest.approx(0.9875)
+
+
+def test_mock_saga_frame_is_a_simulated_saga_survey_of_each_half():
+    """The SAGA-like table of the simulated SAGA survey: the hosts of the requested half only, SAGA's
+    photometric limit, SAGA's masses, and both populations."""
+    from dwarflib.selections import SAGA
+    from dwarflib.sky.samples import SAGA_HALVES, mock_saga_frame, saga_frame, saga_host_half
+
+    real = saga_frame("verification")
+    sim = mock_saga_frame("verification", n_per_host=3, seed=2)
+    assert set(sim.HOSTID) == set(real.HOSTID)  # every host of the half has satellites in the mock
+    assert (sim.HALF == SAGA_HALVES.index("verification")).all()
+    # the halves are those of the satellite table (saga_host_half depends on the set of hosts it is given)
+    everyone = saga_frame()
+    assert np.array_equal(everyone.HALF, saga_host_half(everyone.HOSTID))
+    assert (sim.r < SAGA.r_max).all() and set(sim.POP) == {"SF", "Q"}
+    assert {"gr", "sb", "fib_minus_tot", "Z", "LOGMSTAR"} <= set(sim.columns)
+    both = mock_saga_frame(None, n_per_host=1, seed=2)
+    assert set(both.HALF) == {0, 1}
+    with pytest.raises(ValueError, match="half='third'"):
+        mock_saga_frame("third")
+
+
+@pytest.mark.slow
+def test_edr_parity_draws_from_every_bgs_like_target_of_the_sky(small_sky):
+    """The simulated side of the EDR task is every BGS-like target of the sky: the training sample's BGS-like
+    rows are a subset (its survey covers a share of the bricks), with the same classes; the parity table
+    holds the real row and the draws at the real counts."""
+    from dwarflib.sky.generate import SURVEY_BGS, bgs_like_targets
+    from dwarflib.sky.samples import read_bgs_like_frame
+    from dwarflib.training_sample import load_labelled_table
+
+    every = read_bgs_like_frame(small_sky)
+    train = load_labelled_table(small_sky / "training-sample.fits")  # sweep rows only, not the supplement
+    bgs = np.char.strip(np.asarray(train["SURVEY"]).astype(str)) == SURVEY_BGS
+    ids = np.asarray(train["TARGETID"])[bgs]
+    assert 0 < len(ids) < len(every) and np.isin(ids, every.TARGETID).all()
+    cls = every.set_index("TARGETID").CLASS.loc[ids].to_numpy()
+    assert np.array_equal(cls, np.asarray(train["CLASS"])[bgs])
+    sweep = {c: np.asarray(train[c]) for c in train.colnames}
+    assert bgs_like_targets(sweep)[bgs].all()
+    edr = _colour_frame(10, 3000, 0.5, 3)
+    tidy = P.edr_colour_parity(small_sky, n_draws=2, seed=0, n_boot=20, edr=edr)
+    assert set(tidy["sample"]) == {"real", "simulated"} and (tidy.n_signal == 10).all()

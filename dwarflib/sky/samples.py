@@ -168,19 +168,21 @@ def mock_dwarf_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 2) -
 
 
 def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyModel, sat: SatelliteModel,
-                          r_limit: float = 21.0) -> dict:
+                          r_limit: float = 21.0, keep_all: bool = False) -> dict:
     """Simulated satellite systems around hosts at the distances of real hosts, observed as DR9 sweep rows.
 
     Each host (distance modulus ``host_distmod`` [mag], placed at the redshift where the sky's distance
     modulus equals it, :func:`dwarflib.sky.physics.redshift_of_distmod`) gets ``n_per_host`` independent
     satellite systems of the sky's satellite model ``sat`` (:func:`dwarflib.sky.satellites.draw_satellite_systems`:
     its abundance, mass function, quenched fraction and colours, with ``model``'s sizes and M/L). A satellite
-    is kept when brighter than ``r_limit`` (true r) and detected, as in the sky, and observed at random
-    positions of the footprint's first sweep box (:func:`dwarflib.sky.observe.observe`). No file is written
-    and no sky row is used, so the rows are independent of every training sample.
+    is kept when brighter than ``r_limit`` (true r) and detected, as in the sky (``keep_all``: every drawn
+    satellite is kept and ``DETECTED`` says which passed, e.g. to measure a selection function), and observed
+    at random positions of the footprint's first sweep box (:func:`dwarflib.sky.observe.observe`). No file is
+    written and no sky row is used, so the rows are independent of every training sample.
 
     Returns a dict of arrays: the sweep columns, and Z (the satellite's redshift), LOGMSTAR [dex, the sky's
-    mass system], POP (0 star-forming, 1 quiescent), HOST (index into ``host_distmod``) and HOST_DISTMOD [mag].
+    mass system], POP (0 star-forming, 1 quiescent), HOST (index into ``host_distmod``), HOST_DISTMOD [mag]
+    and DETECTED (bool).
     """
     host_distmod = np.asarray(host_distmod, float)
     host_z = redshift_of_distmod(host_distmod)
@@ -193,8 +195,8 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
     rng = np.random.default_rng([seed, 131])
     system_host = np.repeat(np.arange(len(host_z)), n_per_host)
     s = draw_satellite_systems(rng, host_z[system_host], model, sat)
-    keep = (s["R_TRUE"] < r_limit) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
-    g = {k: v[keep] for k, v in s.items()}
+    detected = (s["R_TRUE"] < r_limit) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+    g = {k: v[np.ones_like(detected) if keep_all else detected] for k, v in s.items()}
     n = len(g["Z"])
     f4 = np.float32
     src = {f"MAG_{b}": m for b, m in band_magnitudes(g["R_TRUE"], g["COLOURS"]).items()}
@@ -204,8 +206,18 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
     ra, dec = random_positions(rng, n, footprint(1000.0)[0])
     out = observe(rng, src, ra, dec, model)
     host = system_host[g["HOST"]]
-    out.update(Z=g["Z"], LOGMSTAR=g["LOGMSTAR"], POP=g["POP"], HOST=host, HOST_DISTMOD=host_distmod[host])
+    out.update(Z=g["Z"], LOGMSTAR=g["LOGMSTAR"], POP=g["POP"], HOST=host, HOST_DISTMOD=host_distmod[host],
+               DETECTED=detected if keep_all else np.ones(n, bool))
     return out
+
+
+def saga_survey_selection(mock: dict, seed: int = 0) -> np.ndarray:
+    """Which rows of a :func:`mock_satellite_survey` SAGA would have as satellites: detected, SAGA's
+    photometric target cuts (:func:`dwarflib.paper_trainset.saga_like_targets`, r < 20.75) and the redshift
+    success of the sky's dwarf survey (:func:`dwarflib.sky.generate.dwarf_redshift_success`, drawn with
+    ``seed``). One definition for the calibration of the satellite model and for its checks."""
+    u = np.random.default_rng([seed, 17]).random(len(mock["Z"]))
+    return mock["DETECTED"] & saga_like_targets(mock) & (u < dwarf_redshift_success(mock))
 
 
 def survey_host_distmod(survey: str) -> pd.Series:
@@ -237,10 +249,8 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
 
     ``n_per_host`` systems around each host in ``host_keys`` at its tabulated distance
     (:func:`dwarflib.sky.samples.mock_satellite_survey` with the sky model ``model`` and satellite model
-    ``sat``; defaults: the package's). SAGA's rows are selected like SAGA's targets: its photometric cuts
-    (:func:`dwarflib.paper_trainset.saga_like_targets`, r < 20.75) and the redshift success of the sky's
-    dwarf survey (:func:`dwarflib.sky.generate.dwarf_redshift_success`). Their ``logmstar`` is the mass the
-    real table would list
+    ``sat``; defaults: the package's). SAGA's rows are selected like SAGA's satellites
+    (:func:`saga_survey_selection`). Their ``logmstar`` is the mass the real table would list
     (:func:`dwarflib.stellar_mass.logmstar_of_table` from the observed g - r and r minus the host's distance
     modulus); ``z`` is the simulated redshift; ``flags`` holds POP (0 star-forming, 1 quiescent), LOGMSTAR_SKY
     (the sky's own mass [dex]) and HOST_DISTMOD [mag]. Returns the FeatureTable and the host key of each row.
@@ -253,8 +263,7 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
     mock = mock_satellite_survey(dm.loc[keys].to_numpy(), n_per_host, seed, model or load_sky_model(),
                                  sat or load_satellite_model())
     if survey == "SAGA":  # SAGA's targeting cuts and the sky's dwarf-survey redshift success, as the real rows had
-        u = np.random.default_rng([seed, 17]).random(len(mock["Z"]))
-        keep = saga_like_targets(mock) & (u < dwarf_redshift_success(mock))
+        keep = saga_survey_selection(mock, seed)
         mock = {c: v[keep] for c, v in mock.items()}
     table = Table({c: v for c, v in mock.items() if c in SWEEP_COLUMNS or c in ("Z", "LOGMSTAR")})
     ft = V.restricted_features(table, "sweep")
@@ -268,22 +277,21 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
 def mock_saga_frame(half: str | None = None, n_per_host: int = 20, seed: int = 0, model: SkyModel | None = None,
                     sat: SatelliteModel | None = None) -> pd.DataFrame:
     """A simulated SAGA survey in the columns of :func:`saga_frame`: satellites of the sky's models around the
-    SAGA DR3 hosts of ``half`` (None: all), selected and given masses like SAGA's
+    SAGA DR3 hosts of ``half`` (None: all) that have satellites in table C3 (the halves of
+    :func:`saga_host_half` are defined on those), selected and given masses like SAGA's
     (:func:`mock_survey_features`, ``n_per_host`` systems per host).
 
     Columns: r, gr, fib_minus_tot [mag], sb [mag/arcsec^2], sersic, ba, Z, LOGMSTAR [dex, SAGA II], HOSTID,
     HALF (:func:`saga_host_half` of the host) and POP ('SF' or 'Q').
     """
-    if half is not None and half not in SAGA_HALVES:
-        raise ValueError(f"half={half!r}: expected one of {SAGA_HALVES} or None")
-    hosts = np.char.strip(np.asarray(load_saga_hosts()["HOSTID"]).astype(str))
-    if half is not None:
-        hosts = hosts[saga_host_half(hosts) == SAGA_HALVES.index(half)]
-    ft, host = mock_survey_features("SAGA", hosts, n_per_host, seed, model, sat)
+    real = saga_frame(half)  # the halves are defined on the hosts with satellites (saga_host_half of C3)
+    host_half = dict(zip(real["HOSTID"], real["HALF"], strict=True))
+    ft, host = mock_survey_features("SAGA", sorted(host_half), n_per_host, seed, model, sat)
     f = ft.features
     return pd.DataFrame({"r": f["r"].to_numpy(), "gr": f["g_r"].to_numpy(), "fib_minus_tot": f["rfib_r"].to_numpy(),
                          "sb": f["mu_eff_r"].to_numpy(), "sersic": f["sersic"].to_numpy(), "ba": f["ba"].to_numpy(),
-                         "Z": ft.z, "LOGMSTAR": ft.logmstar, "HOSTID": host, "HALF": saga_host_half(host),
+                         "Z": ft.z, "LOGMSTAR": ft.logmstar, "HOSTID": host,
+                         "HALF": np.array([host_half[h] for h in host], dtype=np.int8),
                          "POP": np.where(ft.flags["POP"].to_numpy() == 1, "Q", "SF")})
 
 
@@ -331,6 +339,24 @@ def read_sky_frame(sky_dir, where=None) -> pd.DataFrame:
         df["TARGETID"] = tid[keep]
         parts.append(df)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def read_bgs_like_frame(sky_dir) -> pd.DataFrame:
+    """Every BGS-like target of a simulated sky (:func:`dwarflib.sky.generate.bgs_like_targets`, in all its
+    bricks, not only the BGS-like survey's share of them in the training sample), joined with its truth, as a
+    colour frame with CLASS (see :func:`sweep_frame`)."""
+    truth = read_truth(sky_dir).set_index("TARGETID")
+    parts = []
+    for path in sweep_files(sky_dir):
+        t = read_catalogue(path, flags=False)
+        sweep = {c: np.asarray(t[c]) for c in t.colnames}
+        keep = bgs_like_targets(sweep)
+        tid = unique_id(sweep["RELEASE"][keep], sweep["BRICKID"][keep], sweep["OBJID"][keep])
+        tr = truth.loc[tid]
+        df = sweep_frame({c: sweep[c][keep] for c in _SKY_COLUMNS}, {c: tr[c].to_numpy() for c in tr.columns})
+        df["TARGETID"] = tid
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
 
 
 def read_training_frame(sky_dir, survey: str | None = None) -> pd.DataFrame:

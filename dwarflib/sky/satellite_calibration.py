@@ -31,10 +31,16 @@ from dwarflib.metrics import binomial_interval
 from dwarflib.registry import load_elves_confirmed_csv, load_saga_hosts, load_saga_satellites
 from dwarflib.selections import SAGA
 from dwarflib.sky.generate import model_version
-from dwarflib.sky.physics import SkyModel, detection_probability, distmod, load_sky_model
-from dwarflib.sky.samples import SAGA_HALVES, saga_frame, saga_host_half
+from dwarflib.sky.physics import SkyModel, detection_probability, distmod, load_sky_model, redshift_of_distmod
+from dwarflib.sky.samples import (
+    SAGA_HALVES,
+    mock_satellite_survey,
+    mock_survey_features,
+    saga_frame,
+    saga_host_half,
+    saga_survey_selection,
+)
 from dwarflib.sky.satellites import (
-    C_KMS,
     CALIBRATION_FILE,
     SatelliteModel,
     draw_satellite_systems,
@@ -113,20 +119,21 @@ def fit_truncated_slope(logm, lo: float, hi: float) -> float:
                                           options={"xatol": 1e-7}).x)
 
 
-def saga_selection(sat: SatelliteModel, host_z, model: SkyModel, seed: int = 0, width: float = 0.25):
+def saga_selection(sat: SatelliteModel, host_distmod, model: SkyModel, seed: int = 0, width: float = 0.25):
     """Function log M* -> (S_Q, S_SF): the fraction of simulated quiescent / star-forming satellites around
-    hosts at ``host_z`` that SAGA's limit r < 20.75 and the sky's detection keep, in log M* bins of
-    ``width`` [dex] (:data:`N_REAL_FIT` systems per host, half quiescent)."""
-    rng = np.random.default_rng([seed, 132])
-    hz = np.repeat(np.asarray(host_z, float), N_REAL_FIT)
-    s = draw_satellite_systems(rng, hz, model, replace(sat, fq_values=[0.5] * len(sat.fq_values)))
-    kept = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+    hosts at distance moduli ``host_distmod`` [mag] that SAGA would have as satellites
+    (:func:`dwarflib.sky.samples.saga_survey_selection`: detected, SAGA's r < 20.75 and target cuts, the dwarf
+    survey's redshift success; observed sweep rows of :func:`dwarflib.sky.samples.mock_satellite_survey`), in
+    log M* bins of ``width`` [dex] (:data:`N_REAL_FIT` systems per host, half quiescent)."""
+    mock = mock_satellite_survey(host_distmod, N_REAL_FIT, seed, model, replace(sat, fq_values=[0.5] * len(sat.fq_values)),
+                                 r_limit=SAGA.r_max, keep_all=True)
+    kept = saga_survey_selection(mock, seed)
     edges = np.arange(sat.logm_min, sat.logm_max + width, width)
     frac = []
     for pop in (1, 0):
-        p = s["POP"] == pop
-        n_all = np.histogram(s["LOGMSTAR"][p], edges)[0]
-        n_kept = np.histogram(s["LOGMSTAR"][p & kept], edges)[0]
+        p = mock["POP"] == pop
+        n_all = np.histogram(mock["LOGMSTAR"][p], edges)[0]
+        n_kept = np.histogram(mock["LOGMSTAR"][p & kept], edges)[0]
         frac.append(np.where(n_all > 0, n_kept / np.maximum(n_all, 1), 1.0))
 
     def seen(logm):
@@ -156,16 +163,17 @@ def fit_slope_low(sat: SatelliteModel, host_z, target: float, model: SkyModel, s
     return float(optimize.brentq(excess, 0.0, sat.slope, xtol=1e-4))
 
 
-def fit_gr_offsets(sat: SatelliteModel, cal: pd.DataFrame, host_z, model: SkyModel, seed: int = 0,
+def fit_gr_offsets(sat: SatelliteModel, cal: pd.DataFrame, model: SkyModel, seed: int = 0,
                    n_real: int = 40) -> dict[str, list[float]]:
     """The g-r offsets [mag] of star-forming and of quiescent satellites at the nodes :data:`GR_SF_M_NODES`.
 
     For each population: medians of g-r of SAGA's star-forming (not ``QUENCHED``), respectively quenched,
-    satellites of ``cal`` (calibration half) per log M* bin :data:`GR_FIT_EDGES` minus those of the simulated
-    star-forming, respectively quiescent, satellites around hosts at ``host_z`` (``n_real`` systems each,
-    SAGA's r < 20.75 and the sky's detection applied), fitted linear in log M* between the nodes (least
-    squares weighted by the real counts per bin); :data:`GR_FIT_ITERATIONS` re-draws with the current
-    offsets. Returns ``{"gr_sf_offset": [...], "gr_q_offset": [...]}`` (medians in mag)."""
+    satellites of ``cal`` (calibration half) per log M* bin :data:`GR_FIT_EDGES` minus those of a simulated
+    SAGA survey of the same hosts (``n_real`` systems each; :func:`dwarflib.sky.samples.mock_survey_features`:
+    observed, selected like SAGA's satellites, binned in the masses SAGA would list), star-forming, respectively
+    quiescent, fitted linear in log M* between the nodes (least squares weighted by the real counts per bin);
+    :data:`GR_FIT_ITERATIONS` re-draws with the current offsets. Returns ``{"gr_sf_offset": [...],
+    "gr_q_offset": [...]}`` (medians in mag)."""
     m = cal["LOGMSTAR"].to_numpy(float)
     quenched = cal["QUENCHED"].to_numpy(bool)
     gr_all = cal["gr"].to_numpy(float)
@@ -174,25 +182,23 @@ def fit_gr_offsets(sat: SatelliteModel, cal: pd.DataFrame, host_z, model: SkyMod
     centres = 0.5 * (edges[1:] + edges[:-1])
     nodes = np.asarray(GR_SF_M_NODES, float)
     basis = np.stack([np.interp(centres, nodes, np.eye(len(nodes))[k]) for k in range(len(nodes))], axis=1)
-    real = {}
-    for pop, rows in ((0, ~quenched), (1, quenched)):
-        b = np.digitize(m[rows], edges) - 1
-        real[pop] = (np.array([np.nanmedian(gr_all[rows][b == i]) if np.any(b == i) else np.nan
-                               for i in range(n_bins)]),
-                     np.array([np.sum(b == i) for i in range(n_bins)], float))
-    hz = np.repeat(np.asarray(host_z, float), n_real)
+
+    def medians(logm, gr):
+        b = np.digitize(logm, edges) - 1
+        return (np.array([np.nanmedian(gr[b == i]) if np.any(b == i) else np.nan for i in range(n_bins)]),
+                np.array([np.sum(b == i) for i in range(n_bins)], float))
+
+    real = {pop: medians(m[rows], gr_all[rows]) for pop, rows in ((0, ~quenched), (1, quenched))}
+    hosts = sorted(set(cal["HOSTID"]))
     offsets = {0: np.zeros(len(nodes)), 1: np.zeros(len(nodes))}
     for _ in range(GR_FIT_ITERATIONS):
         trial = replace(sat, gr_sf_m_nodes=nodes.tolist(), gr_sf_offset=offsets[0].tolist(),
                         gr_q_offset=offsets[1].tolist())
-        rng = np.random.default_rng([seed, 133])  # the same draw every iteration: a smooth fit
-        s = draw_satellite_systems(rng, hz, model, trial)
-        seen = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
+        ft, _ = mock_survey_features("SAGA", hosts, n_real, seed, model, trial)  # the same draw every iteration
+        pop_sim = ft.flags["POP"].to_numpy()
         for pop in (0, 1):
-            kept = seen & (s["POP"] == pop)
-            b = np.digitize(s["LOGMSTAR"][kept], edges) - 1
-            gr = s["COLOURS"][kept, 0]
-            med_sim = np.array([np.median(gr[b == i]) if np.any(b == i) else np.nan for i in range(n_bins)])
+            rows = pop_sim == pop
+            med_sim, _ = medians(ft.logmstar[rows], ft.features["g_r"].to_numpy(float)[rows])
             med_real, w = real[pop]
             ok = np.isfinite(med_real) & np.isfinite(med_sim) & (w > 0)
             sw = np.sqrt(w[ok])
@@ -205,7 +211,7 @@ def fit_gr_offsets(sat: SatelliteModel, cal: pd.DataFrame, host_z, model: SkyMod
 def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None) -> SatelliteModel:
     """:class:`SatelliteModel` from SAGA satellites of the calibration half ``cal`` (a ``saga_frame`` with
     HALF 0 only), their DVhost [km/s] and the SAGA host table (C1: host mass range, Gold completeness, the
-    incompleteness-corrected Gold+Silver counts nsat-GS and the recession velocities HRV of the calibration
+    incompleteness-corrected Gold+Silver counts nsat-GS and the distance moduli DistMod of the calibration
     hosts); ``model``: the sky model whose M/L converts masses to M_r (default: the calibrated one).
 
     Raises ValueError when ``cal`` holds rows of the verification half.
@@ -242,11 +248,12 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
                     "dv_max_kms": "SAGA's satellite velocity window", "r_max_kpc": "SAGA's 300 kpc"})
     target = float(np.mean(np.asarray(hosts["nsat-GS"], float)[in_cal]))
     model = load_sky_model() if model is None else model
-    host_z = np.asarray(hosts["HRV"], float)[in_cal] / C_KMS
+    host_dm = np.asarray(hosts["DistMod"], float)[in_cal]
+    host_z = redshift_of_distmod(host_dm)  # at SAGA's distances, as the real satellites' magnitudes are
     # the colour offsets first (medians per population: independent of the quenched fraction), then the
     # quenched fraction with the offsets' fainter, redder satellites in SAGA's selection
-    sat = replace(sat, gr_sf_m_nodes=list(GR_SF_M_NODES), **fit_gr_offsets(sat, cal, host_z, model))
-    seen = saga_selection(sat, host_z, model)
+    sat = replace(sat, gr_sf_m_nodes=list(GR_SF_M_NODES), **fit_gr_offsets(sat, cal, model))
+    seen = saga_selection(sat, host_dm, model)
     f_lo, f_hi = fit_linear_fraction(m[keep], cal["QUENCHED"].to_numpy(bool)[keep], LOGM_MIN, logm_max, seen)
     sat = replace(sat, fq_values=[round(f_lo, 4), round(f_hi, 4)])
     slope_low = fit_slope_low(sat, host_z, target, model)
@@ -255,10 +262,10 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
                                "slope_low": f"simulated N(M_r < {M_R_SILVER}) per calibration host = nsat_GS_per_host "
                                             f"({N_REAL_FIT} systems per host, the sky model's M/L)",
                                "fq": "intrinsic quiescent fraction linear in log M*, binomial fit to SAGA's quenched "
-                                     "flag with SAGA's r < 20.75 and the sky's detection forward-modelled",
-                               "gr_sf_offset": "median g-r of SAGA's star-forming satellites minus the simulated ones "
-                                               "per log M* bin (SAGA's r < 20.75 and the sky's detection "
-                                               "forward-modelled), linear between the nodes",
+                                     "flag with SAGA's selection forward-modelled (samples.saga_survey_selection)",
+                               "gr_sf_offset": "median g-r of SAGA's star-forming satellites minus those of a simulated "
+                                               "SAGA survey of the same hosts (observed, SAGA's selection, SAGA's "
+                                               "masses) per log M* bin, linear between the nodes",
                                "gr_q_offset": "the same for SAGA's quenched satellites and the simulated "
                                               "quiescent ones",
                                "sky_model_version": model_version(model)})
@@ -279,12 +286,13 @@ def calibrate_satellites(path=None) -> SatelliteModel:
 # Checks
 # ---------------------------------------------------------------------------------------------------
 def saga_hosts_of_half(half: str) -> pd.DataFrame:
-    """The SAGA hosts (C1) with satellites in one half: HOSTID, LOGMSTAR [dex], Z (HRV / c)."""
+    """The SAGA hosts (C1) with satellites in one half: HOSTID, LOGMSTAR [dex], Z (the redshift at which the
+    sky's distance modulus is SAGA's ``DistMod``)."""
     hosts = load_saga_hosts()
     ids = np.char.strip(np.asarray(hosts["HOSTID"]).astype(str))
     keep = np.isin(ids, sorted(set(saga_frame(half)["HOSTID"])))
     return pd.DataFrame({"HOSTID": ids[keep], "LOGMSTAR": np.asarray(hosts["log(M*)"], float)[keep],
-                         "Z": np.asarray(hosts["HRV"], float)[keep] / C_KMS})
+                         "Z": redshift_of_distmod(np.asarray(hosts["DistMod"], float)[keep])})
 
 
 def simulated_saga_satellites(half: str = "verification", n_real: int = 20, seed: int = 0,
