@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from dwarflib.sky.physics import load_sky_model, ml_coefficients
-from dwarflib.sky.samples import saga_frame
-from dwarflib.sky.satellite_calibration import simulated_saga_satellites
+from dwarflib.sky.samples import mock_saga_frame, saga_frame
 from dwarflib.sky.satellites import (
     SatelliteModel,
     draw_satellite_systems,
@@ -35,7 +34,7 @@ def test_satellite_colours_match_the_verification_half():
     median g-r of the star-forming ones at 7 < log M* < 9 is within 0.03 mag of SAGA's (0.383; 0.305 without
     the offset), and of all of them within criterion 3's 0.05 mag (0.452; 0.342 without)."""
     real = saga_frame("verification")
-    sim = simulated_saga_satellites("verification", n_real=5, seed=1)
+    sim = mock_saga_frame("verification", n_per_host=5, seed=1)
     assert abs(_median_gr(sim, True) - _median_gr(real, True)) < 0.03
     assert abs(_median_gr(sim, False) - _median_gr(real, False)) < 0.05
 
@@ -45,7 +44,7 @@ def test_quenched_satellite_colours_match_the_verification_half():
     medians within 0.05 mag (SAGA's verification half 0.60 over 44 satellites; 0.58 simulated, and 0.53 with
     the satellite model of sky version 8, which had no quiescent offset)."""
     real = saga_frame("verification")
-    sim = simulated_saga_satellites("verification", n_real=10, seed=1)
+    sim = mock_saga_frame("verification", n_per_host=10, seed=1)
     assert abs(_median_gr(sim, False, True) - _median_gr(real, False, True)) < 0.05
 
 

@@ -17,7 +17,7 @@ from dwarflib.sky import generate
 from dwarflib.sky.generate import generate_chunk, source_densities, sweep_files, write_simulated_sky
 from dwarflib.sky.observe import ObjidCounter, footprint
 from dwarflib.sky.physics import kpc_per_arcsec, load_sky_model
-from dwarflib.sky.samples import saga_frame
+from dwarflib.sky.samples import mock_saga_frame, saga_frame
 from dwarflib.sky.satellite_calibration import (
     LOGM_COMPLETE,
     _saga_calibration_rows,
@@ -25,7 +25,6 @@ from dwarflib.sky.satellite_calibration import (
     fit_satellite_model,
     fit_truncated_slope,
     satellite_comparison,
-    simulated_saga_satellites,
 )
 from dwarflib.sky.satellites import C_KMS, CALIBRATION_FILE, SatelliteModel, load_satellite_model
 
@@ -157,7 +156,7 @@ def test_calibration_file_reproducible(tmp_path):
 def test_radial_distribution_matches_verification_half():
     """Simulated satellites around the verification hosts vs the verification satellites (held out): the
     projected radii are consistent (two-sample KS)."""
-    sim = simulated_saga_satellites("verification", n_real=5, seed=1)
+    sim = mock_saga_frame("verification", n_per_host=5, seed=1)
     real = saga_frame("verification")
     c = satellite_comparison(sim, real, sim.attrs["n_hosts"], real["HOSTID"].nunique())
     assert c["radial_ks_p"] > 0.01
@@ -206,7 +205,7 @@ def test_mass_function_above_complete_matches_saga(half):
     SAGA's r < 20.75 and the sky's detection, vs SAGA's (calibration: fitted; verification: held out): mean
     log M* within 0.5 standard errors of SAGA's (the old untruncated slope put it 1.5 below), counts per host
     in 0.5-dex bins consistent (Pearson chi2, p > 0.01), and N per host inside SAGA's Poisson 95 % interval."""
-    sim = simulated_saga_satellites(half, n_real=40, seed=2)
+    sim = mock_saga_frame(half, n_per_host=40, seed=2)
     real = saga_frame(half)
     n_sim, n_real = sim.attrs["n_hosts"], real["HOSTID"].nunique()
     ms, mr = _above_complete(sim), _above_complete(real)

@@ -181,8 +181,9 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
     written and no sky row is used, so the rows are independent of every training sample.
 
     Returns a dict of arrays: the sweep columns, and Z (the satellite's redshift), LOGMSTAR [dex, the sky's
-    mass system], POP (0 star-forming, 1 quiescent), HOST (index into ``host_distmod``), HOST_DISTMOD [mag]
-    and DETECTED (bool).
+    mass system], POP (0 star-forming, 1 quiescent), HOST (index into ``host_distmod``), HOST_DISTMOD [mag],
+    SYSTEM (index of the satellite system, ``n_per_host`` per host), R_HOST_KPC [kpc, projected] and DETECTED
+    (bool).
     """
     host_distmod = np.asarray(host_distmod, float)
     host_z = redshift_of_distmod(host_distmod)
@@ -207,7 +208,7 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
     out = observe(rng, src, ra, dec, model)
     host = system_host[g["HOST"]]
     out.update(Z=g["Z"], LOGMSTAR=g["LOGMSTAR"], POP=g["POP"], HOST=host, HOST_DISTMOD=host_distmod[host],
-               DETECTED=detected if keep_all else np.ones(n, bool))
+               SYSTEM=g["HOST"], R_HOST_KPC=g["R_HOST_KPC"], DETECTED=detected if keep_all else np.ones(n, bool))
     return out
 
 
@@ -253,7 +254,8 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
     (:func:`saga_survey_selection`). Their ``logmstar`` is the mass the real table would list
     (:func:`dwarflib.stellar_mass.logmstar_of_table` from the observed g - r and r minus the host's distance
     modulus); ``z`` is the simulated redshift; ``flags`` holds POP (0 star-forming, 1 quiescent), LOGMSTAR_SKY
-    (the sky's own mass [dex]) and HOST_DISTMOD [mag]. Returns the FeatureTable and the host key of each row.
+    (the sky's own mass [dex]), HOST_DISTMOD [mag], SYSTEM (index of the satellite system) and R_HOST_KPC
+    [kpc]. Returns the FeatureTable and the host key of each row.
     """
     keys = np.unique(np.asarray(host_keys).astype(str))
     dm = survey_host_distmod(survey)
@@ -270,7 +272,8 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
     abs_r = ft.features["r"].to_numpy(float) - mock["HOST_DISTMOD"]
     ft = replace(ft, logmstar=logmstar_of_table(survey, ft.features["g_r"].to_numpy(float), abs_r),
                  flags=pd.DataFrame({"POP": mock["POP"], "LOGMSTAR_SKY": mock["LOGMSTAR"],
-                                     "HOST_DISTMOD": mock["HOST_DISTMOD"]}))
+                                     "HOST_DISTMOD": mock["HOST_DISTMOD"], "SYSTEM": mock["SYSTEM"],
+                                     "R_HOST_KPC": mock["R_HOST_KPC"]}))
     return ft, keys[mock["HOST"]]
 
 
@@ -282,17 +285,23 @@ def mock_saga_frame(half: str | None = None, n_per_host: int = 20, seed: int = 0
     (:func:`mock_survey_features`, ``n_per_host`` systems per host).
 
     Columns: r, gr, fib_minus_tot [mag], sb [mag/arcsec^2], sersic, ba, Z, LOGMSTAR [dex, SAGA II], HOSTID,
-    HALF (:func:`saga_host_half` of the host) and POP ('SF' or 'Q').
+    HALF (:func:`saga_host_half` of the host), R_HOST [kpc, projected], POP ('SF' or 'Q'), QUENCHED (POP 'Q')
+    and SYSTEM (the satellite system); ``attrs["n_hosts"]``: the number of simulated systems (hosts x
+    ``n_per_host``), for counts per host.
     """
     real = saga_frame(half)  # the halves are defined on the hosts with satellites (saga_host_half of C3)
     host_half = dict(zip(real["HOSTID"], real["HALF"], strict=True))
     ft, host = mock_survey_features("SAGA", sorted(host_half), n_per_host, seed, model, sat)
     f = ft.features
-    return pd.DataFrame({"r": f["r"].to_numpy(), "gr": f["g_r"].to_numpy(), "fib_minus_tot": f["rfib_r"].to_numpy(),
+    out = pd.DataFrame({"r": f["r"].to_numpy(), "gr": f["g_r"].to_numpy(), "fib_minus_tot": f["rfib_r"].to_numpy(),
                          "sb": f["mu_eff_r"].to_numpy(), "sersic": f["sersic"].to_numpy(), "ba": f["ba"].to_numpy(),
                          "Z": ft.z, "LOGMSTAR": ft.logmstar, "HOSTID": host,
                          "HALF": np.array([host_half[h] for h in host], dtype=np.int8),
-                         "POP": np.where(ft.flags["POP"].to_numpy() == 1, "Q", "SF")})
+                         "R_HOST": ft.flags["R_HOST_KPC"].to_numpy(),
+                         "POP": np.where(ft.flags["POP"].to_numpy() == 1, "Q", "SF"),
+                         "QUENCHED": ft.flags["POP"].to_numpy() == 1, "SYSTEM": ft.flags["SYSTEM"].to_numpy()})
+    out.attrs["n_hosts"] = len(host_half) * n_per_host
+    return out
 
 
 def bgs_sample(df: pd.DataFrame) -> pd.DataFrame:

@@ -7,9 +7,10 @@ the sky generator) while the generator imports :mod:`dwarflib.sky.satellites`.
 * :func:`calibrate_satellites` -- fits :class:`~dwarflib.sky.satellites.SatelliteModel` on SAGA's
   calibration half only (``saga_frame("calibration")``; the velocities DVhost of the same rows) and writes
   ``dwarflib/data/satellite_calibration.json``.
-* :func:`simulated_saga_satellites` -- satellite systems drawn with the sky's own code path around the
-  hosts of one SAGA half (their log M* and recession velocity), observed with SAGA's limit r < 20.75 and
-  the sky's detection probability.
+* the simulated satellites these fits and checks use are a simulated SAGA survey
+  (:func:`dwarflib.sky.samples.mock_saga_frame`): systems drawn with the sky's own code path around the
+  hosts of one SAGA half at their distances, observed, selected like SAGA's satellites
+  (:func:`dwarflib.sky.samples.saga_survey_selection`) and given SAGA's masses.
 * :func:`satellite_comparison` -- N per host above the completeness mass, quantiles and a KS test of the
   projected radii, and the quenched fraction per log M* bin with Wilson intervals, simulated vs real;
   :func:`elves_early_type_fractions` -- ELVES's early-type fraction per bin (a morphological, not a
@@ -31,7 +32,7 @@ from dwarflib.metrics import binomial_interval
 from dwarflib.registry import load_elves_confirmed_csv, load_saga_hosts, load_saga_satellites
 from dwarflib.selections import SAGA
 from dwarflib.sky.generate import model_version
-from dwarflib.sky.physics import SkyModel, detection_probability, distmod, load_sky_model, redshift_of_distmod
+from dwarflib.sky.physics import SkyModel, distmod, load_sky_model, redshift_of_distmod
 from dwarflib.sky.samples import (
     SAGA_HALVES,
     mock_satellite_survey,
@@ -44,7 +45,6 @@ from dwarflib.sky.satellites import (
     CALIBRATION_FILE,
     SatelliteModel,
     draw_satellite_systems,
-    load_satellite_model,
 )
 
 #: log M* above which SAGA's satellite counts are taken as complete [dex]: the Gold sample (M_r < -15.5) is
@@ -208,6 +208,24 @@ def fit_gr_offsets(sat: SatelliteModel, cal: pd.DataFrame, model: SkyModel, seed
             "gr_q_offset": [round(float(v), 4) for v in offsets[1]]}
 
 
+def fit_n_above_complete(sat: SatelliteModel, cal: pd.DataFrame, model: SkyModel, seed: int = 0,
+                         n_real: int = 40) -> float:
+    """The intrinsic number of satellites per host above ``logm_complete`` for which a simulated SAGA survey of
+    the calibration hosts (``n_real`` systems each; :func:`dwarflib.sky.samples.mock_survey_features`:
+    observed, selected like SAGA's satellites, in the masses SAGA would list) holds as many satellites above
+    ``logm_complete`` per host as SAGA's calibration half (the starting value, SAGA's count times its Gold
+    completeness correction, is rescaled by the ratio of the counts; :data:`GR_FIT_ITERATIONS` re-draws)."""
+    m = cal["LOGMSTAR"].to_numpy(float)
+    hosts = sorted(set(cal["HOSTID"]))
+    real = float((m >= sat.logm_complete).sum()) / len(hosts)
+    n_above = sat.n_above_complete
+    for _ in range(GR_FIT_ITERATIONS):
+        ft, _ = mock_survey_features("SAGA", hosts, n_real, seed, model, replace(sat, n_above_complete=n_above))
+        sim = float((ft.logmstar >= sat.logm_complete).sum()) / (len(hosts) * n_real)
+        n_above *= real / sim
+    return round(float(n_above), 4)
+
+
 def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None) -> SatelliteModel:
     """:class:`SatelliteModel` from SAGA satellites of the calibration half ``cal`` (a ``saga_frame`` with
     HALF 0 only), their DVhost [km/s] and the SAGA host table (C1: host mass range, Gold completeness, the
@@ -256,11 +274,15 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
     seen = saga_selection(sat, host_dm, model)
     f_lo, f_hi = fit_linear_fraction(m[keep], cal["QUENCHED"].to_numpy(bool)[keep], LOGM_MIN, logm_max, seen)
     sat = replace(sat, fq_values=[round(f_lo, 4), round(f_hi, 4)])
+    sat = replace(sat, n_above_complete=fit_n_above_complete(sat, cal, model))
     slope_low = fit_slope_low(sat, host_z, target, model)
     return replace(sat, slope_low=round(slope_low, 4),
                    provenance={**sat.provenance, "nsat_GS_per_host": round(target, 4),
                                "slope_low": f"simulated N(M_r < {M_R_SILVER}) per calibration host = nsat_GS_per_host "
                                             f"({N_REAL_FIT} systems per host, the sky model's M/L)",
+                               "n_above_complete": "intrinsic number per host above logm_complete for which a "
+                                                   "simulated SAGA survey of the calibration hosts (SAGA's selection "
+                                                   "and masses) holds the calibration half's count per host",
                                "fq": "intrinsic quiescent fraction linear in log M*, binomial fit to SAGA's quenched "
                                      "flag with SAGA's selection forward-modelled (samples.saga_survey_selection)",
                                "gr_sf_offset": "median g-r of SAGA's star-forming satellites minus those of a simulated "
@@ -285,38 +307,6 @@ def calibrate_satellites(path=None) -> SatelliteModel:
 # ---------------------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------------------
-def saga_hosts_of_half(half: str) -> pd.DataFrame:
-    """The SAGA hosts (C1) with satellites in one half: HOSTID, LOGMSTAR [dex], Z (the redshift at which the
-    sky's distance modulus is SAGA's ``DistMod``)."""
-    hosts = load_saga_hosts()
-    ids = np.char.strip(np.asarray(hosts["HOSTID"]).astype(str))
-    keep = np.isin(ids, sorted(set(saga_frame(half)["HOSTID"])))
-    return pd.DataFrame({"HOSTID": ids[keep], "LOGMSTAR": np.asarray(hosts["log(M*)"], float)[keep],
-                         "Z": redshift_of_distmod(np.asarray(hosts["DistMod"], float)[keep])})
-
-
-def simulated_saga_satellites(half: str = "verification", n_real: int = 20, seed: int = 0,
-                              model: SkyModel | None = None, sat: SatelliteModel | None = None) -> pd.DataFrame:
-    """Simulated satellites around the hosts of one SAGA half (``n_real`` systems per host), drawn with the
-    sky's code path (:func:`dwarflib.sky.satellites.draw_satellite_systems`) and kept when brighter than
-    SAGA's r < 20.75 and detected. Columns like :func:`dwarflib.sky.samples.saga_frame`: HOSTID (host and
-    realisation), LOGMSTAR, R_HOST [kpc], QUENCHED (quiescent population), r, gr (true g-r) [mag], Z; ``attrs["n_hosts"]``."""
-    model = load_sky_model() if model is None else model
-    sat = load_satellite_model() if sat is None else sat
-    hosts = saga_hosts_of_half(half)
-    rng = np.random.default_rng([seed, 13])
-    hz = np.repeat(hosts["Z"].to_numpy(), n_real)
-    hid = np.repeat(hosts["HOSTID"].to_numpy(), n_real).astype(object) + "-" + np.tile(
-        np.arange(n_real).astype(str), len(hosts)).astype(object)
-    s = draw_satellite_systems(rng, hz, model, sat)
-    seen = (s["R_TRUE"] < SAGA.r_max) & (rng.random(len(s["Z"])) < detection_probability(s["MU_EFF_R_TRUE"], model))
-    df = pd.DataFrame({"HOSTID": hid[s["HOST"]], "LOGMSTAR": s["LOGMSTAR"], "R_HOST": s["R_HOST_KPC"],
-                       "QUENCHED": s["POP"] == 1, "r": s["R_TRUE"], "gr": s["COLOURS"][:, 0],
-                       "Z": s["Z"]})[seen].reset_index(drop=True)
-    df.attrs["n_hosts"] = len(hz)
-    return df
-
-
 def quenched_fractions(df: pd.DataFrame, flag: str = "QUENCHED", bins=CHECK_BINS) -> pd.DataFrame:
     """Fraction of rows with ``flag`` per log M* bin with its Wilson 95 % interval."""
     rows = []
