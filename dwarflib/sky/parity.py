@@ -427,7 +427,7 @@ def parity_report_rows(colour_summary: pd.DataFrame | None = None,
                          f"{s.sim_precision:.2f}", "quantity": f"recall, {s.binning} {s.bin}",
                          "real": s.recall_real, "simulated": s.recall_sim, "difference": s.recall_sim - s.recall_real,
                          "n_real": int(s.n_real), "n_sim": int(s.n_sim),
-                         "threshold": f"real - sim 95 % [{s.difference_low:.2f}, {s.difference_high:.2f}] "
-                                      "contains 0",
+                         "threshold": f"0 inside real - sim 95 % [{s.difference_low:.2f}, "
+                                      f"{s.difference_high:.2f}]",
                          "passed": bool(s.passed)})
     return pd.DataFrame(rows)
