@@ -647,7 +647,7 @@ class RestrictedCheck:
     threshold: float = 0.5
     #: The stated simulated precision the threshold was chosen for (None: a fixed threshold).
     target_precision: float | None = None
-    #: The held-out simulated rows themselves (for :func:`dwarflib.sky.parity.satellite_recall_parity`).
+    #: The held-out simulated rows themselves (for comparisons with real tables on the same rows).
     test_table: FeatureTable | None = None
 
     def apply(self, table: FeatureTable) -> np.ndarray:

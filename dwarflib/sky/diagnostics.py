@@ -117,7 +117,8 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
     4. difficulty parity (issue #13, :mod:`dwarflib.sky.parity`): the EDR colours-only task's average
        precision and recall at FPR 1e-3 on simulated draws at EDR's counts inside the real bootstrap 95 %
        interval; SAGA and ELVES recall per log M* and r bin against simulated satellites of the same hosts
-       (the difference interval contains 0), with a pooled row and an all-bins-at-once verdict. These cost several model fits (minutes), so they are measured only with ``parity=True``
+       (the difference interval contains 0), with a pooled row and an all-bins-at-once verdict. These cost
+       several model fits (minutes), so they are measured only with ``parity=True``
        (default draws and seeds), or passed in already measured as the rows of
        :func:`dwarflib.sky.parity.parity_report_rows`.
     """

@@ -20,7 +20,7 @@ both skies and the simulated difficulty must fall inside the real measurement's 
 
   Why a mock and not the sky's own satellites: a sky of 2 million sources holds few satellites at SAGA's
   distances (25-41 Mpc), so nearest neighbours in (z, log M*, r) are fainter than the real satellites they
-  stand for (by 0.2-0.6 mag at r < 18 in the default sky), and fainter dwarfs are easier to recall. Why the
+  stand for (by 0.3-0.6 mag at r < 16 and at log M* 7-8 on the default sky of version 8), and fainter dwarfs are easier to recall. Why the
   table's mass system: a real table's 6 <= log M* < 9 is a selection in its own masses, which differ from the
   sky's (PROVABGS-like) by 0.05-0.19 dex.
 
@@ -198,13 +198,16 @@ def edr_colour_parity(sky_dir, n_draws: int = 5, seed: int = 0, n_boot: int = 10
     subsampled ``n_draws`` times to EDR's counts. All the sky's bricks, not only the BGS-like survey's share
     of them in the training sample (:data:`dwarflib.sky.generate.BGS_AREA_FRACTION`): with about three times
     EDR's signal galaxies the draws barely share any, so their median measures the sky's difficulty rather
-    than one draw of its few signal galaxies. Returns the tidy table of :func:`colour_parity_table`;
-    :func:`parity_summary` gives the verdict.
+    than one draw of its few signal galaxies. Returns the tidy table of :func:`colour_parity_table`, with
+    ``attrs["n_sim_signal"]`` (the simulated signal galaxies drawn from); :func:`parity_summary` gives the
+    verdict.
     """
     edr = edr_frame() if edr is None else edr
     sim = bgs_sample(read_bgs_like_frame(sky_dir))
-    return colour_parity_table(edr, sim, n_draws=n_draws, seed=seed, n_boot=n_boot, n_jobs=n_jobs,
-                               class_weight=class_weight)
+    out = colour_parity_table(edr, sim, n_draws=n_draws, seed=seed, n_boot=n_boot, n_jobs=n_jobs,
+                              class_weight=class_weight)
+    out.attrs["n_sim_signal"] = int((sim.CLASS == SIGNAL).sum())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -335,8 +338,8 @@ def survey_recall_parity(check: V.RestrictedCheck, real: FeatureTable, real_mask
                          model: SkyModel | None = None, sat: SatelliteModel | None = None) -> pd.DataFrame:
     """:func:`satellite_recall_parity` of a restricted model ``check`` (trained with a stated simulated
     precision) on a real survey's satellites and on simulated satellites of the same hosts
-    (:func:`mock_survey_features` for the hosts of the rows in ``real_mask``). SAGA's pool is cut at SAGA's
-    r limit; ELVES has none."""
+    (:func:`mock_survey_features` for the hosts of the rows in ``real_mask``; it selects SAGA's rows like
+    SAGA's satellites, r limit included; ELVES has no r limit)."""
     real_mask = np.asarray(real_mask, bool)
     real_host = np.asarray(real_host).astype(str)
     sim, sim_host = mock_survey_features(survey, real_host[real_mask], n_per_host, seed, model, sat)
@@ -344,7 +347,7 @@ def survey_recall_parity(check: V.RestrictedCheck, real: FeatureTable, real_mask
         raise ValueError("the check has no stated simulated precision (train it with precision=...)")
     return satellite_recall_parity(check.apply(real), real, real_mask, real_host, check.apply(sim), sim, sim_host,
                                    threshold=check.threshold, sim_precision=check.sim_test["precision"], k=k,
-                                   r_max=SAGA.r_max if survey == "SAGA" else None, survey=survey)
+                                   survey=survey)
 
 
 def sky_models(sky_dir) -> tuple[SkyModel, SatelliteModel]:

@@ -291,8 +291,7 @@ def redshift_of_distmod(distance_modulus) -> np.ndarray:
     same table; NaN outside it): places simulated galaxies at a real galaxy's distance."""
     tabs = cosmology_tables()
     dm = np.asarray(distance_modulus, float)
-    z = np.exp(np.interp(dm, tabs["distmod"], np.log(tabs["z"]), left=np.nan, right=np.nan))
-    return z
+    return np.exp(np.interp(dm, tabs["distmod"], np.log(tabs["z"]), left=np.nan, right=np.nan))
 
 
 def kpc_per_arcsec(z) -> np.ndarray:
