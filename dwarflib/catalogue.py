@@ -14,8 +14,9 @@ Outputs, per input file ``<name>.fits``, in ``out_dir``:
   P_CLASS0_SKY..P_CLASS6_SKY and P_SIGNAL_SKY (the same probabilities under the sky's class priors,
   :meth:`~dwarflib.pipeline.CatalogueModel.sky_proba`; absent for a model without), the model's features,
   FLAG (bits in :data:`FLAG_BITS`), QUALITY_FLAGS and LARGE_GALAXY (the
-  large-galaxy and shred bits of :data:`dwarflib.large_galaxies.LARGE_GALAXY_BITS`, from the whole chunk
-  read, so a shred pair split across two chunks is not found; FLAG bit LARGE_GALAXY is set where any is set;
+  large-galaxy and shred bits of :data:`dwarflib.large_galaxies.LARGE_GALAXY_BITS`; the shred pairs are
+  searched on the whole file (:func:`file_shred_pairs`), so the flags do not depend on ``chunk_rows``, but a
+  pair split between two files is not found; FLAG bit LARGE_GALAXY is set where any is set;
   nothing is dropped for them). Bits whose columns the input lacks (FRACFLUX/FRACIN on the simulated sky)
   stay 0 and are named in the FITS header (``LGNOEVAL``) and the Parquet metadata (``dwarflib.large_galaxy``).
   The Parquet schema metadata and the FITS headers carry the model's provenance (``dwarflib.model`` /
@@ -100,9 +101,12 @@ from dwarflib.catalogue_files import (
 from dwarflib.datamodel import unique_id
 from dwarflib.large_galaxies import (
     LARGE_GALAXY_BITS,
+    PAIR_BITS,
+    PAIR_COLUMNS,
     large_galaxy_chunk_flags,
     large_galaxy_columns,
     not_evaluated,
+    shred_pair_flags,
 )
 from dwarflib.options import positive_int
 from dwarflib.pipeline import FLAG_BITS, ChunkArrays, SeenIds, load_model
@@ -139,7 +143,7 @@ def catalogue_dtype(model, sky: bool = False) -> np.dtype:
 
 def classify_table(model, table, keep_all: bool = False, timings: dict | None = None,
                    seen: SeenIds | None = None, rejects: list | None = None, resolve_north_south: bool = True,
-                   sky_threshold: float | None = None, sky_priors=None):
+                   sky_threshold: float | None = None, sky_priors=None, pair_flags=None):
     """Classify one chunk (an astropy Table in sweep format) with :meth:`CatalogueModel.apply_chunk
     <dwarflib.pipeline.CatalogueModel.apply_chunk>` and assemble its catalogue rows.
 
@@ -158,13 +162,15 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
     ``sky_threshold`` (a sky-calibrated model): candidates are ``P_SIGNAL_SKY >= sky_threshold`` instead of
     the model's catalogue threshold on ``P_SIGNAL``. ``sky_priors`` (n_classes,): the ``_SKY`` columns are under
     these priors (e.g. :func:`dwarflib.sky_priors.estimate_sky_priors_em`) instead of the model's stored sky priors.
+    ``pair_flags`` (one int16 per row): the shred-pair bits of the chunk's rows found on the whole file
+    (:func:`dwarflib.large_galaxies.shred_pair_flags`); None searches the pairs within the chunk.
     """
     arrays = ChunkArrays.from_table(table)
     kept, why, X, proba, flags = model.apply_chunk(arrays, seen=seen, timings=timings)
     t3 = time.perf_counter()
     if resolve_north_south:
         kept, why, X, proba, flags = north_south.resolve_kept(arrays, kept, why, X, proba, flags)
-    large = large_galaxy_chunk_flags(arrays)
+    large = large_galaxy_chunk_flags(arrays, pair_flags)
     bad = np.flatnonzero(~kept)
     reasons, n_reason = np.unique(why[bad].astype(str), return_counts=True)
     rejected = Counter(dict(zip(reasons.tolist(), n_reason.tolist(), strict=True)))
@@ -221,6 +227,17 @@ def classify_table(model, table, keep_all: bool = False, timings: dict | None = 
                                          arrays["OBJID"][bad[has_id]])
         rejects.append((bad, rejected_tid, why[bad]))
     return rows, counts, rejected
+
+
+def file_shred_pairs(path, not_evaluated_bits: dict) -> np.ndarray | None:
+    """The shred-pair bits (:func:`dwarflib.large_galaxies.shred_pair_flags`) of every row of a catalogue
+    file, from its :data:`~dwarflib.large_galaxies.PAIR_COLUMNS` read once (32 bytes a row), so that a pair
+    split between two chunks is found and the flags do not depend on ``chunk_rows``; None when the file
+    lacks those columns (``not_evaluated_bits`` names the pair bits)."""
+    if set(PAIR_BITS) & set(not_evaluated_bits):
+        return None
+    table = survey_io.read_catalogue(path, columns=list(PAIR_COLUMNS), required=(), flags=False)
+    return shred_pair_flags(table)
 
 
 _MODEL_CACHE: dict = {}
@@ -286,14 +303,17 @@ def classify_file(model_dir, path, out_dir, *, stem: str | None = None, keep_all
                                         extname="CATALOGUE"))
         rejected_w = RejectedRowsWriter(tmps["rejected"], {"dwarflib.rejected": json.dumps(
             {"input": str(path), "model_sha256": model.model_sha256})})
+        pairs = file_shred_pairs(path, lg_missing)
         chunks = survey_io.iter_catalogue(path, chunk_rows=chunk_rows, columns=columns, flags=False)
         with parallel.torch_threads(torch_threads), parallel.prefetched(chunks, prefetch) as chunks:
             for chunk in chunks:
                 rejects: list = []
+                start = chunk.meta["ROW_OFFSET"]
                 rows, c, r = classify_table(model, chunk, keep_all=keep_all, seen=seen, rejects=rejects,
                                             resolve_north_south=resolve_north_south,
                                             sky_threshold=None if sky_point is None else sky_point["threshold"],
-                                            sky_priors=em_priors)
+                                            sky_priors=em_priors,
+                                            pair_flags=None if pairs is None else pairs[start:start + len(chunk)])
                 counts.update(c)
                 rejected.update(r)
                 for w in writers:

@@ -52,7 +52,9 @@ FRACFLUX_MAX = 5.0
 #: FRACIN_[GRZ] at or below this flags FRACIN_LOW (DESI BGS keeps FRACIN > 0.3).
 FRACIN_MIN = 0.3
 
-_PAIR_COLUMNS = ("RA", "DEC", "SHAPE_R", "SHAPE_E1", "SHAPE_E2", "FLUX_R")
+#: Columns of the shred-pair search (:func:`shred_pairs`) and the two bits it sets.
+PAIR_COLUMNS = ("RA", "DEC", "SHAPE_R", "SHAPE_E1", "SHAPE_E2", "FLUX_R")
+PAIR_BITS = ("IN_BRIGHTER_REFF", "HAS_SHREDS")
 
 
 def bit_columns(bands=OPTICAL_BANDS) -> dict[str, tuple[str, ...]]:
@@ -62,8 +64,8 @@ def bit_columns(bands=OPTICAL_BANDS) -> dict[str, tuple[str, ...]]:
         "IN_SGA_ELLIPSE": ("MASKBITS",),
         "FRACFLUX_HIGH": tuple(f"FRACFLUX_{b}" for b in bands),
         "FRACIN_LOW": tuple(f"FRACIN_{b}" for b in bands),
-        "IN_BRIGHTER_REFF": _PAIR_COLUMNS,
-        "HAS_SHREDS": _PAIR_COLUMNS,
+        "IN_BRIGHTER_REFF": PAIR_COLUMNS,
+        "HAS_SHREDS": PAIR_COLUMNS,
     }
 
 
@@ -186,11 +188,12 @@ def shred_pairs(table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def large_galaxy_flags(table, fracflux_max: float = FRACFLUX_MAX, fracin_min: float = FRACIN_MIN,
-                       bands=OPTICAL_BANDS) -> tuple[np.ndarray, dict[str, list[str]]]:
+                       bands=OPTICAL_BANDS, pairs: bool = True) -> tuple[np.ndarray, dict[str, list[str]]]:
     """The LARGE_GALAXY flag (int16, bits of :data:`LARGE_GALAXY_BITS`) of every row of a sweep-format table.
 
     Returns ``(flags, not_evaluated)``: ``not_evaluated`` maps each bit that could not be evaluated to the
-    missing columns. Non-finite FRACFLUX/FRACIN values do not set a bit.
+    missing columns. Non-finite FRACFLUX/FRACIN values do not set a bit. ``pairs=False`` leaves the two
+    bits of :data:`PAIR_BITS` to the caller (:func:`shred_pair_flags` on more rows than ``table``).
     """
     n = len(table)
     flags = np.zeros(n, np.int16)
@@ -220,13 +223,38 @@ def large_galaxy_flags(table, fracflux_max: float = FRACFLUX_MAX, fracin_min: fl
     if need("FRACIN_LOW"):
         with np.errstate(invalid="ignore"):
             setbit("FRACIN_LOW", np.any([_f(table, f"FRACIN_{b}") <= fracin_min for b in bands], axis=0))
-    ok = need("IN_BRIGHTER_REFF")
-    ok = need("HAS_SHREDS") and ok
-    if ok:
-        g, m = shred_pairs(table)
-        setbit("IN_BRIGHTER_REFF", np.isin(np.arange(n), m))
-        setbit("HAS_SHREDS", np.isin(np.arange(n), g))
+    if pairs:
+        ok = need("IN_BRIGHTER_REFF")
+        ok = need("HAS_SHREDS") and ok
+        if ok:
+            flags |= _pair_bits(table)
     return flags, missing
+
+
+def _pair_bits(table) -> np.ndarray:
+    n = len(table)
+    g, m = shred_pairs(table)
+    out = np.zeros(n, np.int16)
+    out[np.isin(np.arange(n), m)] |= np.int16(1 << LARGE_GALAXY_BITS["IN_BRIGHTER_REFF"])
+    out[np.isin(np.arange(n), g)] |= np.int16(1 << LARGE_GALAXY_BITS["HAS_SHREDS"])
+    return out
+
+
+def _valid_position(table) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        ra, dec = np.asarray(table["RA"], float), np.asarray(table["DEC"], float)
+        return np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+
+
+def shred_pair_flags(table) -> np.ndarray:
+    """The :data:`PAIR_BITS` (int16) of every row of a table with the :data:`PAIR_COLUMNS`, from the pairs
+    among its rows with a valid position (others get 0: the row checks reject them). Run on a whole file,
+    so that a pair split between two chunks of it is found (:func:`dwarflib.catalogue.classify_file`)."""
+    out = np.zeros(len(table), np.int16)
+    ok = _valid_position(table)
+    if ok.any():
+        out[ok] = _pair_bits(table[ok] if not ok.all() else table)
+    return out
 
 
 def decode_large_galaxy_flags(value: int) -> str:
@@ -234,14 +262,15 @@ def decode_large_galaxy_flags(value: int) -> str:
     return ",".join(name for name, bit in LARGE_GALAXY_BITS.items() if int(value) & (1 << bit))
 
 
-def large_galaxy_chunk_flags(arrays) -> np.ndarray:
+def large_galaxy_chunk_flags(arrays, pair_flags=None) -> np.ndarray:
     """LARGE_GALAXY bits (int16) of every row of a chunk, from the rows with a valid position (a row with a
-    non-finite or impossible RA/DEC is rejected by the row checks and gets 0)."""
+    non-finite or impossible RA/DEC is rejected by the row checks and gets 0). ``pair_flags``: the
+    :data:`PAIR_BITS` of the chunk's rows found on more rows than the chunk (:func:`shred_pair_flags` of
+    the whole file); None searches the pairs within the chunk."""
     out = np.zeros(len(arrays), np.int16)
-    with np.errstate(invalid="ignore"):
-        ra = np.asarray(arrays["RA"], float)
-        dec = np.asarray(arrays["DEC"], float)
-        ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+    ok = _valid_position(arrays)
     if ok.any():
-        out[ok] = large_galaxy_flags(arrays[ok] if not ok.all() else arrays)[0]
+        out[ok] = large_galaxy_flags(arrays[ok] if not ok.all() else arrays, pairs=pair_flags is None)[0]
+    if pair_flags is not None:
+        out[ok] |= np.asarray(pair_flags, np.int16)[ok]
     return out

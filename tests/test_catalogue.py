@@ -359,3 +359,34 @@ def test_prefetch_reader_errors_reach_the_consumer_in_order():
     # a consumer that stops early does not hang the reader
     with parallel.prefetched(iter(range(100))) as it:
         assert next(iter(it)) == 0
+
+
+@pytest.mark.slow
+def test_shred_pair_split_between_chunks_is_flagged_whatever_the_chunk_size(setup, tmp_path):
+    """A shred placed in the last chunk of a file, inside the half-light ellipse of a brighter galaxy in the
+    first: both chunkings flag it IN_BRIGHTER_REFF and give the same catalogue."""
+    from dwarflib.datamodel import unique_id
+    from dwarflib.large_galaxies import LARGE_GALAXY_BITS
+
+    model_dir, files = setup
+    t = Table.read(files[0], hdu=1)
+    classify_files(model_dir, [files[0]], tmp_path / "ref", keep_all=True, workers=1, progress=False)
+    tid_file = unique_id(t["RELEASE"], t["BRICKID"], t["OBJID"])
+    kept = np.flatnonzero(np.isin(tid_file, load_catalogue(tmp_path / "ref").TARGETID))
+    member = int(kept[-1])
+    half = len(t) // 2
+    flux = np.asarray(t["FLUX_R"], float)
+    big = np.flatnonzero((np.asarray(t["SHAPE_R"]) > 3) & (flux > 10 * flux[member]))
+    host = int(big[big < half][0])
+    t["RA"][member] = t["RA"][host] + 0.2 * t["SHAPE_R"][host] / 3600 / np.cos(np.radians(t["DEC"][host]))
+    t["DEC"][member] = t["DEC"][host]
+    path = tmp_path / "sweep-pair.fits"
+    t.write(path)
+    cats = []
+    for name, rows in (("whole", 10 * len(t)), ("halves", half)):
+        classify_files(model_dir, [path], tmp_path / name, keep_all=True, workers=1, progress=False,
+                       chunk_rows=rows)
+        cats.append(_sorted(load_catalogue(tmp_path / name)))
+    pd.testing.assert_frame_equal(cats[0], cats[1])
+    row = cats[0][cats[0].TARGETID == tid_file[member]]
+    assert len(row) == 1 and int(row.LARGE_GALAXY.iloc[0]) & (1 << LARGE_GALAXY_BITS["IN_BRIGHTER_REFF"])
