@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from scipy import special
 
 #: AB zero point of fluxes in nanomaggies [mag]: m = 22.5 - 2.5 log10(flux).
 NANOMAGGY_ZEROPOINT = 22.5
@@ -34,6 +35,16 @@ def mean_surface_brightness(mag, r_eff_arcsec, axis_ratio=None):
         area = area * axis_ratio
     with np.errstate(divide="ignore", invalid="ignore"):
         return mag + 2.5 * np.log10(area)
+
+
+def sersic_mean_minus_central(sersic_n):
+    """Mean surface brightness inside the half-light radius minus the central surface brightness [mag] of a
+    Sersic profile of index n: ``1.0857 b_n - 2.5 log10(n e^b_n Gamma(2n) / b_n^(2n))`` with b_n from
+    ``gamma(2n, b_n) = Gamma(2n) / 2`` (Graham & Driver 2005, eqs. 1, 7, 12); 1.124 mag for n = 1."""
+    n = np.asarray(sersic_n, dtype=float)
+    b = special.gammaincinv(2 * n, 0.5)
+    return 2.5 * b / np.log(10) - 2.5 * (np.log10(n) + b / np.log(10) + special.gammaln(2 * n) / np.log(10)
+                                         - 2 * n * np.log10(b))
 
 
 def axis_ratio(e1, e2):

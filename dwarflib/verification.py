@@ -155,11 +155,16 @@ def fit_v_transformation(g, r, v) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def v_minus_r(g_r, coeffs: tuple[float, float] = ELVES_V_COEFFS):
+    """V - r [mag] of a g-r colour [mag], from ``g - V = a (g - r) + b``: ``(1 - a)(g - r) - b``."""
+    a, b = coeffs
+    return (1.0 - a) * np.asarray(g_r, dtype=float) - b
+
+
 def r_from_v(v, g_r, coeffs: tuple[float, float] = ELVES_V_COEFFS):
     """r [mag] from V [mag] and a g-r colour [mag], inverting ``g - V = a (g - r) + b``:
     ``r = V - (1 - a)(g - r) + b``."""
-    a, b = coeffs
-    return np.asarray(v, dtype=float) - (1.0 - a) * np.asarray(g_r, dtype=float) + b
+    return np.asarray(v, dtype=float) - v_minus_r(g_r, coeffs)
 
 
 def r_from_g_v(g, v, coeffs: tuple[float, float] = ELVES_V_COEFFS):

@@ -39,3 +39,11 @@ def test_axis_ratio_distance_modulus_sha256(tmp_path):
     import hashlib
 
     assert conventions.file_sha256(p, chunk=4096) == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_sersic_mean_minus_central_surface_brightness():
+    # Gaussian (n = 0.5): b = ln 2, mean-inside-r_e minus central = 2.5 log10(e) ln 2 - 2.5 log10(1 / ln 2)
+    gauss = 2.5 * np.log10(np.e) * np.log(2) - 2.5 * np.log10(1 / np.log(2))
+    np.testing.assert_allclose(conventions.sersic_mean_minus_central([0.5, 1.0]), [gauss, 1.1244], atol=2e-4)
+    n = np.array([0.6, 1.0, 2.0, 4.0])
+    assert np.all(np.diff(conventions.sersic_mean_minus_central(n)) > 0)  # more concentrated, brighter centre

@@ -73,6 +73,70 @@ def test_calibration_reads_only_the_calibration_half(monkeypatch):
     calls.clear()
     cal.fit_fibre_q_power()
     assert calls == ["calibration"]
+    calls.clear()
+    cal.fit_dwarf_shapes()
+    assert calls == ["calibration"]
+
+
+# --- intrinsic shapes of star-forming galaxies (b/a) ---------------------------------------------------------
+
+
+def test_projected_axis_ratio_of_the_principal_views_and_of_an_oblate_disc():
+    # seen down the short axis: B/A; along the long axis: C/B; along the middle axis: C/A
+    assert phys.projected_axis_ratio(0.7, 0.4, 1.0, 0.3) == pytest.approx(0.7)
+    assert phys.projected_axis_ratio(0.7, 0.4, 0.0, 0.0) == pytest.approx(0.4 / 0.7)
+    assert phys.projected_axis_ratio(0.7, 0.4, 0.0, np.pi / 2) == pytest.approx(0.4)
+    rng = np.random.default_rng(0)
+    cos_t, phi = rng.random(1000), np.pi * rng.random(1000)
+    np.testing.assert_allclose(phys.projected_axis_ratio(1.0, 0.3, cos_t, phi),
+                               np.sqrt(cos_t**2 + 0.09 * (1 - cos_t**2)), rtol=1e-12)
+    q = phys.projected_axis_ratio(0.8, 0.5, cos_t, phi)
+    assert q.min() >= 0.5 - 1e-9 and q.max() <= 1.0
+
+
+def test_massive_discs_stay_thin_oblate_whatever_the_dwarf_shapes():
+    model = dataclasses.replace(phys.SkyModel(), disc_q0_dwarf=0.5, disc_q0_dwarf_sigma=0.1, dwarf_triaxiality=0.4)
+    rng = np.random.default_rng(1)
+    b, c = phys.intrinsic_shapes(rng, np.full(500, 10.5), model)
+    assert np.all(b == 1.0) and np.allclose(c, model.disc_q0_massive)
+    b, c = phys.intrinsic_shapes(rng, np.full(20_000, 7.0), model)
+    assert np.all(c <= b) and b.min() >= 0.3
+    # a mild triaxiality, so that C/A <= B/A rarely clips: the drawn C/A and 1 - B/A distributions
+    mild = dataclasses.replace(model, disc_q0_dwarf=0.4, dwarf_triaxiality=0.15)
+    b, c = phys.intrinsic_shapes(rng, np.full(20_000, 7.0), mild)
+    assert np.median(c) == pytest.approx(0.4, abs=0.01) and np.std(c) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(1 - b) == pytest.approx(0.15 * np.sqrt(2 / np.pi), abs=0.005)  # half-normal mean
+
+
+def test_dwarf_shape_fit_recovers_the_shapes_that_made_the_axis_ratios():
+    truth = {"disc_q0_dwarf": 0.45, "disc_q0_dwarf_sigma": 0.08, "dwarf_triaxiality": 0.3}
+    model = dataclasses.replace(phys.SkyModel(), **truth)
+    rng = np.random.default_rng(7)
+    logm = rng.uniform(6.5, 8.0, 3000)
+    b, c = phys.intrinsic_shapes(rng, logm, model)
+    ba = phys.projected_axis_ratio(b, c, rng.random(logm.size), np.pi * rng.random(logm.size))
+    frame = pd.DataFrame({"ba": ba, "LOGMSTAR": logm, "QUENCHED": np.zeros(logm.size, bool)})
+    fit = cal.fit_dwarf_shapes(frame, n_views=20)
+    assert fit["n_shape_fit"] == int((ba < 0.999).sum())
+    assert fit["disc_q0_dwarf"] == pytest.approx(truth["disc_q0_dwarf"], abs=0.03)
+    assert fit["dwarf_triaxiality"] == pytest.approx(truth["dwarf_triaxiality"], abs=0.06)
+    assert fit["disc_q0_dwarf_sigma"] == pytest.approx(truth["disc_q0_dwarf_sigma"], abs=0.05)
+
+
+def test_calibrated_dwarf_shapes_describe_the_real_axis_ratios():
+    # the package's calibrated shapes against SAGA's star-forming satellites: both halves, Cramer-von Mises
+    from scipy.stats import cramervonmises
+
+    model = phys.load_sky_model()
+    rng = np.random.default_rng(3)
+    for half in ("calibration", "verification"):
+        s = saga_frame(half)
+        s = s[~s.QUENCHED & (s.ba > 0) & (s.ba < 0.999)]
+        logm = np.repeat(s.LOGMSTAR.to_numpy(float), 100)
+        b, c = phys.intrinsic_shapes(rng, logm, model)
+        sim = np.sort(phys.projected_axis_ratio(b, c, rng.random(logm.size), np.pi * rng.random(logm.size)))
+        res = cramervonmises(s.ba.to_numpy(float), lambda x, sim=sim: np.searchsorted(sim, x) / sim.size)
+        assert res.pvalue > 0.05, (half, res)
 
 
 def test_saga_log_re_inverts_the_surface_brightness():

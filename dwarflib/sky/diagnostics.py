@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import cramervonmises_2samp
 
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_desi_edr
@@ -381,6 +382,29 @@ def step_check(table: pd.DataFrame, tolerance_sigma: float = STEP_TOLERANCE_SIGM
     return pd.DataFrame(rows)
 
 
+def axis_ratio_comparison(real: pd.DataFrame, sim: pd.DataFrame, quantiles=(0.05, 0.16, 0.5, 0.84, 0.95)) -> pd.DataFrame:
+    """Observed b/a of star-forming satellites, real SAGA vs a simulated SAGA survey, per SAGA half.
+
+    ``real`` is a :func:`saga_frame`, ``sim`` a :func:`mock_saga_frame` (both with ``HALF``); star-forming
+    rows (``QUENCHED`` false) with 0 < b/a < 0.999 (round Tractor models, whose ellipticity was not measured,
+    are counted apart in ``round_real``/``round_sim``, shares of all star-forming rows). One row per half:
+    ``n_real``, ``n_sim``, the ``quantiles`` of both, and the two-sample Cramer-von Mises statistic and
+    p-value (``cvm``, ``p_value``; :func:`scipy.stats.cramervonmises_2samp`).
+    """
+    rows = []
+    for half, name in enumerate(SAGA_HALVES):
+        r_all, s_all = real[(real.HALF == half) & ~real.QUENCHED], sim[(sim.HALF == half) & ~sim.QUENCHED]
+        r = r_all.ba[(r_all.ba > 0) & (r_all.ba < 0.999)].to_numpy(float)
+        s = s_all.ba[(s_all.ba > 0) & (s_all.ba < 0.999)].to_numpy(float)
+        res = cramervonmises_2samp(r, s)
+        row = {"half": name, "n_real": len(r), "n_sim": len(s),
+               "round_real": float((r_all.ba >= 0.999).mean()), "round_sim": float((s_all.ba >= 0.999).mean())}
+        for q in quantiles:
+            row[f"p{round(100 * q)}_real"], row[f"p{round(100 * q)}_sim"] = np.quantile(r, q), np.quantile(s, q)
+        rows.append({**row, "cvm": float(res.statistic), "p_value": float(res.pvalue)})
+    return pd.DataFrame(rows)
+
+
 def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, seed: int = 11,
                           saga: pd.DataFrame | None = None, edr: pd.DataFrame | None = None,
                           sim_saga: pd.DataFrame | None = None, sim_field: pd.DataFrame | None = None,
@@ -393,6 +417,7 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
       satellites of the sky's models around the same hosts, with SAGA's cuts and SAGA's masses (``sim_saga``,
       default :func:`mock_saga_frame` of ``model`` and ``sat`` with ``n_per_host`` systems per host): g-r,
       mu_eff, fibre-minus-total r, log r_e per log M* bin; ``saga_calibration`` the same for the fitted half;
+    * ``saga_shapes``: b/a of the star-forming satellites per half (:func:`axis_ratio_comparison`);
     * ``saga_quenched``: g-r of SAGA's quenched satellites (both halves; the calibration half set the
       quenched-minus-star-forming gap and the quiescent satellites' offset) vs the simulated quiescent
       satellites, in two mass bins;
@@ -411,6 +436,7 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
     edr = bgs_sample(edr)
     out = {"saga": sequence_table(saga[saga.HALF == 1], sim_saga[sim_saga.HALF == 1]),
            "saga_calibration": sequence_table(saga[saga.HALF == 0], sim_saga[sim_saga.HALF == 0])}
+    out["saga_shapes"] = axis_ratio_comparison(saga, sim_saga)
     if "POP" in sim_saga:
         out["saga_quenched"] = sequence_table(saga[saga.QUENCHED], sim_saga[sim_saga.POP == "Q"], ("gr",),
                                               edges=(6.0, 8.0, 9.5))

@@ -176,9 +176,14 @@ class SkyModel:
     sersic_sigma: float = 0.12
     sersic_sf_m_nodes: list = field(default_factory=lambda: [7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.5, 11.5])
     sersic_sf_median: list = field(default_factory=lambda: [0.8, 0.84, 0.88, 0.92, 0.96, 1.0, 1.4, 2.0])
-    # --- intrinsic disc thickness for SF axis ratios; Q axis ratio N(0.72, 0.15) ---
+    # --- intrinsic shapes of SF galaxies (:func:`intrinsic_shapes`): triaxial ellipsoids seen from random
+    #     directions, C/A ~ N(disc_q0, disc_q0_sigma) and B/A = 1 - |N(0, triaxiality)|; the dwarf values
+    #     (log M* <= 8) are fitted on SAGA's b/a (dwarflib.sky.calibrate.fit_dwarf_shapes) and blend into
+    #     the massive thin oblate disc (log M* >= 10). Q axis ratio N(0.72, 0.15) ---
     disc_q0_massive: float = 0.22
     disc_q0_dwarf: float = 0.40
+    disc_q0_dwarf_sigma: float = 0.0
+    dwarf_triaxiality: float = 0.0
     # --- Tractor detection limit in effective surface brightness (r band) [mag/arcsec^2] ---
     mu_det: float = 25.6
     mu_det_width: float = 0.45
@@ -510,12 +515,11 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
                             interp(logm, model.sersic_sf_m_nodes, model.sersic_sf_median)))
     sersic = np.clip(10.0 ** (lmn + model.sersic_sigma * rng.standard_normal(n)), 0.4, 6.0)
 
-    # axis ratio: thick discs for SF (random inclination), triaxial-ish spheroids for Q
-    cosi = rng.random(n)
-    q0 = interp(logm, [8.0, 10.0], [model.disc_q0_dwarf, model.disc_q0_massive])
-    cosi2 = cosi**2
-    ba_sf = np.sqrt(cosi2 + q0**2 * (1 - cosi2))
+    # axis ratio: triaxial SF bodies seen from random directions, spheroids N(0.72, 0.15) for Q
+    cos_theta = rng.random(n)
     ba_q = np.clip(0.72 + 0.15 * rng.standard_normal(n), 0.3, 1.0)
+    b_over_a, c_over_a = intrinsic_shapes(rng, logm, model)
+    ba_sf = projected_axis_ratio(b_over_a, c_over_a, cos_theta, np.pi * rng.random(n))
     ba = np.where(q_pop, ba_q, ba_sf)
 
     mu_eff = mean_surface_brightness(r_true, re_arcsec, ba)
@@ -527,6 +531,39 @@ def draw_galaxies(rng: np.random.Generator, n: int, model: SkyModel, r_limit: fl
 #: log M* [dex] where the dwarf size sequence (``size_dwarf_*`` node tables) joins the massive relations:
 #: the offset is 0 and the scatter ``size_sf_sigma`` there and above.
 SIZE_JOIN_LOGM = 10.0
+
+
+def intrinsic_shapes(rng: np.random.Generator, logm, model: SkyModel) -> tuple[np.ndarray, np.ndarray]:
+    """Intrinsic axis ratios (B/A, C/A) of star-forming galaxies of mass ``logm`` [dex].
+
+    C/A ~ N(q0, sigma) and B/A = 1 - |N(0, t)|, with (q0, sigma, t) = (``disc_q0_dwarf``,
+    ``disc_q0_dwarf_sigma``, ``dwarf_triaxiality``) at log M* <= 8, running linearly into the thin oblate
+    massive disc (``disc_q0_massive``, 0, 0) at log M* >= 10. C/A is clipped to [0.05, B/A], B/A to
+    [0.3, 1]. Two standard normals per galaxy are drawn from ``rng``.
+    """
+    logm = np.asarray(logm, float)
+    k = np.clip((logm - 8.0) / 2.0, 0.0, 1.0)  # 0 dwarf, 1 massive
+    q0 = model.disc_q0_dwarf + k * (model.disc_q0_massive - model.disc_q0_dwarf)
+    n = logm.size
+    b = np.clip(1.0 - np.abs((1 - k) * model.dwarf_triaxiality * rng.standard_normal(n)), 0.3, 1.0)
+    c = np.clip(q0 + (1 - k) * model.disc_q0_dwarf_sigma * rng.standard_normal(n), 0.05, b)
+    return b, c
+
+
+def projected_axis_ratio(b_over_a, c_over_a, cos_theta, phi) -> np.ndarray:
+    """Projected axis ratio of a triaxial ellipsoid with axes 1 >= B/A >= C/A seen from the direction of polar
+    angle theta (from the short axis) and azimuth ``phi`` [rad] (Binney 1985, MNRAS 212, 767).
+
+    For B/A = 1 (an oblate disc of thickness C/A) it is sqrt(cos^2 theta + (C/A)^2 sin^2 theta).
+    """
+    b2, c2 = np.asarray(b_over_a, float) ** 2, np.asarray(c_over_a, float) ** 2
+    ct2 = np.asarray(cos_theta, float) ** 2
+    s2, c2p = np.sin(phi) ** 2, np.cos(phi) ** 2
+    big_a = ct2 / c2 * (s2 + c2p / b2) + (1 - ct2) / b2
+    big_b = np.sqrt(ct2) * np.sin(2 * phi) * (1 - 1 / b2) / c2
+    big_c = (s2 / b2 + c2p) / c2
+    d = np.sqrt((big_a - big_c) ** 2 + big_b**2)
+    return np.sqrt((big_a + big_c - d) / (big_a + big_c + d))
 
 
 def dwarf_size_terms(logm, model: SkyModel) -> tuple[np.ndarray, np.ndarray]:

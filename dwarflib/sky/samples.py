@@ -18,7 +18,12 @@ import pandas as pd
 from astropy.table import Table
 
 from dwarflib import verification as V
-from dwarflib.conventions import ab_magnitude, distance_modulus_of_distance, mean_surface_brightness
+from dwarflib.conventions import (
+    ab_magnitude,
+    distance_modulus_of_distance,
+    mean_surface_brightness,
+    sersic_mean_minus_central,
+)
 from dwarflib.datamodel import SWEEP_COLUMNS, unique_id
 from dwarflib.labels import assign_classes
 from dwarflib.paper_trainset import saga_like_targets
@@ -182,8 +187,9 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
 
     Returns a dict of arrays: the sweep columns, and Z (the satellite's redshift), LOGMSTAR [dex, the sky's
     mass system], POP (0 star-forming, 1 quiescent), HOST (index into ``host_distmod``), HOST_DISTMOD [mag],
-    SYSTEM (index of the satellite system, ``n_per_host`` per host), R_HOST_KPC [kpc, projected] and DETECTED
-    (bool).
+    SYSTEM (index of the satellite system, ``n_per_host`` per host), R_HOST_KPC [kpc, projected], DETECTED
+    (bool) and the true (noise-free, extinction-free) R_TRUE [mag], GR_TRUE [mag], MU_EFF_R_TRUE
+    [mag/arcsec^2] and SERSIC_TRUE.
     """
     host_distmod = np.asarray(host_distmod, float)
     host_z = redshift_of_distmod(host_distmod)
@@ -208,7 +214,9 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
     out = observe(rng, src, ra, dec, model)
     host = system_host[g["HOST"]]
     out.update(Z=g["Z"], LOGMSTAR=g["LOGMSTAR"], POP=g["POP"], HOST=host, HOST_DISTMOD=host_distmod[host],
-               SYSTEM=g["HOST"], R_HOST_KPC=g["R_HOST_KPC"], DETECTED=detected if keep_all else np.ones(n, bool))
+               SYSTEM=g["HOST"], R_HOST_KPC=g["R_HOST_KPC"], DETECTED=detected if keep_all else np.ones(n, bool),
+               R_TRUE=g["R_TRUE"], GR_TRUE=g["COLOURS"][:, 0], MU_EFF_R_TRUE=g["MU_EFF_R_TRUE"],
+               SERSIC_TRUE=g["SERSIC_TRUE"])
     return out
 
 
@@ -219,6 +227,25 @@ def saga_survey_selection(mock: dict, seed: int = 0) -> np.ndarray:
     ``seed``). One definition for the calibration of the satellite model and for its checks."""
     u = np.random.default_rng([seed, 17]).random(len(mock["Z"]))
     return mock["DETECTED"] & saga_like_targets(mock) & (u < dwarf_redshift_success(mock))
+
+
+#: ELVES's completeness limits (Carlsten et al. 2022, from injected galaxies): absolute V magnitude [mag] and
+#: central V surface brightness [mag/arcsec^2]. ELVES detects satellites on deep imaging with its own
+#: low-surface-brightness algorithm, so DR9's Tractor detection does not limit it.
+ELVES_MV_LIMIT = -9.0
+ELVES_MU0_V_LIMIT = 26.5
+
+
+def elves_survey_selection(mock: dict) -> np.ndarray:
+    """Which rows of a :func:`mock_satellite_survey` (drawn with ``keep_all=True``) ELVES would have: true
+    M_V < :data:`ELVES_MV_LIMIT` and true central V surface brightness < :data:`ELVES_MU0_V_LIMIT`, whether
+    or not DR9's Tractor detects them. V - r from g - r with ELVES's own transformation
+    (:func:`dwarflib.verification.v_minus_r`); the central SB from the mean SB inside r_e and the Sersic
+    index (:func:`dwarflib.conventions.sersic_mean_minus_central`)."""
+    v_r = V.v_minus_r(mock["GR_TRUE"])
+    mu0_v = mock["MU_EFF_R_TRUE"] + v_r - sersic_mean_minus_central(mock["SERSIC_TRUE"])
+    m_v = mock["R_TRUE"] + v_r - mock["HOST_DISTMOD"]
+    return (m_v < ELVES_MV_LIMIT) & (mu0_v < ELVES_MU0_V_LIMIT)
 
 
 def survey_host_distmod(survey: str) -> pd.Series:
@@ -251,7 +278,8 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
     ``n_per_host`` systems around each host in ``host_keys`` at its tabulated distance
     (:func:`dwarflib.sky.samples.mock_satellite_survey` with the sky model ``model`` and satellite model
     ``sat``; defaults: the package's). SAGA's rows are selected like SAGA's satellites
-    (:func:`saga_survey_selection`). Their ``logmstar`` is the mass the real table would list
+    (:func:`saga_survey_selection`: DR9-detected, SAGA's targeting), ELVES's within ELVES's completeness
+    (:func:`elves_survey_selection`: its own detection, not DR9's). Their ``logmstar`` is the mass the real table would list
     (:func:`dwarflib.stellar_mass.logmstar_of_table` from the observed g - r and r minus the host's distance
     modulus); ``z`` is the simulated redshift; ``flags`` holds POP (0 star-forming, 1 quiescent), LOGMSTAR_SKY
     (the sky's own mass [dex]), HOST_DISTMOD [mag], SYSTEM (index of the satellite system) and R_HOST_KPC
@@ -263,10 +291,12 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
     if missing:
         raise ValueError(f"{survey} rows name hosts absent from its host table: {missing[:5]}")
     mock = mock_satellite_survey(dm.loc[keys].to_numpy(), n_per_host, seed, model or load_sky_model(),
-                                 sat or load_satellite_model())
+                                 sat or load_satellite_model(), keep_all=survey == "ELVES")
     if survey == "SAGA":  # SAGA's targeting cuts and the sky's dwarf-survey redshift success, as the real rows had
         keep = saga_survey_selection(mock, seed)
-        mock = {c: v[keep] for c, v in mock.items()}
+    else:  # ELVES's own completeness, not DR9's detection
+        keep = elves_survey_selection(mock)
+    mock = {c: v[keep] for c, v in mock.items()}
     table = Table({c: v for c, v in mock.items() if c in SWEEP_COLUMNS or c in ("Z", "LOGMSTAR")})
     ft = V.restricted_features(table, "sweep")
     abs_r = ft.features["r"].to_numpy(float) - mock["HOST_DISTMOD"]
