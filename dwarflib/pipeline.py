@@ -235,8 +235,8 @@ class CatalogueModel:
         """Class priors the calibrated probabilities carry: :attr:`train_priors` of a sky-calibrated model, else
         the class fractions of ``training_data.class_counts`` of ``model.json`` (all parts; the same numbers
         :func:`dwarflib.completeness.calibrate_on_sky` stores), or of ``training_data.weighted_class_counts``
-        when the model was trained with importance weights (``training_data.weighted``: the calibration then
-        restores the weighted mix). Raises :class:`ModelError` naming the field when they are missing or a class
+        when the model was trained with importance weights (``training_data.weighted``: the weighted training
+        part and the unweighted validation and test parts, all in the surveys' class mix). Raises :class:`ModelError` naming the field when they are missing or a class
         has no object."""
         if self.has_sky_priors:
             return self.train_priors

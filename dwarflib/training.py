@@ -20,10 +20,11 @@
 5. signal precision and recall at every threshold on the **untouched test part**, with binomial
    (Wilson) 68 % intervals;
 
-   every step uses the sample's importance weights (``WEIGHT``, :data:`dwarflib.training_sample.WEIGHT_COLUMN`:
-   the simulated nearby supplement's): the fits' losses, the validation AP and log-loss, the calibration, the
-   thresholds' precision and the test metrics (intervals on Kish's effective numbers); a sample whose weights
-   are all 1 (or that has none) trains exactly as without them;
+   the training part's importance weights (``WEIGHT``, :data:`dwarflib.training_sample.WEIGHT_COLUMN`: the
+   simulated nearby supplement's training share and the surveys' rows in its volume) weight the fits' losses;
+   the validation and test parts are the surveys' own rows with weight 1 (:func:`dwarflib.training_sample.split_sample`),
+   so the search, the calibration, the thresholds and the test metrics are those of the surveys' sample; a
+   sample whose weights are all 1 (or that has none) trains exactly as without them;
 6. saves, **without pickle**, ``MODEL_DIR/network/`` (:meth:`dwarflib.torchnet.TorchMLPClassifier.save`:
    weights.npz + model.json) and ``MODEL_DIR/model.json``: feature list, feature groups, class scheme,
    preselection, thresholds, temperature, search results, test metrics, percentiles of every feature
@@ -248,7 +249,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
                       max_epochs: int = 40, fractions: Sequence[float] = (0.6, 0.2, 0.2),
                       scheme: ClassScheme | None = None, preselection=None,
                       feature_groups: Sequence[str] | None = None, n_threads: int = 1,
-                      verbose: bool = False, supplement: bool = False) -> TrainingResult:
+                      verbose: bool = False, supplement: bool = True) -> TrainingResult:
     """Train, select, calibrate, threshold, test and save the final 7-class network.
 
     Parameters
@@ -271,12 +272,12 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     n_threads : int
         torch threads for training (results are reproducible for a given seed and thread count).
     supplement : bool
-        Train on the rows of an over-sampled supplement too (the simulated sky's nearby supplement), with
-        their importance weights in every fit, threshold and metric; default False leaves them out
-        (:func:`dwarflib.training_sample.build_training_sample`). Recorded in ``model.json``
-        (``training_data.supplement``), so :func:`test_part` rebuilds the same sample. Not the default yet:
-        the book's consumers of the test part (chapters 07 and 09: ``metrics_at_prevalence``,
-        ``prevalence_for``) do not take weights.
+        Train on the rows of an over-sampled supplement too (the simulated sky's nearby supplement; default
+        True; a sample without one is unaffected): their training share joins the training part with the
+        importance weights in the network's loss, while validation and test stay the surveys' own rows
+        with weight 1, the same parts as without the supplement (:func:`dwarflib.training_sample.split_sample`),
+        so calibration, thresholds and test metrics are unweighted. Recorded in ``model.json``
+        (``training_data.supplement``), so :func:`test_part` rebuilds the same sample.
 
     Returns
     -------
@@ -309,10 +310,11 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
     Xtr = split.X_train.to_numpy(np.float32)
     Xva = split.X_val.to_numpy(np.float32)
     Xte = split.X_test.to_numpy(np.float32)
-    # importance weights (the training sample's WEIGHT, e.g. its nearby supplement); None when all 1, so that
-    # a sample without weights trains and scores exactly as before
-    weighted = bool(np.any(sample.weight != 1))
-    w_train, w_val, w_test = (split.w_train, split.w_val, split.w_test) if weighted else (None, None, None)
+    # importance weights (the training sample's WEIGHT, e.g. its nearby supplement: training part only, the
+    # validation and test parts are the surveys' own rows, weight 1); None where all 1, so that a sample
+    # without weights trains and scores exactly as before
+    w_train, w_val, w_test = (w if np.any(w != 1) else None for w in (split.w_train, split.w_val, split.w_test))
+    weighted = w_train is not None
 
     # 1. architecture / hyper-parameter search on the validation part
     rows, fitted = [], []
@@ -380,7 +382,7 @@ def train_final_model(training_sample, out_dir, seed: int = 0, search: Sequence[
                                                      ("test", split.y_test, split.w_test))},
         "n_eff_signal_test": kish_n_eff(split.w_test[split.y_test == SIGNAL]),
         "supplement_rows": {part: int(sample.supplement[np.asarray(split.table["SPLIT"]) == part].sum())
-                            for part in ("train", "validation", "test")},
+                            for part in ("train", "validation", "test", "unused")},
     }
     meta = {
         "format": MODEL_FORMAT,

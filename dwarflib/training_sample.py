@@ -339,7 +339,8 @@ def build_training_sample(table: Table | str | PathLike, scheme: ClassScheme = D
 class SampleSplit:
     """A stratified train / validation / test split of a :class:`TrainingSample`.
 
-    ``table`` is the sample's table with a ``SPLIT`` column ('train', 'validation', 'test').
+    ``table`` is the sample's table with a ``SPLIT`` column ('train', 'validation', 'test', or 'unused' for the
+    rows of an over-sampled supplement outside its training share, :func:`split_sample`).
     """
 
     X_train: pd.DataFrame
@@ -394,19 +395,26 @@ def stratified_split_indices(y, fractions: Sequence[float] = (0.6, 0.2, 0.2), se
 def split_sample(sample: TrainingSample, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> SampleSplit:
     """Stratified (by class) train / validation / test split with a fixed seed.
 
-    Same sample and seed give the same split. See :func:`stratified_split_indices`. A sample with an
-    over-sampled supplement (``sample.supplement``) is stratified by class and supplement membership, so every
-    part holds its share of both; each row (object) lies in exactly one part. Without a supplement the split
-    is the class-stratified one. The parts' importance weights are ``w_train``, ``w_val``, ``w_test``.
+    Same sample and seed give the same split. See :func:`stratified_split_indices`. The surveys' rows are split
+    by class; with an over-sampled supplement (``sample.supplement``) they are split exactly as without it, and
+    the supplement's rows, split alike, give the training part only their training share (the others are
+    marked ``'unused'`` in ``table["SPLIT"]``). So the training part holds the same fraction of the surveys'
+    and of the supplement's nearby volume, and the importance weights (``sample.weight``, 1/(1 + k) in that
+    volume) keep its weighted counts the surveys' expectation, while the validation and test parts are the
+    surveys' own unbiased rows, with weight 1: the same parts as a model trained without the supplement, so
+    the two compare on the same objects, and thresholds, calibration and test metrics need no weights.
+    The parts' importance weights are ``w_train``, ``w_val``, ``w_test``.
     """
     if len(fractions) != 3:
         raise ValueError(f"split_sample needs three fractions (train, validation, test), got {tuple(fractions)}")
-    strata = sample.y.astype(np.int64)
-    if sample.supplement.any():
-        strata = strata * 2 + sample.supplement
-    tr, va, te = stratified_split_indices(strata, fractions, seed)
+    survey = np.flatnonzero(~sample.supplement)
+    tr_s, va_s, te_s = stratified_split_indices(sample.y[survey], fractions, seed)
+    tr, va, te = survey[tr_s], survey[va_s], survey[te_s]
+    sup = np.flatnonzero(sample.supplement)
+    if len(sup):
+        tr = np.sort(np.concatenate([tr, sup[stratified_split_indices(sample.y[sup], fractions, seed)[0]]]))
     table = sample.table.copy(copy_data=False)
-    split = np.empty(len(table), dtype="U10")
+    split = np.full(len(table), "unused", dtype="U10")
     split[tr], split[va], split[te] = "train", "validation", "test"
     table["SPLIT"] = split
     X = sample.X
@@ -416,7 +424,7 @@ def split_sample(sample: TrainingSample, fractions: Sequence[float] = (0.6, 0.2,
         X_test=X.iloc[te].reset_index(drop=True), y_test=sample.y[te],
         ids_train=sample.ids[tr], ids_val=sample.ids[va], ids_test=sample.ids[te],
         table=table, fractions=tuple(float(f) for f in fractions), seed=seed,
-        w_train=sample.weight[tr], w_val=sample.weight[va], w_test=sample.weight[te],
+        w_train=sample.weight[tr], w_val=np.ones(len(va)), w_test=np.ones(len(te)),
     )
 
 

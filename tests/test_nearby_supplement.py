@@ -117,24 +117,33 @@ def test_old_file_without_weight_reads_as_weight_one(skies, tmp_path):
         ts.load_labelled_table(tmp_path / "bad.fits")
 
 
-def test_split_keeps_supplement_share_in_every_part(skies):
+def test_supplement_joins_the_training_part_only_and_validation_test_are_unchanged(skies):
     a, _ = skies["with"]
     s = ts.build_training_sample(a / "training-sample.fits", supplement=True)
     sp = ts.split_sample(s, seed=1)
     parts = np.asarray(sp.table["SPLIT"])
     n_sup = s.supplement.sum()
-    for part, frac, w in (("train", 0.6, sp.w_train), ("validation", 0.2, sp.w_val), ("test", 0.2, sp.w_test)):
-        got = s.supplement[parts == part].sum()
-        assert abs(got - frac * n_sup) <= 7  # one per (class, supplement) stratum at most
-        assert np.array_equal(w, s.weight[parts == part])
-    # every object (id) in exactly one part
+    # the supplement's training share (0.6, one row per class stratum at most off) in train, none elsewhere
+    assert abs(s.supplement[parts == "train"].sum() - 0.6 * n_sup) <= 7
+    assert not s.supplement[np.isin(parts, ["validation", "test"])].any()
+    assert s.supplement[parts == "unused"].all()
+    assert (parts == "unused").sum() + s.supplement[parts == "train"].sum() == n_sup
+    assert np.array_equal(sp.w_train, s.weight[parts == "train"]) and (sp.w_train < 1).any()
+    assert np.all(sp.w_val == 1) and np.all(sp.w_test == 1)
+    # every object (id) in at most one part
     ids = np.concatenate([sp.ids_train, sp.ids_val, sp.ids_test])
-    assert len(np.unique(ids)) == len(ids) == len(s.ids)
-    # without a supplement the split is the class-stratified one of before
-    plain = ts.TrainingSample(table=s.table, X=s.X, y=s.y, ids=s.ids, removed=s.removed, report=s.report)
-    tr, va, te = ts.stratified_split_indices(s.y, (0.6, 0.2, 0.2), 1)
+    assert len(np.unique(ids)) == len(ids)
+    # validation and test are exactly those of the sample without its supplement (same rows, same seed)
+    plain = ts.build_training_sample(a / "training-sample.fits")
     sp0 = ts.split_sample(plain, seed=1)
-    assert np.array_equal(sp0.ids_test, s.ids[te]) and np.all(sp0.w_test == 1)
+    assert np.array_equal(sp0.ids_test, sp.ids_test) and np.array_equal(sp0.ids_val, sp.ids_val)
+    assert np.array_equal(sp0.ids_train, sp.ids_train[~np.isin(sp.ids_train, s.ids[s.supplement])])
+    # the training part holds the same share of the surveys' and of the supplement's nearby volume, so its
+    # weighted nearby count is 0.6 of the sample's (whose weighted count is the sky's expectation)
+    z = np.asarray(s.table["Z"])
+    near_train = z[parts == "train"] < 0.005
+    share = sp.w_train[near_train].sum() / s.weight[z < 0.005].sum()
+    assert share == pytest.approx(0.6, abs=0.03), share
 
 
 def test_weights_reach_the_network():
@@ -173,20 +182,20 @@ def test_weighted_metrics_equal_unweighted_for_unit_weights_and_use_n_eff():
 
 
 @pytest.mark.slow
-def test_trained_model_records_weighted_test_metrics(skies, tmp_path):
+def test_trained_model_weights_training_only_and_tests_on_the_surveys_rows(skies, tmp_path):
     from dwarflib.training import train_final_model
 
     a, _ = skies["with"]
     res = train_final_model(a / "training-sample.fits", tmp_path / "m", seed=0, max_epochs=3,
                             search=[{"hidden_layers": (16,)}], supplement=True)
     td = res.model.meta["training_data"]
-    assert td["weighted"] and td["supplement_rows"]["test"] > 0
+    assert td["weighted"] and td["supplement_rows"]["train"] > 0
+    assert td["supplement_rows"]["test"] == td["supplement_rows"]["validation"] == 0
     y, proba, w = test_part(res.model, with_weight=True)
-    assert np.array_equal(w, res.test["weight"]) and (w < 1).any()
+    assert np.array_equal(w, res.test["weight"]) and np.all(w == 1)  # the surveys' own, unweighted test part
     rec = res.test_metrics.set_index("name").loc["catalogue"]
-    got = signal_precision_recall(y, proba[:, 0], 0.5, w)
+    got = signal_precision_recall(y, proba[:, 0], 0.5)
     assert got["recall"] == pytest.approx(rec["recall"]) and got["w_signal"] == pytest.approx(rec["w_signal"])
-    assert got["recall"] != signal_precision_recall(y, proba[:, 0], 0.5)["recall"] or got["w_tp"] == got["tp"]
     # the training-mix priors are the weighted class mix
     wc = np.sum([td["weighted_class_counts"][p] for p in ("train", "validation", "test")], axis=0)
     assert np.allclose(res.model.training_mix_priors, wc / wc.sum())

@@ -119,13 +119,15 @@ def test_bad_inputs_give_one_line_errors(small_model, sweeps, tmp_path, capsys):
     # a model without training-mix priors: named field, nothing written
     bare = _writable_copy(small_model, tmp_path / "bare")
     meta = json.loads((bare / "model.json").read_text())
-    del meta["training_data"]["class_counts"]  # not part of model_sha256: the model still loads
+    # (a model trained on the weighted nearby supplement takes its mix from the weighted counts)
+    field = "weighted_class_counts" if meta["training_data"].get("weighted") else "class_counts"
+    del meta["training_data"][field]  # not part of model_sha256: the model still loads
     (bare / "model.json").write_text(json.dumps(meta))
     load_model(bare)
     rc = cli_main(["classify", str(bare), str(sweeps[0]), "--out", str(tmp_path / "c"), "--sky-priors-em",
                    "--no-progress"])
     err = capsys.readouterr().err.strip()
-    assert rc == 1 and "training_data.class_counts" in err and "\n" not in err
+    assert rc == 1 and f"training_data.{field}" in err and "\n" not in err
     assert not (tmp_path / "c").exists()
     with pytest.raises(ModelError, match="training-mix class priors are unknown"):
         load_model(bare).training_mix_priors  # noqa: B018
