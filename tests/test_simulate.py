@@ -424,6 +424,10 @@ def test_saga_halves_split_by_host_and_cover_every_satellite_once():
     # the split depends on the host names only, not on their order
     shuffled = full.HOSTID.to_numpy()[::-1]
     assert (samples.saga_host_half(shuffled) == full.HALF.to_numpy()[::-1]).all()
+    # nor on which rows are asked about: a subset keeps its hosts' halves
+    assert (samples.saga_host_half(full.HOSTID.to_numpy()[:7]) == full.HALF.to_numpy()[:7]).all()
+    with pytest.raises(ValueError, match="no satellite in table C3"):
+        samples.saga_host_half(["not-a-saga-host"])
     with pytest.raises(ValueError, match="half='both'"):
         samples.saga_frame("both")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -80,16 +81,26 @@ def edr_frame(r_limit: float = BGS_BRIGHT.r_max) -> pd.DataFrame:
 SAGA_HALVES = ("calibration", "verification")
 
 
+@lru_cache(maxsize=1)
+def _saga_halves() -> dict[str, int]:
+    hosts = set(np.char.strip(np.asarray(load_saga_satellites()["HOSTID"]).astype(str)).tolist())
+    return {h: i % 2 for i, h in enumerate(sorted(hosts, key=lambda h: hashlib.sha256(h.encode()).hexdigest()))}
+
+
 def saga_host_half(host_id) -> np.ndarray:
     """Which half of SAGA each row's host belongs to: 0 calibration, 1 verification.
 
-    The split is by host (all satellites of a host fall in the same half): the distinct ``HOSTID`` strings
-    (e.g. ``pgc1952``) are ordered by the sha256 of the string and alternate between the halves, so the
-    halves hold equal numbers of hosts (to one), with no random state and the same on every machine.
+    The split is by host (all satellites of a host fall in the same half), defined once on the hosts of
+    SAGA DR3's satellite table C3: the distinct ``HOSTID`` strings (e.g. ``pgc1952``) are ordered by the
+    sha256 of the string and alternate between the halves, so the halves hold equal numbers of hosts (to
+    one), with no random state, the same on every machine and whatever rows are asked about. A host
+    without satellites in C3 belongs to neither half (ValueError naming it).
     """
     ids = np.char.strip(np.atleast_1d(np.asarray(host_id)).astype(str))
-    hosts = sorted(set(ids.tolist()), key=lambda h: hashlib.sha256(h.encode()).hexdigest())
-    half = {h: i % 2 for i, h in enumerate(hosts)}
+    half = _saga_halves()
+    unknown = sorted(set(ids.tolist()) - set(half))
+    if unknown:
+        raise ValueError(f"SAGA hosts {unknown[:5]} have no satellite in table C3 and belong to no half")
     return np.array([half[h] for h in ids], dtype=np.int8)
 
 
