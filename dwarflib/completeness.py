@@ -26,7 +26,7 @@ from dwarflib.conventions import file_sha256
 from dwarflib.datamodel import unique_id
 from dwarflib.features import build_features, required_columns
 from dwarflib.labels import DEFAULT_SCHEME
-from dwarflib.metrics import CONFIDENCE, CONFIDENCE_1SIGMA, binomial_interval
+from dwarflib.metrics import CONFIDENCE, CONFIDENCE_1SIGMA, binomial_interval, difference_interval
 from dwarflib.pipeline import (
     CURVE_COLUMNS,
     MIN_SELECTED_FOR_PURITY,
@@ -377,7 +377,10 @@ def sky_purity_check(objects: pd.DataFrame, selected, stated: dict, cl: float = 
         ``stated_purity_low/high``, ``stated_completeness`` (with bounds), ``stated_n_selected`` (on the
         calibration footprint), the measured ``n_selected``, ``n_recovered``, ``n_signal``, ``purity``,
         ``purity_low/high``, ``completeness``, ``completeness_low/high``, ``agree_low``, ``agree_high`` and
-        ``verdict`` (``agrees``, ``disagrees``, or ``nothing selected``).
+        ``verdict`` (``agrees``, ``disagrees``, or ``nothing selected``). The verdict's range holds the stated
+        purity's sampling noise only; ``purity_difference`` (stated minus measured) with
+        ``purity_difference_low/high`` (Newcombe's interval at ``cl``, :func:`dwarflib.metrics.difference_interval`,
+        from the stated and measured counts) holds both samples' noise, for reading a disagreement.
     """
     sel = np.asarray(selected, bool)
     if sel.shape != (len(objects),):
@@ -400,6 +403,13 @@ def sky_purity_check(objects: pd.DataFrame, selected, stated: dict, cl: float = 
         for k, num, den in (("purity", n_rec, n_sel), ("completeness", n_rec, n_sig)):
             row[k] = num / den if den else float("nan")
             row[f"{k}_low"], row[f"{k}_high"] = binomial_interval(num, den, cl=cl)
+        n_st = row["stated_n_selected"]
+        if n_sel and np.isfinite(row["stated_purity"]) and np.isfinite(n_st) and n_st > 0:
+            k_st = int(round(row["stated_purity"] * n_st))
+            d = difference_interval(k_st, int(n_st), n_rec, n_sel, cl)
+        else:
+            d = (float("nan"),) * 3
+        row["purity_difference"], row["purity_difference_low"], row["purity_difference_high"] = d
         row["agree_low"] = min(row["stated_purity_low"], row["stated_purity"] - tolerance)
         row["agree_high"] = max(row["stated_purity_high"], row["stated_purity"] + tolerance)
         if not n_sel or not np.isfinite(row["stated_purity"]):

@@ -21,7 +21,7 @@ from dwarflib.completeness import (
     sky_curves,
     sky_purity_check,
 )
-from dwarflib.metrics import binomial_interval
+from dwarflib.metrics import binomial_interval, difference_interval
 from dwarflib.pipeline import MIN_SELECTED_FOR_PURITY, MODEL_JSON, SKY_CALIBRATION_JSON, load_model
 from dwarflib.training import signal_precision_recall, test_part_scores
 
@@ -72,6 +72,10 @@ def test_purity_check_counts_and_intervals_against_brute_force():
         assert (row["n_recovered"], row["n_selected"]) == (k, n)
         assert row["purity"] == pytest.approx(k / n)
         assert (row["purity_low"], row["purity_high"]) == pytest.approx(binomial_interval(k, n, cl=row["cl"]))
+        # both samples' noise: Newcombe's interval of stated (50 of 100) minus measured
+        d = difference_interval(50, 100, k, n, row["cl"])
+        assert (row["purity_difference"], row["purity_difference_low"], row["purity_difference_high"]) == \
+            pytest.approx(d)
 
 
 def test_verdict_uses_the_wider_of_interval_and_tolerance():
