@@ -3,8 +3,10 @@
 ``classify_files(model_dir, sweep_files, out_dir)`` reads each sweep-format FITS file (the real DR9
 layout, or the simulated sky's) in chunks of ``chunk_rows`` rows, reading only the columns the model
 needs, and for every chunk applies the model's preselection, builds its features and evaluates the
-network (:meth:`dwarflib.pipeline.CatalogueModel.apply_chunk`). Memory is flat in the size of
-the input file: a chunk is read, classified, appended to the outputs and dropped.
+network (:meth:`dwarflib.pipeline.CatalogueModel.apply_chunk`). A chunk is read, classified, appended to the
+outputs and dropped; only the shred-pair search runs on the whole file first (:func:`file_shred_pairs`: six
+columns, about 176 bytes a row at its peak, :data:`dwarflib.footprint.PAIR_SEARCH_BYTES_PER_ROW`), so the
+memory grows with the file size by that much and no more.
 
 Outputs, per input file ``<name>.fits``, in ``out_dir``:
 

@@ -102,16 +102,28 @@ def makespan_seconds(rows_per_file: Sequence[int], workers: int, rows_per_s: flo
     return max(loads)
 
 
+#: Peak memory per row of a file [bytes] of the shred-pair search on the whole file
+#: (:func:`dwarflib.catalogue.file_shred_pairs`, before its chunks are classified): the six pair columns
+#: read (32 B) and the search's float64 copies, unit vectors and KD-tree, measured at 132-143 B/row above
+#: the columns on 1 and 3 million rows (2026-12-02, 2 cores).
+PAIR_SEARCH_BYTES_PER_ROW = 176
+#: Memory per row of a file [bytes] kept while its chunks are classified: the int16 shred-pair bits.
+PAIR_FLAGS_BYTES_PER_ROW = 2
+
+
 def memory_per_worker_bytes(chunk_rows: int, read_row_bytes: int, n_features: int, out_row_bytes: int,
-                            baseline_bytes: float) -> float:
+                            baseline_bytes: float, file_rows: int = 0) -> float:
     """Expected peak memory of one worker [bytes].
 
-    ``baseline_bytes`` (interpreter, libraries, model) plus, per row of a chunk: two chunks of the
-    columns read (the chunk being classified and the one prefetched), the float32 feature matrix and
-    the catalogue rows; memory does not grow with the file size.
+    ``baseline_bytes`` (interpreter, libraries, model) plus the larger of the shred-pair search of a file of
+    ``file_rows`` rows (:data:`PAIR_SEARCH_BYTES_PER_ROW`, freed before the chunks) and, per row of a chunk,
+    two chunks of the columns read (the chunk being classified and the one prefetched), the float32 feature
+    matrix and the catalogue rows; plus the file's pair bits kept meanwhile (:data:`PAIR_FLAGS_BYTES_PER_ROW`).
+    Only the pair search grows with the file size.
     """
     per_row = 2 * read_row_bytes + 4 * n_features + out_row_bytes
-    return float(baseline_bytes + chunk_rows * per_row)
+    return float(baseline_bytes + max(chunk_rows * per_row, file_rows * PAIR_SEARCH_BYTES_PER_ROW)
+                 + file_rows * PAIR_FLAGS_BYTES_PER_ROW)
 
 
 @dataclass
@@ -217,15 +229,19 @@ def plan_footprint(sweep_files, workers: int, model_dir=None, rows_per_s: float 
         m = measure_throughput(model_dir, paths[0], chunk_rows=chunk_rows)
         rows_per_s = m["rows_per_s"]
         source = f"measured on {Path(paths[0]).name}: {m['rows']:,d} rows in {m['seconds']:.2f} s"
-        # the measured peak, plus the chunk rows a larger file would add
+        # the measured peak, plus what a larger chunk or a larger file (its pair search) would add
         first_chunk = min(chunk_rows, files[0].rows)
-        memory = m["peak_rss_bytes"] + memory_per_worker_bytes(max_chunk - first_chunk, read_row, n_feat, out_row, 0)
+        largest = max(f.rows for f in files)
+        memory = m["peak_rss_bytes"] + max(
+            memory_per_worker_bytes(max_chunk - first_chunk, read_row, n_feat, out_row, 0),
+            memory_per_worker_bytes(0, read_row, n_feat, out_row, 0, largest - files[0].rows))
         mem_source = f"peak RSS measured on {Path(paths[0]).name}, scaled to a full chunk"
         extra["measurement"] = m
     else:
         source = "given"
         base = float(2**30 if baseline_bytes is None else baseline_bytes)
-        memory = memory_per_worker_bytes(max_chunk, read_row, n_feat, out_row, base)
+        memory = memory_per_worker_bytes(max_chunk, read_row, n_feat, out_row, base,
+                                         max((f.rows for f in files), default=0))
         mem_source = f"estimated: {base / 2**20:,.0f} MiB baseline + 2 chunks of {read_row} B/row read"
     wall = makespan_seconds([f.rows for f in files], workers, rows_per_s)
     return FootprintPlan(files, workers, float(rows_per_s), source, chunk_rows, memory, mem_source, wall, extra)

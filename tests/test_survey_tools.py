@@ -303,7 +303,11 @@ def test_plan_arithmetic(tmp_path):
     assert [f.rows for f in plan.files] == [6] * 6 and plan.total_rows == 36
     assert plan.wall_s == pytest.approx(12 / 2.0)  # 6 files over 4 workers: two rounds of 6 rows
     naxis1 = max(fits.getheader(p, 1)["NAXIS1"] for p in REAL)
-    assert plan.memory_per_worker == 1000 + 6 * 2 * naxis1
+    # the chunks (6 rows, two of them held) outweigh the pair search of a 6-row file; its pair bits are kept
+    assert plan.memory_per_worker == 1000 + 6 * 2 * naxis1 + 6 * footprint.PAIR_FLAGS_BYTES_PER_ROW
+    # a file far larger than a chunk: its pair search sets the peak
+    big = footprint.memory_per_worker_bytes(1000, 100, 10, 50, 0, file_rows=10_000_000)
+    assert big == 10_000_000 * (footprint.PAIR_SEARCH_BYTES_PER_ROW + footprint.PAIR_FLAGS_BYTES_PER_ROW)
     assert "36" in plan.to_text()
     with pytest.raises(ValueError, match="rows_per_s"):
         footprint.plan_footprint(REAL, workers=1)
