@@ -208,3 +208,23 @@ def test_field_dwarf_colours_are_continuous_in_redshift():
     tab = diag.sequence_table(edr[sel_e], sim[sel_s], ("gr",), by="Z", edges=(0.0104, 0.02, 0.03))
     steps = diag.step_check(tab)
     assert len(steps) == 1 and not steps.flagged.any(), steps
+
+
+def test_axis_ratio_comparison_counts_round_models_apart_and_tests_the_rest():
+    rng = np.random.default_rng(5)
+
+    def frame(n, ba):
+        return pd.DataFrame({"ba": ba, "HALF": rng.integers(0, 2, n), "QUENCHED": rng.random(n) < 0.2})
+
+    n = 4000
+    real = frame(n, np.where(rng.random(n) < 0.05, 1.0, rng.uniform(0.3, 0.95, n)))
+    same = frame(n, np.where(rng.random(n) < 0.05, 1.0, rng.uniform(0.3, 0.95, n)))
+    thin = frame(n, rng.uniform(0.2, 0.7, n))
+    a = diag.axis_ratio_comparison(real, same).set_index("half")
+    assert list(a.index) == ["calibration", "verification"]
+    sf = real[(real.HALF == 0) & ~real.QUENCHED]
+    assert a.loc["calibration", "n_real"] == int(((sf.ba > 0) & (sf.ba < 0.999)).sum())
+    assert a.loc["calibration", "round_real"] == pytest.approx((sf.ba >= 0.999).mean())
+    assert (a.p_value > 0.01).all()
+    b = diag.axis_ratio_comparison(real, thin)
+    assert (b.p_value < 1e-6).all() and (b.p50_sim < b.p50_real).all()
