@@ -380,7 +380,8 @@ def sky_purity_check(objects: pd.DataFrame, selected, stated: dict, cl: float = 
         ``verdict`` (``agrees``, ``disagrees``, or ``nothing selected``). The verdict's range holds the stated
         purity's sampling noise only; ``purity_difference`` (stated minus measured) with
         ``purity_difference_low/high`` (Newcombe's interval at ``cl``, :func:`dwarflib.metrics.difference_interval`,
-        from the stated and measured counts) holds both samples' noise, for reading a disagreement.
+        from the stated ``n_recovered`` of ``n_selected`` and the measured counts) holds both samples' noise, for
+        reading a disagreement.
     """
     sel = np.asarray(selected, bool)
     if sel.shape != (len(objects),):
@@ -403,10 +404,9 @@ def sky_purity_check(objects: pd.DataFrame, selected, stated: dict, cl: float = 
         for k, num, den in (("purity", n_rec, n_sel), ("completeness", n_rec, n_sig)):
             row[k] = num / den if den else float("nan")
             row[f"{k}_low"], row[f"{k}_high"] = binomial_interval(num, den, cl=cl)
-        n_st = row["stated_n_selected"]
-        if n_sel and np.isfinite(row["stated_purity"]) and np.isfinite(n_st) and n_st > 0:
-            k_st = int(round(row["stated_purity"] * n_st))
-            d = difference_interval(k_st, int(n_st), n_rec, n_sel, cl)
+        n_st, k_st = st.get("n_selected"), st.get("n_recovered")
+        if n_sel and n_st and k_st is not None and np.isfinite(n_st) and np.isfinite(k_st):
+            d = difference_interval(int(k_st), int(n_st), n_rec, n_sel, cl)
         else:
             d = (float("nan"),) * 3
         row["purity_difference"], row["purity_difference_low"], row["purity_difference_high"] = d

@@ -280,7 +280,16 @@ def test_edr_parity_draws_from_every_bgs_like_target_of_the_sky(small_sky):
 
 
 def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():
-    from dwarflib.sky.samples import ELVES_MU0_V_LIMIT, ELVES_MV_LIMIT, elves_survey_selection, mock_survey_features
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.samples import (
+        ELVES_MU0_V_LIMIT,
+        ELVES_MV_LIMIT,
+        elves_survey_selection,
+        mock_satellite_survey,
+        mock_survey_features,
+        survey_host_distmod,
+    )
+    from dwarflib.sky.satellites import load_satellite_model
     from dwarflib.verification import v_minus_r
 
     # rows straddling each limit: a satellite at 10 Mpc (distance modulus 30) with g - r = 0.5, Sersic n = 1
@@ -293,10 +302,6 @@ def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():
             "MU_EFF_R_TRUE": np.array([mu_at_limit - 1, mu_at_limit - 1, mu_at_limit - 0.01, mu_at_limit + 0.01])}
     assert elves_survey_selection(mock).tolist() == [True, False, True, False]
     # the mock keeps satellites that DR9's Tractor would not detect, as ELVES's own detection does
-    from dwarflib.sky.physics import load_sky_model
-    from dwarflib.sky.samples import mock_satellite_survey, survey_host_distmod
-    from dwarflib.sky.satellites import load_satellite_model
-
     dm_host = survey_host_distmod("ELVES").loc[["M31"]].to_numpy()
     full = mock_satellite_survey(dm_host, 30, 0, load_sky_model(), load_satellite_model(), keep_all=True)
     sel = elves_survey_selection(full)

@@ -38,7 +38,8 @@ def _objects(seed=0, n=4000):
 
 def _stated(purity, low, high, bins=None):
     point = {"threshold": 0.5, "purity": purity, "purity_low": low, "purity_high": high, "completeness": 0.3,
-             "completeness_low": 0.2, "completeness_high": 0.4, "n_selected": 100}
+             "completeness_low": 0.2, "completeness_high": 0.4, "n_selected": 100,
+             "n_recovered": round(100 * purity)}
     return {**point, "bins": bins if bins is not None else {name: dict(point) for name in SKY_R_BINS}}
 
 

@@ -20,7 +20,7 @@ from scipy.stats import cramervonmises_2samp
 from dwarflib.labels import assign_classes
 from dwarflib.registry import load_desi_edr
 from dwarflib.selections import BGS_BRIGHT, SAGA
-from dwarflib.sky.calibrate import saga_log_re, weighted_quantiles
+from dwarflib.sky.calibrate import ROUND_MODEL_BA, measured_axis_ratio, saga_log_re, weighted_quantiles
 from dwarflib.sky.generate import SURVEY_BGS
 from dwarflib.sky.parity import edr_colour_parity, parity_report_rows, parity_summary, satellite_parity
 from dwarflib.sky.physics import SkyModel, load_sky_model
@@ -386,19 +386,21 @@ def axis_ratio_comparison(real: pd.DataFrame, sim: pd.DataFrame, quantiles=(0.05
     """Observed b/a of star-forming satellites, real SAGA vs a simulated SAGA survey, per SAGA half.
 
     ``real`` is a :func:`saga_frame`, ``sim`` a :func:`mock_saga_frame` (both with ``HALF``); star-forming
-    rows (``QUENCHED`` false) with 0 < b/a < 0.999 (round Tractor models, whose ellipticity was not measured,
-    are counted apart in ``round_real``/``round_sim``, shares of all star-forming rows). One row per half:
-    ``n_real``, ``n_sim``, the ``quantiles`` of both, and the two-sample Cramer-von Mises statistic and
-    p-value (``cvm``, ``p_value``; :func:`scipy.stats.cramervonmises_2samp`).
+    rows (``QUENCHED`` false) with a measured shape (:func:`~dwarflib.sky.calibrate.measured_axis_ratio`;
+    round Tractor models, b/a >= :data:`~dwarflib.sky.calibrate.ROUND_MODEL_BA`, are counted apart in
+    ``round_real``/``round_sim``, shares of all star-forming rows). One row per half: ``n_real``, ``n_sim``,
+    the ``quantiles`` of both, and the two-sample Cramer-von Mises statistic and p-value (``cvm``,
+    ``p_value``; :func:`scipy.stats.cramervonmises_2samp`).
     """
     rows = []
     for half, name in enumerate(SAGA_HALVES):
         r_all, s_all = real[(real.HALF == half) & ~real.QUENCHED], sim[(sim.HALF == half) & ~sim.QUENCHED]
-        r = r_all.ba[(r_all.ba > 0) & (r_all.ba < 0.999)].to_numpy(float)
-        s = s_all.ba[(s_all.ba > 0) & (s_all.ba < 0.999)].to_numpy(float)
+        r = r_all.ba[measured_axis_ratio(r_all.ba)].to_numpy(float)
+        s = s_all.ba[measured_axis_ratio(s_all.ba)].to_numpy(float)
         res = cramervonmises_2samp(r, s)
         row = {"half": name, "n_real": len(r), "n_sim": len(s),
-               "round_real": float((r_all.ba >= 0.999).mean()), "round_sim": float((s_all.ba >= 0.999).mean())}
+               "round_real": float((r_all.ba >= ROUND_MODEL_BA).mean()),
+               "round_sim": float((s_all.ba >= ROUND_MODEL_BA).mean())}
         for q in quantiles:
             row[f"p{round(100 * q)}_real"], row[f"p{round(100 * q)}_sim"] = np.quantile(r, q), np.quantile(s, q)
         rows.append({**row, "cvm": float(res.statistic), "p_value": float(res.pvalue)})
