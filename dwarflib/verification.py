@@ -144,6 +144,15 @@ def angular_radius_arcsec(r_pc, distance_mpc):
     return np.where(np.isfinite(d.value) & (d.value > 0), out, np.nan)
 
 
+def physical_radius_pc(theta_arcsec, distance_mpc):
+    """Physical radius [pc] of an angle ``theta_arcsec`` [arcsec] at distance ``distance_mpc`` [Mpc]: the
+    inverse of :func:`angular_radius_arcsec`. Non-positive distances give NaN."""
+    theta = np.asarray(theta_arcsec, dtype=float) * u.arcsec
+    d = np.asarray(distance_mpc, dtype=float)
+    out = theta.to_value(u.rad) * (d * u.Mpc).to_value(u.pc)
+    return np.where(np.isfinite(d) & (d > 0), out, np.nan)
+
+
 def fit_v_transformation(g, r, v) -> tuple[float, float]:
     """Least-squares ``(a, b)`` of ``g - V = a (g - r) + b`` from finite rows of g, r, V [mag]."""
     g, r, v = (np.asarray(x, dtype=float) for x in (g, r, v))

@@ -282,6 +282,7 @@ def test_edr_parity_draws_from_every_bgs_like_target_of_the_sky(small_sky):
 def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():
     from dwarflib.sky.physics import load_sky_model
     from dwarflib.sky.samples import (
+        DEEP_MINUS_TRACTOR_LOG_RE,
         ELVES_MU0_V_LIMIT,
         ELVES_MV_LIMIT,
         elves_survey_selection,
@@ -297,6 +298,8 @@ def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():
     mu_mean_minus_0 = 1.1244  # Sersic n = 1: mean SB inside r_e minus the central SB [mag]
     r_at_mv = ELVES_MV_LIMIT + dm - float(v_minus_r(gr))
     mu_at_limit = ELVES_MU0_V_LIMIT + mu_mean_minus_0 - float(v_minus_r(gr))
+    # the limit applies to the SB ELVES measures: radii larger than the sky's (Tractor-system) ones
+    mu_at_limit -= 5 * DEEP_MINUS_TRACTOR_LOG_RE
     mock = {"GR_TRUE": np.full(4, gr), "SERSIC_TRUE": np.full(4, n), "HOST_DISTMOD": np.full(4, dm),
             "R_TRUE": np.array([r_at_mv - 0.1, r_at_mv + 0.1, r_at_mv - 1, r_at_mv - 1]),
             "MU_EFF_R_TRUE": np.array([mu_at_limit - 1, mu_at_limit - 1, mu_at_limit - 0.01, mu_at_limit + 0.01])}
@@ -308,3 +311,37 @@ def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():
     assert (sel & ~full["DETECTED"]).any()
     ft, host = mock_survey_features("ELVES", ["M31"], n_per_host=30, seed=0)
     assert len(ft.z) == len(host) == sel.sum() and set(host) == {"M31"}
+
+
+def test_simulated_elves_rows_are_measured_as_elves_measures_and_read_like_the_real_table(monkeypatch):
+    from dwarflib import registry
+    from dwarflib import verification as V
+    from dwarflib.sky import samples
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.satellites import load_satellite_model
+    from dwarflib.stellar_mass import logmstar_of_table
+
+    hosts = registry.load_elves_hosts_csv()
+    name = "M31"
+    dm = samples.survey_host_distmod("ELVES").loc[[V.host_key(name)]].to_numpy()
+    mock = samples.mock_satellite_survey(dm, 20, 0, load_sky_model(), load_satellite_model(), keep_all=True)
+    n = len(mock["R_TRUE"])
+    # without noise the reader gives back the true r and g - r, and the true radius times the deep offset
+    monkeypatch.setattr(samples, "ELVES_ERRORS", {"g": 0.0, "r": 0.0, "re_rel": 0.0})
+    ft = V.restricted_features(samples.elves_table_rows(mock, [name] * n, hosts), "elves", hosts=hosts)
+    assert ft.usable.all() and list(ft.features.columns) == list(V.TABLE_FEATURES["elves"])
+    np.testing.assert_allclose(ft.features["r"], mock["R_TRUE"], atol=1e-9)
+    np.testing.assert_allclose(ft.features["g_r"], mock["GR_TRUE"], atol=1e-9)
+    expected_mu = V.mu_eff(mock["R_TRUE"], mock["RE_TRUE"] * 10**samples.DEEP_MINUS_TRACTOR_LOG_RE)
+    np.testing.assert_allclose(ft.features["mu_eff_r"], expected_mu, atol=1e-9)
+    np.testing.assert_allclose(ft.logmstar, logmstar_of_table("ELVES", mock["GR_TRUE"], mock["R_TRUE"] - dm[0]),
+                               atol=1e-9)
+    # with ELVES's quoted noise: the scatter of r about the truth is the quoted one
+    monkeypatch.undo()
+    noisy = V.restricted_features(samples.elves_table_rows(mock, [name] * n, hosts, seed=1), "elves", hosts=hosts)
+    resid = noisy.features["r"].to_numpy() - mock["R_TRUE"]
+    assert np.std(resid) == pytest.approx(samples.ELVES_ERRORS["r"], rel=0.15)
+    re_measured = 10 ** (0.2 * (noisy.features["mu_eff_r"] - noisy.features["r"]).to_numpy()) / np.sqrt(2 * np.pi)
+    log_ratio = np.log(re_measured / (mock["RE_TRUE"] * 10**samples.DEEP_MINUS_TRACTOR_LOG_RE))
+    assert abs(np.mean(log_ratio)) < 0.02
+    assert np.std(log_ratio) == pytest.approx(samples.ELVES_ERRORS["re_rel"], rel=0.15)

@@ -11,6 +11,7 @@ from dwarflib.conventions import mean_surface_brightness
 from dwarflib.sky import calibrate as cal
 from dwarflib.sky import diagnostics as diag
 from dwarflib.sky import physics as phys
+from dwarflib.sky import samples
 from dwarflib.sky.samples import saga_frame
 
 # --- sizes: one sequence, no step, joined to the massive relation ------------------------------------------
@@ -228,3 +229,39 @@ def test_axis_ratio_comparison_counts_round_models_apart_and_tests_the_rest():
     assert (a.p_value > 0.01).all()
     b = diag.axis_ratio_comparison(real, thin)
     assert (b.p_value < 1e-6).all() and (b.p50_sim < b.p50_real).all()
+
+
+# --- two size systems: DR9's Tractor (SAGA, the sky) and deep photometry (LVDB, ELVES) -----------------------
+
+
+def test_size_luminosity_offset_recovers_a_known_offset_and_ignores_rows_outside_the_range():
+    rng = np.random.default_rng(5)
+    m_a, m_b = rng.uniform(-20, -15, 300), rng.uniform(-20, -15, 200)
+    tractor = pd.DataFrame({"M_r": m_a, "log_re": 0.2 - 0.12 * (m_a + 17) + 0.05 * rng.standard_normal(300)})
+    deep = pd.DataFrame({"M_r": m_b, "log_re": 0.35 - 0.12 * (m_b + 17) + 0.05 * rng.standard_normal(200)})
+    # faint rows with a different relation must not enter
+    deep = pd.concat([deep, pd.DataFrame({"M_r": [-12.0] * 50, "log_re": [3.0] * 50})], ignore_index=True)
+    fit = cal.size_luminosity_offset(tractor, deep, n_boot=200)
+    assert fit["n_tractor"] == 300 and fit["n_deep"] == 200
+    assert fit["offset"] == pytest.approx(0.15, abs=0.02)
+    assert fit["slope"] == pytest.approx(-0.12, abs=0.01)
+    assert fit["offset_low"] < fit["offset"] < fit["offset_high"]
+    with pytest.raises(ValueError, match="need 3 each"):
+        cal.size_luminosity_offset(tractor, deep[deep.M_r > -13])
+
+
+def test_deep_size_offset_constant_is_the_lvdb_fit_and_elves_agrees():
+    frames = cal.size_luminosity_frames()
+    fit = cal.fit_deep_size_offset(frames)
+    assert samples.DEEP_MINUS_TRACTOR_LOG_RE == pytest.approx(fit["offset"], abs=5e-4)
+    assert fit["offset_low"] > 0  # deep radii are larger than Tractor's at the same luminosity
+    # ELVES is not fitted: its own offset is a check, inside the LVDB fit's interval
+    elves = cal.size_luminosity_offset(frames["SAGA"], frames["ELVES"])
+    assert fit["offset_low"] < elves["offset"] < fit["offset_high"], (fit, elves)
+
+
+def test_elves_quoted_errors_constant_is_recomputed_from_the_table():
+    from dwarflib.registry import load_elves_satellites
+
+    got = samples.elves_quoted_errors(load_elves_satellites())
+    assert got == pytest.approx(samples.ELVES_ERRORS, abs=5e-5)

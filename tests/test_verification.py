@@ -33,6 +33,10 @@ def test_angular_radius_and_distance_modulus():
     # 1 kpc at 10 Mpc = 1e-4 rad = 20.6265 arcsec
     assert V.angular_radius_arcsec(1000.0, 10.0) == pytest.approx(20.626481, rel=1e-6)
     assert np.isnan(V.angular_radius_arcsec(1000.0, 0.0))
+    assert V.physical_radius_pc(20.626481, 10.0) == pytest.approx(1000.0, rel=1e-6)
+    theta = np.array([0.5, 7.0, 120.0])
+    np.testing.assert_allclose(V.angular_radius_arcsec(V.physical_radius_pc(theta, 3.7), 3.7), theta, rtol=1e-12)
+    assert np.isnan(V.physical_radius_pc(5.0, 0.0))
     assert conventions.distance_modulus_of_distance(10.0) == pytest.approx(30.0)
     assert np.isnan(conventions.distance_modulus_of_distance(0.0))
 

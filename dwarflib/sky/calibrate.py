@@ -40,8 +40,10 @@ Against the calibration half of SAGA DR3 satellites (Mao et al. 2024; split by h
 The overall colour level of dwarfs is not fitted on SAGA (satellites, redder than the field): the EDR sets it.
 The verification half of SAGA and ELVES are checks only (:func:`dwarflib.sky.diagnostics.dwarf_sequence_table`).
 
-ELVES (Carlsten et al. 2022) and the LVDB (Pace 2024) are not fitted; they are checks of the mass-size
-relation at the faint end, shown in the book.
+ELVES (Carlsten et al. 2022) and the LVDB (Pace 2024) are not fitted into the sky; they are checks of the
+mass-size relation at the faint end, shown in the book. The LVDB's bright dwarfs set one measurement constant
+that never enters the sky: how much larger deep photometry measures half-light radii than DR9's Tractor at the
+same luminosity (:func:`fit_deep_size_offset`), with which simulated ELVES rows are measured as ELVES measures.
 
 :func:`calibrate` reproduces the fitted parameters from scratch; :func:`save_calibration` writes them to
 ``dwarflib/data/simulated_sky_calibration.json`` with the calibration history. The comparison samples are
@@ -59,7 +61,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dwarflib.conventions import mean_surface_brightness
+from dwarflib import registry
+from dwarflib import verification as V
+from dwarflib.conventions import distance_modulus_of_distance, mean_surface_brightness
 from dwarflib.selections import BGS_BRIGHT
 from dwarflib.sky.grid import bilinear, frac_index
 from dwarflib.sky.physics import (
@@ -527,6 +531,74 @@ def fit_fibre_q_power(saga: pd.DataFrame | None = None) -> float:
     if lo * hi > 0:
         return 0.0 if abs(lo) < abs(hi) else 1.0
     return float(brentq(offset, 0.0, 1.0, xtol=1e-3))
+
+
+#: Absolute r-band magnitude range [mag] of :func:`size_luminosity_offset` in :func:`fit_deep_size_offset`:
+#: bright enough that SAGA is complete in surface brightness (its satellites there have mu_eff < 23.5,
+#: where the dwarf survey's redshift success is flat).
+DEEP_SIZE_FIT_MR = (-20.0, -15.0)
+
+
+def size_luminosity_frames() -> dict[str, pd.DataFrame]:
+    """Half-light radius against luminosity of three real samples, each a frame of ``M_r`` [mag] and
+    ``log_re`` [log10 kpc, major axis]: ``'SAGA'`` (calibration half, Tractor SHAPE_R via :func:`saga_log_re`;
+    M_r from r and the sky's distance modulus at the satellite's z), ``'LVDB'`` (Pace 2024, all tables;
+    literature radii; r from V with the reader's assumed g - r) and ``'ELVES'`` (confirmed g, r rows; its Sersic
+    radii). The real tables are read by :func:`dwarflib.verification.restricted_features` and its usable rows
+    enter (the others have a reason there); SAGA rows without a finite sb are left out."""
+    s = saga_frame("calibration")
+    lv = V.restricted_features(registry.load_lvdb("all"), "lvdb")
+    el = V.restricted_features(registry.load_elves_satellites(), "elves", hosts=registry.load_elves_hosts_csv())
+    lv, el = (replace(t, features=t.features[t.usable], flags=t.flags[t.usable]) for t in (lv, el))
+    frames = {
+        "SAGA": (s.r.to_numpy(float) - distmod(s.Z.to_numpy(float)), saga_log_re(s)),
+        "LVDB": (lv.features["r"].to_numpy(float) - distance_modulus_of_distance(lv.flags["distance_kpc"] / 1e3),
+                 np.log10(V.physical_radius_pc(lv.flags["rhalf_arcsec"], lv.flags["distance_kpc"] / 1e3) / 1e3)),
+        "ELVES": (el.features["r"].to_numpy(float) - distance_modulus_of_distance(el.flags["distance_mpc"]),
+                  np.log10(V.physical_radius_pc(el.flags["r_e_arcsec"], el.flags["distance_mpc"]) / 1e3)),
+    }
+    out = {}
+    for name, (m_r, log_re) in frames.items():
+        ok = np.isfinite(m_r) & np.isfinite(log_re)
+        out[name] = pd.DataFrame({"M_r": np.asarray(m_r)[ok], "log_re": np.asarray(log_re)[ok]})
+    return out
+
+
+def size_luminosity_offset(tractor: pd.DataFrame, deep: pd.DataFrame, mr_range=DEEP_SIZE_FIT_MR,
+                           n_boot: int = 1000, seed: int = 0) -> dict:
+    """Offset [dex] of log r_e between two samples at the same luminosity: least squares of
+    ``log_re = a + b M_r + offset [deep]`` over the rows of both frames (columns ``M_r`` [mag], ``log_re``
+    [log10 kpc]) inside ``mr_range``. Returns ``offset``, ``offset_low``/``offset_high`` (95 % percentile
+    interval of ``n_boot`` bootstrap resamplings of each sample), ``slope`` [dex/mag], ``n_tractor``, ``n_deep``.
+    """
+    def rows(df):
+        m = (df.M_r >= mr_range[0]) & (df.M_r < mr_range[1])
+        return df.M_r.to_numpy(float)[m], df.log_re.to_numpy(float)[m]
+
+    (ma, ya), (mb, yb) = rows(tractor), rows(deep)
+    if min(len(ma), len(mb)) < 3:
+        raise ValueError(f"size-luminosity offset: {len(ma)} and {len(mb)} rows in M_r {mr_range}; need 3 each")
+
+    def fit(ia, ib):
+        x = np.column_stack([np.ones(len(ia) + len(ib)), np.r_[ma[ia], mb[ib]],
+                             np.r_[np.zeros(len(ia)), np.ones(len(ib))]])
+        return np.linalg.lstsq(x, np.r_[ya[ia], yb[ib]], rcond=None)[0]
+
+    coef = fit(np.arange(len(ma)), np.arange(len(mb)))
+    rng = np.random.default_rng([seed, 41])
+    boot = [fit(rng.integers(0, len(ma), len(ma)), rng.integers(0, len(mb), len(mb)))[2] for _ in range(n_boot)]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"offset": float(coef[2]), "offset_low": float(lo), "offset_high": float(hi), "slope": float(coef[1]),
+            "n_tractor": int(len(ma)), "n_deep": int(len(mb))}
+
+
+def fit_deep_size_offset(frames: dict[str, pd.DataFrame] | None = None, **kw) -> dict:
+    """:data:`dwarflib.sky.samples.DEEP_MINUS_TRACTOR_LOG_RE`: :func:`size_luminosity_offset` of the LVDB's
+    dwarfs (deep and resolved-star imaging) against SAGA's calibration half (DR9 Tractor) in
+    :data:`DEEP_SIZE_FIT_MR` (frames of :func:`size_luminosity_frames`). ELVES is not used, so its parity
+    stays a check."""
+    frames = size_luminosity_frames() if frames is None else frames
+    return size_luminosity_offset(frames["SAGA"], frames["LVDB"], **kw)
 
 
 #: b/a at and above which a Tractor shape is a round model whose ellipticity was not measured (REX; b/a = 1):

@@ -200,7 +200,7 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
     mass system], POP (0 star-forming, 1 quiescent), HOST (index into ``host_distmod``), HOST_DISTMOD [mag],
     SYSTEM (index of the satellite system, ``n_per_host`` per host), R_HOST_KPC [kpc, projected], DETECTED
     (bool) and the true (noise-free, extinction-free) R_TRUE [mag], GR_TRUE [mag], MU_EFF_R_TRUE
-    [mag/arcsec^2] and SERSIC_TRUE.
+    [mag/arcsec^2], RE_TRUE [arcsec, major axis] and SERSIC_TRUE.
     """
     host_distmod = np.asarray(host_distmod, float)
     host_z = redshift_of_distmod(host_distmod)
@@ -227,7 +227,7 @@ def mock_satellite_survey(host_distmod, n_per_host: int, seed: int, model: SkyMo
     out.update(Z=g["Z"], LOGMSTAR=g["LOGMSTAR"], POP=g["POP"], HOST=host, HOST_DISTMOD=host_distmod[host],
                SYSTEM=g["HOST"], R_HOST_KPC=g["R_HOST_KPC"], DETECTED=detected if keep_all else np.ones(n, bool),
                R_TRUE=g["R_TRUE"], GR_TRUE=g["COLOURS"][:, 0], MU_EFF_R_TRUE=g["MU_EFF_R_TRUE"],
-               SERSIC_TRUE=g["SERSIC_TRUE"])
+               RE_TRUE=g["RE_ARCSEC"], SERSIC_TRUE=g["SERSIC_TRUE"])
     return out
 
 
@@ -246,17 +246,69 @@ def saga_survey_selection(mock: dict, seed: int = 0) -> np.ndarray:
 ELVES_MV_LIMIT = -9.0
 ELVES_MU0_V_LIMIT = 26.5
 
+#: log10 of the half-light radius that deep photometry of nearby dwarfs measures minus the one DR9's Tractor
+#: measures, at the same luminosity [dex]. Fitted (:func:`dwarflib.sky.calibrate.fit_deep_size_offset`,
+#: recomputed in the tests) on the LVDB's dwarfs (Pace 2024; literature structural parameters from deep or
+#: resolved-star imaging) against the calibration half of SAGA DR3 (Tractor SHAPE_R) at -20 < M_r < -15, where
+#: SAGA is complete in surface brightness: a common slope of log r_e on M_r and one offset. ELVES's own
+#: Sersic radii give the same offset (the book shows it). The simulated sky's sizes are fitted on SAGA's, so
+#: they are in the Tractor system; simulated ELVES rows (:func:`elves_table_rows`) are measured in the deep one.
+DEEP_MINUS_TRACTOR_LOG_RE = 0.1394
+
+#: ELVES's quoted 1-sigma uncertainties, medians over the confirmed table-9 rows measured in g and r: g and r
+#: [mag] and the relative uncertainty of r_e; recomputed in the tests (:func:`elves_quoted_errors`).
+ELVES_ERRORS: dict[str, float] = {"g": 0.09, "r": 0.10, "re_rel": 0.0622}
+
+
+def elves_quoted_errors(table: Table) -> dict[str, float]:
+    """Median quoted uncertainties of the confirmed g, r rows of ELVES table 9 (:data:`ELVES_ERRORS`)."""
+    rows = (np.asarray(table["Conf"]).astype(str) == "True") & (np.asarray(table["Filt"]).astype(str) == "gr")
+    col = {c: np.asarray(table[c], float)[rows] for c in ("e_gmag", "e_rimag", "e_re", "re")}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        re_rel = col["e_re"] / col["re"]
+    return {"g": float(np.nanmedian(col["e_gmag"])), "r": float(np.nanmedian(col["e_rimag"])),
+            "re_rel": float(np.nanmedian(re_rel))}
+
 
 def elves_survey_selection(mock: dict) -> np.ndarray:
     """Which rows of a :func:`mock_satellite_survey` (drawn with ``keep_all=True``) ELVES would have: true
-    M_V < :data:`ELVES_MV_LIMIT` and true central V surface brightness < :data:`ELVES_MU0_V_LIMIT`, whether
-    or not DR9's Tractor detects them. V - r from g - r with ELVES's own transformation
-    (:func:`dwarflib.verification.v_minus_r`); the central SB from the mean SB inside r_e and the Sersic
-    index (:func:`dwarflib.conventions.sersic_mean_minus_central`)."""
+    M_V < :data:`ELVES_MV_LIMIT` and central V surface brightness < :data:`ELVES_MU0_V_LIMIT` as ELVES's deep
+    photometry measures it (the radius larger by :data:`DEEP_MINUS_TRACTOR_LOG_RE`, the same light: 5 times
+    that fainter), whether or not DR9's Tractor detects them. V - r from g - r with ELVES's own
+    transformation (:func:`dwarflib.verification.v_minus_r`); the central SB from the mean SB inside r_e and
+    the Sersic index (:func:`dwarflib.conventions.sersic_mean_minus_central`)."""
     v_r = V.v_minus_r(mock["GR_TRUE"])
-    mu0_v = mock["MU_EFF_R_TRUE"] + v_r - sersic_mean_minus_central(mock["SERSIC_TRUE"])
+    mu0_v = (mock["MU_EFF_R_TRUE"] + 5 * DEEP_MINUS_TRACTOR_LOG_RE + v_r
+             - sersic_mean_minus_central(mock["SERSIC_TRUE"]))
     m_v = mock["R_TRUE"] + v_r - mock["HOST_DISTMOD"]
     return (m_v < ELVES_MV_LIMIT) & (mu0_v < ELVES_MU0_V_LIMIT)
+
+
+def elves_table_rows(mock: dict, host_names, hosts: Table, seed: int = 0) -> Table:
+    """Rows of a :func:`mock_satellite_survey` written as ELVES table 9 would list them, to be read by the
+    same reader as the real table (:func:`dwarflib.verification.restricted_features`, ``kind='elves'``).
+
+    ELVES measures its satellites on deep imaging with its own Sersic fits, not with DR9's Tractor: g and r
+    are the true magnitudes with ELVES's quoted noise (:data:`ELVES_ERRORS`), the effective radius the true
+    one (major axis) times 10**:data:`DEEP_MINUS_TRACTOR_LOG_RE` with its quoted relative noise, at the host's
+    tabulated distance ``hosts`` (the ELVES host table); ``host_names`` is the host of each row as ELVES
+    spells it. The mass is the one ELVES would list (:func:`dwarflib.stellar_mass.logmstar_of_table` from the
+    measured g - r and M_r); every row is a confirmed satellite with g, r photometry.
+    """
+    rng = np.random.default_rng([seed, 37])
+    n = len(mock["R_TRUE"])
+    r = mock["R_TRUE"] + ELVES_ERRORS["r"] * rng.standard_normal(n)
+    g = mock["R_TRUE"] + mock["GR_TRUE"] + ELVES_ERRORS["g"] * rng.standard_normal(n)
+    re_arcsec = (mock["RE_TRUE"] * 10**DEEP_MINUS_TRACTOR_LOG_RE
+                 * np.exp(ELVES_ERRORS["re_rel"] * rng.standard_normal(n)))
+    dist = dict(zip(np.asarray(hosts["Host"]).astype(str), np.asarray(hosts["Dist"], float), strict=True))
+    host_names = np.asarray(host_names).astype(str)
+    dist_mpc = np.array([dist[h] for h in host_names])
+    dm = distance_modulus_of_distance(dist_mpc)
+    return Table({"Name": [f"sim-{i}" for i in range(n)], "Host": host_names, "gmag": g, "rimag": r,
+                  "VMag": r + V.v_minus_r(g - r) - dm, "logMs": logmstar_of_table("ELVES", g - r, r - dm),
+                  "re": V.physical_radius_pc(re_arcsec, dist_mpc),
+                  "Filt": np.full(n, "gr"), "Conf": np.full(n, "True"), "Bad": np.full(n, "no")})
 
 
 def survey_host_distmod(survey: str) -> pd.Series:
@@ -289,10 +341,13 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
     ``n_per_host`` systems around each host in ``host_keys`` at its tabulated distance
     (:func:`dwarflib.sky.samples.mock_satellite_survey` with the sky model ``model`` and satellite model
     ``sat``; defaults: the package's). SAGA's rows are selected like SAGA's satellites
-    (:func:`saga_survey_selection`: DR9-detected, SAGA's targeting), ELVES's within ELVES's completeness
-    (:func:`elves_survey_selection`: its own detection, not DR9's). Their ``logmstar`` is the mass the real table would list
-    (:func:`dwarflib.stellar_mass.logmstar_of_table` from the observed g - r and r minus the host's distance
-    modulus); ``z`` is the simulated redshift; ``flags`` holds POP (0 star-forming, 1 quiescent), LOGMSTAR_SKY
+    (:func:`saga_survey_selection`: DR9-detected, SAGA's targeting) and observed as DR9 sweep rows, as SAGA's
+    were. ELVES's are kept within ELVES's completeness (:func:`elves_survey_selection`: its own detection, not
+    DR9's) and measured as ELVES measures (:func:`elves_table_rows`: deep photometry, not DR9's Tractor; the
+    features are those of ``kind='elves'``). Their ``logmstar`` is the mass the real table would list
+    (:func:`dwarflib.stellar_mass.logmstar_of_table` from the measured g - r and r minus the host's distance
+    modulus); ``z`` is the simulated redshift for SAGA and the host's velocity / c for ELVES, as in the real
+    tables; ``flags`` holds POP (0 star-forming, 1 quiescent), LOGMSTAR_SKY
     (the sky's own mass [dex]), HOST_DISTMOD [mag], SYSTEM (index of the satellite system) and R_HOST_KPC
     [kpc]. Returns the FeatureTable and the host key of each row.
     """
@@ -308,13 +363,18 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
     else:  # ELVES's own completeness, not DR9's detection
         keep = elves_survey_selection(mock)
     mock = {c: v[keep] for c, v in mock.items()}
+    flags = pd.DataFrame({"POP": mock["POP"], "LOGMSTAR_SKY": mock["LOGMSTAR"], "HOST_DISTMOD": mock["HOST_DISTMOD"],
+                          "SYSTEM": mock["SYSTEM"], "R_HOST_KPC": mock["R_HOST_KPC"]})
+    if survey == "ELVES":  # measured as ELVES measures, read by the reader of the real table
+        hosts = load_elves_hosts_csv()
+        name_of = {V.host_key(n): str(n) for n in hosts["Host"]}
+        table = elves_table_rows(mock, [name_of[k] for k in keys[mock["HOST"]]], hosts, seed)
+        ft = V.restricted_features(table, "elves", hosts=hosts)
+        return replace(ft, flags=flags), keys[mock["HOST"]]
     table = Table({c: v for c, v in mock.items() if c in SWEEP_COLUMNS or c in ("Z", "LOGMSTAR")})
     ft = V.restricted_features(table, "sweep")
     abs_r = ft.features["r"].to_numpy(float) - mock["HOST_DISTMOD"]
-    ft = replace(ft, logmstar=logmstar_of_table(survey, ft.features["g_r"].to_numpy(float), abs_r),
-                 flags=pd.DataFrame({"POP": mock["POP"], "LOGMSTAR_SKY": mock["LOGMSTAR"],
-                                     "HOST_DISTMOD": mock["HOST_DISTMOD"], "SYSTEM": mock["SYSTEM"],
-                                     "R_HOST_KPC": mock["R_HOST_KPC"]}))
+    ft = replace(ft, logmstar=logmstar_of_table(survey, ft.features["g_r"].to_numpy(float), abs_r), flags=flags)
     return ft, keys[mock["HOST"]]
 
 
