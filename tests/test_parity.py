@@ -282,7 +282,7 @@ def test_edr_parity_draws_from_every_bgs_like_target_of_the_sky(small_sky):
 def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():
     from dwarflib.sky.physics import load_sky_model
     from dwarflib.sky.samples import (
-        DEEP_MINUS_TRACTOR_LOG_RE,
+        DEEP_MINUS_TRACTOR_MU_EFF,
         ELVES_MU0_V_LIMIT,
         ELVES_MV_LIMIT,
         elves_survey_selection,
@@ -299,7 +299,7 @@ def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():
     r_at_mv = ELVES_MV_LIMIT + dm - float(v_minus_r(gr))
     mu_at_limit = ELVES_MU0_V_LIMIT + mu_mean_minus_0 - float(v_minus_r(gr))
     # the limit applies to the SB ELVES measures: radii larger than the sky's (Tractor-system) ones
-    mu_at_limit -= 5 * DEEP_MINUS_TRACTOR_LOG_RE
+    mu_at_limit -= DEEP_MINUS_TRACTOR_MU_EFF
     mock = {"GR_TRUE": np.full(4, gr), "SERSIC_TRUE": np.full(4, n), "HOST_DISTMOD": np.full(4, dm),
             "R_TRUE": np.array([r_at_mv - 0.1, r_at_mv + 0.1, r_at_mv - 1, r_at_mv - 1]),
             "MU_EFF_R_TRUE": np.array([mu_at_limit - 1, mu_at_limit - 1, mu_at_limit - 0.01, mu_at_limit + 0.01])}

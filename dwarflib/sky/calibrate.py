@@ -569,7 +569,8 @@ def size_luminosity_offset(tractor: pd.DataFrame, deep: pd.DataFrame, mr_range=D
     """Offset [dex] of log r_e between two samples at the same luminosity: least squares of
     ``log_re = a + b M_r + offset [deep]`` over the rows of both frames (columns ``M_r`` [mag], ``log_re``
     [log10 kpc]) inside ``mr_range``. Returns ``offset``, ``offset_low``/``offset_high`` (95 % percentile
-    interval of ``n_boot`` bootstrap resamplings of each sample), ``slope`` [dex/mag], ``n_tractor``, ``n_deep``.
+    interval of ``n_boot`` bootstrap resamplings of each sample), ``intercept`` (a, of the Tractor sample) and
+    ``slope`` (b) [dex/mag], ``n_tractor``, ``n_deep``.
     """
     def rows(df):
         m = (df.M_r >= mr_range[0]) & (df.M_r < mr_range[1])
@@ -588,8 +589,8 @@ def size_luminosity_offset(tractor: pd.DataFrame, deep: pd.DataFrame, mr_range=D
     rng = np.random.default_rng([seed, 41])
     boot = [fit(rng.integers(0, len(ma), len(ma)), rng.integers(0, len(mb), len(mb)))[2] for _ in range(n_boot)]
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    return {"offset": float(coef[2]), "offset_low": float(lo), "offset_high": float(hi), "slope": float(coef[1]),
-            "n_tractor": int(len(ma)), "n_deep": int(len(mb))}
+    return {"offset": float(coef[2]), "offset_low": float(lo), "offset_high": float(hi),
+            "intercept": float(coef[0]), "slope": float(coef[1]), "n_tractor": int(len(ma)), "n_deep": int(len(mb))}
 
 
 def fit_deep_size_offset(frames: dict[str, pd.DataFrame] | None = None, **kw) -> dict:

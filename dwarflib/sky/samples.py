@@ -254,6 +254,9 @@ ELVES_MU0_V_LIMIT = 26.5
 #: Sersic radii give the same offset (the book shows it). The simulated sky's sizes are fitted on SAGA's, so
 #: they are in the Tractor system; simulated ELVES rows (:func:`elves_table_rows`) are measured in the deep one.
 DEEP_MINUS_TRACTOR_LOG_RE = 0.1394
+#: The same in mean surface brightness inside r_e [mag/arcsec^2]: the same light over a radius larger by
+#: 10**DEEP_MINUS_TRACTOR_LOG_RE is 5 times that fainter.
+DEEP_MINUS_TRACTOR_MU_EFF = 5 * DEEP_MINUS_TRACTOR_LOG_RE
 
 #: ELVES's quoted 1-sigma uncertainties, medians over the confirmed table-9 rows measured in g and r: g and r
 #: [mag] and the relative uncertainty of r_e; recomputed in the tests (:func:`elves_quoted_errors`).
@@ -273,13 +276,12 @@ def elves_quoted_errors(table: Table) -> dict[str, float]:
 def elves_survey_selection(mock: dict) -> np.ndarray:
     """Which rows of a :func:`mock_satellite_survey` (drawn with ``keep_all=True``) ELVES would have: true
     M_V < :data:`ELVES_MV_LIMIT` and central V surface brightness < :data:`ELVES_MU0_V_LIMIT` as ELVES's deep
-    photometry measures it (the radius larger by :data:`DEEP_MINUS_TRACTOR_LOG_RE`, the same light: 5 times
-    that fainter), whether or not DR9's Tractor detects them. V - r from g - r with ELVES's own
+    photometry measures it (:data:`DEEP_MINUS_TRACTOR_MU_EFF` fainter than the sky's Tractor-system SB),
+    whether or not DR9's Tractor detects them. V - r from g - r with ELVES's own
     transformation (:func:`dwarflib.verification.v_minus_r`); the central SB from the mean SB inside r_e and
     the Sersic index (:func:`dwarflib.conventions.sersic_mean_minus_central`)."""
     v_r = V.v_minus_r(mock["GR_TRUE"])
-    mu0_v = (mock["MU_EFF_R_TRUE"] + 5 * DEEP_MINUS_TRACTOR_LOG_RE + v_r
-             - sersic_mean_minus_central(mock["SERSIC_TRUE"]))
+    mu0_v = mock["MU_EFF_R_TRUE"] + DEEP_MINUS_TRACTOR_MU_EFF + v_r - sersic_mean_minus_central(mock["SERSIC_TRUE"])
     m_v = mock["R_TRUE"] + v_r - mock["HOST_DISTMOD"]
     return (m_v < ELVES_MV_LIMIT) & (mu0_v < ELVES_MU0_V_LIMIT)
 
