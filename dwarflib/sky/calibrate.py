@@ -539,17 +539,29 @@ def fit_fibre_q_power(saga: pd.DataFrame | None = None) -> float:
 DEEP_SIZE_FIT_MR = (-20.0, -15.0)
 
 
+#: LVDB rows closer than this to an ELVES table-9 row [arcsec] are ELVES's own satellites (the LVDB compiles
+#: ELVES): :func:`size_luminosity_frames` leaves them out of the LVDB sample, so ELVES stays an independent
+#: check. 303 LVDB rows match within 10 arcsec, 316 within 20, 327 within 60.
+LVDB_ELVES_MATCH_ARCSEC = 20.0
+
+
 def size_luminosity_frames() -> dict[str, pd.DataFrame]:
     """Half-light radius against luminosity of three real samples, each a frame of ``M_r`` [mag] and
     ``log_re`` [log10 kpc, major axis]: ``'SAGA'`` (calibration half, Tractor SHAPE_R via :func:`saga_log_re`;
-    M_r from r and the sky's distance modulus at the satellite's z), ``'LVDB'`` (Pace 2024, all tables;
-    literature radii; r from V with the reader's assumed g - r) and ``'ELVES'`` (confirmed g, r rows; its Sersic
-    radii). The real tables are read by :func:`dwarflib.verification.restricted_features` and its usable rows
-    enter (the others have a reason there); SAGA rows without a finite sb are left out."""
+    M_r from r and the sky's distance modulus at the satellite's z), ``'LVDB'`` (Pace 2024, all tables, without
+    ELVES's satellites, :data:`LVDB_ELVES_MATCH_ARCSEC`; literature radii; r from V with the reader's assumed
+    g - r) and ``'ELVES'`` (confirmed g, r rows; its Sersic radii). The real tables are read by
+    :func:`dwarflib.verification.restricted_features` and its usable rows enter (the others have a reason
+    there); SAGA rows without a finite sb are left out."""
     s = saga_frame("calibration")
-    lv = V.restricted_features(registry.load_lvdb("all"), "lvdb")
-    el = V.restricted_features(registry.load_elves_satellites(), "elves", hosts=registry.load_elves_hosts_csv())
-    lv, el = (replace(t, features=t.features[t.usable], flags=t.flags[t.usable]) for t in (lv, el))
+    lvdb, elves = registry.load_lvdb("all"), registry.load_elves_satellites()
+    in_elves = V.match_by_position(np.asarray(lvdb["ra"], float), np.asarray(lvdb["dec"], float),
+                                   np.asarray(elves["RAdeg"], float), np.asarray(elves["DEdeg"], float),
+                                   LVDB_ELVES_MATCH_ARCSEC)["matched"].to_numpy()
+    lv = V.restricted_features(lvdb, "lvdb")
+    el = V.restricted_features(elves, "elves", hosts=registry.load_elves_hosts_csv())
+    lv = replace(lv, features=lv.features[lv.usable & ~in_elves], flags=lv.flags[lv.usable & ~in_elves])
+    el = replace(el, features=el.features[el.usable], flags=el.flags[el.usable])
     frames = {
         "SAGA": (s.r.to_numpy(float) - distmod(s.Z.to_numpy(float)), saga_log_re(s)),
         "LVDB": (lv.features["r"].to_numpy(float) - distance_modulus_of_distance(lv.flags["distance_kpc"] / 1e3),
@@ -595,9 +607,9 @@ def size_luminosity_offset(tractor: pd.DataFrame, deep: pd.DataFrame, mr_range=D
 
 def fit_deep_size_offset(frames: dict[str, pd.DataFrame] | None = None, **kw) -> dict:
     """:data:`dwarflib.sky.samples.DEEP_MINUS_TRACTOR_LOG_RE`: :func:`size_luminosity_offset` of the LVDB's
-    dwarfs (deep and resolved-star imaging) against SAGA's calibration half (DR9 Tractor) in
-    :data:`DEEP_SIZE_FIT_MR` (frames of :func:`size_luminosity_frames`). ELVES is not used, so its parity
-    stays a check."""
+    dwarfs (deep and resolved-star imaging; ELVES's satellites left out) against SAGA's calibration half (DR9
+    Tractor) in :data:`DEEP_SIZE_FIT_MR` (frames of :func:`size_luminosity_frames`). ELVES is not used, so its
+    parity stays a check."""
     frames = size_luminosity_frames() if frames is None else frames
     return size_luminosity_offset(frames["SAGA"], frames["LVDB"], **kw)
 
