@@ -345,3 +345,40 @@ def test_simulated_elves_rows_are_measured_as_elves_measures_and_read_like_the_r
     log_ratio = np.log(re_measured / (mock["RE_TRUE"] * 10**samples.DEEP_MINUS_TRACTOR_LOG_RE))
     assert abs(np.mean(log_ratio)) < 0.02
     assert np.std(log_ratio) == pytest.approx(samples.ELVES_ERRORS["re_rel"], rel=0.15)
+
+
+@pytest.mark.slow
+def test_two_sample_auc_is_half_for_one_distribution_and_high_for_two():
+    rng = np.random.default_rng(7)
+    a = pd.DataFrame({"x": rng.normal(0, 1, 300), "y": rng.normal(0, 1, 300)})
+    b = pd.DataFrame({"x": rng.normal(0, 1, 300), "y": rng.normal(0, 1, 300)})
+    assert P.two_sample_auc(a, b, ["x", "y"]) == pytest.approx(0.5, abs=0.07)
+    # same medians, different widths: a median comparison would pass, the classifier does not
+    wide = pd.DataFrame({"x": rng.normal(0, 3, 300), "y": rng.normal(0, 1, 300)})
+    assert P.two_sample_auc(a, wide, ["x", "y"]) > 0.75
+    assert P.two_sample_auc(a, wide, ["x", "y"], permute=True) == pytest.approx(0.5, abs=0.07)
+    assert P.two_sample_auc(a, wide, ["y"]) == pytest.approx(0.5, abs=0.07)
+
+
+def test_parity_real_rows_are_the_verification_half_of_saga_and_elves_without_i_band_rows():
+    from dwarflib.sky.samples import SAGA_HALVES, saga_host_half
+
+    saga, host = P.parity_real_rows("SAGA")
+    assert len(saga) == len(host) and set(saga_host_half(host)) == {SAGA_HALVES.index("verification")}
+    elves, elves_host = P.parity_real_rows("ELVES")
+    assert len(elves) == len(elves_host)
+    gi = elves.flags["filt"].to_numpy() == "gi"
+    assert gi.any() and not elves.usable[gi].any()
+    with pytest.raises(ValueError, match="SAGA' or 'ELVES"):
+        P.parity_real_rows("LVDB")
+
+
+@pytest.mark.slow
+def test_satellite_two_sample_table_compares_real_rows_with_their_twins():
+    elves, host = P.parity_real_rows("ELVES")
+    rows = elves.in_signal() & elves.usable
+    tab = P.satellite_two_sample_table(elves, rows, host, "ELVES", n_per_host=5)
+    assert tab.features.tolist() == ["r + g_r + mu_eff_r", "r", "g_r", "mu_eff_r"]
+    assert (tab.n_real == rows.sum()).all() and tab[["auc", "auc_null"]].apply(np.isfinite).all().all()
+    # twins are matched in r: a classifier on r alone separates them worse than chance
+    assert tab.set_index("features").loc["r", "auc"] < 0.5

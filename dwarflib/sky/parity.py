@@ -37,6 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from dwarflib import registry
 from dwarflib import verification as V
@@ -279,13 +282,8 @@ def satellite_recall_parity(p_real, real: FeatureTable, real_mask, real_host, p_
     """
     p_real, p_sim = np.asarray(p_real, float), np.asarray(p_sim, float)
     real_mask = np.asarray(real_mask, bool) & np.isfinite(p_real)
-    sim_host = np.asarray(sim_host)
-    pool = sim.in_signal() & sim.usable & np.isfinite(p_sim)
-    if r_max is not None:
-        pool &= _frame(sim)["r"].to_numpy(float) < r_max
-    idx = np.flatnonzero(pool)
     rf = _frame(real).loc[real_mask]
-    nn = idx[match_within_hosts(rf, np.asarray(real_host)[real_mask], _frame(sim).iloc[idx], sim_host[idx], k=k)]
+    nn = matched_twins(real, real_mask, real_host, sim, sim_host, r_max, k, np.isfinite(p_sim))
     rows = []
     all_bins = (logm_bins[0], logm_bins[-1])
     for binning, col, bins in (("log M*", "logmstar", logm_bins), ("r", "r", r_bins), ("all", "logmstar", all_bins)):
@@ -331,6 +329,72 @@ def simultaneous_verdict(table: pd.DataFrame, cl: float = CONFIDENCE) -> pd.Data
 
 def _frame(table: FeatureTable) -> pd.DataFrame:
     return pd.DataFrame({"z": table.z, "logmstar": table.logmstar, "r": table.features["r"].to_numpy(float)})
+
+
+def matched_twins(real: FeatureTable, real_mask, real_host, sim: FeatureTable, sim_host, r_max: float | None = None,
+                  k: int = 5, sim_ok=None) -> np.ndarray:
+    """Indices into ``sim`` of the ``k`` simulated twins of each real row in ``real_mask``: its nearest pool rows
+    of its own host in (log M*, r) (:func:`match_within_hosts`). The pool is the simulated rows inside the
+    signal definition in ``sim.logmstar`` (the real table's mass system), usable, brighter than ``r_max`` [mag]
+    (None: no cut) and, optionally, ``sim_ok``. Returns an (n_real_mask, k) int array."""
+    real_mask = np.asarray(real_mask, bool)
+    pool = sim.in_signal() & sim.usable
+    if sim_ok is not None:
+        pool &= np.asarray(sim_ok, bool)
+    if r_max is not None:
+        pool &= _frame(sim)["r"].to_numpy(float) < r_max
+    idx = np.flatnonzero(pool)
+    return idx[match_within_hosts(_frame(real).loc[real_mask], np.asarray(real_host)[real_mask],
+                                  _frame(sim).iloc[idx], np.asarray(sim_host)[idx], k=k)]
+
+
+def two_sample_auc(a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str], seeds: Sequence[int] = (0, 1),
+                   n_splits: int = 5, permute: bool = False) -> float:
+    """Classifier two-sample test: how well a classifier tells the rows of ``a`` from those of ``b``.
+
+    A shallow gradient-boosted classifier (:class:`sklearn.ensemble.HistGradientBoostingClassifier`, depth 3)
+    scores every row out of fold (stratified ``n_splits``-fold); the ROC AUC of those scores, averaged over
+    ``seeds``, is 0.5 when the two samples share one distribution of ``columns`` and rises towards 1 as they
+    differ, in any feature or combination (medians that agree do not make it 0.5). ``permute``: the labels
+    are shuffled first, which measures the AUC the test reaches by chance with these sample sizes (its null).
+    """
+    x = pd.concat([a[list(columns)], b[list(columns)]], ignore_index=True).to_numpy(float)
+    y = np.r_[np.ones(len(a)), np.zeros(len(b))]
+    aucs = []
+    for seed in seeds:
+        yy = np.random.default_rng([seed, 43]).permutation(y) if permute else y
+        clf = HistGradientBoostingClassifier(max_depth=3, learning_rate=0.05, max_iter=150, random_state=seed)
+        p = cross_val_predict(clf, x, yy, cv=StratifiedKFold(n_splits, shuffle=True, random_state=seed),
+                              method="predict_proba")[:, 1]
+        aucs.append(roc_auc_score(yy, p))
+    return float(np.mean(aucs))
+
+
+def satellite_two_sample_table(real: FeatureTable, real_mask, real_host, survey: str,
+                               n_per_host: int = MOCK_SYSTEMS_PER_HOST, seed: int = 0,
+                               model: SkyModel | None = None, sat: SatelliteModel | None = None) -> pd.DataFrame:
+    """Classifier two-sample tests (:func:`two_sample_auc`) of a real survey's satellites (rows ``real_mask``)
+    against their simulated twins: the nearest simulated satellite of the same host in (log M*, r)
+    (:func:`matched_twins`, ``k = 1``) among ``n_per_host`` systems per host (:func:`mock_survey_features`,
+    measured as the real table was). Matching in (log M*, r) makes the test ask whether the other features
+    of a real satellite look like a simulated one's.
+
+    One row per feature set (the table's features together, then each alone): ``survey``, ``features``,
+    ``n_real``, ``auc`` and ``auc_null`` (the same with permuted labels). A matching feature alone (r) gives an
+    AUC below 0.5: every real row has a twin of almost the same r, so out-of-fold scores separate them worse
+    than chance.
+    """
+    real_mask = np.asarray(real_mask, bool)
+    real_host = np.asarray(real_host).astype(str)
+    sim, sim_host = mock_survey_features(survey, real_host[real_mask], n_per_host, seed, model, sat)
+    twins = matched_twins(real, real_mask, real_host, sim, sim_host, k=1)  # selected like the real rows already
+    a, b = real.features[real_mask], sim.features.iloc[twins[:, 0]]
+    columns = list(real.features.columns)
+    rows = []
+    for cols in (columns, *([c] for c in columns)):
+        rows.append({"survey": survey, "features": " + ".join(cols), "n_real": int(real_mask.sum()),
+                     "auc": two_sample_auc(a, b, cols), "auc_null": two_sample_auc(a, b, cols, permute=True)})
+    return pd.DataFrame(rows)
 
 
 def survey_recall_parity(check: V.RestrictedCheck, real: FeatureTable, real_mask, real_host, survey: str,
@@ -386,21 +450,40 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
                                        n_estimators=n_estimators)
     out = []
     for survey in surveys:
-        if survey == "SAGA":  # the verification half only: the sky is calibrated on the other half
-            saga = registry.load_saga_satellites()
-            saga = saga[saga_host_half(saga["HOSTID"]) == SAGA_HALVES.index("verification")]
-            real, kind = V.restricted_features(saga, "saga_satellites"), "saga_satellites"
-            host = survey_host_keys("SAGA", saga)
-        elif survey == "ELVES":
-            elves = registry.load_elves_satellites()
-            real = V.restricted_features(elves, "elves", hosts=registry.load_elves_hosts_csv(), i_band="exclude")
-            kind, host = "elves", real.flags["host"].to_numpy()
-        else:
-            raise ValueError(f"survey must be 'SAGA' or 'ELVES', got {survey!r}")
-        chk = V.train_restricted_check(factory, sim, y, V.TABLE_FEATURES[kind], seed=seed,
+        real, host = parity_real_rows(survey)
+        chk = V.train_restricted_check(factory, sim, y, V.TABLE_FEATURES[real.kind], seed=seed,
                                        precision=target_precision)
         out.append(survey_recall_parity(chk, real, real.in_signal() & real.usable, host, survey,
                                         n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat))
+    return pd.concat(out, ignore_index=True)
+
+
+def parity_real_rows(survey: str) -> tuple[FeatureTable, np.ndarray]:
+    """The real satellites the parity checks, as restricted features with the host key of each row: SAGA DR3's
+    verification half (the sky is calibrated on the other half, :func:`dwarflib.sky.samples.saga_host_half`)
+    or ELVES (i-band-only rows excluded with a reason, as in chapter 08)."""
+    if survey == "SAGA":
+        saga = registry.load_saga_satellites()
+        saga = saga[saga_host_half(saga["HOSTID"]) == SAGA_HALVES.index("verification")]
+        return V.restricted_features(saga, "saga_satellites"), survey_host_keys("SAGA", saga)
+    if survey == "ELVES":
+        elves = registry.load_elves_satellites()
+        real = V.restricted_features(elves, "elves", hosts=registry.load_elves_hosts_csv(), i_band="exclude")
+        return real, real.flags["host"].to_numpy()
+    raise ValueError(f"survey must be 'SAGA' or 'ELVES', got {survey!r}")
+
+
+def satellite_two_sample_tests(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), seed: int = 0,
+                               n_per_host: int = MOCK_SYSTEMS_PER_HOST) -> pd.DataFrame:
+    """:func:`satellite_two_sample_table` of the parity's real satellites (:func:`parity_real_rows`, inside the
+    signal definition and usable) against twins drawn with the models the sky ``sky_dir`` was made with
+    (:func:`sky_models`; None: the package's), concatenated over ``surveys``."""
+    model, sat = sky_models(sky_dir) if sky_dir is not None else (None, None)
+    out = []
+    for survey in surveys:
+        real, host = parity_real_rows(survey)
+        out.append(satellite_two_sample_table(real, real.in_signal() & real.usable, host, survey,
+                                              n_per_host=n_per_host, seed=seed, model=model, sat=sat))
     return pd.concat(out, ignore_index=True)
 
 
