@@ -251,8 +251,9 @@ ELVES_MU0_V_LIMIT = 26.5
 #: recomputed in the tests) on the LVDB's dwarfs that are not ELVES satellites (Pace 2024; literature structural
 #: parameters from deep or resolved-star imaging) against the calibration half of SAGA DR3 (Tractor SHAPE_R) at
 #: -20 < M_r < -15, where SAGA is complete in surface brightness: a common slope of log r_e on M_r and one
-#: offset. ELVES's own Sersic radii give the same offset (the book shows it). The simulated sky's sizes are fitted on SAGA's, so
-#: they are in the Tractor system; simulated ELVES rows (:func:`elves_table_rows`) are measured in the deep one.
+#: offset. ELVES's own Sersic radii give the same offset (the book shows it). The simulated sky's sizes are
+#: fitted on SAGA's, so they are in the Tractor system; simulated ELVES rows (:func:`elves_table_rows`) are
+#: measured in the deep one.
 DEEP_MINUS_TRACTOR_LOG_RE = 0.1460
 #: The same in mean surface brightness inside r_e [mag/arcsec^2]: the same light over a radius larger by
 #: 10**DEEP_MINUS_TRACTOR_LOG_RE is 5 times that fainter.
