@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 ## book: execute every notebook on the embedded default (simulated sky) and write _build/html/
+## (--all: every page, also those whose source is unchanged, since their numbers come from the package)
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 ## site-check: after `make book`, check the built site offline (links, anchors, images, no CDN, every chapter's
 ## figures) and open two chapters in headless Chromium (maths typeset, screenshot not blank)
