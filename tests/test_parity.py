@@ -328,7 +328,7 @@ def test_simulated_elves_rows_are_measured_as_elves_measures_and_read_like_the_r
     n = len(mock["R_TRUE"])
     # without noise the reader gives back the true r and g - r, and the true radius times the deep offset
     monkeypatch.setattr(samples, "ELVES_ERRORS", {"g": 0.0, "r": 0.0, "re_rel": 0.0})
-    ft = V.restricted_features(samples.elves_table_rows(mock, [name] * n, hosts), "elves", hosts=hosts)
+    ft = V.restricted_features(samples.elves_table_rows(mock, [V.host_key(name)] * n, hosts), "elves", hosts=hosts)
     assert ft.usable.all() and list(ft.features.columns) == list(V.TABLE_FEATURES["elves"])
     np.testing.assert_allclose(ft.features["r"], mock["R_TRUE"], atol=1e-9)
     np.testing.assert_allclose(ft.features["g_r"], mock["GR_TRUE"], atol=1e-9)
@@ -338,13 +338,18 @@ def test_simulated_elves_rows_are_measured_as_elves_measures_and_read_like_the_r
                                atol=1e-9)
     # with ELVES's quoted noise: the scatter of r about the truth is the quoted one
     monkeypatch.undo()
-    noisy = V.restricted_features(samples.elves_table_rows(mock, [name] * n, hosts, seed=1), "elves", hosts=hosts)
+    noisy = V.restricted_features(samples.elves_table_rows(mock, [V.host_key(name)] * n, hosts, seed=1), "elves",
+                                  hosts=hosts)
     resid = noisy.features["r"].to_numpy() - mock["R_TRUE"]
     assert np.std(resid) == pytest.approx(samples.ELVES_ERRORS["r"], rel=0.15)
     re_measured = 10 ** (0.2 * (noisy.features["mu_eff_r"] - noisy.features["r"]).to_numpy()) / np.sqrt(2 * np.pi)
     log_ratio = np.log(re_measured / (mock["RE_TRUE"] * 10**samples.DEEP_MINUS_TRACTOR_LOG_RE))
     assert abs(np.mean(log_ratio)) < 0.02
     assert np.std(log_ratio) == pytest.approx(samples.ELVES_ERRORS["re_rel"], rel=0.15)
+    # back in the Tractor system: the true (sky) mean SB of the noise-free rows, other features untouched
+    tractor = samples.in_tractor_size_system(ft)
+    np.testing.assert_allclose(tractor.features["mu_eff_r"], V.mu_eff(mock["R_TRUE"], mock["RE_TRUE"]), atol=1e-9)
+    assert tractor.features[["r", "g_r"]].equals(ft.features[["r", "g_r"]])
 
 
 @pytest.mark.slow

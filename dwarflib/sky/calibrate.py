@@ -560,19 +560,19 @@ def size_luminosity_frames() -> dict[str, pd.DataFrame]:
                                    LVDB_ELVES_MATCH_ARCSEC)["matched"].to_numpy()
     lv = V.restricted_features(lvdb, "lvdb")
     el = V.restricted_features(elves, "elves", hosts=registry.load_elves_hosts_csv())
-    lv = replace(lv, features=lv.features[lv.usable & ~in_elves], flags=lv.flags[lv.usable & ~in_elves])
-    el = replace(el, features=el.features[el.usable], flags=el.flags[el.usable])
-    frames = {
-        "SAGA": (s.r.to_numpy(float) - distmod(s.Z.to_numpy(float)), saga_log_re(s)),
-        "LVDB": (lv.features["r"].to_numpy(float) - distance_modulus_of_distance(lv.flags["distance_kpc"] / 1e3),
-                 np.log10(V.physical_radius_pc(lv.flags["rhalf_arcsec"], lv.flags["distance_kpc"] / 1e3) / 1e3)),
-        "ELVES": (el.features["r"].to_numpy(float) - distance_modulus_of_distance(el.flags["distance_mpc"]),
-                  np.log10(V.physical_radius_pc(el.flags["r_e_arcsec"], el.flags["distance_mpc"]) / 1e3)),
+    lv_mpc = lv.flags["distance_kpc"].to_numpy(float) / 1e3
+    el_mpc = el.flags["distance_mpc"].to_numpy(float)
+    samples = {  # M_r [mag], log r_e [log10 kpc], rows that enter
+        "SAGA": (s.r.to_numpy(float) - distmod(s.Z.to_numpy(float)), saga_log_re(s), np.ones(len(s), bool)),
+        "LVDB": (lv.features["r"].to_numpy(float) - distance_modulus_of_distance(lv_mpc),
+                 np.log10(V.physical_radius_pc(lv.flags["rhalf_arcsec"], lv_mpc) / 1e3), lv.usable & ~in_elves),
+        "ELVES": (el.features["r"].to_numpy(float) - distance_modulus_of_distance(el_mpc),
+                  np.log10(V.physical_radius_pc(el.flags["r_e_arcsec"], el_mpc) / 1e3), el.usable),
     }
     out = {}
-    for name, (m_r, log_re) in frames.items():
-        ok = np.isfinite(m_r) & np.isfinite(log_re)
-        out[name] = pd.DataFrame({"M_r": np.asarray(m_r)[ok], "log_re": np.asarray(log_re)[ok]})
+    for name, (m_r, log_re, keep) in samples.items():
+        ok = keep & np.isfinite(m_r) & np.isfinite(log_re)
+        out[name] = pd.DataFrame({"M_r": m_r[ok], "log_re": log_re[ok]})
     return out
 
 

@@ -264,6 +264,13 @@ DEEP_MINUS_TRACTOR_MU_EFF = 5 * DEEP_MINUS_TRACTOR_LOG_RE
 ELVES_ERRORS: dict[str, float] = {"g": 0.09, "r": 0.10, "re_rel": 0.0622}
 
 
+def in_tractor_size_system(table: V.FeatureTable) -> V.FeatureTable:
+    """Restricted features measured on deep imaging (ELVES) with their radii moved into the Tractor system of
+    the simulated sky: ``mu_eff_r`` brighter by :data:`DEEP_MINUS_TRACTOR_MU_EFF`; every other column as is."""
+    return replace(table, features=table.features.assign(mu_eff_r=table.features["mu_eff_r"]
+                                                         - DEEP_MINUS_TRACTOR_MU_EFF))
+
+
 def elves_quoted_errors(table: Table) -> dict[str, float]:
     """Median quoted uncertainties of the confirmed g, r rows of ELVES table 9 (:data:`ELVES_ERRORS`)."""
     rows = (np.asarray(table["Conf"]).astype(str) == "True") & (np.asarray(table["Filt"]).astype(str) == "gr")
@@ -287,15 +294,15 @@ def elves_survey_selection(mock: dict) -> np.ndarray:
     return (m_v < ELVES_MV_LIMIT) & (mu0_v < ELVES_MU0_V_LIMIT)
 
 
-def elves_table_rows(mock: dict, host_names, hosts: Table, seed: int = 0) -> Table:
+def elves_table_rows(mock: dict, host_keys, hosts: Table, seed: int = 0) -> Table:
     """Rows of a :func:`mock_satellite_survey` written as ELVES table 9 would list them, to be read by the
     same reader as the real table (:func:`dwarflib.verification.restricted_features`, ``kind='elves'``).
 
     ELVES measures its satellites on deep imaging with its own Sersic fits, not with DR9's Tractor: g and r
     are the true magnitudes with ELVES's quoted noise (:data:`ELVES_ERRORS`), the effective radius the true
     one (major axis) times 10**:data:`DEEP_MINUS_TRACTOR_LOG_RE` with its quoted relative noise, at the host's
-    tabulated distance ``hosts`` (the ELVES host table); ``host_names`` is the host of each row as ELVES
-    spells it. The mass is the one ELVES would list (:func:`dwarflib.stellar_mass.logmstar_of_table` from the
+    tabulated distance in ``hosts`` (the ELVES host table); ``host_keys`` is the host of each row
+    (:func:`dwarflib.verification.host_key`), written back as ELVES spells it. The mass is the one ELVES would list (:func:`dwarflib.stellar_mass.logmstar_of_table` from the
     measured g - r and M_r); every row is a confirmed satellite with g, r photometry.
     """
     rng = np.random.default_rng([seed, 37])
@@ -304,9 +311,10 @@ def elves_table_rows(mock: dict, host_names, hosts: Table, seed: int = 0) -> Tab
     g = mock["R_TRUE"] + mock["GR_TRUE"] + ELVES_ERRORS["g"] * rng.standard_normal(n)
     re_arcsec = (mock["RE_TRUE"] * 10**DEEP_MINUS_TRACTOR_LOG_RE
                  * np.exp(ELVES_ERRORS["re_rel"] * rng.standard_normal(n)))
-    dist = dict(zip(np.asarray(hosts["Host"]).astype(str), np.asarray(hosts["Dist"], float), strict=True))
-    host_names = np.asarray(host_names).astype(str)
-    dist_mpc = np.array([dist[h] for h in host_names])
+    names = np.asarray(hosts["Host"]).astype(str)
+    row_of = {V.host_key(h): i for i, h in enumerate(names)}
+    rows = np.array([row_of[k] for k in np.asarray(host_keys).astype(str)], dtype=np.int64)
+    host_names, dist_mpc = names[rows], np.asarray(hosts["Dist"], float)[rows]
     dm = distance_modulus_of_distance(dist_mpc)
     return Table({"Name": [f"sim-{i}" for i in range(n)], "Host": host_names, "gmag": g, "rimag": r,
                   "VMag": r + V.v_minus_r(g - r) - dm, "logMs": logmstar_of_table("ELVES", g - r, r - dm),
@@ -370,9 +378,7 @@ def mock_survey_features(survey: str, host_keys, n_per_host: int = MOCK_SYSTEMS_
                           "SYSTEM": mock["SYSTEM"], "R_HOST_KPC": mock["R_HOST_KPC"]})
     if survey == "ELVES":  # measured as ELVES measures, read by the reader of the real table
         hosts = load_elves_hosts_csv()
-        name_of = {V.host_key(n): str(n) for n in hosts["Host"]}
-        table = elves_table_rows(mock, [name_of[k] for k in keys[mock["HOST"]]], hosts, seed)
-        ft = V.restricted_features(table, "elves", hosts=hosts)
+        ft = V.restricted_features(elves_table_rows(mock, keys[mock["HOST"]], hosts, seed), "elves", hosts=hosts)
         return replace(ft, flags=flags), keys[mock["HOST"]]
     table = Table({c: v for c, v in mock.items() if c in SWEEP_COLUMNS or c in ("Z", "LOGMSTAR")})
     ft = V.restricted_features(table, "sweep")
