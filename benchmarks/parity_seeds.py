@@ -2,11 +2,12 @@
 
 For each seed, the book's default sky size is generated into the cache (``ensure_simulated_sky``; reused
 when present) and the two parity harnesses of :mod:`dwarflib.sky.parity` are run on it, exactly as chapter 01
-runs them: the DESI EDR colours-only task (balanced class weights, 5 draws at EDR's counts) and the recall of
+runs them: the DESI EDR colours-only task (balanced class weights, ``parity.EDR_DRAWS`` draws at EDR's counts from
+a pool drawn with the sky's models, ``parity.simulated_bgs_pool``) and the recall of
 real SAGA (verification half) and ELVES satellites against simulated satellites of the same hosts per bin. Prints one
 summary line per criterion and seed, and writes the tables to ``OUT`` (default ``parity-seeds/``).
 
-    python benchmarks/parity_seeds.py --seeds 0 1 2 [--n-sources 2000000] [--n-draws 5] [--out parity-seeds]
+    python benchmarks/parity_seeds.py --seeds 0 1 2 [--n-sources 2000000] [--n-draws 20] [--out parity-seeds]
 
 The sky is the calibrated default; nothing here moves a parameter.
 """
@@ -24,7 +25,7 @@ from dwarflib.sky.generate import DEFAULT_N_SOURCES, ensure_simulated_sky
 from dwarflib.sky.samples import edr_frame
 
 
-def run(seeds, n_sources: int, out: Path, n_jobs: int = 2, n_draws: int = 5) -> pd.DataFrame:
+def run(seeds, n_sources: int, out: Path, n_jobs: int = 2, n_draws: int = parity.EDR_DRAWS) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     edr = edr_frame()
     rows = []
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-sources", type=int, default=DEFAULT_N_SOURCES)
     ap.add_argument("--out", type=Path, default=Path("parity-seeds"))
     ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--n-draws", type=int, default=5, help="EDR-count draws of the colours-only task (book: 5)")
+    ap.add_argument("--n-draws", type=int, default=parity.EDR_DRAWS,
+                    help=f"EDR-count draws of the colours-only task (book: {parity.EDR_DRAWS})")
     args = ap.parse_args(argv)
     table = run(args.seeds, args.n_sources, args.out, args.n_jobs, args.n_draws)
     print(table.to_string(index=False))

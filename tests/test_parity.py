@@ -255,28 +255,46 @@ def test_mock_saga_frame_is_a_simulated_saga_survey_of_each_half():
 
 
 @pytest.mark.slow
-def test_edr_parity_draws_from_every_bgs_like_target_of_the_sky(small_sky):
-    """The simulated side of the EDR task is every BGS-like target of the sky: the training sample's BGS-like
-    rows are a subset (its survey covers a share of the bricks), with the same classes; the parity table
-    holds the real row and the draws at the real counts."""
-    from dwarflib.sky.generate import SURVEY_BGS, bgs_like_targets
-    from dwarflib.sky.samples import bgs_sample, read_bgs_like_frame
-    from dwarflib.training_sample import load_labelled_table
+def test_edr_parity_draws_from_a_pool_made_with_the_skys_models(small_sky, tmp_path):
+    """The simulated side of the EDR task is a pool of BGS-like targets drawn with the sky's models, seeded by
+    the sky's seed (the same sky gives the same pool, another seed another); the parity table holds the real
+    row and the draws at the real counts, drawn from that pool."""
+    import json
+    import shutil
 
-    every = read_bgs_like_frame(small_sky)
-    train = load_labelled_table(small_sky / "training-sample.fits")  # sweep rows only, not the supplement
-    bgs = np.char.strip(np.asarray(train["SURVEY"]).astype(str)) == SURVEY_BGS
-    ids = np.asarray(train["TARGETID"])[bgs]
-    assert 0 < len(ids) < len(every) and np.isin(ids, every.TARGETID).all()
-    cls = every.set_index("TARGETID").CLASS.loc[ids].to_numpy()
-    assert np.array_equal(cls, np.asarray(train["CLASS"])[bgs])
-    sweep = {c: np.asarray(train[c]) for c in train.colnames}
-    assert bgs_like_targets(sweep)[bgs].all()
-    n_signal = min(10, int((bgs_sample(every).CLASS == 0).sum()))  # the small sky holds few
-    assert n_signal >= 5
-    edr = _colour_frame(n_signal, 3000, 0.5, 3)
-    tidy = P.edr_colour_parity(small_sky, n_draws=2, seed=0, n_boot=20, edr=edr)
-    assert set(tidy["sample"]) == {"real", "simulated"} and (tidy.n_signal == n_signal).all()
+    from dwarflib.labels import SIGNAL
+    from dwarflib.selections import BGS_BRIGHT
+
+    pool = P.simulated_bgs_pool(small_sky, n_sources=60_000, chunk=25_000)
+    assert len(pool) > 10_000 and BGS_BRIGHT.mask(pool.r, pool.Z).all()
+    assert pool.equals(P.simulated_bgs_pool(small_sky, n_sources=60_000, chunk=25_000))
+    other = tmp_path / "other-seed"
+    other.mkdir()
+    summary = json.loads((small_sky / "summary.json").read_text())
+    (other / "summary.json").write_text(json.dumps({**summary, "seed": summary["seed"] + 1}))
+    assert not pool.equals(P.simulated_bgs_pool(other, n_sources=60_000, chunk=25_000))
+    shutil.rmtree(other)
+    n_signal = int((pool.CLASS == SIGNAL).sum())
+    assert n_signal >= 10
+    edr = _colour_frame(10, 3000, 0.5, 3)
+    tidy = P.edr_colour_parity(small_sky, n_draws=2, seed=0, n_boot=20, edr=edr, pool=pool)
+    assert set(tidy["sample"]) == {"real", "simulated"} and (tidy.n_signal == 10).all()
+    assert tidy.attrs["n_sim_signal"] == n_signal and (tidy.draw.max() == 1)
+
+
+def test_mock_sky_chunk_draws_satellites_only_when_asked():
+    """Without a satellite model the mock is the field sky it always was (an integer seed and the same seed in
+    a sequence give the same rows); with one, satellite systems replace field galaxies, the row count kept."""
+    from dwarflib.sky.physics import load_sky_model
+    from dwarflib.sky.samples import mock_sky_chunk
+    from dwarflib.sky.satellites import load_satellite_model
+
+    model = load_sky_model()
+    sweep, truth = mock_sky_chunk(model, 20_000, 5, r_limit=19.9)
+    again, _ = mock_sky_chunk(model, 20_000, [5], r_limit=19.9)
+    assert np.array_equal(sweep["FLUX_R"], again["FLUX_R"]) and "IS_SATELLITE" not in truth
+    s_sweep, s_truth = mock_sky_chunk(model, 20_000, 5, r_limit=19.9, sat=load_satellite_model())
+    assert len(s_sweep["FLUX_R"]) == 20_000 and s_truth["IS_SATELLITE"].any()
 
 
 def test_elves_mock_is_selected_by_elves_completeness_not_dr9_detection():

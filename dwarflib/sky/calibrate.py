@@ -38,7 +38,7 @@ Against the calibration half of SAGA DR3 satellites (Mao et al. 2024; split by h
   SAGA's star-forming satellites (:func:`fit_dwarf_shapes`).
 
 The overall colour level of dwarfs is not fitted on SAGA (satellites, redder than the field): the EDR sets it.
-The verification half of SAGA and ELVES are checks only (:func:`dwarflib.sky.diagnostics.dwarf_sequence_table`).
+The verification half of SAGA and ELVES are checks only (:func:`dwarflib.sky.diagnostics.dwarf_sequence_report`).
 
 ELVES (Carlsten et al. 2022) and the LVDB (Pace 2024) are not fitted into the sky; they are checks of the
 mass-size relation at the faint end, shown in the book. The LVDB's bright dwarfs set one measurement constant

@@ -10,6 +10,7 @@ Used by the fit (:mod:`dwarflib.sky.calibrate`) and by chapter 01's analyses (:m
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -153,18 +154,26 @@ def sweep_frame(sweep: dict, truth: dict) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------
 # Forward-modelled mock samples
 # ---------------------------------------------------------------------------------------------------
-def mock_sky_chunk(model: SkyModel, n_sources: int, seed: int, r_limit: float, stars: bool = True):
-    """One chunk of simulated sky (sweep dict, truth dict) brighter than r_limit, independent of any file."""
+def mock_sky_chunk(model: SkyModel, n_sources: int, seed: int | Sequence[int], r_limit: float, stars: bool = True,
+                   sat: SatelliteModel | None = None):
+    """One chunk of simulated sky (sweep dict, truth dict) brighter than r_limit [mag], independent of any file.
+
+    ``seed``: an integer or a sequence of integers (the entropy of the chunk's random stream). ``sat``: the
+    satellite systems of :func:`dwarflib.sky.generate.generate_chunk` (None: a sky without an environment).
+    """
     dens = dict(source_densities(model, r_limit=r_limit))
     if not stars:
         dens["stars"], dens["total"] = 0.0, dens["galaxies"]
-    rng = np.random.default_rng([seed, 99])
-    return generate_chunk(rng, n_sources, footprint(1000.0)[0], model, dens, ObjidCounter(), r_limit=r_limit)
+    rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), 99])
+    return generate_chunk(rng, n_sources, footprint(1000.0)[0], model, dens, ObjidCounter(), r_limit=r_limit,
+                          satellites=sat)
 
 
-def mock_bgs_frame(model: SkyModel, n_sources: int = 400_000, seed: int = 1) -> pd.DataFrame:
-    """Simulated BGS-like selection (targets with z > 0.0104) as a colour frame."""
-    sweep, truth = mock_sky_chunk(model, n_sources, seed, r_limit=19.9)
+def mock_bgs_frame(model: SkyModel, n_sources: int = 400_000, seed: int | Sequence[int] = 1,
+                   sat: SatelliteModel | None = None) -> pd.DataFrame:
+    """Simulated BGS-like selection (targets with z > 0.0104) as a colour frame; ``n_sources`` sources
+    brighter than r = 19.9 are drawn (with satellite systems of ``sat`` when given, see :func:`mock_sky_chunk`)."""
+    sweep, truth = mock_sky_chunk(model, n_sources, seed, r_limit=19.9, sat=sat)
     sel = bgs_like_targets(sweep) & (truth["Z"] > BGS_BRIGHT.z_min) & ~truth["IS_STAR"]
     df = sweep_frame({k: v[sel] for k, v in sweep.items()}, {k: v[sel] for k, v in truth.items()})
     return df
