@@ -547,14 +547,30 @@ def saga_summary_rows(signal_range: Mapping, all_satellites: Mapping, hosts: Map
 
 
 def elves_summary_rows(signal_range: Mapping, all_masses: Mapping, with_r_from_v: Mapping, n_hosts: int,
-                       sim_test: Mapping, paper: tuple[float, float] = PAPER_CHECKS["ELVES"]) -> list[dict]:
+                       sim_test: Mapping, paper: tuple[float, float] = PAPER_CHECKS["ELVES"],
+                       tractor_system: Mapping | None = None, deep_minus_tractor_dex: float | None = None
+                       ) -> list[dict]:
     """The ELVES rows of the summary: recall on the real confirmed satellites with g and r photometry in the
-    signal mass range (beside the paper's check) and at all masses, the signal range again with the g,i rows
-    given r from V, the hosts (not evaluable: no photometry in the tables), and the 3-feature model's
-    simulated held-out test."""
-    return [
-        result_row("ELVES satellites", "confirmed, 6 <= log M* < 9, g and r photometry; r, g-r, SB; "
-                   "model trained on simulated sky", "real", signal_range, paper=paper),
+    signal mass range and at all masses, the signal range again with the g,i rows given r from V, the hosts
+    (not evaluable: no photometry in the tables), and the 3-feature model's simulated held-out test.
+
+    ``tractor_system``: the signal-range recall with ELVES's radii moved into DR9's Tractor system (smaller by
+    ``deep_minus_tractor_dex`` [dex]); the paper measured its ELVES check on DR9 photometry, so its number sits
+    beside that row when given, else beside the signal-range row with ELVES's own radii.
+    """
+    rows = [
+        result_row("ELVES satellites", "confirmed, 6 <= log M* < 9, g and r photometry; r, g-r, SB "
+                   "(ELVES's deep radii); model trained on simulated sky", "real", signal_range,
+                   paper=None if tractor_system is not None else paper),
+    ]
+    if tractor_system is not None:
+        if deep_minus_tractor_dex is None:
+            raise ValueError("tractor_system needs deep_minus_tractor_dex, the radius offset it was made with")
+        rows.append(result_row("ELVES satellites", "confirmed, 6 <= log M* < 9, g and r photometry; r, g-r, SB "
+                               f"with radii moved into DR9's Tractor system (-{deep_minus_tractor_dex:.3f} dex), as "
+                               "the paper's DR9 check saw them; model trained on simulated sky", "real",
+                               tractor_system, paper=paper))
+    return rows + [
         result_row("ELVES satellites", "confirmed, all masses, g and r photometry", "real", all_masses),
         result_row("ELVES satellites", "as first ELVES row plus g,i rows with r from V", "real", with_r_from_v),
         summary_row("ELVES hosts", f"{n_hosts} hosts: no photometry or sizes in the ELVES tables; not evaluable",

@@ -129,6 +129,21 @@ def test_summary_rows_assemble_into_one_valid_table():
     assert np.isnan(df[df["check"] == "LVDB dwarfs"]["precision"]).all()
 
 
+def test_elves_paper_number_sits_beside_the_tractor_system_row_when_given():
+    """The paper's ELVES check used DR9 photometry: with a Tractor-system row its number moves there."""
+    rows = V.elves_summary_rows(_recall(60, 30), _recall(90, 40), _recall(70, 33), 31, _pr(25, 15, 1),
+                                tractor_system=_recall(60, 24), deep_minus_tractor_dex=0.146)
+    df = V.summary_frame(rows)
+    assert len(df) == 6
+    with_paper = df[np.isfinite(df["paper_recall"])]
+    assert len(with_paper) == 1 and "Tractor system (-0.146 dex)" in with_paper["sample"].iloc[0]
+    assert "radii" not in df["sample"].iloc[2]
+    assert with_paper["recall"].iloc[0] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="deep_minus_tractor_dex"):
+        V.elves_summary_rows(_recall(60, 30), _recall(90, 40), _recall(70, 33), 31, _pr(25, 15, 1),
+                             tractor_system=_recall(60, 24))
+
+
 def test_result_row_needs_a_recall():
     with pytest.raises(KeyError, match="recall"):
         V.result_row("x", "y", "real", {"n": 3})

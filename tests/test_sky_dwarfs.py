@@ -197,6 +197,28 @@ def test_step_check_flags_a_synthetic_step_and_passes_a_smooth_sequence():
     assert sparse.empty
 
 
+def test_step_verdict_judges_all_steps_at_once():
+    """A perfect simulation flags about 4.6 % of steps at 2 sigma; all at once (Bonferroni) a smooth sequence
+    passes and a real jump fails, naming its step."""
+    rng = np.random.default_rng(5)
+    real = _sequence(rng, n_per_bin=30)
+    smooth = diag.step_check(diag.sequence_table(real, _sequence(rng, n_per_bin=3000), ("log_re",)))
+    assert np.allclose(smooth.tolerance, diag.STEP_TOLERANCE_SIGMA * smooth.sigma)
+    v = diag.step_verdict(smooth)
+    assert v["passed"] and v["n_steps"] == 7 and v["expected_by_chance"] == pytest.approx(7 * 0.0455, abs=1e-3)
+    assert v["z_simultaneous"] == pytest.approx(2.69, abs=0.01)  # two-sided 0.05 / 7
+    assert v["n_flagged"] > 0 or v["p_chance"] == 1.0
+    jump = diag.step_check(diag.sequence_table(real, _sequence(rng, step=0.5, n_per_bin=3000), ("log_re",)))
+    v = diag.step_verdict(jump)
+    assert not v["passed"] and v["worst"] == "log_re 8-8.5 -> 8.5-9" and v["z_max"] > v["z_simultaneous"]
+    assert diag.step_verdict(jump.iloc[:0])["passed"]
+    # flags by chance: a sample of 40 independent steps with 3 flagged is unremarkable (p ~ 0.27)
+    chance = pd.DataFrame({"quantity": "q", "from_bin": "a", "to_bin": "b", "excess": np.r_[np.full(3, 2.5), np.zeros(37)],
+                           "sigma": 1.0, "flagged": np.r_[np.ones(3, bool), np.zeros(37, bool)]})
+    v = diag.step_verdict(chance)
+    assert v["n_flagged"] == 3 and 0.2 < v["p_chance"] < 0.35 and v["passed"]
+
+
 @pytest.mark.slow
 def test_field_dwarf_colours_are_continuous_in_redshift():
     """At 8 < log M* < 8.5 the EDR's median g-r barely changes from z < 0.02 to 0.02-0.03; the SAGA-satellite

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import cramervonmises_2samp
+from scipy.stats import binom, cramervonmises_2samp, norm
 
 from dwarflib.labels import assign_classes
+from dwarflib.metrics import CONFIDENCE
 from dwarflib.registry import load_desi_edr
 from dwarflib.selections import BGS_BRIGHT, SAGA
 from dwarflib.sky.calibrate import ROUND_MODEL_BA, measured_axis_ratio, saga_log_re, weighted_quantiles
@@ -382,8 +383,9 @@ def step_check(table: pd.DataFrame, tolerance_sigma: float = STEP_TOLERANCE_SIGM
 
     For each quantity and each pair of adjacent bins with >= ``min_real`` real galaxies in both: ``step_real``
     and ``step_sim`` (median of the upper bin minus the lower), ``excess`` = step_sim - step_real, the
-    tolerance ``tolerance_sigma`` x sqrt of the summed squared standard errors of the four medians, and
-    ``flagged`` when |excess| > tolerance: the simulation has a jump (or a flattening) the real data do not.
+    ``sigma``, the square root of the summed squared standard errors of the four medians, the tolerance
+    ``tolerance_sigma`` x sigma, and ``flagged`` when |excess| > tolerance: the simulation has a jump (or a
+    flattening) the real data do not. :func:`step_verdict` judges the steps all at once.
     """
     rows = []
     for q, t in table.groupby("quantity", sort=False):
@@ -393,11 +395,35 @@ def step_check(table: pd.DataFrame, tolerance_sigma: float = STEP_TOLERANCE_SIGM
             if a.hi != b.lo or min(a.n_real, b.n_real) < min_real or min(a.n_sim, b.n_sim) < 1:
                 continue
             step_real, step_sim = b.median_real - a.median_real, b.median_sim - a.median_sim
-            tol = tolerance_sigma * np.sqrt(a.se_real**2 + b.se_real**2 + a.se_sim**2 + b.se_sim**2)
+            sigma = float(np.sqrt(a.se_real**2 + b.se_real**2 + a.se_sim**2 + b.se_sim**2))
+            tol = tolerance_sigma * sigma
             rows.append({"quantity": q, "by": a.by, "from_bin": f"{a.lo:g}-{a.hi:g}", "to_bin": f"{b.lo:g}-{b.hi:g}",
                          "step_real": step_real, "step_sim": step_sim, "excess": step_sim - step_real,
-                         "tolerance": tol, "flagged": bool(abs(step_sim - step_real) > tol)})
+                         "sigma": sigma, "tolerance": tol, "flagged": bool(abs(step_sim - step_real) > tol)})
     return pd.DataFrame(rows)
+
+
+def step_verdict(steps: pd.DataFrame, tolerance_sigma: float = STEP_TOLERANCE_SIGMA, cl: float = CONFIDENCE) -> dict:
+    """All the steps of one or more :func:`step_check` tables judged at once, as the parity's bins are.
+
+    Each step is flagged at ``tolerance_sigma`` standard errors, which a perfect simulation exceeds by chance
+    with probability p = 2 (1 - Phi(tolerance_sigma)) (0.046 at 2), so among many steps some are flagged.
+    Returns ``n_steps``, ``n_flagged``, ``expected_by_chance`` (n_steps x p), ``p_chance`` (the probability
+    of at least n_flagged flags among n_steps independent steps of a perfect simulation; adjacent steps share
+    a bin, so it is a guide), ``z_max`` (the largest |excess| / sigma) and ``worst`` (that step),
+    ``z_simultaneous`` (two-sided Bonferroni level over the steps at ``cl``) and ``passed`` (z_max at most
+    z_simultaneous; True for no steps).
+    """
+    n = len(steps)
+    p = 2.0 * norm.sf(tolerance_sigma)
+    z = (steps.excess.abs() / steps.sigma).to_numpy(float) if n else np.zeros(0)
+    k = int(steps.flagged.sum()) if n else 0
+    z_sim = float(norm.isf((1.0 - cl) / (2.0 * n))) if n else np.nan
+    worst = steps.iloc[int(np.argmax(z))] if n else None
+    return {"n_steps": n, "n_flagged": k, "expected_by_chance": float(n * p), "p_chance": float(binom.sf(k - 1, n, p)),
+            "z_max": float(z.max()) if n else np.nan,
+            "worst": f"{worst.quantity} {worst.from_bin} -> {worst.to_bin}" if n else "",
+            "z_simultaneous": z_sim, "passed": bool(not n or z.max() <= z_sim)}
 
 
 def axis_ratio_comparison(real: pd.DataFrame, sim: pd.DataFrame, quantiles=(0.05, 0.16, 0.5, 0.84, 0.95)) -> pd.DataFrame:
@@ -446,7 +472,9 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
     * ``edr_z``: g-r of EDR dwarfs per redshift bin (0.0104-0.02-0.03-0.05) in each of the mass bins
       7.5-8, 8-8.5 and 8.5-9 (``quantity`` names the mass bin): the field sequence must be continuous in z.
 
-    Returns a dict of the tables plus ``steps`` (all step checks concatenated, with a ``table`` column).
+    Returns a dict of the tables plus ``steps`` (all step checks concatenated, with a ``table`` column) and
+    ``steps_halves``, a reference: the step check of the verification half with the calibration half in the
+    place of the simulation (real against real; its ``*_sim`` columns are the calibration half's).
     """
     model = load_sky_model() if model is None else model
     saga = saga_frame() if saga is None else saga
@@ -469,4 +497,5 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
     out["edr_z"] = pd.concat(parts, ignore_index=True)
     out["steps"] = pd.concat([step_check(out[k]).assign(table=k) for k in ("saga", "edr", "edr_z")],
                              ignore_index=True)
+    out["steps_halves"] = step_check(sequence_table(saga[saga.HALF == 1], saga[saga.HALF == 0]))
     return out
