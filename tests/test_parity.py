@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dwarflib.metrics import difference_interval
 from dwarflib.sky import parity as P
 from dwarflib.verification import FeatureTable
 
@@ -208,6 +209,30 @@ def test_satellite_parity_on_a_small_sky(small_sky):
     has = tab.n_real > 0
     assert has.sum() >= 16 and (tab.n_sim[has] > 0).all()
     assert tab.passed[has].notna().all()
+    # SAGA's rows carry the real-against-real reference (its calibration half), ELVES's do not
+    saga = tab[tab.survey == "SAGA"]
+    assert (saga.n_calibration > 0).all() and saga.halves_passed.notna().all()
+    assert tab[tab.survey == "ELVES"].recall_calibration.isna().all()
+
+
+def test_halves_reference_counts_each_half_in_the_parity_bins():
+    """Real against real: 20 of 40 verification rows and 30 of 40 calibration rows selected at log M* 7.5,
+    r 17.5; the pooled row holds them all, empty bins are not judged, and the difference interval is
+    Newcombe's."""
+    ver, cal = (_table(np.full(40, 0.008), np.full(40, 7.5), np.full(40, 17.5)) for _ in range(2))
+    p_ver, p_cal = np.r_[np.ones(20), np.zeros(20)], np.r_[np.ones(30), np.zeros(10)]
+    ref = P.halves_recall_reference(p_ver, ver, np.ones(40, bool), p_cal, cal, np.ones(40, bool), 0.5)
+    assert len(ref) == 9
+    row = ref.set_index(["binning", "bin"]).loc[("log M*", "[7, 8)")]
+    d, lo, hi = difference_interval(20, 40, 30, 40)
+    assert row.recall_calibration == 0.75 and row.halves_difference == pytest.approx(d)
+    assert (row.halves_difference_low, row.halves_difference_high) == (pytest.approx(lo), pytest.approx(hi))
+    assert row.halves_passed == (lo <= 0 <= hi)
+    pooled = ref[ref.binning == "all"].iloc[0]
+    assert pooled.n_calibration == 40 and pooled.k_calibration == 30
+    assert ref[ref.n_calibration == 0].halves_passed.isna().all()
+    with pytest.raises(ValueError, match="half='third'"):
+        P.parity_real_rows("SAGA", half="third")
 
 
 def test_sky_models_refuses_a_sky_made_with_another_model(tmp_path):

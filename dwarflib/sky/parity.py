@@ -307,28 +307,63 @@ def satellite_recall_parity(p_real, real: FeatureTable, real_mask, real_host, p_
     """
     p_real, p_sim = np.asarray(p_real, float), np.asarray(p_sim, float)
     real_mask = np.asarray(real_mask, bool) & np.isfinite(p_real)
-    rf = _frame(real).loc[real_mask]
     nn = matched_twins(real, real_mask, real_host, sim, sim_host, r_max, k, np.isfinite(p_sim))
+    p_rf = p_real[real_mask]
     rows = []
+    for binning, label, in_bin in _bin_masks(_frame(real).loc[real_mask], logm_bins, r_bins):
+        picked = np.unique(nn[in_bin].ravel())
+        n_r, k_r = int(in_bin.sum()), int((p_rf[in_bin] >= threshold).sum())
+        n_s, k_s = len(picked), int((p_sim[picked] >= threshold).sum())
+        r_lo, r_hi = binomial_interval(k_r, n_r, cl)
+        s_lo, s_hi = binomial_interval(k_s, n_s, cl)
+        d, d_lo, d_hi = difference_interval(k_r, n_r, k_s, n_s, cl)
+        rows.append({"survey": survey, "binning": binning, "bin": label, "threshold": threshold,
+                     "sim_precision": sim_precision, "n_real": n_r, "k_real": k_r, "k_sim": k_s,
+                     "recall_real": k_r / n_r if n_r else np.nan, "recall_real_low": r_lo,
+                     "recall_real_high": r_hi, "n_sim": n_s, "recall_sim": k_s / n_s if n_s else np.nan,
+                     "recall_sim_low": s_lo, "recall_sim_high": s_hi, "difference": d,
+                     "difference_low": d_lo, "difference_high": d_hi,
+                     "passed": bool(d_lo <= 0 <= d_hi) if n_r and n_s else None})
+    return pd.DataFrame(rows)
+
+
+def _bin_masks(frame: pd.DataFrame, logm_bins: Sequence[float], r_bins: Sequence[float]):
+    """Yield (binning, bin label, row mask) over the log M* bins, the r bins and the pooled 'all' row (the
+    whole log M* range) of a frame with ``logmstar`` and ``r`` (:func:`_frame`)."""
     all_bins = (logm_bins[0], logm_bins[-1])
     for binning, col, bins in (("log M*", "logmstar", logm_bins), ("r", "r", r_bins), ("all", "logmstar", all_bins)):
-        v_rf = rf[col].to_numpy(float)
-        p_rf = p_real[real_mask]
+        v = frame[col].to_numpy(float)
         for lo, hi in zip(bins[:-1], bins[1:], strict=True):
-            in_bin = (v_rf >= lo) & (v_rf < hi)
-            picked = np.unique(nn[in_bin].ravel())
-            n_r, k_r = int(in_bin.sum()), int((p_rf[in_bin] >= threshold).sum())
-            n_s, k_s = len(picked), int((p_sim[picked] >= threshold).sum())
-            r_lo, r_hi = binomial_interval(k_r, n_r, cl)
-            s_lo, s_hi = binomial_interval(k_s, n_s, cl)
-            d, d_lo, d_hi = difference_interval(k_r, n_r, k_s, n_s, cl)
-            rows.append({"survey": survey, "binning": binning, "bin": f"[{lo:g}, {hi:g})", "threshold": threshold,
-                         "sim_precision": sim_precision, "n_real": n_r, "k_real": k_r, "k_sim": k_s,
-                         "recall_real": k_r / n_r if n_r else np.nan, "recall_real_low": r_lo,
-                         "recall_real_high": r_hi, "n_sim": n_s, "recall_sim": k_s / n_s if n_s else np.nan,
-                         "recall_sim_low": s_lo, "recall_sim_high": s_hi, "difference": d,
-                         "difference_low": d_lo, "difference_high": d_hi,
-                         "passed": bool(d_lo <= 0 <= d_hi) if n_r and n_s else None})
+            yield binning, f"[{lo:g}, {hi:g})", (v >= lo) & (v < hi)
+
+
+def halves_recall_reference(p_ver, ver: FeatureTable, ver_mask, p_cal, cal: FeatureTable, cal_mask,
+                            threshold: float, logm_bins: Sequence[float] = PARITY_LOGM_BINS,
+                            r_bins: Sequence[float] = PARITY_R_BINS, cl: float = CONFIDENCE) -> pd.DataFrame:
+    """A reference for the SAGA recall parity, real against real: one model's recall on SAGA's verification
+    half and on its calibration half (the half the sky is fitted on), in the bins of
+    :func:`satellite_recall_parity`. A simulation fitted on one half cannot be expected to match the other more
+    closely than the two halves match each other.
+
+    ``p_ver``/``p_cal``: the model's signal scores on the two tables (rows ``ver_mask``/``cal_mask`` enter);
+    ``threshold`` its decision threshold. One row per bin: ``binning``, ``bin``, ``n_calibration``,
+    ``k_calibration``, ``recall_calibration``, ``halves_difference`` (verification minus calibration) with
+    Newcombe's interval ``halves_difference_low``/``_high`` at ``cl``, and ``halves_passed`` (it contains 0;
+    None for a bin without rows in either half).
+    """
+    rows = []
+    ver_mask = np.asarray(ver_mask, bool) & np.isfinite(np.asarray(p_ver, float))
+    cal_mask = np.asarray(cal_mask, bool) & np.isfinite(np.asarray(p_cal, float))
+    sel_v, sel_c = np.asarray(p_ver)[ver_mask] >= threshold, np.asarray(p_cal)[cal_mask] >= threshold
+    bins_v = _bin_masks(_frame(ver).loc[ver_mask], logm_bins, r_bins)
+    bins_c = _bin_masks(_frame(cal).loc[cal_mask], logm_bins, r_bins)
+    for (binning, label, in_v), (_, _, in_c) in zip(bins_v, bins_c, strict=True):
+        n_v, k_v, n_c, k_c = int(in_v.sum()), int(sel_v[in_v].sum()), int(in_c.sum()), int(sel_c[in_c].sum())
+        d, lo, hi = difference_interval(k_v, n_v, k_c, n_c, cl)
+        rows.append({"binning": binning, "bin": label, "n_calibration": n_c, "k_calibration": k_c,
+                     "recall_calibration": k_c / n_c if n_c else np.nan, "halves_difference": d,
+                     "halves_difference_low": lo, "halves_difference_high": hi,
+                     "halves_passed": bool(lo <= 0 <= hi) if n_v and n_c else None})
     return pd.DataFrame(rows)
 
 
@@ -465,7 +500,9 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
     definition (SAGA: its verification half of hosts, :func:`dwarflib.sky.samples.saga_host_half`, since the
     sky is calibrated on the other half; ELVES: usable rows, i-band-only rows excluded as in chapter 08) and
     ``n_per_host`` simulated satellite systems around each of their hosts, drawn with the models the sky was
-    made with (:func:`sky_models`). Returns the concatenated :func:`survey_recall_parity` tables.
+    made with (:func:`sky_models`). Returns the concatenated :func:`survey_recall_parity` tables; the SAGA rows
+    also carry the real-against-real reference of :func:`halves_recall_reference` (its columns are NaN for
+    ELVES, which has no halves).
     """
     train = load_labelled_table(training_sample_path(sky_dir))
     y = V.labels_of(train, DEFAULT_SCHEME)
@@ -478,18 +515,27 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
         real, host = parity_real_rows(survey)
         chk = V.train_restricted_check(factory, sim, y, V.TABLE_FEATURES[real.kind], seed=seed,
                                        precision=target_precision)
-        out.append(survey_recall_parity(chk, real, real.in_signal() & real.usable, host, survey,
-                                        n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat))
+        tab = survey_recall_parity(chk, real, real.in_signal() & real.usable, host, survey,
+                                   n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat)
+        if survey == "SAGA":  # real against real: the same model on the half the sky is fitted on
+            cal, _ = parity_real_rows(survey, half="calibration")
+            ref = halves_recall_reference(chk.apply(real), real, real.in_signal() & real.usable, chk.apply(cal), cal,
+                                          cal.in_signal() & cal.usable, chk.threshold)
+            tab = tab.merge(ref, on=["binning", "bin"], how="left", validate="one_to_one")
+        out.append(tab)
     return pd.concat(out, ignore_index=True)
 
 
-def parity_real_rows(survey: str) -> tuple[FeatureTable, np.ndarray]:
+def parity_real_rows(survey: str, half: str = "verification") -> tuple[FeatureTable, np.ndarray]:
     """The real satellites the parity checks, as restricted features with the host key of each row: SAGA DR3's
-    verification half (the sky is calibrated on the other half, :func:`dwarflib.sky.samples.saga_host_half`)
-    or ELVES (i-band-only rows excluded with a reason, as in chapter 08)."""
+    verification half (the sky is calibrated on the other half, :func:`dwarflib.sky.samples.saga_host_half`;
+    ``half='calibration'`` gives that one, for :func:`halves_recall_reference`) or ELVES (i-band-only rows
+    excluded with a reason, as in chapter 08)."""
     if survey == "SAGA":
+        if half not in SAGA_HALVES:
+            raise ValueError(f"half={half!r}: expected one of {SAGA_HALVES}")
         saga = registry.load_saga_satellites()
-        saga = saga[saga_host_half(saga["HOSTID"]) == SAGA_HALVES.index("verification")]
+        saga = saga[saga_host_half(saga["HOSTID"]) == SAGA_HALVES.index(half)]
         return V.restricted_features(saga, "saga_satellites"), survey_host_keys("SAGA", saga)
     if survey == "ELVES":
         elves = registry.load_elves_satellites()
