@@ -142,6 +142,11 @@ def test_calibration_uses_only_the_calibration_half():
         fit_satellite_model(saga_frame(None), np.zeros(378), None)
     with pytest.raises(ValueError, match="verification"):
         fit_satellite_model(saga_frame("verification"), np.zeros(182), None)
+    # a diagnostic may fit the other half, named explicitly, and then not the calibration half
+    with pytest.raises(ValueError, match="calibration-half rows"):
+        fit_satellite_model(cal, dv, None, half="verification")
+    ver, dv_ver = _saga_calibration_rows("verification")
+    assert set(ver["HALF"]) == {1} and len(dv_ver) == len(ver)
 
 
 def test_calibration_file_reproducible(tmp_path):

@@ -71,14 +71,14 @@ GR_SF_M_NODES = (7.0, 9.0)
 GR_FIT_ITERATIONS = 3
 
 
-def _saga_calibration_rows() -> tuple[pd.DataFrame, np.ndarray]:
-    """SAGA's calibration half (saga_frame) and the DVhost [km/s] of the same satellites."""
-    cal = saga_frame("calibration")
+def _saga_calibration_rows(half: str = "calibration") -> tuple[pd.DataFrame, np.ndarray]:
+    """One half of SAGA (saga_frame; the calibration half unless a diagnostic asks for the other) and the
+    DVhost [km/s] of the same satellites."""
+    cal = saga_frame(half)
     t = load_saga_satellites()
-    half = saga_host_half(t["HOSTID"])
-    dv = np.asarray(t["DVhost"], float)[half == SAGA_HALVES.index("calibration")]
+    dv = np.asarray(t["DVhost"], float)[saga_host_half(t["HOSTID"]) == SAGA_HALVES.index(half)]
     if len(dv) != len(cal):
-        raise RuntimeError(f"SAGA calibration half: {len(cal)} satellites in saga_frame but {len(dv)} DVhost")
+        raise RuntimeError(f"SAGA {half} half: {len(cal)} satellites in saga_frame but {len(dv)} DVhost")
     return cal, dv
 
 
@@ -226,17 +226,21 @@ def fit_n_above_complete(sat: SatelliteModel, cal: pd.DataFrame, model: SkyModel
     return round(float(n_above), 4)
 
 
-def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None) -> SatelliteModel:
+def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None = None,
+                        half: str = "calibration") -> SatelliteModel:
     """:class:`SatelliteModel` from SAGA satellites of the calibration half ``cal`` (a ``saga_frame`` with
     HALF 0 only), their DVhost [km/s] and the SAGA host table (C1: host mass range, Gold completeness, the
     incompleteness-corrected Gold+Silver counts nsat-GS and the distance moduli DistMod of the calibration
     hosts); ``model``: the sky model whose M/L converts masses to M_r (default: the calibrated one).
 
-    Raises ValueError when ``cal`` holds rows of the verification half.
+    ``half``: the half ``cal`` must come from; the sky is fitted on the calibration half, and only a
+    diagnostic that swaps the halves (``benchmarks/parity_calibration_noise.py --fit-half verification``)
+    fits the other. Raises ValueError when ``cal`` holds rows of another half.
     """
-    if (cal["HALF"] != SAGA_HALVES.index("calibration")).any():  # before anything else reads it
-        raise ValueError("fit_satellite_model: the SAGA frame holds verification-half rows (HALF != 0); "
-                         "calibrate on saga_frame('calibration') only")
+    other = SAGA_HALVES[1 - SAGA_HALVES.index(half)]
+    if (cal["HALF"] != SAGA_HALVES.index(half)).any():  # before anything else reads it
+        raise ValueError(f"fit_satellite_model: the SAGA frame holds {other}-half rows "
+                         f"(HALF != {SAGA_HALVES.index(half)}); fit on saga_frame({half!r}) only")
     host_ids = np.char.strip(np.asarray(hosts["HOSTID"]).astype(str))
     cal_hosts = sorted(set(cal["HOSTID"]))
     in_cal = np.isin(host_ids, cal_hosts)
@@ -258,7 +262,7 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
         slope=slope, slope_low=slope, logm_min=LOGM_MIN, logm_max=logm_max, r_max_kpc=r_max,
         r_quantiles_kpc=[round(float(v), 3) for v in q], dv_sigma_kms=float(np.std(np.asarray(dv_kms, float))),
         dv_max_kms=275.0, fq_m_nodes=[LOGM_MIN, logm_max], fq_values=[0.5, 0.5],
-        provenance={"source": "SAGA DR3 (Mao et al. 2024) tables C1, C3; calibration half of the hosts "
+        provenance={"source": f"SAGA DR3 (Mao et al. 2024) tables C1, C3; {half} half of the hosts "
                               "(dwarflib.sky.samples.saga_host_half)",
                     "n_hosts": len(cal_hosts), "n_satellites": len(cal), "n_above_complete_raw": len(above),
                     "gold_completeness_correction": round(gold_corr, 4),
