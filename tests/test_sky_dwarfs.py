@@ -197,6 +197,23 @@ def test_step_check_flags_a_synthetic_step_and_passes_a_smooth_sequence():
     assert sparse.empty
 
 
+def test_host_matching_gives_each_host_its_real_share():
+    """Two hosts at different distances: a quantity that depends on the distance has a simulated median set by
+    the simulated host mix unless the rows are weighted to the real rows' hosts."""
+    w = diag.host_matching_weights(["a", "a", "a", "b"], ["a", "a", "b", "b", "b", "b", "c"])
+    assert np.allclose(w, [1.5, 1.5, 0.25, 0.25, 0.25, 0.25, 0.0])
+    rng = np.random.default_rng(2)
+    near = 3.0 + 0.1 * rng.standard_normal(400)  # e.g. fibre-minus-total of a nearby host's satellites
+    far = 4.0 + 0.1 * rng.standard_normal(400)
+    real = pd.DataFrame({"LOGMSTAR": 7.2, "HOSTID": ["near"] * 30 + ["far"] * 10, "fib_minus_tot": np.r_[near[:30], far[:10]]})
+    sim = pd.DataFrame({"LOGMSTAR": 7.2, "HOSTID": ["near"] * 100 + ["far"] * 300, "fib_minus_tot": np.r_[near[100:200], far[100:]]})
+    plain = diag.sequence_table(real, sim, ("fib_minus_tot",), edges=(7.0, 7.5)).iloc[0]
+    matched = diag.sequence_table(real, sim, ("fib_minus_tot",), edges=(7.0, 7.5), match="HOSTID").iloc[0]
+    assert plain.median_real < 3.2 and plain.median_sim > 3.8  # the host mix, not the galaxies, differs
+    assert abs(matched.median_sim - matched.median_real) < 0.1 and matched.n_sim == 400
+    assert matched.se_sim > plain.se_sim  # fewer effective rows
+
+
 def test_step_verdict_judges_all_steps_at_once():
     """A perfect simulation flags about 4.6 % of steps at 2 sigma; all at once (Bonferroni) a smooth sequence
     passes and a real jump fails, naming its step."""

@@ -342,23 +342,47 @@ def _with_log_re(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(log_re=saga_log_re(df))
 
 
-def _median_stats(x) -> tuple[int, float, float, float, float]:
-    """n, median, 16th and 84th percentile, standard error of the median (1.2533 x half-width / sqrt n)."""
+def _median_stats(x, weights=None) -> tuple[int, float, float, float, float]:
+    """n, median, 16th and 84th percentile, standard error of the median (1.2533 x half-width / sqrt n).
+
+    With ``weights``: weighted percentiles (:func:`dwarflib.sky.calibrate.weighted_quantiles`), n the rows of
+    positive weight and the standard error from the effective number (sum w)^2 / sum w^2.
+    """
     x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
+    w = np.ones(x.size) if weights is None else np.asarray(weights, float)
+    ok = np.isfinite(x) & (w > 0)
+    x, w = x[ok], w[ok]
     if x.size == 0:
         return 0, np.nan, np.nan, np.nan, np.nan
-    lo, med, hi = np.percentile(x, [16, 50, 84])
-    return int(x.size), float(med), float(lo), float(hi), float(1.2533 * 0.5 * (hi - lo) / np.sqrt(x.size))
+    if weights is None:
+        lo, med, hi = np.percentile(x, [16, 50, 84])
+        n_eff = x.size
+    else:
+        lo, med, hi = weighted_quantiles(x, w, (0.16, 0.5, 0.84))
+        n_eff = w.sum() ** 2 / (w**2).sum()
+    return int(x.size), float(med), float(lo), float(hi), float(1.2533 * 0.5 * (hi - lo) / np.sqrt(n_eff))
+
+
+def host_matching_weights(real_hosts, sim_hosts) -> np.ndarray:
+    """Weights of simulated rows that give each host the share it has among the real rows (0 for hosts
+    without real rows): like with like where a quantity depends on the host's distance (fibre fractions)."""
+    real_n = pd.Series(np.asarray(real_hosts)).value_counts()
+    sim_hosts = pd.Series(np.asarray(sim_hosts))
+    sim_n = sim_hosts.map(sim_hosts.value_counts())
+    return (sim_hosts.map(real_n).fillna(0.0) / sim_n).to_numpy(float)
 
 
 def sequence_table(real: pd.DataFrame, sim: pd.DataFrame, quantities=SEQUENCE_QUANTITIES, by: str = "LOGMSTAR",
-                   edges=SEQUENCE_M_EDGES) -> pd.DataFrame:
+                   edges=SEQUENCE_M_EDGES, match: str | None = None) -> pd.DataFrame:
     """Median and 16-84 % range of each quantity in bins of ``by``, real vs simulated.
 
     One row per (quantity, bin) with real data: ``n_real``, ``median_real``, ``p16_real``, ``p84_real``,
     ``se_real`` (standard error of the median) and the same for ``_sim``; quantities missing from either
     frame are skipped. ``log_re`` [log10 kpc] is derived from r, sb and Z where absent.
+
+    ``match``: a column of both frames (e.g. ``HOSTID``); in each bin the simulated rows are weighted so that
+    every value of it has the share it has among the real rows of the bin (:func:`host_matching_weights`),
+    and ``n_sim`` counts the simulated rows of positive weight.
     """
     real, sim = _with_log_re(real), _with_log_re(sim)
     rows = []
@@ -367,9 +391,13 @@ def sequence_table(real: pd.DataFrame, sim: pd.DataFrame, quantities=SEQUENCE_QU
             continue
         for lo, hi in zip(edges[:-1], edges[1:], strict=True):
             row = {"quantity": q, "by": by, "lo": float(lo), "hi": float(hi)}
+            in_real = (real[by] >= lo) & (real[by] < hi)
             for lab, df in (("real", real), ("sim", sim)):
                 sel = (df[by] >= lo) & (df[by] < hi)
-                n, med, p16, p84, se = _median_stats(df.loc[sel, q])
+                w = None
+                if lab == "sim" and match is not None:
+                    w = host_matching_weights(real.loc[in_real, match], df.loc[sel, match])
+                n, med, p16, p84, se = _median_stats(df.loc[sel, q], w)
                 row.update({f"n_{lab}": n, f"median_{lab}": med, f"p16_{lab}": p16, f"p84_{lab}": p84,
                             f"se_{lab}": se})
             if row["n_real"] > 0:
@@ -462,7 +490,9 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
     * ``saga``: SAGA DR3 *verification* half (never fitted) vs a simulated SAGA survey of its own kind:
       satellites of the sky's models around the same hosts, with SAGA's cuts and SAGA's masses (``sim_saga``,
       default :func:`mock_saga_frame` of ``model`` and ``sat`` with ``n_per_host`` systems per host): g-r,
-      mu_eff, fibre-minus-total r, log r_e per log M* bin; ``saga_calibration`` the same for the fitted half;
+      mu_eff, fibre-minus-total r, log r_e per log M* bin, the simulated rows of each bin weighted to the real
+      rows' hosts (``match="HOSTID"`` of :func:`sequence_table`: the fibre fraction depends on the host's
+      distance); ``saga_calibration`` the same for the fitted half;
     * ``saga_shapes``: b/a of the star-forming satellites per half (:func:`axis_ratio_comparison`);
     * ``saga_quenched``: g-r of SAGA's quenched satellites (both halves; the calibration half set the
       quenched-minus-star-forming gap and the quiescent satellites' offset) vs the simulated quiescent
@@ -482,12 +512,12 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
     sim_saga = mock_saga_frame(None, n_per_host, seed, model, sat) if sim_saga is None else sim_saga
     sim_field = bgs_sample(mock_bgs_frame(model, n_mock, seed + 1)) if sim_field is None else sim_field
     edr = bgs_sample(edr)
-    out = {"saga": sequence_table(saga[saga.HALF == 1], sim_saga[sim_saga.HALF == 1]),
-           "saga_calibration": sequence_table(saga[saga.HALF == 0], sim_saga[sim_saga.HALF == 0])}
+    out = {"saga": sequence_table(saga[saga.HALF == 1], sim_saga[sim_saga.HALF == 1], match="HOSTID"),
+           "saga_calibration": sequence_table(saga[saga.HALF == 0], sim_saga[sim_saga.HALF == 0], match="HOSTID")}
     out["saga_shapes"] = axis_ratio_comparison(saga, sim_saga)
     if "POP" in sim_saga:
         out["saga_quenched"] = sequence_table(saga[saga.QUENCHED], sim_saga[sim_saga.POP == "Q"], ("gr",),
-                                              edges=(6.0, 8.0, 9.5))
+                                              edges=(6.0, 8.0, 9.5), match="HOSTID")
     out["edr"] = sequence_table(edr, sim_field, ("gr",))
     parts = []
     for lo, hi in ((7.5, 8.0), (8.0, 8.5), (8.5, 9.0)):
