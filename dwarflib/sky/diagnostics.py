@@ -120,7 +120,8 @@ def realism_report(sky_dir, edr: pd.DataFrame | None = None, saga: pd.DataFrame 
     3. SAGA DR3 satellites with 7 < log M* < 9 (the verification half when ``saga`` has the ``HALF`` column
        of :func:`dwarflib.sky.samples.saga_frame`) vs a simulated SAGA survey of the same hosts (like with
        like: :func:`dwarflib.sky.samples.mock_saga_frame` with the models the sky was made with,
-       ``n_per_host`` systems per host, SAGA's targeting, redshift success and mass system): median effective
+       ``n_per_host`` systems per host drawn with random seed ``seed``, SAGA's targeting, redshift success
+       and mass system): median effective
        surface brightness within 0.3 mag/arcsec^2, median g-r within 0.05 mag, median fibre-minus-total r
        within 0.3 mag. For information, the same medians of the sky's own galaxies at 0.004 < z < 0.011,
        7 < log M* < 9, r < 20.75 (its satellites when at least :data:`MIN_SATELLITES_CRITERION3` pass these
