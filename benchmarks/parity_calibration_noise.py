@@ -26,20 +26,17 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from dwarflib import verification as V
-from dwarflib.labels import DEFAULT_SCHEME
 from dwarflib.registry import load_saga_hosts
 from dwarflib.sky import parity
 from dwarflib.sky import satellite_calibration as satcal
-from dwarflib.sky.generate import ensure_simulated_sky, training_sample_path
+from dwarflib.sky.generate import ensure_simulated_sky
 from dwarflib.sky.samples import SAGA_HALVES, mock_survey_features
-from dwarflib.training_sample import load_labelled_table
 
 
 def half_sample_models(n_halves: int, half: str = "calibration", seed: int = 42) -> tuple[list, int]:
     """Satellite models fitted on ``n_halves`` random halves of the hosts of SAGA's ``half``, and the number of
     fits the model refused."""
-    cal, dv = satcal._saga_calibration_rows(half)
+    cal, dv = satcal.saga_half_rows(half)
     hosts = load_saga_hosts()
     names = np.array(sorted(set(cal.HOSTID)))
     rng = np.random.default_rng(seed)
@@ -68,7 +65,7 @@ def run(seeds, n_halves: int, n_jobs: int = 2, fit_half: str = "calibration") ->
           f"{len(sats)} of {n_halves} half-sample fits kept ({refused} refused by the satellite model)")
     swapped = None
     if fit_half != "calibration":
-        cal, dv = satcal._saga_calibration_rows(fit_half)
+        cal, dv = satcal.saga_half_rows(fit_half)
         swapped = satcal.fit_satellite_model(cal, dv, load_saga_hosts(), half=fit_half)
     real, host = parity.parity_real_rows("SAGA", half=check_half)
     mask = real.in_signal() & real.usable
@@ -76,13 +73,9 @@ def run(seeds, n_halves: int, n_jobs: int = 2, fit_half: str = "calibration") ->
     out = {}
     for seed in seeds:
         sky = ensure_simulated_sky(seed=seed)
-        train = load_labelled_table(training_sample_path(sky))
         model, sat_full = parity.sky_models(sky)
         sat_full = sat_full if swapped is None else swapped
-        factory = V.make_default_estimator("xgboost", "7class", seed=0, n_jobs=n_jobs, max_per_class=5000,
-                                           n_estimators=100)
-        chk = V.train_restricted_check(factory, V.restricted_features(train, "sweep"), V.labels_of(train, DEFAULT_SCHEME),
-                                       V.TABLE_FEATURES[real.kind], seed=0, precision=parity.PARITY_PRECISION)
+        chk = parity.train_parity_check(parity.sky_training_features(sky), real.kind, n_jobs=n_jobs)
         full = recall_table(chk, real, mask, host, model, sat_full, 0).set_index(["binning", "bin"])
         halves = pd.concat([recall_table(chk, real, mask, host, model, s, 100 + i).set_index(["binning", "bin"])
                             .recall_sim for i, s in enumerate(sats)], axis=1)

@@ -228,6 +228,8 @@ def test_step_verdict_judges_all_steps_at_once():
     jump = diag.step_check(diag.sequence_table(real, _sequence(rng, step=0.5, n_per_bin=3000), ("log_re",)))
     v = diag.step_verdict(jump)
     assert not v["passed"] and v["worst"] == "log_re 8-8.5 -> 8.5-9" and v["z_max"] > v["z_simultaneous"]
+    w = diag.worst_step(jump)
+    assert (w.from_bin, w.to_bin) == ("8-8.5", "8.5-9") and abs(w.excess) / w.sigma == pytest.approx(v["z_max"])
     assert diag.step_verdict(jump.iloc[:0])["passed"]
     # flags by chance: a sample of 40 independent steps with 3 flagged is unremarkable (p ~ 0.27)
     chance = pd.DataFrame({"quantity": "q", "from_bin": "a", "to_bin": "b", "excess": np.r_[np.full(3, 2.5), np.zeros(37)],

@@ -20,10 +20,10 @@ from dwarflib.sky.physics import kpc_per_arcsec, load_sky_model
 from dwarflib.sky.samples import mock_saga_frame, saga_frame
 from dwarflib.sky.satellite_calibration import (
     LOGM_COMPLETE,
-    _saga_calibration_rows,
     calibrate_satellites,
     fit_satellite_model,
     fit_truncated_slope,
+    saga_half_rows,
     satellite_comparison,
 )
 from dwarflib.sky.satellites import C_KMS, CALIBRATION_FILE, SatelliteModel, load_satellite_model
@@ -136,7 +136,7 @@ def test_sky_with_satellites(tmp_path):
 
 
 def test_calibration_uses_only_the_calibration_half():
-    cal, dv = _saga_calibration_rows()
+    cal, dv = saga_half_rows()
     assert set(cal["HALF"]) == {0}
     with pytest.raises(ValueError, match="verification"):
         fit_satellite_model(saga_frame(None), np.zeros(378), None)
@@ -145,8 +145,25 @@ def test_calibration_uses_only_the_calibration_half():
     # a diagnostic may fit the other half, named explicitly, and then not the calibration half
     with pytest.raises(ValueError, match="calibration-half rows"):
         fit_satellite_model(cal, dv, None, half="verification")
-    ver, dv_ver = _saga_calibration_rows("verification")
+    ver, dv_ver = saga_half_rows("verification")
     assert set(ver["HALF"]) == {1} and len(dv_ver) == len(ver)
+
+
+
+def test_quenched_fraction_halves_counts_each_half_and_tests_the_difference():
+    from scipy.stats import fisher_exact
+
+    from dwarflib.sky.satellite_calibration import quenched_fraction_halves
+
+    tab = quenched_fraction_halves([(6.0, 8.0), (8.0, 9.0), (20.0, 21.0)])
+    for half in ("calibration", "verification"):
+        s = saga_frame(half)
+        in_bin = (s.LOGMSTAR >= 8.0) & (s.LOGMSTAR < 9.0)
+        assert tab[f"n_{half}"].iloc[1] == in_bin.sum() and tab[f"k_{half}"].iloc[1] == s.QUENCHED[in_bin].sum()
+    r = tab.iloc[1]
+    expected = fisher_exact([[r.k_calibration, r.n_calibration - r.k_calibration],
+                             [r.k_verification, r.n_verification - r.k_verification]]).pvalue
+    assert r.p_value == pytest.approx(expected) and np.isnan(tab.p_value.iloc[2])  # empty bin: not tested
 
 
 def test_calibration_file_reproducible(tmp_path):

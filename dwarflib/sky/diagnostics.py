@@ -445,14 +445,18 @@ def step_verdict(steps: pd.DataFrame, tolerance_sigma: float = STEP_TOLERANCE_SI
     """
     n = len(steps)
     p = 2.0 * norm.sf(tolerance_sigma)
-    z = (steps.excess.abs() / steps.sigma).to_numpy(float) if n else np.zeros(0)
     k = int(steps.flagged.sum()) if n else 0
     z_sim = float(norm.isf((1.0 - cl) / (2.0 * n))) if n else np.nan
-    worst = steps.iloc[int(np.argmax(z))] if n else None
+    worst = worst_step(steps) if n else None
+    z_max = float(abs(worst.excess) / worst.sigma) if n else np.nan
     return {"n_steps": n, "n_flagged": k, "expected_by_chance": float(n * p), "p_chance": float(binom.sf(k - 1, n, p)),
-            "z_max": float(z.max()) if n else np.nan,
-            "worst": f"{worst.quantity} {worst.from_bin} -> {worst.to_bin}" if n else "",
-            "z_simultaneous": z_sim, "passed": bool(not n or z.max() <= z_sim)}
+            "z_max": z_max, "worst": f"{worst.quantity} {worst.from_bin} -> {worst.to_bin}" if n else "",
+            "z_simultaneous": z_sim, "passed": bool(not n or z_max <= z_sim)}
+
+
+def worst_step(steps: pd.DataFrame) -> pd.Series:
+    """The row of a (non-empty) :func:`step_check` table with the largest |excess| / sigma."""
+    return steps.iloc[int((steps.excess.abs() / steps.sigma).to_numpy(float).argmax())]
 
 
 def axis_ratio_comparison(real: pd.DataFrame, sim: pd.DataFrame, quantiles=(0.05, 0.16, 0.5, 0.84, 0.95)) -> pd.DataFrame:

@@ -212,7 +212,7 @@ def simulated_bgs_pool(sky_dir, n_sources: int = EDR_POOL_SOURCES, chunk: int = 
     which the criterion does not count.
     """
     model, sat = sky_models(sky_dir)
-    sky_seed = int(json.loads((Path(sky_dir) / "summary.json").read_text())["seed"])
+    sky_seed = int(sky_summary(sky_dir)["seed"])
     parts = [bgs_sample(mock_bgs_frame(model, min(chunk, n_sources - start), (sky_seed, EDR_POOL_STREAM, i), sat))
              for i, start in enumerate(range(0, n_sources, chunk))]
     return pd.concat(parts, ignore_index=True)
@@ -474,11 +474,16 @@ def survey_recall_parity(check: V.RestrictedCheck, real: FeatureTable, real_mask
                                    survey=survey)
 
 
+def sky_summary(sky_dir) -> dict:
+    """The ``summary.json`` of a simulated sky directory (seed, model versions, counts)."""
+    return json.loads((Path(sky_dir) / "summary.json").read_text())
+
+
 def sky_models(sky_dir) -> tuple[SkyModel, SatelliteModel]:
     """The sky and satellite models a simulated sky was made with: the package's sky model, checked against
     the sky's ``summary.json`` model version, and the satellite model stored there (the package's when the
     sky has no environment)."""
-    summary = json.loads((Path(sky_dir) / "summary.json").read_text())
+    summary = sky_summary(sky_dir)
     model = load_sky_model()
     if summary.get("model_version") != model_version(model):
         raise ValueError(f"{sky_dir} was made with sky model {summary.get('model_version')}, the package's is "
@@ -504,17 +509,13 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
     also carry the real-against-real reference of :func:`halves_recall_reference` (its columns are NaN for
     ELVES, which has no halves).
     """
-    train = load_labelled_table(training_sample_path(sky_dir))
-    y = V.labels_of(train, DEFAULT_SCHEME)
-    sim = V.restricted_features(train, "sweep")
+    train = sky_training_features(sky_dir)
     model, sat = sky_models(training_sample_path(sky_dir).parent)
-    factory = V.make_default_estimator("xgboost", "7class", seed=seed, n_jobs=n_jobs, max_per_class=max_per_class,
-                                       n_estimators=n_estimators)
     out = []
     for survey in surveys:
         real, host = parity_real_rows(survey)
-        chk = V.train_restricted_check(factory, sim, y, V.TABLE_FEATURES[real.kind], seed=seed,
-                                       precision=target_precision)
+        chk = train_parity_check(train, real.kind, seed=seed, target_precision=target_precision,
+                                 max_per_class=max_per_class, n_estimators=n_estimators, n_jobs=n_jobs)
         tab = survey_recall_parity(chk, real, real.in_signal() & real.usable, host, survey,
                                    n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat)
         if survey == "SAGA":  # real against real: the same model on the half the sky is fitted on
@@ -524,6 +525,25 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
             tab = tab.merge(ref, on=["binning", "bin"], how="left", validate="one_to_one")
         out.append(tab)
     return pd.concat(out, ignore_index=True)
+
+
+def sky_training_features(sky_dir) -> tuple[FeatureTable, np.ndarray]:
+    """The simulated training sample of ``sky_dir`` (its sweep rows, not the nearby supplement) as restricted
+    features of kind 'sweep', with its labels in the default class scheme."""
+    train = load_labelled_table(training_sample_path(sky_dir))
+    return V.restricted_features(train, "sweep"), V.labels_of(train, DEFAULT_SCHEME)
+
+
+def train_parity_check(train: tuple[FeatureTable, np.ndarray], kind: str, seed: int = 0,
+                       target_precision: float = PARITY_PRECISION, max_per_class: int | None = 5000,
+                       n_estimators: int = 100, n_jobs: int = 1) -> V.RestrictedCheck:
+    """The parity's restricted model for a real table of ``kind``: chapter 08's 7-class XGBoost on the table's
+    features (:data:`dwarflib.verification.TABLE_FEATURES`), trained on a stratified 70 % of ``train``
+    (:func:`sky_training_features`) with its threshold where the other 30 % reach ``target_precision``."""
+    sim, y = train
+    factory = V.make_default_estimator("xgboost", "7class", seed=seed, n_jobs=n_jobs, max_per_class=max_per_class,
+                                       n_estimators=n_estimators)
+    return V.train_restricted_check(factory, sim, y, V.TABLE_FEATURES[kind], seed=seed, precision=target_precision)
 
 
 def parity_real_rows(survey: str, half: str = "verification") -> tuple[FeatureTable, np.ndarray]:

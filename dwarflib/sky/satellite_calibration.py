@@ -71,7 +71,7 @@ GR_SF_M_NODES = (7.0, 9.0)
 GR_FIT_ITERATIONS = 3
 
 
-def _saga_calibration_rows(half: str = "calibration") -> tuple[pd.DataFrame, np.ndarray]:
+def saga_half_rows(half: str = "calibration") -> tuple[pd.DataFrame, np.ndarray]:
     """One half of SAGA (saga_frame; the calibration half unless a diagnostic asks for the other) and the
     DVhost [km/s] of the same satellites."""
     cal = saga_frame(half)
@@ -300,7 +300,7 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
 def calibrate_satellites(path=None) -> SatelliteModel:
     """Fit the satellite model on SAGA's calibration half and write it (default: the package data file
     ``dwarflib/data/satellite_calibration.json``); returns the model."""
-    cal, dv = _saga_calibration_rows()
+    cal, dv = saga_half_rows()
     sat = fit_satellite_model(cal, dv, load_saga_hosts())
     if path is None:
         path = Path(str(resources.files("dwarflib") / "data" / CALIBRATION_FILE))
@@ -321,6 +321,17 @@ def quenched_fractions(df: pd.DataFrame, flag: str = "QUENCHED", bins=CHECK_BINS
         rows.append({"bin": f"{lo:g}-{hi:g}", "n": n, "k": k, "fraction": k / n if n else np.nan,
                      "low": low, "high": high})
     return pd.DataFrame(rows)
+
+
+def quenched_fraction_halves(bins) -> pd.DataFrame:
+    """Quenched fractions of SAGA's two halves per log M* bin (:func:`quenched_fractions` of each) and Fisher's
+    exact test of their difference: one row per bin with ``bin``, ``k_calibration``, ``n_calibration``,
+    ``k_verification``, ``n_verification`` and ``p_value`` (NaN for a bin empty in either half)."""
+    cal, ver = (quenched_fractions(saga_frame(h), bins=bins) for h in SAGA_HALVES)
+    p = [stats.fisher_exact([[c.k, c.n - c.k], [v.k, v.n - v.k]]).pvalue if c.n and v.n else np.nan
+         for c, v in zip(cal.itertuples(), ver.itertuples(), strict=True)]
+    return pd.DataFrame({"bin": cal["bin"], "k_calibration": cal["k"], "n_calibration": cal["n"],
+                         "k_verification": ver["k"], "n_verification": ver["n"], "p_value": p})
 
 
 def satellite_comparison(sim: pd.DataFrame, real: pd.DataFrame, n_hosts_sim: int, n_hosts_real: int,
