@@ -213,6 +213,12 @@ def test_satellite_parity_on_a_small_sky(small_sky):
     saga = tab[tab.survey == "SAGA"]
     assert (saga.n_calibration > 0).all() and saga.halves_passed.notna().all()
     assert tab[tab.survey == "ELVES"].recall_calibration.isna().all()
+    # the other fold checks the calibration half, with the verification half as the reference
+    swapped = P.satellite_parity(small_sky, surveys=("SAGA",), seed=0, n_per_host=4, n_estimators=30,
+                                 max_per_class=1000, target_precision=0.02, half="calibration")
+    assert swapped.n_real.tolist() == saga.n_calibration.tolist()
+    assert swapped.n_calibration.tolist() == saga.n_real.tolist()
+    assert swapped.recall_real.tolist() == saga.recall_calibration.tolist()
 
 
 def test_halves_reference_counts_each_half_in_the_parity_bins():

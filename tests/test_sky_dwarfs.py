@@ -77,6 +77,13 @@ def test_calibration_reads_only_the_calibration_half(monkeypatch):
     calls.clear()
     cal.fit_dwarf_shapes()
     assert calls == ["calibration"]
+    # the other fold of the two-fold check (benchmarks/parity_seeds.py --fit-half) reads only its half
+    calls.clear()
+    other = cal.calibrate(n_iter=1, n_mock=20_000, verbose=False, half="verification")
+    assert set(calls) == {"verification"} and "verification half" in other.provenance["data"][1]
+    assert other.provenance["history"][0]["n_saga"] == len(real("verification"))
+    with pytest.raises(ValueError, match="half=None"):
+        cal.calibrate(n_iter=1, n_mock=20_000, verbose=False, half=None)
 
 
 # --- intrinsic shapes of star-forming galaxies (b/a) ---------------------------------------------------------

@@ -65,6 +65,29 @@ def test_default_sky_has_satellites_and_no_satellites_keeps_every_field_row(tmp_
     assert generate.DEFAULT_SATELLITES and generate.sky_key(N, 5) != generate.sky_key(N, 5, satellites=False)
 
 
+@pytest.mark.slow
+def test_a_sky_of_other_models_stores_them_and_the_parity_reads_them(tmp_path):
+    """A sky made with explicit sky and satellite models (here the mean-density sky model and a widened host
+    range) gets its own cache key and stores both models in its summary; the parity's sky_models returns
+    exactly those, and refuses a summary whose stored model does not match its model version."""
+    from dwarflib.sky.parity import sky_models
+
+    model, sat = generate.mean_density_model(), replace(load_satellite_model(), host_z_max=0.06)
+    summary = write_simulated_sky(tmp_path / "a", N, seed=5, area_deg2=AREA, progress=False, model=model,
+                                  sat_model=sat)
+    assert summary["model_version"] == generate.model_version(model) != generate.model_version(load_sky_model())
+    got_model, got_sat = sky_models(tmp_path / "a")
+    assert got_model.to_dict() == json.loads(json.dumps(model.to_dict())) and got_sat == sat
+    assert generate.sky_key(N, 5, model, sat_model=sat) not in {generate.sky_key(N, 5),
+                                                                 generate.sky_key(N, 5, model)}
+    path = tmp_path / "a" / "summary.json"
+    stored = json.loads(path.read_text())
+    stored["model"]["fibre_q_power"] += 0.1
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="regenerate the sky"):
+        sky_models(tmp_path / "a")
+
+
 def test_chunk_rows_accounted(chunks):
     """Satellites replace field galaxies: same number of rows, every drawn satellite counted once."""
     (sw0, tr0), (sw1, tr1), stats, _, _ = chunks

@@ -572,7 +572,8 @@ def _record_own_files(out_dir: Path, names) -> None:
 def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_deg2: float | None = None,
                         chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True,
                         model: SkyModel | None = None, overwrite: bool = False, shreds: float = 0.0,
-                        nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = DEFAULT_SATELLITES) -> dict:
+                        nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = DEFAULT_SATELLITES,
+                        sat_model: SatelliteModel | None = None) -> dict:
     """Generate the simulated sky and write sweeps, truth and training sample into ``out_dir``.
 
     Parameters
@@ -609,6 +610,11 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
         table also has IS_SATELLITE, HOST_TARGETID and R_HOST_KPC, the training sample IS_SATELLITE, and the
         summary ``satellites`` (counts and the satellite model). False: field galaxies only; every
         non-satellite row is the same as with True (the satellites draw from their own random stream).
+    sat_model : SatelliteModel, optional
+        The satellite model (default: the package's, :func:`dwarflib.sky.satellites.load_satellite_model`);
+        ignored without satellites. With ``model`` it makes skies of another calibration (the two-fold check
+        of ``benchmarks/parity_seeds.py --fit-half verification``); the summary stores both models
+        (``model``, ``satellites["model"]``).
 
     Returns
     -------
@@ -631,12 +637,13 @@ def write_simulated_sky(out_dir, n_sources: int, seed: int = DEFAULT_SEED, area_
     command = f"simulate n_sources={n_sources} seed={seed} ({shlex.join(sys.argv)})"
     with paths.locked_dir(out_dir, command):
         return _write_simulated_sky(out_dir, n_sources, seed, area_deg2, chunk_size, progress, model, overwrite,
-                                    shreds, nearby_oversampling, satellites)
+                                    shreds, nearby_oversampling, satellites, sat_model)
 
 
 def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: float | None, chunk_size: int,
                          progress: bool, model: SkyModel | None, overwrite: bool, shreds: float = 0.0,
-                         nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = DEFAULT_SATELLITES) -> dict:
+                         nearby_oversampling: float = NEARBY_OVERSAMPLING, satellites: bool = DEFAULT_SATELLITES,
+                         sat_model: SatelliteModel | None = None) -> dict:
     """:func:`write_simulated_sky` inside the folder's lock."""
     from astropy.table import Table
     from tqdm.auto import tqdm
@@ -662,7 +669,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
     truth_cols = TRUTH_COLUMNS | (SHRED_TRUTH_COLUMNS if shreds > 0 else {})
     if shreds > 0:
         header["SIMSHRED"] = float(shreds)
-    sat_model = load_satellite_model() if satellites else None
+    sat_model = (load_satellite_model() if sat_model is None else sat_model) if satellites else None
     sat_stats: dict = {}
     if satellites:
         truth_cols = truth_cols | SATELLITE_TRUTH_COLUMNS
@@ -766,7 +773,7 @@ def _write_simulated_sky(out_dir: Path, n_sources: int, seed: int, area_deg2: fl
         "class_counts": counts["class_counts"].tolist(),
         "training_class_counts": {k: v.tolist() for k, v in counts["training"].items()},
         "n_training": counts["n_training"],
-        "sweep_files": files, "model_version": version, "sky_version": SKY_VERSION,
+        "sweep_files": files, "model_version": version, "model": model.to_dict(), "sky_version": SKY_VERSION,
         "local_density": {"z_edges": list(model.local_density_z_edges), "density": list(model.local_density)},
         "chunk_size": chunk_size, "seconds_total": time.perf_counter() - t0, "seconds_generation": t_gen,
         "surveys": {SURVEY_BGS: {"r_limit": BGS_BRIGHT.r_max, "completeness": BGS_COMPLETENESS,
@@ -817,31 +824,36 @@ def _write_nearby_supplement(boxes: list[dict], dens: dict, model: SkyModel, see
     return out
 
 
-def sky_key(n_sources: int, seed: int, model: SkyModel | None = None, satellites: bool = DEFAULT_SATELLITES) -> str:
-    """Cache key of a sky: number of sources, seed, model version and (with satellites) the satellite model's."""
+def sky_key(n_sources: int, seed: int, model: SkyModel | None = None, satellites: bool = DEFAULT_SATELLITES,
+            sat_model: SatelliteModel | None = None) -> str:
+    """Cache key of a sky: number of sources, seed, model version and (with satellites) the satellite model's
+    (defaults: the package's models)."""
     model = load_sky_model() if model is None else model
     key = f"n{n_sources}-seed{seed}-v{SKY_VERSION}-{model_version(model)}"
     if satellites:
-        text = json.dumps(load_satellite_model().to_dict(), sort_keys=True, default=float)
+        sat_model = load_satellite_model() if sat_model is None else sat_model
+        text = json.dumps(sat_model.to_dict(), sort_keys=True, default=float)
         key += "-sat" + hashlib.sha256(text.encode()).hexdigest()[:6]
     return key
 
 
 def ensure_simulated_sky(n_sources: int = DEFAULT_N_SOURCES, seed: int = DEFAULT_SEED,
-                         progress: bool = False) -> Path:
+                         progress: bool = False, model: SkyModel | None = None,
+                         sat_model: SatelliteModel | None = None) -> Path:
     """Directory of the simulated sky (n_sources, seed) in the cache, generating it if not complete.
 
+    ``model`` and ``sat_model`` (default: the package's sky and satellite models) are part of the cache key.
     The sky is written into a temporary directory and renamed when complete, so a half-written sky is never
     reused; ``summary.json`` marks completeness.
     """
     base = paths.cache_dir("sky")
-    target = base / sky_key(n_sources, seed)
+    target = base / sky_key(n_sources, seed, model, sat_model=sat_model)
     if (target / "summary.json").is_file():
         return target
     tmp = base / f".tmp-{target.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    write_simulated_sky(tmp, n_sources, seed=seed, progress=progress)
+    write_simulated_sky(tmp, n_sources, seed=seed, progress=progress, model=model, sat_model=sat_model)
     if target.exists() and not (target / "summary.json").is_file():
         shutil.rmtree(target)
     try:

@@ -480,13 +480,14 @@ def sky_summary(sky_dir) -> dict:
 
 
 def sky_models(sky_dir) -> tuple[SkyModel, SatelliteModel]:
-    """The sky and satellite models a simulated sky was made with: the package's sky model, checked against
-    the sky's ``summary.json`` model version, and the satellite model stored there (the package's when the
-    sky has no environment)."""
+    """The sky and satellite models a simulated sky was made with, as its ``summary.json`` stores them: the sky
+    model (checked against the summary's model version; a sky written before the summary stored it gets the
+    package's model, checked the same way) and the satellite model (the package's when the sky has no
+    environment)."""
     summary = sky_summary(sky_dir)
-    model = load_sky_model()
+    model = SkyModel.from_dict(summary["model"]) if "model" in summary else load_sky_model()
     if summary.get("model_version") != model_version(model):
-        raise ValueError(f"{sky_dir} was made with sky model {summary.get('model_version')}, the package's is "
+        raise ValueError(f"{sky_dir} was made with sky model {summary.get('model_version')}, the model at hand is "
                          f"{model_version(model)}: regenerate the sky")
     sat = summary.get("satellites", {}).get("model")
     return model, (SatelliteModel.from_dict(sat) if sat else load_satellite_model())
@@ -495,7 +496,7 @@ def sky_models(sky_dir) -> tuple[SkyModel, SatelliteModel]:
 def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), seed: int = 0,
                      target_precision: float = PARITY_PRECISION, k: int = 5, max_per_class: int | None = 5000,
                      n_estimators: int = 100, n_jobs: int = 1,
-                     n_per_host: int = MOCK_SYSTEMS_PER_HOST) -> pd.DataFrame:
+                     n_per_host: int = MOCK_SYSTEMS_PER_HOST, half: str = "verification") -> pd.DataFrame:
     """Criteria 4b/4c of the realism report: SAGA DR3 and ELVES recall parity.
 
     For each survey the chapter-08 restricted model (7-class XGBoost on the table's features,
@@ -507,19 +508,20 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
     ``n_per_host`` simulated satellite systems around each of their hosts, drawn with the models the sky was
     made with (:func:`sky_models`). Returns the concatenated :func:`survey_recall_parity` tables; the SAGA rows
     also carry the real-against-real reference of :func:`halves_recall_reference` (its columns are NaN for
-    ELVES, which has no halves).
+    ELVES, which has no halves). ``half``: the SAGA half checked, the other being the reference (the
+    calibration half checks a sky fitted on the verification half: ``benchmarks/parity_seeds.py --fit-half``).
     """
     train = sky_training_features(sky_dir)
     model, sat = sky_models(training_sample_path(sky_dir).parent)
     out = []
     for survey in surveys:
-        real, host = parity_real_rows(survey)
+        real, host = parity_real_rows(survey, half=half)
         chk = train_parity_check(train, real.kind, seed=seed, target_precision=target_precision,
                                  max_per_class=max_per_class, n_estimators=n_estimators, n_jobs=n_jobs)
         tab = survey_recall_parity(chk, real, real.in_signal() & real.usable, host, survey,
                                    n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat)
         if survey == "SAGA":  # real against real: the same model on the half the sky is fitted on
-            cal, _ = parity_real_rows(survey, half="calibration")
+            cal, _ = parity_real_rows(survey, half=SAGA_HALVES[1 - SAGA_HALVES.index(half)])
             ref = halves_recall_reference(chk.apply(real), real, real.in_signal() & real.usable, chk.apply(cal), cal,
                                           cal.in_signal() & cal.usable, chk.threshold)
             tab = tab.merge(ref, on=["binning", "bin"], how="left", validate="one_to_one")
