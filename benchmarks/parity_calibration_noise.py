@@ -12,16 +12,24 @@ Newcombe's intervals; a Wald z overstates a bin whose real recall is 0 or 1). A 
 satellite model refuses (e.g. a low-mass slope above the high-mass one) is counted and left out.
 
     python benchmarks/parity_calibration_noise.py --seeds 0 1 2 [--n-halves 40] [--fit-half verification]
+                                                  [--refit-sky --out DIR]
 
 ``--fit-half verification`` swaps the halves for the satellite model only: it is fitted on the verification half
 and the parity is checked on the calibration half's real satellites (the sky model, sizes and colours included,
 stays fitted on the calibration half, so that check is out of sample for the satellite model only).
+``--refit-sky`` also refits the sky model on each half-sample (``calibrate(half=..., hosts=...)``: sizes, size
+scatter, Sersic indices, the quenched g-r gap and the dwarf shapes that SAGA fixes; about four minutes a fit, run
+``--n-jobs`` at a time and kept in ``DIR`` as ``sky-model-half-<i>.json`` for a rerun), and the satellite model
+with it: the spread is then the calibration noise of everything the simulated satellites take from SAGA. Use
+fewer half-samples (``--n-halves 10``).
 Nothing here moves a parameter of the sky.
 """
 
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,22 +37,42 @@ import pandas as pd
 from dwarflib.registry import load_saga_hosts
 from dwarflib.sky import parity
 from dwarflib.sky import satellite_calibration as satcal
+from dwarflib.sky.calibrate import calibrate, save_calibration
 from dwarflib.sky.generate import ensure_simulated_sky
+from dwarflib.sky.physics import load_sky_model
 from dwarflib.sky.samples import SAGA_HALVES, mock_survey_features
 
 
-def half_sample_models(n_halves: int, half: str = "calibration", seed: int = 42) -> tuple[list, int]:
-    """Satellite models fitted on ``n_halves`` random halves of the hosts of SAGA's ``half``, and the number of
-    fits the model refused."""
+def _sky_model_file(args) -> Path:
+    """Fit (or reuse) the sky model of one half-sample; ``args`` = (path, half, hosts)."""
+    path, half, hosts = args
+    if not path.is_file():
+        save_calibration(calibrate(half=half, hosts=hosts, verbose=False), path)
+    return path
+
+
+def half_sample_models(n_halves: int, half: str = "calibration", seed: int = 42, refit_sky: bool = False,
+                       out: Path | None = None, n_jobs: int = 2) -> tuple[list, int]:
+    """(sky model, satellite model) pairs fitted on ``n_halves`` random halves of the hosts of SAGA's ``half``
+    (sky model None: the sky's own, unless ``refit_sky``; then fitted ``n_jobs`` at a time and kept in ``out``),
+    and the number of satellite fits the model refused."""
     cal, dv = satcal.saga_half_rows(half)
     hosts = load_saga_hosts()
     names = np.array(sorted(set(cal.HOSTID)))
     rng = np.random.default_rng(seed)
+    subsets = [rng.choice(names, len(names) // 2, replace=False) for _ in range(n_halves)]
+    sky_models = [None] * n_halves
+    if refit_sky:
+        out.mkdir(parents=True, exist_ok=True)
+        jobs = [(out / f"sky-model-half-{i}.json", half, sorted(h)) for i, h in enumerate(subsets)]
+        with ProcessPoolExecutor(n_jobs) as pool:
+            sky_models = [load_sky_model(p) for p in pool.map(_sky_model_file, jobs)]
     models, refused = [], 0
-    for _ in range(n_halves):
-        keep = cal.HOSTID.isin(rng.choice(names, len(names) // 2, replace=False)).to_numpy()
+    for hs, model in zip(subsets, sky_models, strict=True):
+        keep = cal.HOSTID.isin(hs).to_numpy()
         try:
-            models.append(satcal.fit_satellite_model(cal[keep].reset_index(drop=True), dv[keep], hosts, half=half))
+            models.append((model, satcal.fit_satellite_model(cal[keep].reset_index(drop=True), dv[keep], hosts,
+                                                             model=model, half=half)))
         except ValueError:
             refused += 1
     return models, refused
@@ -58,11 +86,13 @@ def recall_table(chk, real, mask, host, model, sat, mock_seed: int) -> pd.DataFr
                                           threshold=chk.threshold, sim_precision=chk.sim_test["precision"])
 
 
-def run(seeds, n_halves: int, n_jobs: int = 2, fit_half: str = "calibration") -> dict[int, pd.DataFrame]:
+def run(seeds, n_halves: int, n_jobs: int = 2, fit_half: str = "calibration", refit_sky: bool = False,
+        out: Path | None = None) -> dict[int, pd.DataFrame]:
     check_half = SAGA_HALVES[1 - SAGA_HALVES.index(fit_half)]
-    sats, refused = half_sample_models(n_halves, fit_half)
-    print(f"satellite model fitted on the {fit_half} half, parity checked on the {check_half} half; "
-          f"{len(sats)} of {n_halves} half-sample fits kept ({refused} refused by the satellite model)")
+    fits, refused = half_sample_models(n_halves, fit_half, refit_sky=refit_sky, out=out, n_jobs=n_jobs)
+    print(f"{'sky and ' if refit_sky else ''}satellite model fitted on the {fit_half} half, parity checked on "
+          f"the {check_half} half; {len(fits)} of {n_halves} half-sample fits kept ({refused} refused by the "
+          "satellite model)")
     swapped = None
     if fit_half != "calibration":
         cal, dv = satcal.saga_half_rows(fit_half)
@@ -77,8 +107,8 @@ def run(seeds, n_halves: int, n_jobs: int = 2, fit_half: str = "calibration") ->
         sat_full = sat_full if swapped is None else swapped
         chk = parity.train_parity_check(parity.sky_training_features(sky), real.kind, n_jobs=n_jobs)
         full = recall_table(chk, real, mask, host, model, sat_full, 0).set_index(["binning", "bin"])
-        halves = pd.concat([recall_table(chk, real, mask, host, model, s, 100 + i).set_index(["binning", "bin"])
-                            .recall_sim for i, s in enumerate(sats)], axis=1)
+        halves = pd.concat([recall_table(chk, real, mask, host, model if m is None else m, s, 100 + i)
+                            .set_index(["binning", "bin"]).recall_sim for i, (m, s) in enumerate(fits)], axis=1)
         t = pd.DataFrame({"n_real": full.n_real, "recall_real": full.recall_real, "recall_sim": full.recall_sim,
                           "sim_half_fits_mean": halves.mean(axis=1), "sd_calibration": halves.std(axis=1)})
         var = (t.recall_real * (1 - t.recall_real) / t.n_real + full.recall_sim * (1 - full.recall_sim) / full.n_sim)
@@ -96,8 +126,13 @@ def main(argv=None) -> int:
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--fit-half", choices=SAGA_HALVES, default="calibration",
                     help="the SAGA half the satellite model is fitted on; the parity checks the other")
+    ap.add_argument("--refit-sky", action="store_true",
+                    help="also refit the sky model on each half-sample (minutes each; needs --out)")
+    ap.add_argument("--out", type=Path, default=None, help="folder of the half-sample sky models (--refit-sky)")
     args = ap.parse_args(argv)
-    run(args.seeds, args.n_halves, args.n_jobs, args.fit_half)
+    if args.refit_sky and args.out is None:
+        ap.error("--refit-sky needs --out (the half-sample sky models are kept there)")
+    run(args.seeds, args.n_halves, args.n_jobs, args.fit_half, args.refit_sky, args.out)
     return 0
 
 

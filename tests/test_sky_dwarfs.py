@@ -84,6 +84,14 @@ def test_calibration_reads_only_the_calibration_half(monkeypatch):
     assert other.provenance["history"][0]["n_saga"] == len(real("verification"))
     with pytest.raises(ValueError, match="half=None"):
         cal.calibrate(n_iter=1, n_mock=20_000, verbose=False, half=None)
+    # a half-sample of the hosts (benchmarks/parity_calibration_noise.py --refit-sky)
+    half = real("calibration")
+    hosts = sorted(set(half.HOSTID))[::2]
+    sub = cal.calibrate(n_iter=1, n_mock=20_000, verbose=False, hosts=hosts)
+    assert sub.provenance["history"][0]["n_saga"] == int(half.HOSTID.isin(hosts).sum()) < len(half)
+    assert f"restricted to {len(hosts)} of its hosts" in sub.provenance["data"][1]
+    with pytest.raises(ValueError, match="hosts without satellites in SAGA's calibration half"):
+        cal.calibrate(n_iter=1, n_mock=20_000, verbose=False, hosts=sorted(set(real("verification").HOSTID))[:1])
 
 
 # --- intrinsic shapes of star-forming galaxies (b/a) ---------------------------------------------------------

@@ -669,7 +669,7 @@ def fit_dwarf_shapes(saga: pd.DataFrame | None = None, n_views: int = 200, seed:
 
 
 def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: SkyModel | None = None,
-              verbose: bool = True, half: str = "calibration") -> SkyModel:
+              verbose: bool = True, half: str = "calibration", hosts=None) -> SkyModel:
     """Fit the sky model to DESI EDR (colours, quiescent fraction, M/L) and SAGA DR3 (dwarf sizes, g-r).
 
     Starts from ``model`` (default: the uncalibrated :class:`SkyModel`) and iterates forward-model
@@ -677,13 +677,19 @@ def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: Sky
     The returned model's ``provenance`` records the data, the settings and the per-iteration diagnostics.
     ``half``: the SAGA half fitted (the sky's is the calibration half; the verification half is never fitted
     for the sky, and only the two-fold diagnostic of ``benchmarks/parity_seeds.py --fit-half verification``
-    fits it, to check on the calibration half).
+    fits it, to check on the calibration half). ``hosts``: keep only the satellites of these SAGA HOSTIDs of
+    the half (the half-samples of ``benchmarks/parity_calibration_noise.py --refit-sky``); default all.
     """
     if half not in SAGA_HALVES:
         raise ValueError(f"half={half!r}: expected one of {SAGA_HALVES}")
     t0 = time.perf_counter()
     model = SkyModel() if model is None else model
     edr, saga = edr_frame(), saga_frame(half)  # the other half is never fitted
+    if hosts is not None:
+        unknown = sorted(set(map(str, hosts)) - set(saga.HOSTID))
+        if unknown:
+            raise ValueError(f"hosts without satellites in SAGA's {half} half: {unknown[:5]}")
+        saga = saga[saga.HOSTID.isin(list(map(str, hosts)))].reset_index(drop=True)
     shapes = fit_dwarf_shapes(saga, model=model)
     model = replace(model, fibre_q_power=fit_fibre_q_power(saga),
                     **{k: shapes[k] for k in ("disc_q0_dwarf", "disc_q0_dwarf_sigma", "dwarf_triaxiality")})
@@ -704,7 +710,8 @@ def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: Sky
         "method": "forward-model iteration (dwarflib.sky.calibrate.calibrate)",
         "data": ["DESI EDR BGS x PROVABGS (registry: desi_edr_bgs_provabgs), r < 19.5, z > 0.0104",
                  f"SAGA DR3 satellites table C3, {half} half by host (sky.samples.saga_frame({half!r}))"
-                 ", 0.004 < z < 0.011, r < 20.75: dwarf sizes, size scatter, SF Sersic index, quenched g-r gap, "
+                 + ("" if hosts is None else f" restricted to {saga.HOSTID.nunique()} of its hosts")
+                 + ", 0.004 < z < 0.011, r < 20.75: dwarf sizes, size scatter, SF Sersic index, quenched g-r gap, "
                  "SF dwarf shapes (b/a)"],
         "shape_fit": {k: shapes[k] for k in ("shape_cvm", "n_shape_fit")},
         "n_iter": n_iter, "n_mock": n_mock, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
