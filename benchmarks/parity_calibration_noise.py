@@ -37,18 +37,15 @@ import pandas as pd
 from dwarflib.registry import load_saga_hosts
 from dwarflib.sky import parity
 from dwarflib.sky import satellite_calibration as satcal
-from dwarflib.sky.calibrate import calibrate, save_calibration
+from dwarflib.sky.calibrate import ensure_calibration
 from dwarflib.sky.generate import ensure_simulated_sky
-from dwarflib.sky.physics import load_sky_model
-from dwarflib.sky.samples import SAGA_HALVES, mock_survey_features
+from dwarflib.sky.samples import SAGA_HALVES, mock_survey_features, other_saga_half
 
 
-def _sky_model_file(args) -> Path:
-    """Fit (or reuse) the sky model of one half-sample; ``args`` = (path, half, hosts)."""
+def _half_sample_sky_model(args):
+    """``ensure_calibration`` of one half-sample (a process-pool task); ``args`` = (path, half, hosts)."""
     path, half, hosts = args
-    if not path.is_file():
-        save_calibration(calibrate(half=half, hosts=hosts, verbose=False), path)
-    return path
+    return ensure_calibration(path, half=half, hosts=hosts)
 
 
 def half_sample_models(n_halves: int, half: str = "calibration", seed: int = 42, refit_sky: bool = False,
@@ -66,7 +63,7 @@ def half_sample_models(n_halves: int, half: str = "calibration", seed: int = 42,
         out.mkdir(parents=True, exist_ok=True)
         jobs = [(out / f"sky-model-half-{i}.json", half, sorted(h)) for i, h in enumerate(subsets)]
         with ProcessPoolExecutor(n_jobs) as pool:
-            sky_models = [load_sky_model(p) for p in pool.map(_sky_model_file, jobs)]
+            sky_models = list(pool.map(_half_sample_sky_model, jobs))
     models, refused = [], 0
     for hs, model in zip(subsets, sky_models, strict=True):
         keep = cal.HOSTID.isin(hs).to_numpy()
@@ -88,7 +85,7 @@ def recall_table(chk, real, mask, host, model, sat, mock_seed: int) -> pd.DataFr
 
 def run(seeds, n_halves: int, n_jobs: int = 2, fit_half: str = "calibration", refit_sky: bool = False,
         out: Path | None = None) -> dict[int, pd.DataFrame]:
-    check_half = SAGA_HALVES[1 - SAGA_HALVES.index(fit_half)]
+    check_half = other_saga_half(fit_half)
     fits, refused = half_sample_models(n_halves, fit_half, refit_sky=refit_sky, out=out, n_jobs=n_jobs)
     print(f"{'sky and ' if refit_sky else ''}satellite model fitted on the {fit_half} half, parity checked on "
           f"the {check_half} half; {len(fits)} of {n_halves} half-sample fits kept ({refused} refused by the "

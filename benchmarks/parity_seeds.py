@@ -30,10 +30,10 @@ import pandas as pd
 from dwarflib.registry import load_saga_hosts
 from dwarflib.sky import parity
 from dwarflib.sky import satellite_calibration as satcal
-from dwarflib.sky.calibrate import calibrate, save_calibration
+from dwarflib.sky.calibrate import ensure_calibration
 from dwarflib.sky.generate import DEFAULT_N_SOURCES, ensure_simulated_sky
-from dwarflib.sky.physics import SkyModel, load_sky_model
-from dwarflib.sky.samples import SAGA_HALVES, edr_frame
+from dwarflib.sky.physics import SkyModel
+from dwarflib.sky.samples import SAGA_HALVES, edr_frame, other_saga_half
 from dwarflib.sky.satellites import SatelliteModel
 
 
@@ -43,12 +43,7 @@ def fitted_models(fit_half: str, out: Path) -> tuple[SkyModel | None, SatelliteM
     that half with it."""
     if fit_half == "calibration":
         return None, None
-    path = out / f"sky-model-{fit_half}.json"
-    if not path.is_file():
-        t0 = time.perf_counter()
-        save_calibration(calibrate(half=fit_half, verbose=False), path)
-        print(f"sky model fitted on SAGA's {fit_half} half: {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    model = load_sky_model(path)
+    model = ensure_calibration(out / f"sky-model-{fit_half}.json", half=fit_half)
     rows, dv = satcal.saga_half_rows(fit_half)
     return model, satcal.fit_satellite_model(rows, dv, load_saga_hosts(), model=model, half=fit_half)
 
@@ -58,7 +53,7 @@ def run(seeds, n_sources: int, out: Path, n_jobs: int = 2, n_draws: int = parity
     out.mkdir(parents=True, exist_ok=True)
     edr = edr_frame()
     model, sat_model = fitted_models(fit_half, out)
-    check_half = SAGA_HALVES[1 - SAGA_HALVES.index(fit_half)]
+    check_half = other_saga_half(fit_half)
     rows = []
     for seed in seeds:
         t0 = time.perf_counter()

@@ -94,6 +94,26 @@ def test_calibration_reads_only_the_calibration_half(monkeypatch):
         cal.calibrate(n_iter=1, n_mock=20_000, verbose=False, hosts=sorted(set(real("verification").HOSTID))[:1])
 
 
+@pytest.mark.slow
+def test_ensure_calibration_fits_once_and_then_reads_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "sky-model.json"
+    first = cal.ensure_calibration(path, n_iter=1, n_mock=20_000, half="verification")
+    assert path.is_file() and "verification half" in first.provenance["data"][1]
+
+    def refuse(**kw):
+        raise AssertionError("calibrate() ran although the file exists")
+
+    monkeypatch.setattr(cal, "calibrate", refuse)
+    assert cal.ensure_calibration(path, half="verification").to_dict() == phys.load_sky_model(path).to_dict()
+
+
+def test_other_saga_half():
+    assert samples.other_saga_half("calibration") == "verification"
+    assert samples.other_saga_half("verification") == "calibration"
+    with pytest.raises(ValueError, match="half='both'"):
+        samples.other_saga_half("both")
+
+
 # --- intrinsic shapes of star-forming galaxies (b/a) ---------------------------------------------------------
 
 

@@ -64,6 +64,7 @@ from dwarflib.sky.samples import (
     edr_frame,
     mock_bgs_frame,
     mock_survey_features,
+    other_saga_half,
     saga_host_half,
     survey_host_keys,
 )
@@ -521,7 +522,7 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
         tab = survey_recall_parity(chk, real, real.in_signal() & real.usable, host, survey,
                                    n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat)
         if survey == "SAGA":  # real against real: the same model on the half the sky is fitted on
-            cal, _ = parity_real_rows(survey, half=SAGA_HALVES[1 - SAGA_HALVES.index(half)])
+            cal, _ = parity_real_rows(survey, half=other_saga_half(half))
             ref = halves_recall_reference(chk.apply(real), real, real.in_signal() & real.usable, chk.apply(cal), cal,
                                           cal.in_signal() & cal.usable, chk.threshold)
             tab = tab.merge(ref, on=["binning", "bin"], how="left", validate="one_to_one")

@@ -82,6 +82,13 @@ def edr_frame(r_limit: float = BGS_BRIGHT.r_max) -> pd.DataFrame:
 SAGA_HALVES = ("calibration", "verification")
 
 
+def other_saga_half(half: str) -> str:
+    """The SAGA half that is not ``half`` (one of :data:`SAGA_HALVES`)."""
+    if half not in SAGA_HALVES:
+        raise ValueError(f"half={half!r}: expected one of {SAGA_HALVES}")
+    return SAGA_HALVES[1 - SAGA_HALVES.index(half)]
+
+
 @lru_cache(maxsize=1)
 def _saga_halves() -> dict[str, int]:
     hosts = set(np.char.strip(np.asarray(load_saga_satellites()["HOSTID"]).astype(str)).tolist())

@@ -37,6 +37,7 @@ from dwarflib.sky.samples import (
     SAGA_HALVES,
     mock_satellite_survey,
     mock_survey_features,
+    other_saga_half,
     saga_frame,
     saga_host_half,
     saga_survey_selection,
@@ -237,7 +238,7 @@ def fit_satellite_model(cal: pd.DataFrame, dv_kms, hosts, model: SkyModel | None
     diagnostic that swaps the halves (``benchmarks/parity_calibration_noise.py --fit-half verification``)
     fits the other. Raises ValueError when ``cal`` holds rows of another half.
     """
-    other = SAGA_HALVES[1 - SAGA_HALVES.index(half)]
+    other = other_saga_half(half)
     if (cal["HALF"] != SAGA_HALVES.index(half)).any():  # before anything else reads it
         raise ValueError(f"fit_satellite_model: the SAGA frame holds {other}-half rows "
                          f"(HALF != {SAGA_HALVES.index(half)}); fit on saga_frame({half!r}) only")
