@@ -67,8 +67,9 @@ def run(seeds, n_sources: int, out: Path, n_jobs: int = 2, n_draws: int = parity
                          "of": 1, "detail": f"real {r.real:.3f} [{r.real_low:.3f}, {r.real_high:.3f}], "
                                             f"sim median {r.sim_median:.3f}"})
         simultaneous = parity.simultaneous_verdict(sat).set_index("survey")
+        crit = parity.criterion_rows(sat)
         for sv in ("SAGA", "ELVES"):
-            t = sat[(sat.survey == sv) & (sat.binning != "all")]
+            t = crit[(crit.survey == sv) & (crit.binning != "all")]
             judged = t.passed.notna()
             below = int((t.recall_real < t.recall_sim).sum())
             rows.append({"seed": seed, "criterion": f"{sv} recall per bin", "passed": int(t.passed[judged].sum()),
@@ -76,7 +77,7 @@ def run(seeds, n_sources: int, out: Path, n_jobs: int = 2, n_draws: int = parity
             v = simultaneous.loc[sv]
             rows.append({"seed": seed, "criterion": f"{sv} all bins at once (Bonferroni)", "passed": int(v.passed),
                          "of": 1, "detail": f"{v.n_failed_simultaneous} of {v.n_bins} bins fail at {v.confidence:.4f}"})
-            a = sat[(sat.survey == sv) & (sat.binning == "all")].iloc[0]
+            a = crit[(crit.survey == sv) & (crit.binning == "all")].iloc[0]
             rows.append({"seed": seed, "criterion": f"{sv} pooled recall", "passed": int(bool(a.passed)), "of": 1,
                          "detail": f"real {a.recall_real:.3f} (n {a.n_real}), sim {a.recall_sim:.3f} (n {a.n_sim}), "
                                    f"difference [{a.difference_low:+.3f}, {a.difference_high:+.3f}]"})
@@ -87,6 +88,14 @@ def run(seeds, n_sources: int, out: Path, n_jobs: int = 2, n_draws: int = parity
                              "detail": f"pooled: {check_half} {a.recall_real:.3f}, {fit_half} "
                                        f"{a.recall_calibration:.3f}, difference [{a.halves_difference_low:+.3f}, "
                                        f"{a.halves_difference_high:+.3f}]"})
+                for pop in parity.POPULATIONS.values():  # the split by population (information, not a criterion)
+                    p = sat[(sat.survey == sv) & (sat.population == pop) & (sat.binning == "all")].iloc[0]
+                    rows.append({"seed": seed, "criterion": f"SAGA {pop} pooled recall (information)",
+                                 "passed": int(bool(p.passed)), "of": 1,
+                                 "detail": f"real {p.recall_real:.3f} (n {p.n_real}), sim {p.recall_sim:.3f} "
+                                           f"(n {p.n_sim}), difference [{p.difference_low:+.3f}, "
+                                           f"{p.difference_high:+.3f}]; {fit_half} half {p.recall_calibration:.3f} "
+                                           f"(n {p.n_calibration:.0f})"})
         print(f"seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     table = pd.DataFrame(rows)
     table.to_csv(out / "parity-seeds-summary.csv", index=False)

@@ -110,7 +110,8 @@ def test_saga_rows_lie_within_300_kpc_of_a_host(comp):
         sep = c.separation(SkyCoord(h["RA"] * u.deg, h["DEC"] * u.deg)).radian
         r_kpc = np.minimum(r_kpc, sep * Planck18.angular_diameter_distance(h["Z"]).to_value(u.kpc))
     assert np.all(r_kpc[saga] < SAGA_AREA.host_radius_kpc * 1.001)
-    np.testing.assert_allclose(t["R_HOST_KPC"][saga], r_kpc[saga], rtol=2e-3)
+    # atol: the stored RA/Dec round a satellite within a few parsecs of its host onto the host's position
+    np.testing.assert_allclose(t["R_HOST_KPC"][saga], r_kpc[saga], rtol=2e-3, atol=0.01)
     # rows that only SAGA observed are all near a host; far rows exist (SDSS, GAMA)
     only_saga = t["SURVEY"] == pt.SURVEY_SAGA.encode()
     assert only_saga.any() and np.all(r_kpc[only_saga] < SAGA_AREA.host_radius_kpc * 1.001)

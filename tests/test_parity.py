@@ -201,24 +201,77 @@ def test_satellite_parity_on_a_small_sky(small_sky):
     their own hosts, every bin with real and simulated satellites, thresholds at the stated precision."""
     # a stated precision that the small sky's few held-out signal galaxies reach (0.029 at best on sky
     # version 10; the book's sky reaches PARITY_PRECISION)
-    tab = P.satellite_parity(small_sky, seed=0, n_per_host=4, n_estimators=30, max_per_class=1000,
+    tab = P.satellite_parity(small_sky, seed=0, n_per_host=12, n_estimators=30, max_per_class=1000,
                              target_precision=0.02)
     assert set(tab.survey) == {"SAGA", "ELVES"}
+    full, split = tab, tab[tab.population != "all"]
+    tab = tab[tab.population == "all"]
     assert (tab.groupby("survey").size() == 9).all()  # 3 log M* bins, 5 r bins, the pooled row
+    # SAGA alone is split by population (3 log M* bins and the pooled row each), with its halves reference
+    assert set(split.survey) == {"SAGA"} and len(split) == 8 and set(split.binning) == {"log M*", "all"}
+    assert split.groupby("population").n_real.max().sum() == tab[(tab.survey == "SAGA") & (tab.binning == "all")].n_real.iloc[0]
+    assert split.n_calibration.notna().all()
     assert (tab.sim_precision >= 0.02).all()
     has = tab.n_real > 0
     assert has.sum() >= 16 and (tab.n_sim[has] > 0).all()
     assert tab.passed[has].notna().all()
     # SAGA's rows carry the real-against-real reference (its calibration half), ELVES's do not
-    saga = tab[tab.survey == "SAGA"]
+    saga = full[full.survey == "SAGA"]
     assert (saga.n_calibration > 0).all() and saga.halves_passed.notna().all()
     assert tab[tab.survey == "ELVES"].recall_calibration.isna().all()
     # the other fold checks the calibration half, with the verification half as the reference
-    swapped = P.satellite_parity(small_sky, surveys=("SAGA",), seed=0, n_per_host=4, n_estimators=30,
+    swapped = P.satellite_parity(small_sky, surveys=("SAGA",), seed=0, n_per_host=12, n_estimators=30,
                                  max_per_class=1000, target_precision=0.02, half="calibration")
     assert swapped.n_real.tolist() == saga.n_calibration.tolist()
     assert swapped.n_calibration.tolist() == saga.n_real.tolist()
     assert swapped.recall_real.tolist() == saga.recall_calibration.tolist()
+
+
+def test_population_split_matches_twins_of_the_same_population():
+    """Star-forming rows always selected, quenched never, on both skies: matched within its population each
+    real row's twins share its fate (recall 1 and 0 on both sides), while the unsplit twins of a quenched
+    real row are mostly star-forming. The split rows are information: outside the verdict and the report's
+    pass counts."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(8)
+    hosts = np.array(["h1", "h2"])
+    sim, sim_host = _satellites(rng, 4000, hosts)
+    real, real_host = _satellites(rng, 200, hosts)
+    pop_sim, pop_real = (rng.random(4000) < 0.2).astype(int), (rng.random(200) < 0.4).astype(int)
+    sim, real = replace(sim, flags=pd.DataFrame({"POP": pop_sim})), replace(real, flags=pd.DataFrame({"POP": pop_real}))
+    p_sim, p_real = 1.0 - pop_sim, 1.0 - pop_real
+    mask = real.in_signal()
+    kw = dict(threshold=0.5, sim_precision=0.3, k=5, logm_bins=(6, 7.5, 9))
+    split = P.population_recall_parity(p_real, real, mask, real_host, p_sim, sim, sim_host, **kw)
+    assert set(split.population) == set(P.POPULATIONS.values()) and set(split.binning) == {"log M*", "all"}
+    pooled = split[split.binning == "all"].set_index("population")
+    assert pooled.loc["star-forming", "n_real"] == (mask & (pop_real == 0)).sum()
+    assert pooled.loc["quenched", "n_real"] == (mask & (pop_real == 1)).sum()
+    assert (pooled.loc["star-forming", ["recall_real", "recall_sim"]] == 1).all()
+    assert (pooled.loc["quenched", ["recall_real", "recall_sim"]] == 0).all()
+    unsplit = P.satellite_recall_parity(p_real, real, mask, real_host, p_sim, sim, sim_host, **kw, r_bins=())
+    assert unsplit[unsplit.binning == "all"].recall_sim.iloc[0] > unsplit[unsplit.binning == "all"].recall_real.iloc[0]
+    # a failing population row changes neither the verdict nor the report's judged rows
+    tab = pd.concat([unsplit.assign(population="all"),
+                     split.assign(passed=False, difference_low=0.1, difference_high=0.2)], ignore_index=True)
+    assert P.simultaneous_verdict(tab).n_bins.iloc[0] == 2
+    rows = P.parity_report_rows(satellite_tables=[tab])
+    info = rows.criterion.str.contains("satellites \\(information\\)")
+    assert info.sum() == len(split) and rows.passed[info].isna().all()
+    assert rows.criterion[info].str.contains("quenched").any()
+
+
+def test_saga_rows_carry_the_quenched_flag():
+    from dwarflib import registry
+    from dwarflib.sky.samples import SAGA_HALVES, saga_host_half
+
+    t = registry.load_saga_satellites()
+    half = saga_host_half(t["HOSTID"])
+    for h in SAGA_HALVES:
+        real, host = P.parity_real_rows("SAGA", half=h)
+        quenched = np.asarray(t["quenched"])[half == SAGA_HALVES.index(h)]
+        assert len(real) == len(host) == len(quenched) and real.flags["POP"].tolist() == quenched.tolist()
 
 
 def test_halves_reference_counts_each_half_in_the_parity_bins():

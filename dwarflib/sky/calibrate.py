@@ -33,6 +33,8 @@ Against the calibration half of SAGA DR3 satellites (Mao et al. 2024; split by h
   independent check;
 * the star-forming median Sersic index at the nodes 7-9.5, from SAGA's Tractor Sersic indices;
 * the g-r of quiescent dwarfs, from the quenched-minus-star-forming g-r gap of SAGA's quenched satellites;
+* the size offset of quiescent dwarfs from the star-forming sequence, from the quenched-minus-star-forming
+  log r_e gap at fixed mass of the same satellites (until sky version 10 a table value, -0.10 dex);
 * the power of b/a in the radius that sets fibre fluxes, from the SAGA fibre magnitudes (:func:`fit_fibre_q_power`);
 * the intrinsic shapes of star-forming dwarfs (mean and scatter of C/A, triaxiality), from the b/a distribution of
   SAGA's star-forming satellites (:func:`fit_dwarf_shapes`).
@@ -424,13 +426,15 @@ def _hat_median_delta(real_x, real_v, mock_x, mock_v, nodes, j, min_real: float 
     return qr[1], qm[1], 0.5 * (qr[2] - qr[0]), 0.5 * (qm[2] - qm[0]), float(wr.sum())
 
 
-def _sf_residual_gap(logm, gr, quenched) -> float:
-    """Median g-r of the quenched rows minus the star-forming g-r-log M* line (least squares) at their mass."""
-    sf = ~quenched & np.isfinite(gr)
+def _sf_residual_gap(logm, value, quenched) -> float:
+    """Median ``value`` (e.g. g-r [mag], log r_e [dex]) of the quenched rows minus the star-forming
+    value-log M* line (least squares) at their mass; NaN with fewer than 10 star-forming or 5 quenched rows."""
+    sf = ~quenched & np.isfinite(value)
+    quenched = quenched & np.isfinite(value)
     if sf.sum() < 10 or quenched.sum() < 5:
         return np.nan
-    slope, icpt = np.polyfit(logm[sf], gr[sf], 1)
-    return float(np.nanmedian(gr[quenched] - (icpt + slope * logm[quenched])))
+    slope, icpt = np.polyfit(logm[sf], value[sf], 1)
+    return float(np.median(value[quenched] - (icpt + slope * logm[quenched])))
 
 
 def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: float = 0.8) -> tuple[SkyModel, dict]:
@@ -449,7 +453,12 @@ def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: fl
     * the quiescent g-r table at dwarf masses, from the quenched-minus-star-forming g-r gap at fixed mass
       (:func:`_sf_residual_gap`) of SAGA's quenched satellites, the only real quenched dwarfs with this
       photometry in the calibration set; applied to all z nodes, fully at log M* <= 9 and tapering to zero
-      at 10. The overall colour level of dwarfs is the EDR's (field), not SAGA's.
+      at 10. The overall colour level of dwarfs is the EDR's (field), not SAGA's;
+    * the size offset of quiescent dwarfs from the star-forming relation, ``size_q_dwarf_offset``, from the
+      quenched-minus-star-forming gap in log r_e [kpc] at fixed mass (:func:`_sf_residual_gap`, log r_e from
+      :func:`saga_log_re`) of the same satellites. The star-forming offsets above are fitted on all galaxies
+      (quenched included, as SAGA counts them), so without this a wrong quiescent size shifts the
+      star-forming ones the other way.
 
     The fibre-minus-total magnitude and the effective surface brightness are not fitted: independent checks.
     """
@@ -507,6 +516,13 @@ def _step_saga(model: SkyModel, saga: pd.DataFrame, mock: pd.DataFrame, damp: fl
         q_gr = np.asarray(d["colour_mean"]["Q"]["g-r"], float)
         d["colour_mean"]["Q"]["g-r"] = (q_gr + damp * (gap_s - gap_m) * w).tolist()
     diag.update(q_gap_saga=gap_s, q_gap_sim=gap_m)
+    # 4) quiescent dwarf sizes: the quenched-minus-star-forming log r_e gap at fixed mass
+    size_s = _sf_residual_gap(sg.LOGMSTAR.to_numpy(), saga_log_re(sg), sg.QUENCHED.to_numpy(bool))
+    size_m = (_sf_residual_gap(mg.LOGMSTAR.to_numpy(), saga_log_re(mg), (mg.POP == "Q").to_numpy())
+              if len(mg) else np.nan)
+    if np.isfinite(size_s) and np.isfinite(size_m):
+        d["size_q_dwarf_offset"] = float(model.size_q_dwarf_offset + damp * (size_s - size_m))
+    diag.update(q_size_gap_saga=size_s, q_size_gap_sim=size_m)
     return SkyModel.from_dict(d), diag
 
 
@@ -713,6 +729,7 @@ def calibrate(n_iter: int = 24, n_mock: int = 600_000, seed: int = 1, model: Sky
                  f"SAGA DR3 satellites table C3, {half} half by host (sky.samples.saga_frame({half!r}))"
                  + ("" if hosts is None else f" restricted to {saga.HOSTID.nunique()} of its hosts")
                  + ", 0.004 < z < 0.011, r < 20.75: dwarf sizes, size scatter, SF Sersic index, quenched g-r gap, "
+                 "quenched size gap, "
                  "SF dwarf shapes (b/a)"],
         "shape_fit": {k: shapes[k] for k in ("shape_cvm", "n_shape_fit")},
         "n_iter": n_iter, "n_mock": n_mock, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),

@@ -499,9 +499,10 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
       rows' hosts (``match="HOSTID"`` of :func:`sequence_table`: the fibre fraction depends on the host's
       distance); ``saga_calibration`` the same for the fitted half;
     * ``saga_shapes``: b/a of the star-forming satellites per half (:func:`axis_ratio_comparison`);
-    * ``saga_quenched``: g-r of SAGA's quenched satellites (both halves; the calibration half set the
-      quenched-minus-star-forming gap and the quiescent satellites' offset) vs the simulated quiescent
-      satellites, in two mass bins;
+    * ``saga_quenched``: g-r, log r_e and fibre-minus-total r of SAGA's quenched satellites (both halves;
+      the calibration half set the quenched-minus-star-forming gaps in g-r and log r_e and the quiescent
+      satellites' g-r offset; the fibre magnitude is not fitted) vs the simulated quiescent satellites, in
+      two mass bins;
     * ``edr``: DESI EDR BGS (field) vs the simulated BGS-like selection (``sim_field``, default
       :func:`mock_bgs_frame`), g-r per log M* bin (the EDR table has no sizes or fibre fluxes);
     * ``edr_z``: g-r of EDR dwarfs per redshift bin (0.0104-0.02-0.03-0.05) in each of the mass bins
@@ -521,8 +522,9 @@ def dwarf_sequence_report(model: SkyModel | None = None, n_mock: int = 400_000, 
            "saga_calibration": sequence_table(saga[saga.HALF == 0], sim_saga[sim_saga.HALF == 0], match="HOSTID")}
     out["saga_shapes"] = axis_ratio_comparison(saga, sim_saga)
     if "POP" in sim_saga:
-        out["saga_quenched"] = sequence_table(saga[saga.QUENCHED], sim_saga[sim_saga.POP == "Q"], ("gr",),
-                                              edges=(6.0, 8.0, 9.5), match="HOSTID")
+        out["saga_quenched"] = sequence_table(saga[saga.QUENCHED], sim_saga[sim_saga.POP == "Q"],
+                                              ("gr", "log_re", "fib_minus_tot"), edges=(6.0, 8.0, 9.5),
+                                              match="HOSTID")
     out["edr"] = sequence_table(edr, sim_field, ("gr",))
     parts = []
     for lo, hi in ((7.5, 8.0), (8.0, 8.5), (8.5, 9.0)):

@@ -96,7 +96,7 @@ from dwarflib.stream_writers import FitsStreamWriter
 from dwarflib.survey_io import write_sweep
 
 #: Version of the generator's output format and model; part of the cache key.
-SKY_VERSION = "10"
+SKY_VERSION = "11"
 #: True extinction-corrected r-band magnitude limit of the simulated sources [mag].
 R_LIMIT = 21.5
 #: Default number of sources of the book's simulated sky (sets the area through the surface density).

@@ -25,6 +25,11 @@ both skies and the simulated difficulty must fall inside the real measurement's 
   table's mass system: a real table's 6 <= log M* < 9 is a selection in its own masses, which differ from the
   sky's (PROVABGS-like) by 0.05-0.19 dex.
 
+* :func:`population_recall_parity` -- the same comparison for SAGA's star-forming and quenched satellites
+  apart, each matched to simulated satellites of its own population: information that separates a different
+  quenched fraction (which the sky takes from the calibration half) from a different difficulty at a fixed
+  population. :func:`criterion_rows` keeps the rows the verdicts are made on.
+
 :func:`parity_summary` turns the EDR table into pass/fail rows; :func:`parity_report_rows` formats both
 tables as rows of :func:`dwarflib.sky.diagnostics.realism_report`.
 """
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +101,10 @@ PARITY_R_BINS: tuple[float, ...] = (12.0, 16.0, 17.0, 18.0, 19.0, SAGA.r_max)  #
 #: Matching scales of (log M* [dex], r [mag]) for the nearest-neighbour match of simulated satellites of
 #: the same host (hence the same distance and redshift up to the velocity dispersion).
 MATCH_SCALES: tuple[float, float] = (0.25, 0.5)
+#: Populations of the satellite parity's split (flag ``POP`` of both tables: SAGA's ``quenched`` flag, an
+#: H-alpha / NUV criterion, for the real rows; the sky's quiescent population, whose fraction is fitted to
+#: that flag, for the simulated ones). ``'all'`` marks the rows of the unsplit criterion.
+POPULATIONS: dict[int, str] = {0: "star-forming", 1: "quenched"}
 
 
 def _check_frame(df: pd.DataFrame, what: str, features: Sequence[str]) -> None:
@@ -328,6 +338,47 @@ def satellite_recall_parity(p_real, real: FeatureTable, real_mask, real_host, p_
     return pd.DataFrame(rows)
 
 
+def population_recall_parity(p_real, real: FeatureTable, real_mask, real_host, p_sim, sim: FeatureTable, sim_host,
+                             threshold: float, sim_precision: float, k: int = 5,
+                             logm_bins: Sequence[float] = PARITY_LOGM_BINS, survey: str = "SAGA",
+                             cl: float = CONFIDENCE) -> pd.DataFrame:
+    """:func:`satellite_recall_parity` of each population of :data:`POPULATIONS` alone: the real rows of one
+    population (flag ``POP`` of ``real``) against twins of the same population (flag ``POP`` of ``sim``),
+    matched in (log M*, r) within their host as before, per log M* bin and pooled ('all').
+
+    The unsplit criterion compares a real half with simulated satellites of the sky's quenched fraction, which
+    is fitted on the other half; this split separates a different mix of populations from a different
+    difficulty at a fixed population. Information, not a verdict: the populations are not in the issue's
+    criterion and their real counts are small. Returns the rows of :func:`satellite_recall_parity` (no r bins)
+    with a ``population`` column (the names of :data:`POPULATIONS`) and ``k_twins``: the twins per real row,
+    ``k`` or fewer where a host has fewer simulated satellites of that population (quenched ones are few); a
+    host without any raises ValueError.
+    """
+    p_real, p_sim = np.asarray(p_real, float), np.asarray(p_sim, float)
+    real_host, sim_host = np.asarray(real_host).astype(str), np.asarray(sim_host).astype(str)
+    pop_real, pop_sim = real.flags["POP"].to_numpy(int), sim.flags["POP"].to_numpy(int)
+    out = []
+    for code, name in POPULATIONS.items():
+        mask = np.asarray(real_mask, bool) & (pop_real == code) & np.isfinite(p_real)
+        p_pop = np.where(pop_sim == code, p_sim, np.nan)
+        pool = pd.Series(sim_host[twin_pool(sim, sim_ok=np.isfinite(p_pop))]).value_counts()
+        have = pool.reindex(np.unique(real_host[mask]), fill_value=0)
+        if len(have) and have.min() == 0:
+            raise ValueError(f"{survey} host {have.idxmin()!r}: no simulated {name} satellite to match its {name} "
+                             "satellites (raise n_per_host)")
+        k_pop = int(min(k, have.min())) if len(have) else k
+        tab = satellite_recall_parity(p_real, real, mask, real_host, p_pop, sim, sim_host, threshold, sim_precision,
+                                      k=k_pop, logm_bins=logm_bins, r_bins=(), survey=survey, cl=cl)
+        out.append(tab.assign(population=name, k_twins=k_pop))
+    return pd.concat(out, ignore_index=True)
+
+
+def criterion_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a parity table that enter its verdicts: those of every population together (all rows of a
+    table without a ``population`` column)."""
+    return table[table["population"].eq("all")] if "population" in table else table
+
+
 def _bin_masks(frame: pd.DataFrame, logm_bins: Sequence[float], r_bins: Sequence[float]):
     """Yield (binning, bin label, row mask) over the log M* bins, the r bins and the pooled 'all' row (the
     whole log M* range) of a frame with ``logmstar`` and ``r`` (:func:`_frame`)."""
@@ -372,12 +423,14 @@ def simultaneous_verdict(table: pd.DataFrame, cl: float = CONFIDENCE) -> pd.Data
     """Whether every bin of a :func:`satellite_recall_parity` table passes at once, per survey.
 
     With many bins some fail by chance even on a perfect sky (at 95 % each, about one in twenty). Each
-    survey's log M* and r bins with real and simulated rows (not the pooled 'all' row) are tested together
+    survey's log M* and r bins with real and simulated rows (not the pooled 'all' row, nor the rows of one
+    population alone, :func:`population_recall_parity`) are tested together
     with Bonferroni-adjusted Newcombe intervals at ``1 - (1 - cl) / n_bins``; one row per survey: ``n_bins``,
     ``n_failed_single`` (bins whose own ``cl`` interval excludes 0), ``confidence`` (the adjusted level),
     ``n_failed_simultaneous`` and ``passed`` (no bin's adjusted interval excludes 0).
     """
     rows = []
+    table = criterion_rows(table)
     for survey, t in table[table.binning != "all"].groupby("survey", sort=False):
         t = t[(t.n_real > 0) & (t.n_sim > 0)]
         level = 1 - (1 - cl) / max(len(t), 1)
@@ -399,14 +452,20 @@ def matched_twins(real: FeatureTable, real_mask, real_host, sim: FeatureTable, s
     signal definition in ``sim.logmstar`` (the real table's mass system), usable, brighter than ``r_max`` [mag]
     (None: no cut) and, optionally, ``sim_ok``. Returns an (n_real_mask, k) int array."""
     real_mask = np.asarray(real_mask, bool)
+    idx = np.flatnonzero(twin_pool(sim, r_max, sim_ok))
+    return idx[match_within_hosts(_frame(real).loc[real_mask], np.asarray(real_host)[real_mask],
+                                  _frame(sim).iloc[idx], np.asarray(sim_host)[idx], k=k)]
+
+
+def twin_pool(sim: FeatureTable, r_max: float | None = None, sim_ok=None) -> np.ndarray:
+    """The simulated rows :func:`matched_twins` matches among: inside the signal definition in ``sim.logmstar``,
+    usable, brighter than ``r_max`` [mag] (None: no cut) and, optionally, ``sim_ok`` (boolean mask)."""
     pool = sim.in_signal() & sim.usable
     if sim_ok is not None:
         pool &= np.asarray(sim_ok, bool)
     if r_max is not None:
         pool &= _frame(sim)["r"].to_numpy(float) < r_max
-    idx = np.flatnonzero(pool)
-    return idx[match_within_hosts(_frame(real).loc[real_mask], np.asarray(real_host)[real_mask],
-                                  _frame(sim).iloc[idx], np.asarray(sim_host)[idx], k=k)]
+    return pool
 
 
 def two_sample_auc(a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str], seeds: Sequence[int] = (0, 1),
@@ -460,19 +519,26 @@ def satellite_two_sample_table(real: FeatureTable, real_mask, real_host, survey:
 
 def survey_recall_parity(check: V.RestrictedCheck, real: FeatureTable, real_mask, real_host, survey: str,
                          n_per_host: int = MOCK_SYSTEMS_PER_HOST, seed: int = 0, k: int = 5,
-                         model: SkyModel | None = None, sat: SatelliteModel | None = None) -> pd.DataFrame:
+                         model: SkyModel | None = None, sat: SatelliteModel | None = None,
+                         by_population: bool = False) -> pd.DataFrame:
     """:func:`satellite_recall_parity` of a restricted model ``check`` (trained with a stated simulated
     precision) on a real survey's satellites and on simulated satellites of the same hosts
     (:func:`mock_survey_features` for the hosts of the rows in ``real_mask``; it selects SAGA's rows like
-    SAGA's satellites, r limit included; ELVES has no r limit)."""
+    SAGA's satellites, r limit included; ELVES has no r limit). ``by_population``: also the rows of
+    :func:`population_recall_parity` (``real`` needs a ``POP`` flag, as :func:`parity_real_rows` gives SAGA's),
+    and a ``population`` column ('all' for the unsplit rows)."""
     real_mask = np.asarray(real_mask, bool)
     real_host = np.asarray(real_host).astype(str)
     sim, sim_host = mock_survey_features(survey, real_host[real_mask], n_per_host, seed, model, sat)
     if check.target_precision is None:
         raise ValueError("the check has no stated simulated precision (train it with precision=...)")
-    return satellite_recall_parity(check.apply(real), real, real_mask, real_host, check.apply(sim), sim, sim_host,
-                                   threshold=check.threshold, sim_precision=check.sim_test["precision"], k=k,
-                                   survey=survey)
+    p_real, p_sim = check.apply(real), check.apply(sim)
+    kw = {"threshold": check.threshold, "sim_precision": check.sim_test["precision"], "k": k, "survey": survey}
+    tab = satellite_recall_parity(p_real, real, real_mask, real_host, p_sim, sim, sim_host, **kw)
+    if not by_population:
+        return tab
+    split = population_recall_parity(p_real, real, real_mask, real_host, p_sim, sim, sim_host, **kw)
+    return pd.concat([tab.assign(population="all"), split], ignore_index=True)
 
 
 def sky_summary(sky_dir) -> dict:
@@ -509,7 +575,9 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
     ``n_per_host`` simulated satellite systems around each of their hosts, drawn with the models the sky was
     made with (:func:`sky_models`). Returns the concatenated :func:`survey_recall_parity` tables; the SAGA rows
     also carry the real-against-real reference of :func:`halves_recall_reference` (its columns are NaN for
-    ELVES, which has no halves). ``half``: the SAGA half checked, the other being the reference (the
+    ELVES, which has no halves). SAGA's table also holds the rows of :func:`population_recall_parity`
+    (star-forming and quenched satellites apart, with their real-against-real reference); column
+    ``population`` is 'all' for the rows of the criterion itself. ``half``: the SAGA half checked, the other being the reference (the
     calibration half checks a sky fitted on the verification half: ``benchmarks/parity_seeds.py --fit-half``).
     """
     train = sky_training_features(sky_dir)
@@ -519,14 +587,23 @@ def satellite_parity(sky_dir=None, surveys: Sequence[str] = ("SAGA", "ELVES"), s
         real, host = parity_real_rows(survey, half=half)
         chk = train_parity_check(train, real.kind, seed=seed, target_precision=target_precision,
                                  max_per_class=max_per_class, n_estimators=n_estimators, n_jobs=n_jobs)
+        saga = survey == "SAGA"  # SAGA flags its quenched satellites; ELVES lists a morphology
         tab = survey_recall_parity(chk, real, real.in_signal() & real.usable, host, survey,
-                                   n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat)
-        if survey == "SAGA":  # real against real: the same model on the half the sky is fitted on
+                                   n_per_host=n_per_host, seed=seed, k=k, model=model, sat=sat, by_population=saga)
+        if saga:  # real against real: the same model on the half the sky is fitted on, also per population
             cal, _ = parity_real_rows(survey, half=other_saga_half(half))
-            ref = halves_recall_reference(chk.apply(real), real, real.in_signal() & real.usable, chk.apply(cal), cal,
-                                          cal.in_signal() & cal.usable, chk.threshold)
-            tab = tab.merge(ref, on=["binning", "bin"], how="left", validate="one_to_one")
-        out.append(tab)
+            p_ver, p_cal = chk.apply(real), chk.apply(cal)
+            refs = []
+            for name, in_v, in_c, r_bins in (("all", True, True, PARITY_R_BINS),
+                                             *((name, real.flags["POP"].to_numpy() == code,
+                                                cal.flags["POP"].to_numpy() == code, ())
+                                               for code, name in POPULATIONS.items())):
+                ref = halves_recall_reference(p_ver, real, real.in_signal() & real.usable & in_v, p_cal, cal,
+                                              cal.in_signal() & cal.usable & in_c, chk.threshold, r_bins=r_bins)
+                refs.append(ref.assign(population=name))
+            tab = tab.merge(pd.concat(refs, ignore_index=True), on=["population", "binning", "bin"], how="left",
+                            validate="one_to_one")
+        out.append(tab.assign(population=tab["population"] if "population" in tab else "all"))
     return pd.concat(out, ignore_index=True)
 
 
@@ -553,13 +630,17 @@ def parity_real_rows(survey: str, half: str = "verification") -> tuple[FeatureTa
     """The real satellites the parity checks, as restricted features with the host key of each row: SAGA DR3's
     verification half (the sky is calibrated on the other half, :func:`dwarflib.sky.samples.saga_host_half`;
     ``half='calibration'`` gives that one, for :func:`halves_recall_reference`) or ELVES (i-band-only rows
-    excluded with a reason, as in chapter 08)."""
+    excluded with a reason, as in chapter 08). SAGA's rows carry the flag ``POP`` (1: SAGA's ``quenched``,
+    0: not; :data:`POPULATIONS`)."""
     if survey == "SAGA":
         if half not in SAGA_HALVES:
             raise ValueError(f"half={half!r}: expected one of {SAGA_HALVES}")
         saga = registry.load_saga_satellites()
         saga = saga[saga_host_half(saga["HOSTID"]) == SAGA_HALVES.index(half)]
-        return V.restricted_features(saga, "saga_satellites"), survey_host_keys("SAGA", saga)
+        real = V.restricted_features(saga, "saga_satellites")
+        pop = pd.DataFrame({"POP": (np.asarray(saga["quenched"], float) > 0).astype(int)})  # POPULATIONS' codes
+        return replace(real, flags=pd.concat([real.flags.reset_index(drop=True), pop], axis=1)), \
+            survey_host_keys("SAGA", saga)
     if survey == "ELVES":
         elves = registry.load_elves_satellites()
         real = V.restricted_features(elves, "elves", hosts=registry.load_elves_hosts_csv(), i_band="exclude")
@@ -603,11 +684,13 @@ def parity_report_rows(colour_summary: pd.DataFrame | None = None,
         for _, s in tab.iterrows():
             if s.passed is None or pd.isna(s.passed):
                 continue
-            rows.append({"criterion": f"4 difficulty parity: {s.survey} recall at sim precision "
-                         f"{s.sim_precision:.2f}", "quantity": f"recall, {s.binning} {s.bin}",
+            pop = s.get("population", "all")
+            crit = (f"4 difficulty parity: {s.survey} recall at sim precision {s.sim_precision:.2f}" if pop == "all"
+                    else f"4 difficulty parity: {s.survey} recall of {pop} satellites (information)")
+            rows.append({"criterion": crit, "quantity": f"recall, {s.binning} {s.bin}",
                          "real": s.recall_real, "simulated": s.recall_sim, "difference": s.recall_sim - s.recall_real,
                          "n_real": int(s.n_real), "n_sim": int(s.n_sim),
                          "threshold": f"0 inside real - sim 95 % [{s.difference_low:.2f}, "
                                       f"{s.difference_high:.2f}]",
-                         "passed": bool(s.passed)})
+                         "passed": bool(s.passed) if pop == "all" else None})
     return pd.DataFrame(rows)
