@@ -467,6 +467,23 @@ def test_two_sample_auc_is_half_for_one_distribution_and_high_for_two():
     assert P.two_sample_auc(a, wide, ["y"]) == pytest.approx(0.5, abs=0.07)
 
 
+def test_published_grid_rounds_both_samples_where_the_real_column_is_rounded():
+    rng = np.random.default_rng(3)
+    gmag, rmag = np.round(rng.uniform(15, 20, 200), 2), np.round(rng.uniform(15, 20, 200), 2)
+    real = pd.DataFrame({"g_r": gmag - rmag, "mu": rng.normal(24, 1, 200)})  # a difference keeps the grid
+    sim = pd.DataFrame({"g_r": rng.normal(0.4, 0.1, 300), "mu": rng.normal(24, 1, 300)})
+    assert P.published_decimals(real.g_r) == 2 and P.published_decimals(real.mu) is None
+    assert P.published_decimals([1.0, 2.0, np.nan]) == 0
+    real_before, sim_before = real.copy(), sim.copy()
+    r2, s2 = P.on_published_grid(real, sim)
+    pd.testing.assert_frame_equal(real, real_before)  # the inputs are not changed
+    pd.testing.assert_frame_equal(sim, sim_before)
+    assert np.array_equal(s2.g_r, np.round(sim.g_r, 2)) and np.array_equal(s2.mu, sim.mu)
+    assert np.array_equal(r2.mu, real.mu) and np.abs(r2.g_r - real.g_r).max() < 1e-6
+    # the float noise of the difference is gone: real values sit exactly on the grid the twins are put on
+    assert not np.array_equal(real.g_r, np.round(real.g_r, 2)) and np.array_equal(r2.g_r, np.round(r2.g_r, 2))
+
+
 def test_parity_real_rows_are_the_verification_half_of_saga_and_elves_without_i_band_rows():
     from dwarflib.sky.samples import SAGA_HALVES, saga_host_half
 
