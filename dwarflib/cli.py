@@ -64,6 +64,18 @@ def _stdout_broken() -> bool:
     return any(ev & select.POLLERR for _, ev in poller.poll(0))
 
 
+def _forget_caught_interrupt() -> None:
+    """Make CPython treat the KeyboardInterrupt that :func:`main` caught as caught.
+
+    CPython (3.11-3.13, ``run_eval_code_obj``) remembers a KeyboardInterrupt that ended code evaluated
+    from a *string* (``exec``/``eval`` of source text, as ``dataclasses`` and ``collections.namedtuple``
+    do while classes are built during an import) even when a caller catches it; under ``python -m``
+    ``Py_RunMain`` then ends the process with SIGINT (status -2 to a parent) instead of exit 130. Every
+    string evaluation resets that flag before it runs, so one that ends normally clears it.
+    """
+    exec("None")  # noqa: S102 - the constant source text is the point: see the docstring
+
+
 def _stdout_gone() -> None:
     """stdout's reader has gone: point fd 1 at /dev/null so that the final flush cannot fail again."""
     with open(os.devnull, "w") as devnull:
@@ -101,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
+        _forget_caught_interrupt()
         return 130
     except OWN_ERRORS as exc:
         _error(prog, str(exc))
